@@ -1,0 +1,249 @@
+"""The AutoGAN generator search space as plain data (no TensorFlow).
+
+A generator has ``num_cells`` cells. Each cell is described by four choices
+and, for every cell after the first, a bit mask of skip-ins from earlier
+cells. The flat vector uses the layout of the official AutoGAN code: per cell
+``C N U SC`` followed, for cells after the first, by the skip mask. The paper's
+best CIFAR-10 generator is ``1 0 1 1  1 0 0 1 1  1 0 1 0 3``.
+
+Skip-mask bits follow the official code: bit 0 (the least significant) is the
+cell immediately before this one, bit 1 the cell before that, and so on. So
+for cell 3, mask 1 means "from cell 2", mask 2 "from cell 1", 3 "both".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import random
+from typing import Iterable, Iterator, Sequence
+
+CONV_TYPES = ("post", "pre")  # C: 0 post-activation, 1 pre-activation
+NORM_TYPES = ("none", "bn", "in")  # N: none, batch norm, instance norm
+UP_TYPES = ("bilinear", "nearest", "deconv")  # U: upsampling kind
+SHORTCUT_TYPES = (False, True)  # SC: in-cell shortcut
+
+FIELDS = ("conv", "norm", "up", "shortcut")
+FIELD_SIZES = {"conv": 2, "norm": 3, "up": 3, "shortcut": 2}
+
+ALIASES = {
+    # Gong et al. 2019, Fig. 3 / official models/autogan_cifar10_{a,b,c}.py.
+    "autogan_cifar10_a": "1 0 1 1 1 0 0 1 1 1 0 1 0 3",
+    "autogan_cifar10_b": "1 0 1 1 1 0 1 1 1 1 0 1 1 3",
+    "autogan_cifar10_c": "1 1 1 1 1 0 0 1 1 1 0 1 0 3",
+}
+
+
+class ArchError(ValueError):
+    """An architecture vector that is malformed or out of range."""
+
+
+def cell_vector_length(cell_index: int) -> int:
+    """Integers describing cell ``cell_index`` (0-based): 4, plus a skip mask after cell 0."""
+    return 4 if cell_index == 0 else 5
+
+
+def vector_length(num_cells: int) -> int:
+    """Length of the flat vector of a generator with ``num_cells`` cells."""
+    return 5 * num_cells - 1
+
+
+def decision_sizes(cell_index: int) -> tuple[int, ...]:
+    """Number of options of each decision of one cell, in vector order."""
+    sizes = (2, 3, 3, 2)
+    return sizes if cell_index == 0 else sizes + (2 ** cell_index,)
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSpec:
+    """The choices of one generator cell; ``index`` is 0-based."""
+
+    index: int
+    conv: int
+    norm: int
+    up: int
+    shortcut: int
+    skip_mask: int = 0
+
+    def __post_init__(self):
+        where = f"cell {self.index + 1}"
+        for field in FIELDS:
+            value = getattr(self, field)
+            size = FIELD_SIZES[field]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < size:
+                raise ArchError(
+                    f"{where}: field '{field}' is {value!r}; allowed 0..{size - 1}")
+        limit = 2 ** self.index
+        if not isinstance(self.skip_mask, int) or not 0 <= self.skip_mask < limit:
+            allowed = "0 (the first cell has no skip-ins)" if self.index == 0 else f"0..{limit - 1}"
+            raise ArchError(f"{where}: field 'skip_mask' is {self.skip_mask!r}; allowed {allowed}")
+
+    @property
+    def conv_type(self) -> str:
+        return CONV_TYPES[self.conv]
+
+    @property
+    def norm_type(self) -> str:
+        return NORM_TYPES[self.norm]
+
+    @property
+    def up_type(self) -> str:
+        return UP_TYPES[self.up]
+
+    @property
+    def skip_sources(self) -> tuple[int, ...]:
+        """0-based indices of the earlier cells whose features are added in, ascending."""
+        return tuple(src for src in range(self.index)
+                     if (self.skip_mask >> (self.index - 1 - src)) & 1)
+
+    def to_list(self) -> list[int]:
+        values = [self.conv, self.norm, self.up, self.shortcut]
+        return values if self.index == 0 else values + [self.skip_mask]
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """A whole generator architecture (possibly a prefix of cells, during search)."""
+
+    cells: tuple[CellSpec, ...]
+
+    def __post_init__(self):
+        if not self.cells:
+            raise ArchError("an architecture needs at least one cell")
+        for i, cell in enumerate(self.cells):
+            if cell.index != i:
+                raise ArchError(f"cell {i + 1} has index {cell.index}")
+
+    @property
+    def num_cells(self) -> int:
+        return len(self.cells)
+
+    def to_list(self) -> list[int]:
+        return [v for cell in self.cells for v in cell.to_list()]
+
+    def __str__(self) -> str:
+        return " ".join(str(v) for v in self.to_list())
+
+    def padded(self, num_cells: int) -> list[int]:
+        """The vector extended with zeros to ``num_cells`` cells (the supernet's input)."""
+        if num_cells < self.num_cells:
+            raise ArchError(f"architecture has {self.num_cells} cells, more than {num_cells}")
+        return self.to_list() + [0] * (vector_length(num_cells) - len(self.to_list()))
+
+    @classmethod
+    def from_list(cls, values: Sequence[int], num_cells: int | None = None) -> "Arch":
+        values = list(values)
+        for pos, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, int):
+                try:
+                    if float(v) != int(v):
+                        raise ValueError
+                    v = int(v)
+                except (TypeError, ValueError):
+                    raise ArchError(f"position {pos + 1}: {v!r} is not an integer") from None
+                values[pos] = v
+        if num_cells is None:
+            if (len(values) + 1) % 5:
+                raise ArchError(
+                    f"a vector of {len(values)} integers fits no number of cells; "
+                    "expected 4 for one cell plus 5 for each further cell (4, 9, 14, ...)")
+            num_cells = (len(values) + 1) // 5
+        elif len(values) != vector_length(num_cells):
+            raise ArchError(
+                f"expected {vector_length(num_cells)} integers for {num_cells} cells, "
+                f"got {len(values)}")
+        cells, pos = [], 0
+        for i in range(num_cells):
+            n = cell_vector_length(i)
+            chunk = values[pos:pos + n]
+            pos += n
+            cells.append(CellSpec(i, *chunk))
+        return cls(tuple(cells))
+
+    @classmethod
+    def parse(cls, value, num_cells: int | None = None) -> "Arch":
+        """An `Arch` from an alias, a string of ints, a list, or a JSON file path.
+
+        A JSON file may hold a list of ints, or an object with key ``arch``.
+        """
+        if isinstance(value, Arch):
+            arch = value
+        elif isinstance(value, str):
+            text = value.strip()
+            if text in ALIASES:
+                arch = cls.parse(ALIASES[text])
+            elif text.endswith(".json") or os.path.isfile(text):
+                arch = cls._from_json_file(text)
+            else:
+                tokens = text.replace(",", " ").replace("[", " ").replace("]", " ").split()
+                if not tokens:
+                    raise ArchError("empty architecture; give integers like "
+                                    f"'{ALIASES['autogan_cifar10_a']}' or an alias: "
+                                    f"{', '.join(sorted(ALIASES))}")
+                ints = []
+                for tok in tokens:
+                    try:
+                        ints.append(int(tok))
+                    except ValueError:
+                        raise ArchError(
+                            f"'{tok}' is not an integer, and '{text}' is neither a known alias "
+                            f"({', '.join(sorted(ALIASES))}) nor an existing JSON file") from None
+                arch = cls.from_list(ints)
+        elif isinstance(value, Iterable):
+            arch = cls.from_list(list(value))
+        else:
+            raise ArchError(f"cannot read an architecture from {value!r}")
+        if num_cells is not None and arch.num_cells != num_cells:
+            raise ArchError(f"architecture '{arch}' has {arch.num_cells} cells; "
+                            f"this model has {num_cells}")
+        return arch
+
+    @classmethod
+    def _from_json_file(cls, path: str) -> "Arch":
+        if not os.path.isfile(path):
+            raise ArchError(f"architecture file {path} does not exist")
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ArchError(f"architecture file {path} is not valid JSON: {e}") from None
+        if isinstance(data, dict):
+            if "arch" not in data:
+                raise ArchError(f"architecture file {path} has no key 'arch'")
+            data = data["arch"]
+        if not isinstance(data, list):
+            raise ArchError(f"architecture file {path} must hold a list of integers")
+        return cls.from_list(data)
+
+    def to_json(self) -> str:
+        return json.dumps({"arch": self.to_list()})
+
+
+def parse_arch(value, num_cells: int | None = None) -> Arch:
+    """Shorthand for `Arch.parse`."""
+    return Arch.parse(value, num_cells)
+
+
+def count_archs(num_cells: int = 3) -> int:
+    """Size of the search space: 36 choices per cell times 2^i skip masks for cell i."""
+    total = 1
+    for i in range(num_cells):
+        for size in decision_sizes(i):
+            total *= size
+    return total
+
+
+def enumerate_archs(num_cells: int = 3) -> Iterator[Arch]:
+    """Every architecture with ``num_cells`` cells, in lexicographic vector order."""
+    ranges = [range(size) for i in range(num_cells) for size in decision_sizes(i)]
+    for values in itertools.product(*ranges):
+        yield Arch.from_list(values)
+
+
+def sample_arch(num_cells: int = 3, rng: random.Random | None = None) -> Arch:
+    """A uniformly random architecture (every decision independent and uniform)."""
+    rng = rng or random.Random()
+    return Arch.from_list([rng.randrange(size) for i in range(num_cells)
+                           for size in decision_sizes(i)])
