@@ -1,0 +1,396 @@
+"""Keras layers of the AutoGAN generator cell and the SNGAN discriminator.
+
+The generator cell follows the official AutoGAN search cell op for op (NHWC here):
+
+* first block, pre-activation:  norm(in) -> ReLU -> upsample -> conv3x3
+* first block, post-activation: upsample -> conv3x3 -> norm(out) -> ReLU
+  (upsample is bilinear or nearest resize x2, or a 2x2 stride-2 transposed conv)
+* skip-ins: ``h += conv1x1(resize(skip_feature))`` for each selected earlier cell;
+  the feature this cell hands to later cells is ``h`` AFTER its own skip-ins
+  were added (the official code adds in place to the tensor it returns).
+* second block: the same pre/post block without upsampling.
+* shortcut: ``out += conv1x1(upsample(x))``.
+
+`FixedCell` holds only the ops one `CellSpec` uses (the derived generator).
+`SearchCell` holds every op and picks them with `tf.switch_case` on an int
+tensor, so one traced function serves every architecture. Both build their
+sublayers from the same table (`cell_op_usage`) and run the same forward code,
+which is what makes the supernet -> derived weight copy exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from autogan_tf import search_space as ss
+
+PRE, POST = 1, 0
+NORM_NONE, NORM_BN, NORM_IN = 0, 1, 2
+UP_BILINEAR, UP_NEAREST, UP_DECONV = 0, 1, 2
+
+BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1 in Keras' convention.
+NORM_EPSILON = 1e-5  # PyTorch's default for BatchNorm2d and InstanceNorm2d.
+
+
+def conv_init():
+    """Xavier-uniform, as the official ``--init_type xavier_uniform``."""
+    return keras.initializers.GlorotUniform()
+
+
+def torch_default_init():
+    """PyTorch's default for Linear/Conv bias-free layers: U(+-1/sqrt(fan_in))."""
+    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def _bn(name):
+    return layers.BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=NORM_EPSILON, name=name,
+        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
+
+
+def _instance_norm(channels, name):
+    # One group per channel == instance norm; PyTorch's InstanceNorm2d has no affine.
+    return layers.GroupNormalization(groups=channels, epsilon=NORM_EPSILON, center=False,
+                                     scale=False, name=name)
+
+
+def _conv(channels, kernel, name):
+    return layers.Conv2D(channels, kernel, padding="same", kernel_initializer=conv_init(),
+                         bias_initializer=torch_default_init(), name=name)
+
+
+def _deconv(channels, name):
+    return layers.Conv2DTranspose(channels, 2, strides=2, kernel_initializer=conv_init(),
+                                  bias_initializer=torch_default_init(), name=name)
+
+
+def nearest_upsample(x, factor: int = 2):
+    """Nearest-neighbour upsampling by an integer factor with reshape/broadcast.
+
+    Equal to ``tf.image.resize(..., 'nearest')`` for integer factors, and unlike
+    it has a gradient under XLA on CPU.
+    """
+    if factor == 1:
+        return x
+    shape = tf.shape(x)
+    b, h, w = shape[0], shape[1], shape[2]
+    c = x.shape[-1]
+    x = x[:, :, None, :, None, :]
+    x = tf.broadcast_to(x, tf.stack([b, h, factor, w, factor, c]))
+    return tf.reshape(x, tf.stack([b, h * factor, w * factor, c]))
+
+
+def bilinear_upsample(x, factor: int = 2):
+    """Bilinear resize with half-pixel centres (PyTorch ``align_corners=False``)."""
+    if factor == 1:
+        return x
+    size = tf.shape(x)[1:3] * factor
+    return tf.cast(tf.image.resize(x, size, method="bilinear"), x.dtype)
+
+
+def resize_up(x, up: int, factor: int = 2):
+    """Resize by ``factor`` with the cell's resize kind (bilinear or nearest)."""
+    if up == UP_BILINEAR:
+        return bilinear_upsample(x, factor)
+    if up == UP_NEAREST:
+        return nearest_upsample(x, factor)
+    raise ValueError(f"resize kind {up} is not bilinear (0) or nearest (1)")
+
+
+def _scale_log2(cell_index: int, source: int) -> int:
+    return cell_index - source
+
+
+def skip_bit(mask, shift: int):
+    """Bit ``shift`` of a skip mask, for a Python int or an int tensor; True when set."""
+    if isinstance(mask, int):
+        return (mask >> shift) & 1 == 1
+    return tf.equal(tf.bitwise.bitwise_and(tf.bitwise.right_shift(mask, shift), 1), 1)
+
+
+def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
+    """Which named ops of cell ``index`` an architecture uses.
+
+    Works on Python ints (the derived cell decides what to build) and on int
+    tensors (the supernet knows which variables a step used), so the two can
+    never disagree.
+    """
+    pre, post = conv == PRE, conv == POST
+    bn, deconv = norm == NORM_BN, up == UP_DECONV
+    sc = shortcut == 1
+    usage = {
+        "pre1_bn": pre & bn, "pre1_deconv": pre & deconv, "pre1_conv": pre,
+        "post1_deconv": post & deconv, "post1_conv": post, "post1_bn": post & bn,
+        "pre2_bn": pre & bn, "pre2_conv": pre,
+        "post2_conv": post, "post2_bn": post & bn,
+        "sc_deconv": sc & deconv, "sc_conv": sc,
+    }
+    for source in range(index):
+        selected = skip_bit(skip_mask, index - 1 - source)
+        usage[f"skip{source}_conv"] = selected
+        scale = _scale_log2(index, source)
+        key = f"skip_deconv_x{2 ** scale}"
+        usage[key] = usage.get(key, False) | (selected & deconv)
+    return usage
+
+
+class _CellOps(layers.Layer):
+    """Owns a cell's sublayers by name and runs the cell for Python-int choices."""
+
+    def __init__(self, index: int, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.index = index
+        self.channels = channels
+        self.ops = {}
+
+    # -- construction -----------------------------------------------------
+    def _make_ops(self, names):
+        c = self.channels
+        for name in sorted(names):
+            if name.endswith("_bn"):
+                op = _bn(name)
+            elif name.endswith("_conv"):
+                op = _conv(c, 1 if name.startswith(("sc", "skip")) else 3, name)
+            elif name.startswith("skip_deconv_x"):
+                factor = int(name[len("skip_deconv_x"):])
+                chain = [_deconv(c, f"{name}_{i}") for i in range(factor.bit_length() - 1)]
+                op = keras.Sequential(chain, name=name)
+            elif name.endswith("_deconv"):
+                op = _deconv(c, name)
+            else:
+                raise ValueError(f"unknown cell op {name}")
+            self.ops[name] = op
+        self._instance_norm = _instance_norm(c, "instance_norm")
+
+    def build(self, input_shape):
+        """Create every variable now: none may be created inside a switch branch."""
+        batch, h, w, _ = input_shape
+        c = self.channels
+        up_shape = (batch, None if h is None else 2 * h, None if w is None else 2 * w, c)
+        for name, op in self.ops.items():
+            if name.startswith("skip_deconv_x"):
+                op.build((batch, None, None, c))
+            elif name in ("pre1_bn",):
+                op.build(input_shape)
+            elif name.endswith("_deconv") or name == "sc_conv":
+                op.build(input_shape)
+            else:
+                op.build(up_shape)
+        self._instance_norm.build(up_shape)
+        super().build(input_shape)
+
+    # -- forward for fixed choices ------------------------------------------
+    def _norm(self, prefix, norm, x, training):
+        if norm == NORM_BN:
+            return self.ops[f"{prefix}_bn"](x, training=training)
+        if norm == NORM_IN:
+            return self._instance_norm(x)
+        return x
+
+    def _upsample(self, x, up, deconv_name):
+        if up == UP_DECONV:
+            return self.ops[deconv_name](x)
+        return resize_up(x, up)
+
+    def first_block(self, x, conv, norm, up, training):
+        if conv == PRE:
+            h = tf.nn.relu(self._norm("pre1", norm, x, training))
+            return self.ops["pre1_conv"](self._upsample(h, up, "pre1_deconv"))
+        h = self.ops["post1_conv"](self._upsample(x, up, "post1_deconv"))
+        return tf.nn.relu(self._norm("post1", norm, h, training))
+
+    def second_block(self, h, conv, norm, training):
+        if conv == PRE:
+            return self.ops["pre2_conv"](tf.nn.relu(self._norm("pre2", norm, h, training)))
+        return tf.nn.relu(self._norm("post2", norm, self.ops["post2_conv"](h), training))
+
+    def skip_in(self, feature, source, up):
+        scale = _scale_log2(self.index, source)
+        if up == UP_DECONV:
+            feature = self.ops[f"skip_deconv_x{2 ** scale}"](feature)
+        else:
+            feature = resize_up(feature, up, 2 ** scale)
+        return self.ops[f"skip{source}_conv"](feature)
+
+    def shortcut(self, x, up):
+        return self.ops["sc_conv"](self._upsample(x, up, "sc_deconv"))
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index, "channels": self.channels}
+
+
+class FixedCell(_CellOps):
+    """A generator cell with the ops of one `CellSpec` only.
+
+    Call with ``(x, skip_features)``; returns ``(skip_out, out)`` where
+    ``skip_features`` are the earlier cells' ``skip_out`` in cell order.
+    """
+
+    def __init__(self, spec, channels: int, **kwargs):
+        if isinstance(spec, dict):
+            spec = ss.CellSpec(**spec)
+        super().__init__(spec.index, channels, **kwargs)
+        self.spec = spec
+        usage = cell_op_usage(spec.index, spec.conv, spec.norm, spec.up, spec.shortcut,
+                              spec.skip_mask)
+        self._make_ops([name for name, used in usage.items() if used])
+
+    def call(self, x, skip_features=(), training=None):
+        s = self.spec
+        h = self.first_block(x, s.conv, s.norm, s.up, training)
+        for source in s.skip_sources:
+            h = h + self.skip_in(skip_features[source], source, s.up)
+        out = self.second_block(h, s.conv, s.norm, training)
+        if s.shortcut:
+            out = out + self.shortcut(x, s.up)
+        return h, out
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("index")
+        return {**config, "spec": {"index": self.spec.index, "conv": self.spec.conv,
+                                   "norm": self.spec.norm, "up": self.spec.up,
+                                   "shortcut": self.spec.shortcut,
+                                   "skip_mask": self.spec.skip_mask}}
+
+
+def _zeros_like_output(x, channels):
+    shape = tf.shape(x)
+    return tf.zeros(tf.stack([shape[0], 2 * shape[1], 2 * shape[2], channels]), x.dtype)
+
+
+class SearchCell(_CellOps):
+    """A generator cell holding every candidate op, chosen by an int tensor.
+
+    ``cell_arch`` is int32 ``[5]``: ``conv, norm, up, shortcut, skip_mask``
+    (skip_mask ignored for the first cell). Every op is picked with
+    `tf.switch_case`/`tf.cond`, so changing the architecture never retraces.
+    Ops a call did not select get zero gradients (not None); see
+    `gan_trainer` for what the optimizer does with them.
+    """
+
+    def __init__(self, index: int, channels: int, **kwargs):
+        super().__init__(index, channels, **kwargs)
+        self._make_ops(cell_op_usage(index, 0, 0, 0, 0, 0).keys())  # every name, any values
+
+    def usage(self, cell_arch):
+        """Bool tensors: which named ops the architecture uses."""
+        conv, norm, up, sc, mask = (cell_arch[i] for i in range(5))
+        return cell_op_usage(self.index, conv, norm, up, sc, mask)
+
+    def call(self, x, skip_features, cell_arch, training=None):
+        cell_arch = tf.cast(cell_arch, tf.int32)
+        conv, norm, up, sc, mask = (cell_arch[i] for i in range(5))
+        combos = list(itertools.product((POST, PRE), range(3), range(3)))
+        h = tf.switch_case(
+            conv * 9 + norm * 3 + up,
+            [lambda c=c, n=n, u=u: self.first_block(x, c, n, u, training) for c, n, u in combos])
+        for source, feature in enumerate(skip_features):
+            h = h + tf.cond(
+                skip_bit(mask, self.index - 1 - source),
+                lambda f=feature, s=source: tf.switch_case(
+                    up, [lambda u=u: self.skip_in(f, s, u) for u in range(3)]),
+                lambda: tf.zeros_like(h))
+        out = tf.switch_case(
+            conv * 3 + norm,
+            [lambda c=c, n=n: self.second_block(h, c, n, training)
+             for c, n in itertools.product((POST, PRE), range(3))])
+        out = out + tf.cond(
+            tf.equal(sc, 1),
+            lambda: tf.switch_case(up, [lambda u=u: self.shortcut(x, u) for u in range(3)]),
+            lambda: tf.zeros_like(out))
+        return h, out
+
+
+class ToRGB(layers.Layer):
+    """BN -> ReLU -> conv3x3 to 3 channels -> tanh, the generator's output head."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.bn = _bn("bn")
+        self.conv = _conv(3, 3, "conv")
+
+    def build(self, input_shape):
+        self.bn.build(input_shape)
+        self.conv.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, x, training=None):
+        return tf.tanh(self.conv(tf.nn.relu(self.bn(x, training=training))))
+
+
+# --------------------------------------------------------------------------
+# Discriminator blocks (SNGAN ResNet, as the official AutoGAN code).
+# --------------------------------------------------------------------------
+
+def _sn(layer, name):
+    return layers.SpectralNormalization(layer, power_iterations=1, name=name)
+
+
+def _sn_conv(channels, kernel, name):
+    return _sn(_conv(channels, kernel, f"{name}_inner"), name)
+
+
+def downsample(x):
+    """2x2 average pooling."""
+    return tf.nn.avg_pool2d(x, 2, 2, "VALID")
+
+
+class OptimizedDisBlock(layers.Layer):
+    """The first D block: conv -> ReLU -> conv -> pool, plus pool -> 1x1 conv shortcut."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.c1 = _sn_conv(channels, 3, "c1")
+        self.c2 = _sn_conv(channels, 3, "c2")
+        self.c_sc = _sn_conv(channels, 1, "c_sc")
+
+    def build(self, input_shape):
+        self.c1.build(input_shape)
+        self.c2.build(tuple(input_shape[:-1]) + (self.channels,))
+        self.c_sc.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, x, training=None):
+        h = downsample(self.c2(tf.nn.relu(self.c1(x, training=training)), training=training))
+        return h + self.c_sc(downsample(x), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+class DisBlock(layers.Layer):
+    """ReLU -> conv -> ReLU -> conv [-> pool], plus a learnable shortcut when downsampling."""
+
+    def __init__(self, channels: int, downsample: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.downsample = downsample
+        self.c1 = _sn_conv(channels, 3, "c1")
+        self.c2 = _sn_conv(channels, 3, "c2")
+        # In AutoGAN's D all blocks have the same width, so the shortcut is learnable
+        # exactly when the block downsamples.
+        self.c_sc = _sn_conv(channels, 1, "c_sc") if downsample else None
+
+    def build(self, input_shape):
+        self.c1.build(input_shape)
+        self.c2.build(input_shape)
+        if self.c_sc is not None:
+            self.c_sc.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, x, training=None):
+        h = self.c1(tf.nn.relu(x), training=training)
+        h = self.c2(tf.nn.relu(h), training=training)
+        if not self.downsample:
+            return h + x
+        return downsample(h) + downsample(self.c_sc(x, training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels,
+                "downsample": self.downsample}

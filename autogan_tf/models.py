@@ -1,0 +1,267 @@
+"""Generators and discriminator of AutoGAN as Keras 3 models.
+
+* `DerivedGenerator(arch)`: only the ops one architecture uses (final training).
+* `SuperGenerator`: the weight-sharing supernet of the search; the architecture
+  is an int tensor, the stage (number of active cells) a Python int, because
+  it changes the output resolution: one trace per stage serves every architecture.
+* `Discriminator`: the SNGAN ResNet discriminator of the official code; it
+  grows with the stage during search (``stage=None`` uses every block).
+* `copy_supernet_weights`: supernet -> derived generator, exact.
+* `count_params`, `generator_macs`, `discriminator_macs`: sizes and costs.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from autogan_tf import search_space as ss
+from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCell, ToRGB,
+                               _sn, cell_op_usage, torch_default_init)
+
+
+def _l1(bottom_width, gf_dim):
+    return layers.Dense(bottom_width ** 2 * gf_dim, kernel_initializer=torch_default_init(),
+                        bias_initializer=torch_default_init(), name="l1")
+
+
+def output_size(bottom_width: int, stage: int) -> int:
+    """Image side length after ``stage + 1`` cells."""
+    return bottom_width * 2 ** (stage + 1)
+
+
+class _GeneratorBase(keras.Model):
+    def __init__(self, gf_dim, latent_dim, bottom_width, num_cells, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("gf_dim", gf_dim), ("latent_dim", latent_dim),
+                            ("bottom_width", bottom_width), ("num_cells", num_cells)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+        self.gf_dim = gf_dim
+        self.latent_dim = latent_dim
+        self.bottom_width = bottom_width
+        self.num_cells = num_cells
+        self.l1 = _l1(bottom_width, gf_dim)
+        self.to_rgb = ToRGB(name="to_rgb")
+
+    def build(self, input_shape=None):
+        self.l1.build((None, self.latent_dim))
+        for i, cell in enumerate(self.cells):
+            side = self.bottom_width * 2 ** i
+            cell.build((None, side, side, self.gf_dim))
+        self.to_rgb.build((None, None, None, self.gf_dim))
+        self.built = True
+
+    def _stem(self, z):
+        h = self.l1(z)
+        return tf.reshape(h, [-1, self.bottom_width, self.bottom_width, self.gf_dim])
+
+    @property
+    def image_size(self) -> int:
+        return output_size(self.bottom_width, self.num_cells - 1)
+
+    def get_config(self):
+        return {"gf_dim": self.gf_dim, "latent_dim": self.latent_dim,
+                "bottom_width": self.bottom_width, **super().get_config()}
+
+
+class DerivedGenerator(_GeneratorBase):
+    """The generator of one architecture: Linear(z) -> cells -> BN, ReLU, conv3x3, tanh."""
+
+    def __init__(self, arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width: int = 4,
+                 **kwargs):
+        arch = ss.Arch.parse(arch)
+        super().__init__(gf_dim, latent_dim, bottom_width, arch.num_cells, **kwargs)
+        self.arch = arch
+        self.cells = [FixedCell(spec, gf_dim, name=f"cell{spec.index + 1}")
+                      for spec in arch.cells]
+        self.build()
+
+    def call(self, z, training=None):
+        h = self._stem(z)
+        skips = []
+        for cell in self.cells:
+            skip, h = cell(h, skips, training=training)
+            skips.append(skip)
+        return self.to_rgb(h, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "arch": str(self.arch)}
+
+
+class SuperGenerator(_GeneratorBase):
+    """Weight-sharing supernet: every op of every cell, chosen by an int arch tensor.
+
+    ``call(z, arch, stage)``: ``arch`` int ``[vector_length(num_cells)]`` (cells
+    past ``stage`` are ignored, pad them with zeros); ``stage`` a Python int.
+    """
+
+    def __init__(self, gf_dim: int = 128, latent_dim: int = 128, bottom_width: int = 4,
+                 num_cells: int = 3, **kwargs):
+        super().__init__(gf_dim, latent_dim, bottom_width, num_cells, **kwargs)
+        self.cells = [SearchCell(i, gf_dim, name=f"cell{i + 1}") for i in range(num_cells)]
+        self.build()
+
+    def cell_arch(self, arch, index):
+        """The 5 ints of cell ``index`` (a zero skip mask for the first cell)."""
+        arch = tf.cast(arch, tf.int32)
+        if index == 0:
+            return tf.concat([arch[:4], tf.zeros([1], tf.int32)], 0)
+        start = 4 + 5 * (index - 1)
+        return arch[start:start + 5]
+
+    def _check_stage(self, stage):
+        stage = self.num_cells - 1 if stage is None else stage
+        if not isinstance(stage, int) or not 0 <= stage < self.num_cells:
+            raise ValueError(f"stage must be an int in 0..{self.num_cells - 1}, got {stage!r}")
+        return stage
+
+    def call(self, z, arch, stage=None, training=None):
+        stage = self._check_stage(stage)
+        h = self._stem(z)
+        skips = []
+        for i in range(stage + 1):
+            skip, h = self.cells[i](h, skips, self.cell_arch(arch, i), training=training)
+            skips.append(skip)
+        return self.to_rgb(h, training=training)
+
+    def variable_usage(self, arch, stage=None):
+        """``[(variable, used)]`` for every trainable variable; ``used`` a bool tensor.
+
+        A variable is used when the architecture selects its op and its cell is
+        active at ``stage``. The stem and the output head are always used.
+        """
+        stage = self._check_stage(stage)
+        always = tf.constant(True)
+        pairs = [(v, always) for v in self.l1.trainable_variables + self.to_rgb.trainable_variables]
+        for i, cell in enumerate(self.cells):
+            usage = cell.usage(self.cell_arch(arch, i)) if i <= stage else {}
+            for name, op in cell.ops.items():
+                used = tf.convert_to_tensor(usage.get(name, False))
+                pairs.extend((v, used) for v in op.trainable_variables)
+        return pairs
+
+
+class Discriminator(keras.Model):
+    """SNGAN ResNet discriminator with spectral norm, as AutoGAN uses.
+
+    Blocks: optimized block (down), block (down), then plain blocks; the last
+    block always runs, followed by ReLU, global sum pooling and a bias-free linear.
+    During search the number of leading blocks grows with the stage, as the
+    official search does (stage s uses the first s + 1 of ``num_cells`` blocks).
+    """
+
+    def __init__(self, df_dim: int = 128, num_cells: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(df_dim, int) or df_dim < 1:
+            raise ValueError(f"--df_dim must be a positive integer, got {df_dim!r}")
+        self.df_dim = df_dim
+        self.num_cells = num_cells
+        self.growing = [OptimizedDisBlock(df_dim, name="block1")]
+        for i in range(1, num_cells):
+            self.growing.append(DisBlock(df_dim, downsample=(i == 1), name=f"block{i + 1}"))
+        self.final_block = DisBlock(df_dim, downsample=False, name=f"block{num_cells + 1}")
+        self.l5 = _sn(layers.Dense(1, use_bias=False, kernel_initializer=torch_default_init(),
+                                   name="l5_inner"), "l5")
+        self.build()
+
+    def build(self, input_shape=None):
+        self.growing[0].build((None, None, None, 3))
+        for block in self.growing[1:] + [self.final_block]:
+            block.build((None, None, None, self.df_dim))
+        self.l5.build((None, self.df_dim))
+        self.built = True
+
+    def call(self, x, stage=None, training=None):
+        stage = self.num_cells - 1 if stage is None else stage
+        if not isinstance(stage, int) or not 0 <= stage < self.num_cells:
+            raise ValueError(f"stage must be an int in 0..{self.num_cells - 1}, got {stage!r}")
+        h = x
+        for block in self.growing[:stage + 1]:
+            h = block(h, training=training)
+        h = tf.nn.relu(self.final_block(h, training=training))
+        h = tf.reduce_sum(h, axis=[1, 2])
+        return self.l5(h, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "df_dim": self.df_dim, "num_cells": self.num_cells}
+
+
+def copy_supernet_weights(supernet: SuperGenerator, derived: DerivedGenerator):
+    """Copy the weights of the ops ``derived`` uses from ``supernet`` (incl. BN statistics)."""
+    if (supernet.gf_dim, supernet.latent_dim, supernet.bottom_width) != (
+            derived.gf_dim, derived.latent_dim, derived.bottom_width):
+        raise ValueError("supernet and derived generator differ in gf_dim/latent_dim/bottom_width")
+    if derived.num_cells > supernet.num_cells:
+        raise ValueError(f"derived generator has {derived.num_cells} cells, the supernet only "
+                         f"{supernet.num_cells}")
+    derived.l1.set_weights(supernet.l1.get_weights())
+    derived.to_rgb.set_weights(supernet.to_rgb.get_weights())
+    for fixed, search in zip(derived.cells, supernet.cells):
+        for name, op in fixed.ops.items():
+            op.set_weights(search.ops[name].get_weights())
+
+
+def derive_generator(supernet: SuperGenerator, arch) -> DerivedGenerator:
+    """A `DerivedGenerator` for ``arch`` carrying the supernet's weights."""
+    derived = DerivedGenerator(arch, supernet.gf_dim, supernet.latent_dim, supernet.bottom_width)
+    copy_supernet_weights(supernet, derived)
+    return derived
+
+
+def count_params(model: keras.Model) -> int:
+    """Trainable parameters (spectral-norm vectors and BN statistics excluded)."""
+    return int(sum(int(tf.size(v)) for v in model.trainable_variables))
+
+
+def generator_macs(arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width: int = 4) -> int:
+    """Multiply-accumulates of one forward pass of the derived generator, per image.
+
+    Counts the dense, convolution and transposed-convolution layers (norms,
+    activations, resizes and additions are a fraction of a percent).
+    """
+    arch = ss.Arch.parse(arch)
+    c = gf_dim
+    total = latent_dim * bottom_width ** 2 * c
+    side = bottom_width
+    for spec in arch.cells:
+        out = 2 * side
+        usage = cell_op_usage(spec.index, spec.conv, spec.norm, spec.up, spec.shortcut,
+                              spec.skip_mask)
+        for name, used in usage.items():
+            if not used:
+                continue
+            if name in ("pre1_conv", "post1_conv", "pre2_conv", "post2_conv"):
+                total += out * out * 9 * c * c
+            elif name in ("pre1_deconv", "post1_deconv", "sc_deconv"):
+                total += out * out * c * c  # 2x2 kernel, stride 2: 4 taps per input pixel
+            elif name == "sc_conv" or name.startswith("skip") and name.endswith("_conv"):
+                total += out * out * c * c
+            elif name.startswith("skip_deconv_x"):
+                factor = int(name[len("skip_deconv_x"):])
+                res = out // factor
+                while res < out:
+                    res *= 2
+                    total += res * res * c * c
+            elif not name.endswith("_bn"):
+                raise AssertionError(name)
+        side = out
+    total += side * side * 9 * c * 3
+    return total
+
+
+def discriminator_macs(df_dim: int = 128, image_size: int = 32, num_cells: int = 3,
+                       stage: int | None = None) -> int:
+    """Multiply-accumulates of one discriminator forward pass, per image."""
+    stage = num_cells - 1 if stage is None else stage
+    d, s = df_dim, image_size
+    total = s * s * 9 * 3 * d + s * s * 9 * d * d + (s // 2) ** 2 * 3 * d  # block 1
+    s //= 2
+    for i in range(1, stage + 1):  # grown blocks; the second one downsamples
+        total += 2 * s * s * 9 * d * d
+        if i == 1:
+            total += s * s * d * d
+            s //= 2
+    total += 2 * s * s * 9 * d * d  # final block
+    return total + d
