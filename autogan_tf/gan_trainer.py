@@ -1,0 +1,217 @@
+"""Adversarial training steps shared by the search (supernet) and final training.
+
+One *generator iteration* is ``n_critic`` discriminator steps followed by one
+generator step, compiled as one `tf.function` per stage. In the search the
+architecture is an int tensor input (one per discriminator step), so the
+compiled step serves every architecture without retracing.
+
+Unused ops in the supernet. `tf.switch_case` gives the ops a step did not
+select zero gradients, not None, and Adam would still move such weights by its
+first moment and decay their second moment. ``unused_ops`` decides:
+
+* ``"freeze"`` (default): a variable whose op the step did not use keeps its
+  value AND its Adam moments, exactly as if it were not in the model for that
+  step (what PyTorch >= 2 does with ``grad=None``). Only Adam's global step
+  counter, used for bias correction, still advances.
+* ``"momentum"``: plain Adam on the zero gradients (what the official code did
+  under PyTorch 1.x, whose ``zero_grad`` zeroed gradients). With the paper's
+  betas (0, 0.9) the weights then do not move (the first moment is the zero
+  gradient) but their second moment decays, enlarging the next real update.
+
+The order of steps differs from the official loop only in phase: it runs a
+generator step after discriminator steps 0, 5, 10, ...; we run it after steps
+4, 9, 14, ... so that one compiled call is one whole generator iteration.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from autogan_tf import losses, models
+
+UNUSED_OPS_MODES = ("freeze", "momentum")
+
+
+class MaskedAdam(keras.optimizers.Adam):
+    """Adam that can leave chosen variables (value and moments) untouched in a step.
+
+    `apply_masked(grads, variables, masks)` takes one scalar bool tensor per
+    variable; where it is False the variable's update is skipped entirely.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._step_masks = None
+
+    def apply_masked(self, grads, variables, masks):
+        self._step_masks = {self._var_key(v): m for v, m in zip(variables, masks)}
+        try:
+            self.apply_gradients(zip(grads, variables))
+        finally:
+            self._step_masks = None
+
+    def update_step(self, gradient, variable, learning_rate):
+        mask = None if self._step_masks is None else self._step_masks.get(self._var_key(variable))
+        if mask is None:
+            return super().update_step(gradient, variable, learning_rate)
+        parent = super().update_step
+
+        def update():
+            parent(gradient, variable, learning_rate)
+            return tf.constant(True)
+
+        tf.cond(mask, update, lambda: tf.constant(False))
+
+
+def make_adam(learning_rate, beta1, beta2, decay_steps=None, masked=False, name=None):
+    """Adam with the paper's betas and an optional linear decay of the rate to 0."""
+    if decay_steps:
+        learning_rate = keras.optimizers.schedules.PolynomialDecay(
+            learning_rate, decay_steps, end_learning_rate=0.0, power=1.0)
+    cls = MaskedAdam if masked else keras.optimizers.Adam
+    return cls(learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=1e-8, name=name)
+
+
+def clone_generator(generator: models.DerivedGenerator) -> models.DerivedGenerator:
+    """A generator of the same architecture and widths holding a copy of the weights."""
+    copy = models.DerivedGenerator(generator.arch, generator.gf_dim, generator.latent_dim,
+                                   generator.bottom_width)
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
+class GANTrainer(tf.Module):
+    """Owns the optimizers, the noise generator, the EMA copy and the compiled steps."""
+
+    def __init__(self, generator, discriminator, *, g_lr=2e-4, d_lr=2e-4, beta1=0.0,
+                 beta2=0.9, n_critic=5, g_batch_size=128, lr_decay_iters=None,
+                 ema_decay=None, unused_ops="freeze", seed=0, jit_compile=False):
+        super().__init__(name="gan_trainer")
+        if n_critic < 1:
+            raise ValueError(f"--n_critic must be >= 1, got {n_critic}")
+        if g_batch_size < 1:
+            raise ValueError(f"--gen_batch_size must be >= 1, got {g_batch_size}")
+        if unused_ops not in UNUSED_OPS_MODES:
+            raise ValueError(f"--unused_ops must be one of {UNUSED_OPS_MODES}, got {unused_ops!r}")
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"--ema_decay must be in [0, 1), got {ema_decay}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.search = isinstance(generator, models.SuperGenerator)
+        self.n_critic = n_critic
+        self.g_batch_size = g_batch_size
+        self.unused_ops = unused_ops
+        self.ema_decay = ema_decay
+        self.jit_compile = jit_compile
+        # Linear decay as the official LinearLrDecay: G over max_iters G steps,
+        # D over max_iters * n_critic D steps.
+        self.g_opt = make_adam(g_lr, beta1, beta2, lr_decay_iters,
+                               masked=self.search and unused_ops == "freeze", name="g_adam")
+        self.d_opt = make_adam(d_lr, beta1, beta2,
+                               lr_decay_iters and lr_decay_iters * n_critic, name="d_adam")
+        # Build now, so a checkpoint restore finds every slot variable.
+        self.g_opt.build(generator.trainable_variables)
+        self.d_opt.build(discriminator.trainable_variables)
+        self.noise = tf.random.Generator.from_seed(seed)
+        self.ema_generator = None
+        if ema_decay is not None:
+            if self.search:
+                raise ValueError("an EMA of the supernet is not supported")
+            self.ema_generator = clone_generator(generator)
+        self._compiled = {}
+
+    # -- pieces ---------------------------------------------------------------
+    def generate(self, z, arch=None, stage=None, training=False):
+        if self.search:
+            return self.generator(z, arch, stage=stage, training=training)
+        return self.generator(z, training=training)
+
+    def _z(self, batch):
+        return self.noise.normal([batch, self.generator.latent_dim])
+
+    def _d_step(self, real, arch, stage):
+        batch = tf.shape(real)[0]
+        fake = tf.stop_gradient(self.generate(self._z(batch), arch, stage, training=True))
+        variables = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(tf.concat([real, fake], 0), stage=stage, training=True)
+            loss = losses.discriminator_hinge_loss(logits[:batch], logits[batch:])
+        grads = tape.gradient(loss, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        self.d_opt.apply_gradients(pairs)
+        return loss
+
+    def _g_step(self, arch, stage):
+        if self.search:
+            usage = self.generator.variable_usage(arch, stage)
+            variables, masks = [v for v, _ in usage], [m for _, m in usage]
+        else:
+            variables, masks = self.generator.trainable_variables, None
+        with tf.GradientTape() as tape:
+            fake = self.generate(self._z(self.g_batch_size), arch, stage, training=True)
+            loss = losses.generator_hinge_loss(
+                self.discriminator(fake, stage=stage, training=False))
+        grads = tape.gradient(loss, variables)
+        keep = [i for i, g in enumerate(grads) if g is not None]
+        grads, variables = [grads[i] for i in keep], [variables[i] for i in keep]
+        if isinstance(self.g_opt, MaskedAdam):
+            self.g_opt.apply_masked(grads, variables, [masks[i] for i in keep])
+        else:
+            self.g_opt.apply_gradients(zip(grads, variables))
+        if self.ema_generator is not None:
+            self._update_ema()
+        return loss
+
+    def _update_ema(self):
+        decay = self.ema_decay
+        for ema, live in zip(self.ema_generator.trainable_variables,
+                             self.generator.trainable_variables):
+            ema.assign(decay * ema + (1.0 - decay) * live)
+        # BN statistics are not averaged (the official EMA covers parameters only).
+        for ema, live in zip(self.ema_generator.non_trainable_variables,
+                             self.generator.non_trainable_variables):
+            ema.assign(live)
+
+    def _iteration(self, reals, archs, stage):
+        d_losses = []
+        for i in range(self.n_critic):
+            arch = None if archs is None else archs[i]
+            d_losses.append(self._d_step(reals[i], arch, stage))
+        g_loss = self._g_step(None if archs is None else archs[-1], stage)
+        d_losses = tf.stack(d_losses)
+        finite = tf.reduce_all(tf.math.is_finite(d_losses)) & tf.math.is_finite(g_loss)
+        return {"d_losses": d_losses, "g_loss": g_loss, "finite": finite}
+
+    # -- public ---------------------------------------------------------------
+    def train_iteration(self, reals, archs=None, stage=None):
+        """One generator iteration on ``reals`` ``[n_critic, batch, H, W, 3]``.
+
+        ``archs``: int ``[n_critic, L]`` (search only): one architecture per D
+        step; the G step uses the last. Returns tensors ``d_losses [n_critic]``,
+        ``g_loss`` and ``finite`` (False if any loss was NaN/Inf).
+        """
+        if self.search and archs is None:
+            raise ValueError("the supernet needs an architecture per discriminator step")
+        key = (stage, archs is None)
+        if key not in self._compiled:
+            self._compiled[key] = tf.function(
+                lambda r, a: self._iteration(r, a, stage), jit_compile=self.jit_compile)
+        if archs is not None:
+            archs = tf.convert_to_tensor(archs, tf.int32)
+        return self._compiled[key](reals, archs)
+
+    @property
+    def iterations(self):
+        """Generator steps taken so far (checkpointed with the optimizer)."""
+        return self.g_opt.iterations
+
+    def checkpoint_items(self):
+        items = {"generator": self.generator, "discriminator": self.discriminator,
+                 "g_opt": self.g_opt, "d_opt": self.d_opt, "noise": self.noise}
+        if self.ema_generator is not None:
+            items["ema_generator"] = self.ema_generator
+        return items
+
+    def learning_rates(self):
+        return {"g_lr": float(self.g_opt.learning_rate), "d_lr": float(self.d_opt.learning_rate)}
