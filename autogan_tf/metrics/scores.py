@@ -1,0 +1,247 @@
+"""Inception Score, Frechet distance and the reference-statistics file format.
+
+Pure NumPy/SciPy, so the numbers do not depend on TensorFlow. The formulas
+follow the two reference implementations the paper's numbers come from:
+improved-GAN's Inception Score (10 splits, KL per split, exp of the mean) and
+TTUR's FID (``scipy.linalg.sqrtm`` with an ``eps * I`` fallback). Statistics
+files use TTUR's ``.npz`` layout (keys ``mu`` and ``sigma``) so its published
+``fid_stats_cifar10_train.npz`` loads unchanged; extra keys describe how a
+file was made and are ignored by TTUR's loader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+import zipfile
+
+import numpy as np
+
+# An imaginary part of sqrtm larger than this means the product of the two
+# covariances is badly conditioned and the distance cannot be trusted.
+_IMAGINARY_TOLERANCE = 1e-3
+
+
+class StatsError(ValueError):
+    """A statistics file or array that cannot be used for a Frechet distance."""
+
+
+# --------------------------------------------------------------------------
+# Inception Score
+# --------------------------------------------------------------------------
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (stable: subtracts the row maximum)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """Mean and standard deviation of exp(E[KL(p(y|x) || p(y))]) over splits.
+
+    Split ``i`` holds rows ``[i*N//splits, (i+1)*N//splits)``, as in the
+    original improved-GAN code, so the figures are directly comparable. Zero
+    probabilities contribute 0 (the limit of p log p) instead of NaN, which
+    only matters for hard one-hot inputs; softmax outputs are never zero.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] == 0:
+        raise ValueError(f"inception_score needs probabilities of shape [N, K], got {p.shape}")
+    if not 1 <= splits <= p.shape[0]:
+        raise ValueError(f"splits must be in [1, {p.shape[0]}] (number of samples), got {splits}")
+    if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError("inception_score needs rows of probabilities (non-negative, summing to 1); "
+                         "pass logits through inception_score_from_logits instead")
+    n = p.shape[0]
+    scores = []
+    for i in range(splits):
+        part = p[i * n // splits:(i + 1) * n // splits]
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = _xlogy(part, part) - _xlogy(part, np.broadcast_to(marginal, part.shape))
+        scores.append(np.exp(kl.sum(axis=1).mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def inception_score_from_logits(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """Inception Score of class logits (softmax first)."""
+    return inception_score(softmax(logits), splits)
+
+
+def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x * log(y) with 0 where x == 0 (so 0 log 0 = 0)."""
+    out = np.zeros_like(x)
+    mask = x > 0
+    out[mask] = x[mask] * np.log(y[mask])
+    return out
+
+
+# --------------------------------------------------------------------------
+# Frechet distance
+# --------------------------------------------------------------------------
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 sqrt(sigma1 sigma2)), TTUR's way.
+
+    When the matrix square root is not finite, ``eps`` is added to both
+    diagonals and the root recomputed; a small imaginary part from numerical
+    error is dropped, a large one is an error.
+    """
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    if mu1.shape != mu2.shape:
+        raise StatsError(f"mean vectors have different lengths: {mu1.shape} vs {mu2.shape} "
+                         "(statistics from different feature extractors?)")
+    if sigma1.shape != sigma2.shape or sigma1.shape != (mu1.shape[0],) * 2:
+        raise StatsError(f"covariance shapes {sigma1.shape} and {sigma2.shape} do not match "
+                         f"mean length {mu1.shape[0]}")
+
+    diff = mu1 - mu2
+    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    if not np.isfinite(covmean).all():
+        warnings.warn(f"FID: sigma1 @ sigma2 is singular; adding {eps} to the diagonals")
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        largest = np.max(np.abs(covmean.imag))
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=_IMAGINARY_TOLERANCE):
+            raise StatsError(f"FID: matrix square root has an imaginary component of {largest:.3g}")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+# --------------------------------------------------------------------------
+# Streaming mean / covariance
+# --------------------------------------------------------------------------
+
+
+class RunningMoments:
+    """Mean and covariance of feature vectors fed batch by batch.
+
+    Batches are merged with Chan et al.'s pairwise update in float64, so the
+    result equals ``np.mean``/``np.cov`` of all rows at once while memory stays
+    O(D^2) whatever the number of samples.
+    """
+
+    def __init__(self, dim: int | None = None):
+        self.count = 0
+        self.dim = dim
+        self._mean = None
+        self._m2 = None
+
+    def update(self, features) -> None:
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2:
+            raise ValueError(f"features must be [B, D], got shape {x.shape}")
+        if self.dim is None:
+            self.dim = x.shape[1]
+        if x.shape[1] != self.dim:
+            raise ValueError(f"feature dimension changed from {self.dim} to {x.shape[1]}")
+        nb = x.shape[0]
+        if nb == 0:
+            return
+        mb = x.mean(axis=0)
+        centered = x - mb
+        m2b = centered.T @ centered
+        if self.count == 0:
+            self._mean, self._m2, self.count = mb, m2b, nb
+            return
+        n = self.count + nb
+        delta = mb - self._mean
+        self._mean = self._mean + delta * (nb / n)
+        self._m2 = self._m2 + m2b + np.outer(delta, delta) * (self.count * nb / n)
+        self.count = n
+
+    @property
+    def mean(self) -> np.ndarray:
+        if self.count == 0:
+            raise ValueError("no features were added")
+        return self._mean
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Unbiased (N-1) sample covariance, as ``np.cov(rowvar=False)``."""
+        if self.count < 2:
+            raise ValueError(f"a covariance needs at least 2 samples, got {self.count}")
+        return self._m2 / (self.count - 1)
+
+
+def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) of a [N, D] feature matrix, as TTUR computes them."""
+    x = np.asarray(features, dtype=np.float64)
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+# --------------------------------------------------------------------------
+# Statistics files
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Statistics:
+    """Reference statistics of a feature distribution plus how they were made."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    classifier: str | None = None  # None: unknown (e.g. TTUR's files, which are Inception)
+    num_samples: int | None = None
+    resolution: int | None = None
+
+    def fid(self, other: "Statistics", eps: float = 1e-6) -> float:
+        return frechet_distance(self.mu, self.sigma, other.mu, other.sigma, eps=eps)
+
+
+def save_statistics(path: str, stats: Statistics) -> None:
+    """Write ``stats`` as an .npz TTUR can read (plus descriptive extra keys)."""
+    _check_shapes(stats.mu, stats.sigma, path)
+    extra = {}
+    if stats.classifier is not None:
+        extra["classifier"] = np.array(stats.classifier)
+    if stats.num_samples is not None:
+        extra["num_samples"] = np.array(stats.num_samples, dtype=np.int64)
+    if stats.resolution is not None:
+        extra["resolution"] = np.array(stats.resolution, dtype=np.int64)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "wb") as f:  # a file object keeps np.savez from appending ".npz"
+        np.savez(f, mu=np.asarray(stats.mu, np.float64), sigma=np.asarray(stats.sigma, np.float64),
+                 **extra)
+
+
+def load_statistics(path: str) -> Statistics:
+    """Read an .npz with ``mu`` [D] and ``sigma`` [D, D]; errors name the file."""
+    if not os.path.isfile(path):
+        raise StatsError(f"statistics file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            missing = {"mu", "sigma"} - keys
+            if missing:
+                raise StatsError(f"statistics file {path} lacks key(s) {sorted(missing)} "
+                                 f"(has {sorted(keys)}); expected TTUR's format with 'mu' and 'sigma'")
+            mu, sigma = f["mu"][:], f["sigma"][:]
+            classifier = str(f["classifier"]) if "classifier" in keys else None
+            num_samples = int(f["num_samples"]) if "num_samples" in keys else None
+            resolution = int(f["resolution"]) if "resolution" in keys else None
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        if isinstance(e, StatsError):
+            raise
+        raise StatsError(f"cannot read statistics file {path}: {e}") from e
+    _check_shapes(mu, sigma, path)
+    return Statistics(mu=mu, sigma=sigma, classifier=classifier, num_samples=num_samples,
+                      resolution=resolution)
+
+
+def _check_shapes(mu, sigma, where) -> None:
+    mu, sigma = np.asarray(mu), np.asarray(sigma)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise StatsError(f"statistics in {where} have the wrong shape: mu {mu.shape}, sigma "
+                         f"{sigma.shape}; expected mu [D] and sigma [D, D]")
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+        raise StatsError(f"statistics in {where} contain NaN or infinite values")
