@@ -1,0 +1,266 @@
+"""Export a trained generator as a versioned SavedModel that TF Serving loads as is.
+
+Layout written by `export_generator(generator, "models/autogan", 3)`::
+
+    models/autogan/3/saved_model.pb, variables/...
+    models/autogan/3/assets.extra/tf_serving_warmup_requests
+
+Signatures (the serving contract; `bin/sample.py` and `serving.py` rely on it):
+
+* ``serving_default``: ``z`` float32 ``[batch, latent_dim]`` -> ``images`` uint8
+  ``[batch, H, W, 3]``.
+* ``generate``: scalar ``num_samples`` int32 and ``seed`` int64 -> ``images``
+  uint8 and ``png_bytes`` (one encoded PNG per image). ``z`` is drawn with a
+  stateless normal from ``seed``, so a seed names a fixed list of images: image
+  ``i`` does not depend on ``num_samples``. The ``_bytes`` suffix is what makes
+  TF Serving's REST API return the PNGs base64-encoded (``{"b64": ...}``);
+  without it a raw PNG would be written into a JSON string.
+
+Both signatures reject a batch above ``max_batch``, a negative ``num_samples``,
+a ``z`` of the wrong width or with non-finite values with an InvalidArgument
+error (TF Serving: gRPC INVALID_ARGUMENT, REST 400) instead of running out of
+memory or failing deep inside a matmul.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+SERVING_DEFAULT = "serving_default"
+GENERATE = "generate"
+IMAGES = "images"
+PNG = "png_bytes"
+Z = "z"
+NUM_SAMPLES = "num_samples"
+SEED = "seed"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+class ExportError(ValueError):
+    """A bad export request: bad version, existing target, generator contract broken."""
+
+
+def to_uint8(images):
+    """[-1, 1] float images -> uint8 as the official code saves them (x*127.5+127.5, clip)."""
+    import tensorflow as tf
+
+    scaled = tf.clip_by_value(images * 127.5 + 127.5, 0.0, 255.0)
+    return tf.cast(scaled, tf.uint8)
+
+
+def latent_for_seed(num_samples, seed, latent_dim: int):
+    """The ``z`` the ``generate`` signature uses: stateless N(0, 1) from ``seed``.
+
+    Works eagerly (tests, `LocalGenerator` users reproducing a served image)
+    and inside the exported graph.
+    """
+    import tensorflow as tf
+
+    seed = tf.cast(seed, tf.int64)
+    key = tf.stack([seed, tf.constant(0, tf.int64)])
+    return tf.random.stateless_normal(tf.stack([num_samples, latent_dim]), seed=key,
+                                      dtype=tf.float32)
+
+
+def _check_version(version) -> int:
+    # TF Serving only picks up all-digit directory names.
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer, str)):
+        raise ExportError(f"--version must be a positive integer, got {version!r}")
+    text = str(version)
+    if not text.isdigit() or int(text) < 1:
+        raise ExportError(f"--version must be a positive integer, got {version!r}")
+    return int(text)
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ExportError(f"--{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _resolve_latent_dim(generator, latent_dim):
+    own = getattr(generator, "latent_dim", None)
+    if latent_dim is None:
+        if own is None:
+            raise ExportError("the generator has no `latent_dim` attribute; pass latent_dim=")
+        latent_dim = own
+    latent_dim = _check_positive("latent_dim", latent_dim)
+    if own is not None and int(own) != latent_dim:
+        raise ExportError(f"latent_dim={latent_dim} disagrees with generator.latent_dim={own}")
+    return latent_dim
+
+
+def _image_shape(generator, latent_dim):
+    """Run the generator once (this also builds it) and check the output contract."""
+    import tensorflow as tf
+
+    out = generator(tf.zeros([2, latent_dim]), training=False)
+    shape = tuple(out.shape)
+    if len(shape) != 4 or shape[0] != 2 or shape[-1] != 3 or out.dtype != tf.float32:
+        raise ExportError("the generator must map z [B, latent_dim] to float32 images "
+                          f"[B, H, W, 3]; got {out.dtype.name} {shape}")
+    return shape[1:]
+
+
+class _Endpoints:
+    """The traced serving functions; one instance per export, closing over the generator."""
+
+    def __init__(self, generator, latent_dim, max_batch):
+        self.generator = generator
+        self.latent_dim = latent_dim
+        self.max_batch = max_batch
+
+    def _guard_batch(self, batch, what):
+        import tensorflow as tf
+
+        return [
+            tf.debugging.assert_non_negative(batch, message=f"{what} must be >= 0"),
+            tf.debugging.assert_less_equal(
+                batch, tf.cast(self.max_batch, batch.dtype),
+                message=f"{what} exceeds the exported maximum batch of {self.max_batch}"),
+        ]
+
+    def _images(self, z):
+        return to_uint8(self.generator(z, training=False))
+
+    def serving_default(self, z):
+        import tensorflow as tf
+
+        checks = self._guard_batch(tf.shape(z)[0], "the batch of z")
+        checks.append(tf.debugging.assert_equal(
+            tf.shape(z)[1], self.latent_dim,
+            message=f"z must have shape [batch, {self.latent_dim}]"))
+        checks.append(tf.debugging.assert_all_finite(z, "z must be finite"))
+        with tf.control_dependencies(checks):
+            z = tf.identity(z)
+        return {IMAGES: self._images(z)}
+
+    def generate(self, num_samples, seed):
+        import tensorflow as tf
+
+        with tf.control_dependencies(self._guard_batch(num_samples, NUM_SAMPLES)):
+            num_samples = tf.identity(num_samples)
+        images = self._images(latent_for_seed(num_samples, seed, self.latent_dim))
+        png = tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
+        return {IMAGES: images, PNG: png}
+
+
+def build_archive(generator, latent_dim: int, max_batch: int):
+    """A `keras.export.ExportArchive` with both signatures; tracks the generator's variables."""
+    import keras
+    import tensorflow as tf
+
+    endpoints = _Endpoints(generator, latent_dim, max_batch)
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint(SERVING_DEFAULT, endpoints.serving_default, input_signature=[
+        tf.TensorSpec([None, latent_dim], tf.float32, name=Z)])
+    archive.add_endpoint(GENERATE, endpoints.generate, input_signature=[
+        tf.TensorSpec([], tf.int32, name=NUM_SAMPLES),
+        tf.TensorSpec([], tf.int64, name=SEED)])
+    return archive
+
+
+def warmup_batch_sizes(count: int, max_batch: int):
+    """1, 2, 4, ... capped at max_batch: a few distinct shapes to trace and allocate for."""
+    return [min(2 ** i, max_batch) for i in range(count)]
+
+
+def warmup_logs(latent_dim: int, count: int, max_batch: int, model_name: str = "autogan"):
+    """`PredictionLog` protos (``count`` per signature) for TF Serving's warmup file."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    logs = []
+    rng = np.random.default_rng(0)
+    for i, batch in enumerate(warmup_batch_sizes(count, max_batch)):
+        requests = {
+            SERVING_DEFAULT: {Z: rng.standard_normal((batch, latent_dim)).astype(np.float32)},
+            GENERATE: {NUM_SAMPLES: np.int32(batch), SEED: np.int64(i)},
+        }
+        for signature, inputs in requests.items():
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = model_name
+            request.model_spec.signature_name = signature
+            for key, value in inputs.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            logs.append(prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)))
+    return logs
+
+
+def write_warmup(saved_model_dir: str, logs) -> str:
+    import tensorflow as tf
+
+    path = os.path.join(saved_model_dir, WARMUP_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+    return path
+
+
+def read_warmup(saved_model_dir: str):
+    """The `PredictionLog` records of an export's warmup file (for checks and replay)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(saved_model_dir, WARMUP_FILE)
+    logs = []
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        log = prediction_log_pb2.PredictionLog()
+        log.ParseFromString(record)
+        logs.append(log)
+    return logs
+
+
+def export_generator(generator, export_dir: str, version, *, latent_dim: int | None = None,
+                     max_batch: int = 256, warmup_requests: int = 3, overwrite: bool = False,
+                     model_name: str = "autogan") -> str:
+    """Write ``generator`` (pass the EMA weights) to ``export_dir/<version>/``; return that path.
+
+    The SavedModel is written into a hidden temporary directory next to the
+    target and renamed into place last, so a TF Serving instance polling
+    ``export_dir`` never sees a half-written version.
+    """
+    version = _check_version(version)
+    max_batch = _check_positive("max_batch", max_batch)
+    if isinstance(warmup_requests, bool) or not isinstance(warmup_requests, (int, np.integer)) \
+            or warmup_requests < 0:
+        raise ExportError(f"--warmup_requests must be >= 0, got {warmup_requests!r}")
+    latent_dim = _resolve_latent_dim(generator, latent_dim)
+    target = os.path.join(export_dir, str(version))
+    if os.path.exists(target) and not overwrite:
+        raise ExportError(f"{target} already exists; choose another --version or pass "
+                          "overwrite=True")
+    _image_shape(generator, latent_dim)
+
+    os.makedirs(export_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+    try:
+        out = os.path.join(staging, "model")
+        build_archive(generator, latent_dim, max_batch).write_out(out, verbose=False)
+        if warmup_requests:
+            write_warmup(out, warmup_logs(latent_dim, warmup_requests, max_batch, model_name))
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.rename(out, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def latest_version_dir(path: str) -> str:
+    """``path`` itself if it is a SavedModel, else its highest numeric version subdirectory."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [d for d in (os.listdir(path) if os.path.isdir(path) else []) if d.isdigit()
+                and os.path.isfile(os.path.join(path, d, "saved_model.pb"))]
+    if not versions:
+        raise ExportError(f"{path} is neither a SavedModel nor a directory of numeric "
+                          "SavedModel versions")
+    return os.path.join(path, max(versions, key=int))
