@@ -103,7 +103,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
                          f"mean length {mu1.shape[0]}")
 
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    covmean = linalg.sqrtm(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():
         warnings.warn(f"FID: sigma1 @ sigma2 is singular; adding {eps} to the diagonals")
         offset = np.eye(sigma1.shape[0]) * eps

@@ -1,0 +1,148 @@
+"""Streaming IS/FID evaluation of generators and data sets.
+
+Images are produced and consumed batch by batch: only the running feature
+mean/covariance and the logits are kept (for CIFAR-10 with Inception, about
+32 MB of covariance plus 50,000 x 1008 logits), never the 50,000 images.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from autogan_tf.metrics.scores import (RunningMoments, Statistics, StatsError,
+                                       inception_score_from_logits, load_statistics)
+
+
+def to_uint8(images):
+    """[-1, 1] generator output to uint8 pixels the way the official code does it.
+
+    ``x * 127.5 + 127.5``, clipped to [0, 255], then cast (which truncates).
+    NumPy in, NumPy out; anything else goes through TensorFlow.
+    """
+    if isinstance(images, np.ndarray):
+        return np.clip(images.astype(np.float32) * 127.5 + 127.5, 0.0, 255.0).astype(np.uint8)
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(images, dtype=tf.float32)
+    return tf.cast(tf.clip_by_value(x * 127.5 + 127.5, 0.0, 255.0), tf.uint8)
+
+
+class _Progress:
+    """One rewritten stderr line every few seconds (silent when ``total`` is 0)."""
+
+    def __init__(self, label: str, total: int | None, every: float = 5.0):
+        self.label, self.total, self.every = label, total, every
+        self.start = self.last = time.time()
+
+    def update(self, done: int, final: bool = False) -> None:
+        now = time.time()
+        if self.total == 0 or (not final and now - self.last < self.every):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        print(f"\r{self.label}: {done}{of} images, {rate:.0f} images/s", end="\n" if final else "",
+              file=sys.stderr, flush=True)
+
+
+def compute_statistics(extractor, uint8_batches: Iterable, max_images: int | None = None,
+                       progress: str | None = None):
+    """Stream batches through ``extractor``; return ``(mu, sigma, logits)``.
+
+    ``mu``/``sigma`` are the mean and (N-1) covariance of the features,
+    ``logits`` the stacked class logits (softmax them for IS). Stops after
+    ``max_images`` images if given (the last batch is cut to fit).
+    """
+    moments = RunningMoments()
+    logits_parts = []
+    meter = _Progress(progress or "", max_images if progress else 0)
+    for batch in uint8_batches:
+        if max_images is not None and moments.count >= max_images:
+            break
+        if max_images is not None and moments.count + len(batch) > max_images:
+            batch = batch[:max_images - moments.count]
+        logits, features = extractor(batch)
+        moments.update(np.asarray(features))
+        logits_parts.append(np.asarray(logits, dtype=np.float32))
+        meter.update(moments.count)
+    if moments.count < 2:
+        raise ValueError(f"need at least 2 images for statistics, got {moments.count}")
+    meter.update(moments.count, final=True)
+    return moments.mean, moments.covariance, np.concatenate(logits_parts)
+
+
+def _as_statistics(fid_stats) -> Statistics:
+    if isinstance(fid_stats, Statistics):
+        return fid_stats
+    if isinstance(fid_stats, str):
+        return load_statistics(fid_stats)
+    mu, sigma = fid_stats
+    return Statistics(np.asarray(mu), np.asarray(sigma))
+
+
+def check_compatible(stats: Statistics, extractor, where: str = "reference statistics") -> None:
+    """Refuse to compare features from different networks (names or sizes differ)."""
+    if stats.mu.shape[0] != extractor.feature_dim:
+        raise StatsError(f"{where} have {stats.mu.shape[0]}-d features but {extractor.name} "
+                         f"gives {extractor.feature_dim}-d ones")
+    made_by = stats.classifier or "inception"  # TTUR's files carry no name and are Inception
+    if made_by != extractor.name:
+        raise StatsError(f"{where} were computed with classifier '{made_by}', not "
+                         f"'{extractor.name}'; pass the matching --classifier")
+
+
+def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, extractor,
+                     fid_stats=None, splits: int = 10, progress: str | None = None) -> dict:
+    """IS and FID of ``num_samples`` images from ``generate_fn(n) -> uint8 [n, H, W, 3]``.
+
+    ``fid_stats`` is a statistics file, a :class:`Statistics` or ``(mu,
+    sigma)``; without it ``fid`` is None. Returns ``dict(is_mean, is_std,
+    fid, num_samples, classifier)``.
+    """
+    if num_samples < max(2, splits):
+        raise ValueError(f"num_samples={num_samples} must be at least max(2, splits={splits})")
+    reference = _as_statistics(fid_stats) if fid_stats is not None else None
+    if reference is not None:
+        check_compatible(reference, extractor)
+
+    def batches():
+        made = 0
+        while made < num_samples:
+            n = min(batch_size, num_samples - made)
+            yield generate_fn(n)
+            made += n
+
+    mu, sigma, logits = compute_statistics(extractor, batches(), progress=progress)
+    is_mean, is_std = inception_score_from_logits(logits, splits)
+    fid = reference.fid(Statistics(mu, sigma)) if reference is not None else None
+    return dict(is_mean=is_mean, is_std=is_std, fid=fid, num_samples=int(logits.shape[0]),
+                classifier=extractor.name)
+
+
+def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_size: int = 100,
+                       num_samples: int | None = None, image_size: int | None = None,
+                       data_dir: str | None = None, progress: str | None = None) -> Statistics:
+    """Reference statistics of a data set's real images (uint8, no shuffling).
+
+    ``image_size`` defaults to the data set's native resolution (CIFAR-10
+    32, STL-10 48); ``num_samples`` None means every image of ``split``.
+    """
+    from autogan_tf import data
+
+    kind, _ = data.parse_dataset(dataset)
+    if image_size is None and kind != "folder":
+        image_size = data.native_resolution(dataset)
+    ds = data.make_uint8_dataset(dataset, batch_size, image_size, split=split, data_dir=data_dir,
+                                 max_images=num_samples)
+    mu, sigma, logits = compute_statistics(extractor, ds.as_numpy_iterator(), max_images=num_samples,
+                                           progress=progress)
+    resolution = image_size
+    if resolution is None:  # a folder at its own size: report what was seen
+        first = next(iter(ds.take(1)))
+        resolution = int(first.shape[1])
+    return Statistics(mu=mu, sigma=sigma, classifier=extractor.name, num_samples=int(logits.shape[0]),
+                      resolution=int(resolution))
