@@ -1,0 +1,401 @@
+"""Clients for an exported generator: TF Serving over gRPC or REST, or the SavedModel in-process.
+
+All three share one interface (`Predictor`)::
+
+    client = PredictClient("localhost:8500", protocol="grpc", model_name="autogan")
+    client = PredictClient("localhost:8501", protocol="rest", model_name="autogan")
+    client = LocalGenerator("models/autogan")        # newest version, or a version dir
+    images = client.generate(num_samples=16, seed=0)  # uint8 [16, H, W, 3]
+    pngs = client.generate_png(16, seed=0)            # list of PNG file contents
+    images = client.predict_z(z)                      # z float32 [B, latent_dim]
+
+A failed request raises `ServingError` carrying the canonical status code name
+(``INVALID_ARGUMENT``, ``NOT_FOUND``, ...) and the server's message, whichever
+protocol produced it; the message of a batch-guard assertion is kept readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+from autogan_tf.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
+                               latest_version_dir)
+
+INT32 = (-2 ** 31, 2 ** 31 - 1)
+INT64 = (-2 ** 63, 2 ** 63 - 1)
+
+# Canonical status code <-> HTTP status, as TF Serving's REST front end maps them.
+HTTP_STATUS = {
+    "OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504, "NOT_FOUND": 404, "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429, "FAILED_PRECONDITION": 412,
+    "ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501, "INTERNAL": 500,
+    "UNAVAILABLE": 503, "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
+}
+_CODE_FOR_HTTP = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                  404: "NOT_FOUND", 409: "ABORTED", 412: "FAILED_PRECONDITION",
+                  429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 501: "UNIMPLEMENTED",
+                  503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+class ServingError(RuntimeError):
+    """The server (or the local SavedModel) refused or failed a request."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class RequestError(ValueError):
+    """A request that cannot even be encoded (e.g. a seed outside int64)."""
+
+
+def readable_tf_error(message: str) -> str:
+    """Reduce a TF op error to its assertion text when there is one.
+
+    ``tf.debugging.assert_*`` failures arrive wrapped in "Graph execution
+    error", node names and tensor dumps; the first bracketed string is the
+    message the exporter wrote.
+    """
+    found = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    if found:
+        return found.group(1).strip().rstrip(".").strip()
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Graph execution error", "Detected at",
+                                                       "<stack traces", "[["))]
+    return (useful or lines or [message])[0]
+
+
+def _check_int(name, value, bounds):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise RequestError(f"{name} must be an integer, got {value!r}")
+    if not bounds[0] <= int(value) <= bounds[1]:
+        raise RequestError(f"{name}={value} is outside the {('int32', 'int64')[bounds == INT64]}"
+                           f" range [{bounds[0]}, {bounds[1]}]")
+    return int(value)
+
+
+def generate_inputs(num_samples, seed) -> dict:
+    """The ``generate`` signature's inputs, typed as it declares them (int32, int64 scalars)."""
+    return {NUM_SAMPLES: np.int32(_check_int("num_samples", num_samples, INT32)),
+            SEED: np.int64(_check_int("seed", seed, INT64))}
+
+
+def _as_uint8_images(value) -> np.ndarray:
+    images = np.asarray(value)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ServingError("INTERNAL", f"expected images [N, H, W, 3], got shape {images.shape}")
+    return images.astype(np.uint8)
+
+
+class Predictor:
+    """The shared surface: subclasses implement `predict` for their transport."""
+
+    signature = SERVING_DEFAULT
+
+    def predict(self, signature: str, inputs: dict, outputs=None) -> dict:
+        """Run ``signature`` on numpy ``inputs``; return the (optionally filtered) outputs."""
+        raise NotImplementedError
+
+    def generate_outputs(self, num_samples: int, seed: int) -> dict:
+        """Both outputs of ``generate``: ``images`` uint8 and ``png_bytes`` (list of bytes)."""
+        out = self.predict(GENERATE, generate_inputs(num_samples, seed), (IMAGES, PNG))
+        return {IMAGES: _as_uint8_images(out[IMAGES]),
+                PNG: [bytes(b) for b in np.asarray(out[PNG], dtype=object).ravel()]}
+
+    def generate(self, num_samples: int, seed: int) -> np.ndarray:
+        out = self.predict(GENERATE, generate_inputs(num_samples, seed), (IMAGES,))
+        return _as_uint8_images(out[IMAGES])
+
+    def generate_png(self, num_samples: int, seed: int) -> list:
+        out = self.predict(GENERATE, generate_inputs(num_samples, seed), (PNG,))
+        return [bytes(b) for b in np.asarray(out[PNG], dtype=object).ravel()]
+
+    def predict_z(self, z) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float32)
+        return _as_uint8_images(self.predict(self.signature, {Z: z}, (IMAGES,))[IMAGES])
+
+
+class LocalGenerator(Predictor):
+    """The exported SavedModel run in this process, with the server's input validation."""
+
+    def __init__(self, saved_model_path: str, signature: str = SERVING_DEFAULT):
+        import tensorflow as tf
+
+        self.path = latest_version_dir(saved_model_path)
+        self.signature = signature
+        self._loaded = tf.saved_model.load(self.path)
+        self.signatures = dict(self._loaded.signatures)
+
+    def input_specs(self, signature: str) -> dict:
+        """{input name: tf.TensorSpec} of ``signature``; FAILED_PRECONDITION if it is unknown."""
+        if signature not in self.signatures:
+            raise ServingError("FAILED_PRECONDITION",
+                               f'Serving signature key "{signature}" not found; this model '
+                               f"has {sorted(self.signatures)}")
+        return dict(self.signatures[signature].structured_input_signature[1])
+
+    def output_specs(self, signature: str) -> dict:
+        self.input_specs(signature)
+        return dict(self.signatures[signature].structured_outputs)
+
+    def _convert(self, signature, inputs):
+        import tensorflow as tf
+
+        specs = self.input_specs(signature)
+        if set(inputs) != set(specs):
+            raise ServingError("INVALID_ARGUMENT",
+                               f"signature {signature} takes inputs {sorted(specs)}, "
+                               f"got {sorted(inputs)}")
+        tensors = {}
+        for name, spec in specs.items():
+            value = np.asarray(inputs[name])
+            if value.dtype != spec.dtype.as_numpy_dtype:
+                raise ServingError("INVALID_ARGUMENT",
+                                   f"input {name} must be {spec.dtype.name}, got {value.dtype}")
+            if not spec.shape.is_compatible_with(value.shape):
+                raise ServingError("INVALID_ARGUMENT",
+                                   f"input {name} must have shape {_shape_text(spec.shape)}, "
+                                   f"got {list(value.shape)}")
+            tensors[name] = tf.constant(value)
+        return tensors
+
+    def predict(self, signature: str, inputs: dict, outputs=None) -> dict:
+        import tensorflow as tf
+
+        tensors = self._convert(signature, inputs)
+        try:
+            result = self.signatures[signature](**tensors)
+        except tf.errors.OpError as err:
+            raise ServingError(_TF_CODE_NAMES.get(type(err).__name__, "UNKNOWN"),
+                               readable_tf_error(err.message)) from None
+        names = list(result) if outputs is None else list(outputs)
+        missing = [n for n in names if n not in result]
+        if missing:
+            raise ServingError("INVALID_ARGUMENT", f"unknown outputs {missing} of {signature}; "
+                               f"it has {sorted(result)}")
+        return {n: result[n].numpy() for n in names}
+
+
+_TF_CODE_NAMES = {
+    "InvalidArgumentError": "INVALID_ARGUMENT", "ResourceExhaustedError": "RESOURCE_EXHAUSTED",
+    "FailedPreconditionError": "FAILED_PRECONDITION", "OutOfRangeError": "OUT_OF_RANGE",
+    "UnimplementedError": "UNIMPLEMENTED", "InternalError": "INTERNAL",
+    "NotFoundError": "NOT_FOUND", "UnknownError": "UNKNOWN",
+}
+
+
+def _shape_text(shape) -> str:
+    dims = shape.as_list() if shape.rank is not None else None
+    return "unknown" if dims is None else "[" + ", ".join(
+        "batch" if d is None else str(d) for d in dims) + "]"
+
+
+class PredictClient(Predictor):
+    """A TF Serving Predict client; ``protocol`` "grpc" (port 8500) or "rest" (port 8501)."""
+
+    def __init__(self, server: str, protocol: str = "grpc", model_name: str = "autogan",
+                 signature: str = SERVING_DEFAULT, version: int | None = None,
+                 timeout: float = 60.0):
+        if protocol not in ("grpc", "rest"):
+            raise ValueError(f"--protocol must be 'grpc' or 'rest', got {protocol!r}")
+        if not re.fullmatch(r"[^\s:/]+:\d+|\[[0-9a-fA-F:]+\]:\d+", server or ""):
+            raise ValueError(f"--server must be HOST:PORT, got {server!r}")
+        self.server = server
+        self.protocol = protocol
+        self.model_name = model_name
+        self.signature = signature
+        self.version = version
+        self.timeout = timeout
+        self._stub = None
+
+    # -- gRPC ---------------------------------------------------------------
+    def _grpc_stub(self):
+        if self._stub is None:
+            import grpc
+            from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+            self._channel = grpc.insecure_channel(self.server, options=[
+                ("grpc.max_receive_message_length", 256 * 1024 * 1024)])
+            self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        return self._stub
+
+    def _predict_grpc(self, signature, inputs, outputs):
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = signature
+        if self.version is not None:
+            request.model_spec.version.value = int(self.version)
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        if outputs:
+            request.output_filter.extend(outputs)
+        try:
+            response = self._grpc_stub().Predict(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise ServingError(err.code().name, err.details() or str(err)) from None
+        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+    # -- REST ---------------------------------------------------------------
+    def _url(self, verb=""):
+        path = f"http://{self.server}/v1/models/{self.model_name}"
+        if self.version is not None:
+            path += f"/versions/{int(self.version)}"
+        return path + verb
+
+    def _predict_rest(self, signature, inputs, outputs):
+        body = {"signature_name": signature,
+                "inputs": {name: to_json_value(value) for name, value in inputs.items()}}
+        reply = self._http("POST", self._url(":predict"), body)
+        result = reply.get("outputs")
+        if result is None:
+            raise ServingError("INTERNAL", f"no 'outputs' in the reply of {self._url()}")
+        if not isinstance(result, dict):
+            # TF Serving drops the name when a signature has a single output.
+            if not outputs or len(outputs) != 1:
+                raise ServingError("INTERNAL", "the server returned one unnamed output; "
+                                   "ask for exactly one output")
+            result = {outputs[0]: result}
+        names = list(result) if not outputs else list(outputs)
+        missing = [n for n in names if n not in result]
+        if missing:
+            raise ServingError("INVALID_ARGUMENT", f"outputs {missing} not in the reply "
+                               f"(it has {sorted(result)})")
+        return {n: from_json_value(result[n]) for n in names}
+
+    def _http(self, method, url, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                return json.loads(reply.read())
+        except urllib.error.HTTPError as err:
+            text = err.read().decode("utf-8", "replace")
+            try:
+                message = json.loads(text)["error"]
+            except (ValueError, KeyError, TypeError):
+                message = text or err.reason
+            raise ServingError(_CODE_FOR_HTTP.get(err.code, "UNKNOWN"),
+                               f"HTTP {err.code}: {message}") from None
+        except urllib.error.URLError as err:
+            raise ServingError("UNAVAILABLE", f"cannot reach {url}: {err.reason}") from None
+
+    def model_status(self) -> dict:
+        """REST ``GET /v1/models/NAME``: the version states the server reports."""
+        return self._http("GET", self._url())
+
+    def predict(self, signature: str, inputs: dict, outputs=None) -> dict:
+        if self.protocol == "grpc":
+            return self._predict_grpc(signature, inputs, outputs)
+        return self._predict_rest(signature, inputs, outputs)
+
+    def close(self):
+        if self._stub is not None:
+            self._channel.close()
+            self._stub = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def to_json_value(value):
+    """numpy -> TF Serving JSON: nested lists; bytes as ``{"b64": ...}``."""
+    array = np.asarray(value)
+    if array.dtype.kind in "SOU":
+        def encode(item):
+            raw = item.encode() if isinstance(item, str) else bytes(item)
+            return {"b64": base64.b64encode(raw).decode("ascii")}
+        return np.vectorize(encode, otypes=[object])(array).tolist() if array.ndim \
+            else encode(array.item())
+    return array.tolist()
+
+
+def from_json_value(value):
+    """TF Serving JSON -> numpy; ``{"b64": ...}`` leaves become bytes (object array)."""
+    def decode(item):
+        if isinstance(item, dict):
+            if set(item) != {"b64"}:
+                raise ServingError("INTERNAL", f"unexpected JSON object in a tensor: {item}")
+            return base64.b64decode(item["b64"])
+        if isinstance(item, list):
+            return [decode(x) for x in item]
+        return item
+
+    decoded = decode(value)
+    if _has_bytes(decoded):
+        out = np.empty(_nested_shape(decoded), dtype=object)
+        _fill(out, decoded)
+        return out
+    return np.asarray(decoded)
+
+
+def _has_bytes(item):
+    while isinstance(item, list) and item:
+        item = item[0]
+    return isinstance(item, bytes)
+
+
+def _nested_shape(item):
+    shape = []
+    while isinstance(item, list):
+        shape.append(len(item))
+        item = item[0] if item else None
+    return tuple(shape)
+
+
+def _fill(out, nested):
+    for index in np.ndindex(out.shape):
+        item = nested
+        for i in index:
+            item = item[i]
+        out[index] = item
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG file contents -> uint8 [H, W, 3] (Pillow, no TensorFlow needed)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def image_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: int = 0):
+    """uint8 [N, H, W, C] -> one [rows*(H+p)+p, nrow*(W+p)+p, C] image, ``nrow`` per row."""
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"image_grid needs a non-empty [N, H, W, C] batch, got {images.shape}")
+    if nrow < 1:
+        raise ValueError(f"nrow must be >= 1, got {nrow}")
+    n, h, w, c = images.shape
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c),
+                   pad_value, dtype=images.dtype)
+    for i, image in enumerate(images):
+        top = padding + (i // cols) * (h + padding)
+        left = padding + (i % cols) * (w + padding)
+        grid[top:top + h, left:left + w] = image
+    return grid
+
+
+def save_png(path: str, image: np.ndarray) -> str:
+    from PIL import Image
+
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path, format="PNG")
+    return path
