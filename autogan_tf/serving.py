@@ -399,3 +399,30 @@ def save_png(path: str, image: np.ndarray) -> str:
 
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path, format="PNG")
     return path
+
+
+def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir: str,
+                  nrow: int = 8, prefix: str = "sample") -> dict:
+    """Ask ``predictor`` for ``num_samples`` images of ``seed``; write each PNG and a grid.
+
+    The individual files are the model's own PNG bytes (``png_bytes``), so
+    what lands on disk is exactly what the server encodes; the grid is built
+    from the uint8 images. Returns {"images": [...paths], "grid": path}.
+    """
+    import os
+
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+            or num_samples < 1:
+        raise RequestError(f"--num_samples must be a positive integer, got {num_samples!r}")
+    out = predictor.generate_outputs(num_samples, seed)
+    os.makedirs(output_dir, exist_ok=True)
+    width = max(4, len(str(num_samples - 1)))
+    paths = []
+    for i, data in enumerate(out[PNG]):
+        path = os.path.join(output_dir, f"{prefix}_{seed}_{i:0{width}d}.png")
+        with open(path, "wb") as f:
+            f.write(data)
+        paths.append(path)
+    grid = save_png(os.path.join(output_dir, f"{prefix}_{seed}_grid.png"),
+                    image_grid(out[IMAGES], nrow))
+    return {"images": paths, "grid": grid}
