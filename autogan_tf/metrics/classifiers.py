@@ -42,7 +42,8 @@ class KerasClassifierExtractor:
         self.name = name or f"keras:{model.name}"
         self.max_batch = int(max_batch)
         feature_tensor = _feature_tensor(model, feature_layer)
-        self._both = keras.Model(model.inputs, [model.outputs[0], feature_tensor])
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        self._both = keras.Model(inputs, [model.outputs[0], feature_tensor])
         in_shape = tuple(model.inputs[0].shape)
         if len(in_shape) != 4 or in_shape[-1] != 3:
             raise ClassifierError(f"classifier {self.name} must take images [B, H, W, 3], "

@@ -75,13 +75,13 @@ def compute_statistics(extractor, uint8_batches: Iterable, max_images: int | Non
     return moments.mean, moments.covariance, np.concatenate(logits_parts)
 
 
-def _as_statistics(fid_stats) -> Statistics:
+def _as_statistics(fid_stats, extractor) -> Statistics:
     if isinstance(fid_stats, Statistics):
         return fid_stats
     if isinstance(fid_stats, str):
         return load_statistics(fid_stats)
-    mu, sigma = fid_stats
-    return Statistics(np.asarray(mu), np.asarray(sigma))
+    mu, sigma = fid_stats  # bare arrays: the caller vouches they match the extractor
+    return Statistics(np.asarray(mu), np.asarray(sigma), classifier=extractor.name)
 
 
 def check_compatible(stats: Statistics, extractor, where: str = "reference statistics") -> None:
@@ -100,12 +100,12 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
     """IS and FID of ``num_samples`` images from ``generate_fn(n) -> uint8 [n, H, W, 3]``.
 
     ``fid_stats`` is a statistics file, a :class:`Statistics` or ``(mu,
-    sigma)``; without it ``fid`` is None. Returns ``dict(is_mean, is_std,
+    sigma)`` (taken to come from ``extractor``); without it ``fid`` is None. Returns ``dict(is_mean, is_std,
     fid, num_samples, classifier)``.
     """
     if num_samples < max(2, splits):
         raise ValueError(f"num_samples={num_samples} must be at least max(2, splits={splits})")
-    reference = _as_statistics(fid_stats) if fid_stats is not None else None
+    reference = _as_statistics(fid_stats, extractor) if fid_stats is not None else None
     if reference is not None:
         check_compatible(reference, extractor)
 
