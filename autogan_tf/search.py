@@ -1,0 +1,617 @@
+"""The AutoGAN search loop: shared GAN training, controller training, growth.
+
+One search iteration (as the official ``search.py``):
+
+1. train the shared supernet GAN for ``shared_iters`` generator iterations,
+   sampling a new architecture from the controller for every D step; with
+   dynamic resetting, stop early when the moving standard deviation of the G
+   or D loss falls below a threshold;
+2. train the controller with REINFORCE for ``ctrl_steps`` steps, the reward
+   being the Inception Score (or reciprocal FID) of the sampled architectures;
+3. if the shared training was stopped by a reset, re-initialise the shared G
+   and D (never the controller).
+
+At each grow step (and at the end) the current controller proposes
+``num_candidates`` architectures; the ``topk`` best by reward, with the
+controller's hidden states, form the beam the next stage's new controller
+extends (multi-level architecture search).
+
+Everything that must survive a crash is a `tf.Variable` in one
+`tf.train.Checkpoint`: the shared G and D with their optimizers, every
+controller with its optimizer and baseline, the stage, the iteration, the
+phase inside the iteration, the beam, the loss windows, the random
+generators, the data iterator and the history. Rerunning the same command
+after ``kill -9`` resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from autogan_tf import controller as ctrl_lib
+from autogan_tf import gan_trainer, models, runlog
+from autogan_tf import search_space as ss
+
+RESULT_FILE = "search_result.json"
+CONFIG_FILE = "search_config.json"
+REWARDS = ("is", "fid")
+SEARCHES = ("rl", "random")
+RESET_STATISTICS = ("std", "var")
+STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells", "hid_size",
+                   "search", "mlas", "topk", "num_candidates", "grow_steps", "n_critic",
+                   "reset_window", "dataset")
+
+
+class SearchError(RuntimeError):
+    """A search that cannot continue."""
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    gf_dim: int = 128
+    df_dim: int = 64
+    latent_dim: int = 128
+    bottom_width: int = 4
+    num_cells: int = 3
+    g_batch_size: int = 128
+    d_batch_size: int = 64
+    n_critic: int = 5
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    unused_ops: str = "freeze"
+    shared_epochs: int = 15
+    epoch_images: int = 50_000
+    shared_iters: int = 0
+    max_search_iters: int = 65
+    grow_steps: str = "15,35"
+    ctrl_steps: int = 30
+    ctrl_sample_batch: int = 1
+    ctrl_lr: float = 3.5e-4
+    hid_size: int = 100
+    entropy_coeff: float = 1e-4
+    baseline_decay: float = 0.9
+    num_candidates: int = 10
+    topk: int = 5
+    reward: str = "is"
+    reward_num_images: int = 5000
+    eval_batch_size: int = 100
+    classifier: str = "inception"
+    feature_layer: str | None = None
+    inception_path: str | None = None
+    fid_stats: str | None = None
+    search: str = "rl"
+    mlas: bool = True
+    dynamic_reset: bool = True
+    reset_threshold: float = 1e-3
+    reset_window: int = 500
+    reset_statistic: str = "std"
+    save_every: int = 200
+    log_every: int = 50
+    keep_checkpoints: int = 2
+    seed: int = 0
+    on_bad_image: str = "error"
+
+    def __post_init__(self):
+        positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells",
+                    "g_batch_size", "d_batch_size", "n_critic", "max_search_iters",
+                    "ctrl_sample_batch", "hid_size", "num_candidates", "topk",
+                    "reward_num_images", "eval_batch_size", "reset_window", "log_every",
+                    "keep_checkpoints", "epoch_images")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+        for name in ("shared_epochs", "shared_iters", "ctrl_steps", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if self.shared_iters == 0 and self.shared_epochs == 0:
+            raise ValueError("--shared_iters or --shared_epochs must be positive")
+        if self.topk > self.num_candidates:
+            raise ValueError(f"--topk={self.topk} must not exceed "
+                             f"--num_candidates={self.num_candidates}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"--reward must be one of {REWARDS}, got {self.reward!r}")
+        if self.search not in SEARCHES:
+            raise ValueError(f"--search must be one of {SEARCHES}, got {self.search!r}")
+        if self.reset_statistic not in RESET_STATISTICS:
+            raise ValueError(f"--reset_statistic must be one of {RESET_STATISTICS}")
+        if self.unused_ops not in gan_trainer.UNUSED_OPS_MODES:
+            raise ValueError(f"--unused_ops must be one of {gan_trainer.UNUSED_OPS_MODES}")
+        if not self.reset_threshold > 0:
+            raise ValueError("--reset_threshold must be > 0")
+        if not 0 <= self.baseline_decay < 1:
+            raise ValueError("--baseline_decay must be in [0, 1)")
+        if self.entropy_coeff < 0:
+            raise ValueError("--entropy_coeff must be >= 0")
+        if self.reward_num_images < 2:
+            raise ValueError("--reward_num_images must be at least 2")
+        self.grow_steps_list()  # validates
+
+    def grow_steps_list(self) -> list[int]:
+        """Search iterations at which the next cell is added (mlas only)."""
+        text = str(self.grow_steps).replace(" ", "")
+        try:
+            steps = [int(s) for s in text.split(",") if s]
+        except ValueError:
+            raise ValueError(f"--grow_steps must be comma-separated integers, got {text!r}") from None
+        if not self.mlas:
+            return []
+        if len(steps) != self.num_cells - 1:
+            raise ValueError(f"--grow_steps needs {self.num_cells - 1} values for "
+                             f"{self.num_cells} cells, got {steps}")
+        if any(b <= a for a, b in zip(steps, steps[1:])) or (steps and steps[0] <= 0):
+            raise ValueError(f"--grow_steps must be positive and strictly increasing, got {steps}")
+        if steps and steps[-1] >= self.max_search_iters:
+            raise ValueError(f"--grow_steps {steps} must be below "
+                             f"--max_search_iters={self.max_search_iters}")
+        return steps
+
+    def stage_at(self, iteration: int) -> int:
+        if not self.mlas:
+            return self.num_cells - 1
+        return sum(1 for step in self.grow_steps_list() if iteration >= step)
+
+    @property
+    def gen_iters_per_search_iter(self) -> int:
+        if self.shared_iters:
+            return self.shared_iters
+        d_steps = self.shared_epochs * self.epoch_images // self.d_batch_size
+        return max(1, d_steps // self.n_critic)
+
+    def resolution(self, stage: int) -> int:
+        return models.output_size(self.bottom_width, stage)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+class LossWindow(tf.Module):
+    """The last ``size`` losses, on device and checkpointed, with their spread."""
+
+    def __init__(self, size: int, name=None):
+        super().__init__(name=name)
+        self.size = size
+        self.values = tf.Variable(tf.zeros([size], tf.float64), trainable=False)
+        self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def push(self, values):
+        for v in tf.reshape(tf.cast(values, tf.float64), [-1]).numpy():
+            self.values.scatter_nd_update([[int(self.count) % self.size]], [v])
+            self.count.assign_add(1)
+
+    @property
+    def full(self) -> bool:
+        return int(self.count) >= self.size
+
+    def statistic(self, kind="std") -> float:
+        n = min(int(self.count), self.size)
+        if n < 2:
+            return float("nan")
+        var = float(np.var(self.values.numpy()[:n]))
+        return var if kind == "var" else var ** 0.5
+
+    def clear(self):
+        self.values.assign(tf.zeros_like(self.values))
+        self.count.assign(0)
+
+
+def _reinitialise(model, fresh, optimizer):
+    """Give ``model`` the freshly initialised weights of ``fresh``; zero its optimizer state."""
+    model.set_weights(fresh.get_weights())
+    for v in optimizer.variables:
+        if "learning_rate" not in v.path:
+            v.assign(tf.zeros_like(v))
+
+
+class RandomSampler(tf.Module):
+    """Uniform architectures with the controller's interface (``--search=random``)."""
+
+    def __init__(self, cell_indices, seed):
+        super().__init__(name="random_sampler")
+        self.cell_indices = tuple(cell_indices)
+        self.rng = tf.random.Generator.from_seed(seed)
+
+    def sample(self, batch_size, prev_archs=None, prev_hidden=None):
+        cols = []
+        for index in self.cell_indices:
+            for size in ss.decision_sizes(index):
+                cols.append(self.rng.uniform([batch_size], 0, size, dtype=tf.int32))
+        decisions = tf.stack(cols, 1)
+        if prev_archs is not None:
+            pick = self.rng.uniform([batch_size], 0, prev_archs.shape[0], dtype=tf.int32)
+            archs = tf.concat([tf.gather(prev_archs, pick), decisions], 1)
+        else:
+            archs = decisions
+        hidden = None
+        if prev_hidden is not None:
+            hidden = tuple(tf.gather(h, pick) for h in prev_hidden)
+        return ctrl_lib.SampleResult(archs=archs, decisions=decisions, beam_index=None,
+                                     log_probs=None, entropies=None, hidden=hidden)
+
+
+class Search:
+    """State and steps of one search; `run()` drives it to the end."""
+
+    def __init__(self, config: SearchConfig, model_dir: str, reward_fn=None):
+        self.config = config
+        self.model_dir = model_dir
+        c = config
+        self.generator = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width,
+                                               c.num_cells)
+        self.discriminator = models.Discriminator(c.df_dim, c.num_cells)
+        self.trainer = gan_trainer.GANTrainer(
+            self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
+            beta2=c.beta2, n_critic=c.n_critic, g_batch_size=c.g_batch_size,
+            unused_ops=c.unused_ops, seed=c.seed)
+        num_levels = c.num_cells if c.mlas else 1
+        self.samplers, self.reinforces = [], []
+        for level in range(num_levels):
+            cells = (level,) if c.mlas else tuple(range(c.num_cells))
+            if c.search == "random":
+                self.samplers.append(RandomSampler(cells, c.seed + 101 * level))
+                self.reinforces.append(None)
+            else:
+                self.samplers.append(ctrl_lib.Controller(
+                    cells, hidden_size=c.hid_size, seed=c.seed + 101 * level,
+                    name=f"controller{level}"))
+                self.reinforces.append(ctrl_lib.Reinforce(
+                    learning_rate=c.ctrl_lr, entropy_coeff=c.entropy_coeff,
+                    baseline_decay=c.baseline_decay, name=f"reinforce{level}"))
+        length = ss.vector_length(c.num_cells)
+        self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
+        self.phase = tf.Variable(0, dtype=tf.int64, name="phase")  # 0 shared, 1 controller
+        self.phase_step = tf.Variable(0, dtype=tf.int64, name="phase_step")
+        self.pending_reset = tf.Variable(False, name="pending_reset")
+        self.beam_archs = tf.Variable(tf.zeros([c.topk, length], tf.int32), name="beam_archs")
+        self.beam_len = tf.Variable(0, dtype=tf.int32, name="beam_len")
+        self.beam_h = tf.Variable(tf.zeros([c.topk, c.hid_size]), name="beam_h")
+        self.beam_c = tf.Variable(tf.zeros([c.topk, c.hid_size]), name="beam_c")
+        self.history = tf.Variable("{}", dtype=tf.string, name="history")
+        self.reward_rng = tf.random.Generator.from_seed(c.seed + 7)
+        self.g_window = LossWindow(c.reset_window, name="g_window")
+        self.d_window = LossWindow(c.reset_window, name="d_window")
+        self.reward_fn = reward_fn
+        self._data_iters = {}
+        items = dict(self.trainer.checkpoint_items())
+        for level, (sampler, rf) in enumerate(zip(self.samplers, self.reinforces)):
+            items[f"sampler{level}"] = sampler
+            if rf is not None:
+                items[f"reinforce{level}"] = rf
+        self.checkpoint = tf.train.Checkpoint(
+            **items, iteration=self.iteration, phase=self.phase, phase_step=self.phase_step,
+            pending_reset=self.pending_reset, beam_archs=self.beam_archs,
+            beam_len=self.beam_len, beam_h=self.beam_h, beam_c=self.beam_c,
+            history=self.history, reward_rng=self.reward_rng, g_window=self.g_window,
+            d_window=self.d_window)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(model_dir, "checkpoints"),
+            max_to_keep=c.keep_checkpoints)
+        self.log = runlog.RunLog(model_dir, name="search_log")
+        self._sample_fn = {}
+
+    # -- history (kept in the checkpoint as JSON) -----------------------------
+    def _hist(self):
+        return json.loads(self.history.numpy().decode())
+
+    def _hist_append(self, key, record):
+        hist = self._hist()
+        hist.setdefault(key, []).append(record)
+        self.history.assign(json.dumps(hist))
+
+    def _event(self, record):
+        record = {"iteration": int(self.iteration), **record}
+        self.log.log(record)
+        logging.info("%s", record)
+
+    # -- pieces -----------------------------------------------------------------
+    @property
+    def stage(self) -> int:
+        return self.config.stage_at(int(self.iteration))
+
+    def _level(self, stage):
+        return stage if self.config.mlas else 0
+
+    def _beam(self):
+        n = int(self.beam_len)
+        if n == 0:
+            return None, None
+        length = sum(ss.cell_vector_length(i) for i in range(self.stage))
+        return (self.beam_archs[:n, :length],
+                (self.beam_h[:n], self.beam_c[:n]))
+
+    def sample(self, batch_size):
+        stage = self.stage
+        prev_archs, prev_hidden = self._beam()
+        sampler = self.samplers[self._level(stage)]
+        return sampler.sample(batch_size, prev_archs=prev_archs, prev_hidden=prev_hidden)
+
+    def _padded(self, archs):
+        archs = tf.convert_to_tensor(archs, tf.int32)
+        pad = ss.vector_length(self.config.num_cells) - archs.shape[1]
+        return tf.pad(archs, [[0, 0], [0, pad]])
+
+    def _data(self, stage):
+        if stage not in self._data_iters:
+            from autogan_tf import data
+
+            c = self.config
+            ds = data.make_dataset(c.dataset, c.d_batch_size, c.resolution(stage),
+                                   split="train", seed=c.seed + stage,
+                                   on_bad_image=c.on_bad_image, data_dir=c.data_dir)
+            self._data_iters[stage] = iter(ds.batch(c.n_critic, drop_remainder=True).prefetch(2))
+        return self._data_iters[stage]
+
+    def images(self, arch, num, stage, seed):
+        """uint8 images of one architecture from the supernet (BN in inference mode)."""
+        if stage not in self._sample_fn:
+            self._sample_fn[stage] = tf.function(
+                lambda z, a: self.generator(z, a, stage=stage, training=False))
+        arch = self._padded([arch])[0]
+        out = []
+        for start in range(0, num, self.config.eval_batch_size):
+            n = min(self.config.eval_batch_size, num - start)
+            z = tf.random.stateless_normal([n, self.config.latent_dim], [seed, start])
+            x = self._sample_fn[stage](z, arch)
+            out.append(tf.cast(tf.clip_by_value(x * 127.5 + 127.5, 0, 255), tf.uint8))
+        return tf.concat(out, 0)
+
+    def reward(self, arch, stage):
+        seed = int(self.reward_rng.uniform_full_int([], tf.int64)) % (2 ** 31)
+        return float(self.reward_fn(self, arch, stage, seed))
+
+    # -- phases -----------------------------------------------------------------
+    def train_shared(self, progress):
+        """Shared GAN training for the rest of this iteration; True when a reset fires."""
+        c = self.config
+        stage = self.stage
+        data = self._data(stage)
+        total = c.gen_iters_per_search_iter
+        while int(self.phase_step) < total:
+            sample = self.sample(c.n_critic)
+            out = self.trainer.train_iteration(next(data), self._padded(sample.archs), stage)
+            if not bool(out["finite"]):
+                raise SearchError(
+                    f"shared GAN losses became NaN/Inf at search iteration {int(self.iteration)}; "
+                    f"the last good checkpoint is in {self.manager.directory}")
+            self.phase_step.assign_add(1)
+            step = int(self.phase_step)
+            self.d_window.push(out["d_losses"])
+            self.g_window.push(out["g_loss"])
+            if step % c.log_every == 0 or step == total:
+                record = {"stage": stage, "shared_step": step,
+                          "d_loss": float(tf.reduce_mean(out["d_losses"])),
+                          "g_loss": float(out["g_loss"])}
+                self.log.log({"iteration": int(self.iteration), **record})
+                self.log.scalars(self._global_step(), {"shared/d_loss": record["d_loss"],
+                                                       "shared/g_loss": record["g_loss"]})
+                if progress:
+                    self.log.progress(self._global_step(), self._total_steps(),
+                                      stage=stage, d_loss=record["d_loss"],
+                                      g_loss=record["g_loss"])
+            if c.dynamic_reset and self.g_window.full and self.d_window.full:
+                g_stat = self.g_window.statistic(c.reset_statistic)
+                d_stat = self.d_window.statistic(c.reset_statistic)
+                if g_stat < c.reset_threshold or d_stat < c.reset_threshold:
+                    event = {"event": "dynamic_reset", "stage": stage, "shared_step": step,
+                             f"g_loss_{c.reset_statistic}": g_stat,
+                             f"d_loss_{c.reset_statistic}": d_stat}
+                    self._event(event)
+                    self._hist_append("resets", {"iteration": int(self.iteration),
+                                                 "shared_step": step})
+                    self.log.scalars(self._global_step(), {"shared/reset": 1.0})
+                    self.g_window.clear()
+                    self.d_window.clear()
+                    self.pending_reset.assign(True)
+                    return
+            if c.save_every and step % c.save_every == 0:
+                self.save()
+
+    def train_controller(self):
+        c = self.config
+        stage = self.stage
+        level = self._level(stage)
+        sampler, reinforce = self.samplers[level], self.reinforces[level]
+        while int(self.phase_step) < c.ctrl_steps:
+            prev_archs, prev_hidden = self._beam()
+            sample = sampler.sample(c.ctrl_sample_batch, prev_archs=prev_archs,
+                                    prev_hidden=prev_hidden)
+            rewards = [self.reward(a, stage) for a in sample.archs.numpy().tolist()]
+            record = {"stage": stage, "ctrl_step": int(self.phase_step) + 1,
+                      "reward": float(np.mean(rewards))}
+            if reinforce is not None:
+                stats = reinforce.update(sampler, sample, tf.constant(rewards, tf.float32))
+                record.update({k: float(v) for k, v in stats.items()})
+            record["archs"] = [str(ss.Arch.from_list(a)) for a in sample.archs.numpy().tolist()]
+            self.log.log({"iteration": int(self.iteration), **record})
+            self.log.scalars(self._ctrl_global_step(),
+                             {f"controller/{k}": v for k, v in record.items()
+                              if isinstance(v, float)})
+            self.phase_step.assign_add(1)
+
+    def top_k(self, stage):
+        """Sample candidates, score them, keep the best ``topk`` (archs, hidden, rewards)."""
+        c = self.config
+        prev_archs, prev_hidden = self._beam()
+        sampler = self.samplers[self._level(stage)]
+        sample = sampler.sample(c.num_candidates, prev_archs=prev_archs, prev_hidden=prev_hidden)
+        archs = sample.archs.numpy().tolist()
+        rewards = [self.reward(a, stage) for a in archs]
+        order = sorted(range(len(archs)), key=lambda i: -rewards[i])[:c.topk]
+        hidden = sample.hidden
+        if hidden is None:
+            hidden = (tf.zeros([len(archs), c.hid_size]), tf.zeros([len(archs), c.hid_size]))
+        return ([archs[i] for i in order], (tf.gather(hidden[0], order),
+                                            tf.gather(hidden[1], order)),
+                [rewards[i] for i in order])
+
+    def _set_beam(self, archs, hidden):
+        padded = self._padded(archs)
+        k = len(archs)
+        self.beam_archs.assign(tf.tensor_scatter_nd_update(
+            tf.zeros_like(self.beam_archs), [[i] for i in range(k)], padded))
+        self.beam_h.assign(tf.tensor_scatter_nd_update(
+            tf.zeros_like(self.beam_h), [[i] for i in range(k)], hidden[0]))
+        self.beam_c.assign(tf.tensor_scatter_nd_update(
+            tf.zeros_like(self.beam_c), [[i] for i in range(k)], hidden[1]))
+        self.beam_len.assign(k)
+
+    def _record_stage(self, stage, archs, rewards):
+        entries = [{"arch": a, "reward": r} for a, r in zip(archs, rewards)]
+        self._hist_append("stage_results", {"stage": stage, "iteration": int(self.iteration),
+                                            "top_archs": entries})
+        self._event({"event": "stage_top_k", "stage": stage, "rewards": rewards,
+                     "archs": [str(ss.Arch.from_list(a)) for a in archs]})
+        self.log.scalars(self._ctrl_global_step(),
+                         {f"stage{stage}/mean_top_reward": float(np.mean(rewards))})
+        grid = runlog.make_grid(self.images(archs[0], 64, stage, seed=stage).numpy(), 8)
+        runlog.save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
+        self.log.image(self._ctrl_global_step(), f"samples/stage{stage}", grid)
+
+    def reinitialise_shared(self):
+        c = self.config
+        fresh_g = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells)
+        fresh_d = models.Discriminator(c.df_dim, c.num_cells)
+        _reinitialise(self.generator, fresh_g, self.trainer.g_opt)
+        _reinitialise(self.discriminator, fresh_d, self.trainer.d_opt)
+        self._event({"event": "reinitialised_shared_gan"})
+
+    def _global_step(self):
+        return int(self.iteration) * self.config.gen_iters_per_search_iter + int(self.phase_step)
+
+    def _total_steps(self):
+        return self.config.max_search_iters * self.config.gen_iters_per_search_iter
+
+    def _ctrl_global_step(self):
+        return int(self.iteration) * max(1, self.config.ctrl_steps) + (
+            int(self.phase_step) if int(self.phase) == 1 else 0)
+
+    def save(self):
+        return self.manager.save()
+
+    def restore(self):
+        path = runlog.restore_latest(self.manager, self.checkpoint)
+        if path:
+            self._event({"event": "resumed", "checkpoint": path, "phase": int(self.phase),
+                         "phase_step": int(self.phase_step)})
+        return path
+
+    # -- driver -----------------------------------------------------------------
+    def run(self, progress=True) -> dict:
+        c = self.config
+        while int(self.iteration) < c.max_search_iters:
+            it = int(self.iteration)
+            stage = self.stage
+            if int(self.phase) == 0 and int(self.phase_step) == 0 and it > 0 \
+                    and c.mlas and it in c.grow_steps_list():
+                archs, hidden, rewards = self.top_k(stage - 1)
+                self._record_stage(stage - 1, archs, rewards)
+                self._set_beam(archs, hidden)
+                self._event({"event": "grow", "stage": stage})
+                self._hist_append("stage_changes", {"iteration": it, "stage": stage})
+                self.save()
+            if int(self.phase) == 0:
+                self.train_shared(progress)
+                self.phase.assign(1)
+                self.phase_step.assign(0)
+                self.save()
+            if int(self.phase) == 1:
+                self.train_controller()
+                if bool(self.pending_reset):
+                    self.reinitialise_shared()
+                    self.pending_reset.assign(False)
+                self.phase.assign(0)
+                self.phase_step.assign(0)
+                self.iteration.assign_add(1)
+                self.save()
+        return self.finish()
+
+    def finish(self) -> dict:
+        stage = self.config.num_cells - 1
+        hist = self._hist()
+        done = [r for r in hist.get("stage_results", []) if r["stage"] == stage]
+        if done:
+            final = done[-1]["top_archs"]
+        else:
+            archs, _, rewards = self.top_k(stage)
+            self._record_stage(stage, archs, rewards)
+            self.save()
+            final = [{"arch": a, "reward": r} for a, r in zip(archs, rewards)]
+            hist = self._hist()
+        result = {
+            "top_archs": [{"arch": list(map(int, e["arch"])), "reward": e["reward"],
+                           "arch_str": str(ss.Arch.from_list(e["arch"]))} for e in final],
+            "stage_results": hist.get("stage_results", []),
+            "resets": hist.get("resets", []),
+            "stage_changes": hist.get("stage_changes", []),
+            "config": self.config.to_dict(),
+        }
+        runlog.write_json_atomic(os.path.join(self.model_dir, RESULT_FILE), result)
+        self._event({"event": "finished", "best_arch": result["top_archs"][0]["arch_str"],
+                     "best_reward": result["top_archs"][0]["reward"]})
+        return result
+
+
+def make_reward_fn(config: SearchConfig, model_dir: str):
+    """Reward of an architecture: IS (or 1/FID) of its supernet samples."""
+    from autogan_tf import training
+
+    evaluator = training.Evaluator(
+        config.classifier, config.feature_layer, config.inception_path,
+        config.fid_stats if config.reward == "fid" else None,
+        config.dataset if config.reward == "fid" else None,
+        config.resolution(config.num_cells - 1), config.data_dir, model_dir,
+        config.eval_batch_size)
+    full = config.resolution(config.num_cells - 1)
+
+    def reward(search, arch, stage, seed):
+        images = search.images(arch, config.reward_num_images, stage, seed)
+        if images.shape[1] != full:  # classifiers see the data set's resolution
+            images = tf.cast(tf.image.resize(tf.cast(images, tf.float32), [full, full],
+                                             method="bilinear") + 0.5, tf.uint8)
+        result = evaluator.score_images(images)
+        if config.reward == "fid":
+            return 1.0 / max(result["fid"], 1e-6)
+        return result["is_mean"]
+
+    return reward
+
+
+def check_config(model_dir, config: SearchConfig):
+    path = os.path.join(model_dir, CONFIG_FILE)
+    current = config.to_dict()
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        diff = {k: (saved.get(k), current[k]) for k in STRUCTURAL_KEYS
+                if saved.get(k) != current[k]}
+        if diff:
+            pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
+            raise SearchError(f"--model_dir={model_dir} holds a search of a different "
+                              f"configuration ({pretty}); use a new --model_dir")
+    runlog.write_json_atomic(path, current)
+
+
+def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True) -> dict:
+    """Run (or resume) a search in ``model_dir``; returns the search result."""
+    runlog.check_writable(model_dir)
+    check_config(model_dir, config)
+    if reward_fn is None:
+        reward_fn = make_reward_fn(config, model_dir)  # fails early on a missing classifier
+    search = Search(config, model_dir, reward_fn)
+    search.restore()
+    t0 = time.time()
+    result = search.run(progress=progress)
+    search.log.log({"event": "wall_time", "seconds": time.time() - t0})
+    search.log.close()
+    return result

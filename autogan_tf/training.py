@@ -1,0 +1,360 @@
+"""Training a derived architecture from scratch (the paper's final step).
+
+`train(config, model_dir)` runs the whole job: it refuses a ``--model_dir``
+of another configuration, resumes from the latest complete checkpoint, logs
+to ``metrics.jsonl`` and TensorBoard, evaluates the EMA generator
+periodically (keeping the best-FID checkpoint beside the latest), writes
+sample grids, and checkpoints on SIGTERM before exiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from autogan_tf import gan_trainer, models, runlog
+from autogan_tf import search_space as ss
+
+CONFIG_FILE = "config.json"
+# Keys that must match between a run and the --model_dir it resumes from.
+STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "latent_dim", "bottom_width")
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot continue (diverged, bad model_dir, ...)."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    arch: str = "autogan_cifar10_a"
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    gf_dim: int = 256
+    df_dim: int = 128
+    latent_dim: int = 128
+    bottom_width: int = 4
+    g_batch_size: int = 128
+    d_batch_size: int = 64
+    n_critic: int = 5
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    max_iters: int = 50_000
+    lr_decay: bool = False
+    ema_decay: float = 0.999
+    log_every: int = 100
+    save_every: int = 1000
+    eval_every: int = 5000
+    eval_num_samples: int = 50_000
+    eval_batch_size: int = 100
+    classifier: str = "inception"
+    feature_layer: str | None = None
+    inception_path: str | None = None
+    fid_stats: str | None = None
+    keep_checkpoints: int = 3
+    max_nan_restores: int = 3
+    seed: int = 0
+    on_bad_image: str = "error"
+    jit_compile: bool = False
+
+    def __post_init__(self):
+        self.arch = str(ss.parse_arch(self.arch))
+        positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "g_batch_size",
+                    "d_batch_size", "n_critic", "max_iters", "log_every", "keep_checkpoints",
+                    "eval_batch_size")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+        for name in ("save_every", "eval_every", "eval_num_samples", "max_nan_restores"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("g_lr", "d_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.eval_every and self.eval_num_samples and self.eval_num_samples < 2:
+            raise ValueError("--eval_num_samples must be at least 2 (or 0 to skip evaluation)")
+
+    @property
+    def image_size(self) -> int:
+        return self.bottom_width * 2 ** ss.parse_arch(self.arch).num_cells
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUCTURAL_KEYS):
+    """Write config.json, or verify that an existing one describes the same model."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    current = config.to_dict()
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise TrainingError(f"{path} is unreadable ({e}); use a new --model_dir") from None
+        diff = {k: (saved.get(k), current[k]) for k in structural if saved.get(k) != current[k]}
+        if diff:
+            pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
+            raise TrainingError(
+                f"--model_dir={model_dir} holds a run of a different configuration ({pretty}); "
+                "use a new --model_dir or the same flags")
+    runlog.write_json_atomic(path, current)
+
+
+def build_models(config: TrainConfig):
+    g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
+                                config.bottom_width)
+    d = models.Discriminator(config.df_dim, num_cells=g.num_cells)
+    return g, d
+
+
+def make_trainer(config: TrainConfig, g, d):
+    return gan_trainer.GANTrainer(
+        g, d, g_lr=config.g_lr, d_lr=config.d_lr, beta1=config.beta1, beta2=config.beta2,
+        n_critic=config.n_critic, g_batch_size=config.g_batch_size,
+        lr_decay_iters=config.max_iters if config.lr_decay else None,
+        ema_decay=config.ema_decay, seed=config.seed, jit_compile=config.jit_compile)
+
+
+def generate_uint8(generator, num, latent_dim, seed=None, batch_size=100):
+    """Images as uint8 from a generator, batch by batch (stateless noise for a seed)."""
+    outputs = []
+    for start in range(0, num, batch_size):
+        n = min(batch_size, num - start)
+        if seed is None:
+            z = tf.random.normal([n, latent_dim])
+        else:
+            z = tf.random.stateless_normal([n, latent_dim], [seed, start])
+        outputs.append(to_uint8(generator(z, training=False)).numpy())
+    return np.concatenate(outputs)
+
+
+def to_uint8(images):
+    """[-1, 1] floats to uint8 as the official code does (see `metrics.evaluate.to_uint8`)."""
+    from autogan_tf.metrics import evaluate
+
+    return evaluate.to_uint8(images)
+
+
+class Evaluator:
+    """IS/FID of a generator with one feature extractor and fixed reference statistics."""
+
+    def __init__(self, classifier="inception", feature_layer=None, inception_path=None,
+                 fid_stats=None, dataset=None, image_size=None, data_dir=None,
+                 model_dir=None, batch_size=100):
+        from autogan_tf.metrics import classifiers, scores
+
+        self.extractor = classifiers.load_feature_extractor(
+            classifier, feature_layer=feature_layer, inception_path=inception_path,
+            image_size=image_size)
+        self.batch_size = batch_size
+        self.stats = None
+        if fid_stats:
+            self.stats = scores.load_statistics(fid_stats)
+        elif dataset is not None and model_dir is not None:
+            self.stats = self._reference_stats(dataset, image_size, data_dir, model_dir)
+
+    def _reference_stats(self, dataset, image_size, data_dir, model_dir):
+        """Statistics of the training data with this classifier, cached in model_dir."""
+        from autogan_tf.metrics import evaluate, scores
+
+        path = os.path.join(model_dir, "fid_stats.npz")
+        if not os.path.exists(path):
+            logging.info("computing FID reference statistics of %s with %s into %s",
+                         dataset, self.extractor.name, path)
+            stats = evaluate.dataset_statistics(dataset, self.extractor, image_size=image_size,
+                                                data_dir=data_dir, batch_size=self.batch_size)
+            scores.save_statistics(path, stats)
+        return scores.load_statistics(path)
+
+    def score_images(self, images):
+        """IS (and FID when statistics are set) of uint8 images already in memory."""
+        from autogan_tf.metrics import evaluate
+
+        images = tf.convert_to_tensor(images)
+        position = {"start": 0}
+
+        def take(n):
+            start = position["start"]
+            position["start"] += n
+            return images[start:start + n]
+
+        return evaluate.generator_scores(take, int(images.shape[0]), self.batch_size,
+                                         self.extractor, fid_stats=self.stats)
+
+    def __call__(self, generator, num_samples, seed=None):
+        from autogan_tf.metrics import evaluate
+
+        counter = {"start": 0}
+
+        def generate(n):
+            start = counter["start"]
+            counter["start"] += n
+            if seed is None:
+                z = tf.random.normal([n, generator.latent_dim])
+            else:
+                z = tf.random.stateless_normal([n, generator.latent_dim], [seed, start])
+            return to_uint8(generator(z, training=False))
+
+        result = evaluate.generator_scores(generate, num_samples, self.batch_size,
+                                           self.extractor, fid_stats=self.stats)
+        return result
+
+
+class _Preemption:
+    """Turns SIGTERM/SIGINT into a flag the loop checks, so it can checkpoint and exit."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        logging.warning("signal %d: checkpointing and stopping", signum)
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _real_batches(config: TrainConfig, start_step: int):
+    from autogan_tf import data
+
+    ds = data.make_dataset(config.dataset, config.d_batch_size, config.image_size,
+                           split="train", seed=config.seed + start_step,
+                           on_bad_image=config.on_bad_image, data_dir=config.data_dir)
+    return iter(ds.batch(config.n_critic, drop_remainder=True).prefetch(2))
+
+
+def train(config: TrainConfig, model_dir: str, progress: bool = True) -> dict:
+    """Train ``config.arch`` in ``model_dir`` (resuming if it holds a checkpoint)."""
+    runlog.check_writable(model_dir)
+    check_model_dir_config(model_dir, config)
+    g, d = build_models(config)
+    trainer = make_trainer(config, g, d)
+    best_fid = tf.Variable(np.inf, dtype=tf.float64, name="best_fid")
+    ckpt = tf.train.Checkpoint(**trainer.checkpoint_items(), best_fid=best_fid)
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "checkpoints"),
+                                         max_to_keep=config.keep_checkpoints)
+    best_manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "best"),
+                                              max_to_keep=1)
+    log = runlog.RunLog(model_dir, name="metrics")
+    restored = runlog.restore_latest(manager, ckpt)
+    start = int(trainer.iterations)
+    if restored:
+        logging.info("resumed from %s at step %d", restored, start)
+        log.log({"event": "resumed", "step": start, "checkpoint": restored})
+
+    evaluator = None
+    if config.eval_every and config.eval_num_samples:
+        # Fail before training if the classifier or statistics are unusable.
+        evaluator = Evaluator(config.classifier, config.feature_layer, config.inception_path,
+                              config.fid_stats, config.dataset, config.image_size,
+                              config.data_dir, model_dir, config.eval_batch_size)
+
+    batches = _real_batches(config, start)
+    fixed_z = tf.random.stateless_normal([64, config.latent_dim], [config.seed, 7])
+    nan_restores = 0
+    step = start
+    last = {}
+    t0, step0 = time.time(), step
+    with _Preemption() as preemption:
+        while step < config.max_iters:
+            out = trainer.train_iteration(next(batches))
+            if not bool(out["finite"]):
+                nan_restores += 1
+                log.log({"event": "nonfinite_loss", "step": step + 1,
+                         "restores_so_far": nan_restores})
+                if nan_restores > config.max_nan_restores or manager.latest_checkpoint is None:
+                    raise TrainingError(
+                        f"losses became NaN/Inf at step {step + 1} {nan_restores} time(s); "
+                        f"the last good checkpoint is kept in {manager.directory}. Lower "
+                        "--g_lr/--d_lr or check the data")
+                restored = runlog.restore_latest(manager, ckpt)
+                step = int(trainer.iterations)
+                logging.warning("non-finite loss: restored %s (step %d)", restored, step)
+                continue
+            step += 1
+            if step % config.log_every == 0 or step == config.max_iters:
+                last = {"step": step, "d_loss": float(tf.reduce_mean(out["d_losses"])),
+                        "g_loss": float(out["g_loss"]), **trainer.learning_rates()}
+                last["iters_per_sec"] = (step - step0) / max(time.time() - t0, 1e-9)
+                log.log(last)
+                log.scalars(step, {k: v for k, v in last.items() if k != "step"})
+                if progress:
+                    log.progress(step, config.max_iters, d_loss=last["d_loss"],
+                                 g_loss=last["g_loss"])
+            save_now = config.save_every and step % config.save_every == 0
+            if save_now or step == config.max_iters or preemption.requested:
+                manager.save(checkpoint_number=step)
+            if evaluator and (step % config.eval_every == 0 or step == config.max_iters):
+                scores_ = evaluator(trainer.ema_generator, config.eval_num_samples,
+                                    seed=config.seed)
+                record = {"step": step, **scores_}
+                log.log(record)
+                log.scalars(step, {k: v for k, v in scores_.items()
+                                   if isinstance(v, (int, float)) and v is not None})
+                fid = scores_.get("fid")
+                if fid is not None and fid < float(best_fid):
+                    best_fid.assign(fid)
+                    best_manager.save(checkpoint_number=step)
+                    manager.save(checkpoint_number=step)  # latest records the new best too
+                last.update(record)
+                grid = runlog.make_grid(
+                    to_uint8(trainer.ema_generator(fixed_z, training=False)).numpy(), 8)
+                runlog.save_png(os.path.join(model_dir, "samples", f"step_{step:07d}.png"), grid)
+                log.image(step, "samples", grid)
+            if preemption.requested:
+                log.log({"event": "preempted", "step": step})
+                logging.warning("stopped at step %d after a signal; rerun to resume", step)
+                break
+    log.close()
+    return {"step": step, "model_dir": model_dir, **last}
+
+
+def load_config(model_dir: str) -> TrainConfig:
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise TrainingError(f"--model_dir={model_dir} has no {CONFIG_FILE}: not a training run")
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+
+
+def restore_generator(model_dir: str, which: str = "latest", ema: bool = True):
+    """The trained (EMA by default) generator of a run, and its config.
+
+    ``which``: "latest" or "best" (the best-FID checkpoint).
+    """
+    config = load_config(model_dir)
+    g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
+                                config.bottom_width)
+    directory = os.path.join(model_dir, "checkpoints" if which == "latest" else which)
+    items = {"ema_generator" if ema else "generator": g}
+    ckpt = tf.train.Checkpoint(**items)
+    manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=None)
+    path = runlog.restore_latest(manager, ckpt, expect_partial=True)
+    if path is None:
+        raise TrainingError(f"no {which} checkpoint in --model_dir={model_dir} ({directory})")
+    return g, config, path

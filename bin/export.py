@@ -1,0 +1,40 @@
+"""autogan-export: write a trained generator as a versioned SavedModel for TF Serving.
+
+    autogan-export --model_dir=/tmp/train_a --export_dir=/tmp/export/autogan --version=1
+"""
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Training run directory (autogan-train --model_dir).")
+flags.DEFINE_string("export_dir", None, "Model base directory; the version goes below it.")
+flags.DEFINE_integer("version", 1, "Model version (a positive integer).")
+flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to export.")
+flags.DEFINE_integer("max_batch", 256, "Largest batch / num_samples a request may ask for.")
+flags.DEFINE_integer("warmup_requests", 3, "PredictionLog warmup records per signature.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.")
+flags.mark_flags_as_required(["model_dir", "export_dir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from autogan_tf import export, training
+
+    try:
+        generator, _, checkpoint = training.restore_generator(FLAGS.model_dir, FLAGS.checkpoint)
+        path = export.export_generator(generator, FLAGS.export_dir, FLAGS.version,
+                                       max_batch=FLAGS.max_batch,
+                                       warmup_requests=FLAGS.warmup_requests,
+                                       overwrite=FLAGS.overwrite)
+    except (training.TrainingError, export.ExportError) as e:
+        raise app.UsageError(str(e))
+    print(f"exported {checkpoint} (EMA weights) to {path}")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,73 @@
+"""autogan-search: the AutoGAN architecture search.
+
+    autogan-search --flagfile=flags/search_quick.cfg --model_dir=/tmp/s
+    autogan-search --flagfile=flags/search_cifar10.cfg --model_dir=/tmp/search
+
+Writes MODEL_DIR/search_result.json (key top_archs) and MODEL_DIR/search_log.jsonl.
+Rerunning the same command resumes from the latest checkpoint in --model_dir.
+"""
+
+import json
+
+from absl import app, flags
+
+from autogan_tf.search import SearchConfig
+from bin import common
+
+FLAGS = flags.FLAGS
+HELPS = {
+    "dataset": "cifar10, stl10, shapes (built in) or folder:PATH.",
+    "gf_dim": "Supernet generator width (paper search: 128).",
+    "df_dim": "Discriminator width (paper search: 64).",
+    "num_cells": "Generator cells; images are bottom_width * 2^num_cells.",
+    "unused_ops": "'freeze': ops a step did not use keep weights and Adam moments; "
+                  "'momentum': plain Adam on their zero gradients (official code under PyTorch 1.x).",
+    "shared_epochs": "Shared-GAN training per search iteration, in epochs of --epoch_images images.",
+    "epoch_images": "Images in one epoch (CIFAR-10: 50000).",
+    "shared_iters": "Generator iterations of shared training per search iteration (overrides --shared_epochs).",
+    "max_search_iters": "Search iterations (official: 65).",
+    "grow_steps": "Search iterations at which a cell is added, comma separated (official script: 15,35).",
+    "ctrl_steps": "Controller steps per search iteration.",
+    "ctrl_sample_batch": "Architectures per controller step.",
+    "entropy_coeff": "Entropy bonus (paper: 1e-4; official code default 1e-3).",
+    "num_candidates": "Architectures sampled at each stage end.",
+    "topk": "Architectures kept in the beam at each stage end.",
+    "reward": "'is' (Inception Score) or 'fid' (reciprocal FID).",
+    "reward_num_images": "Images per reward evaluation (official: 5000).",
+    "classifier": "'inception', a .keras classifier file, or 'auto' (train a small one on --dataset).",
+    "search": "'rl' (controller) or 'random' (random search with weight sharing).",
+    "mlas": "Multi-level search (one controller per cell, growing); false: one controller, full resolution.",
+    "dynamic_reset": "Re-initialise the shared GAN when its losses stop moving.",
+    "reset_threshold": "Dynamic-reset threshold on the moving loss statistic.",
+    "reset_window": "Window (losses) of the dynamic-reset statistic.",
+    "reset_statistic": "'std' (paper) or 'var' (what the official code compares).",
+    "save_every": "Checkpoint every N generator iterations inside shared training.",
+}
+common.define_dataclass_flags(SearchConfig, HELPS)
+flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and the result.")
+flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from autogan_tf import search
+
+    try:
+        config = common.dataclass_from_flags(SearchConfig, FLAGS)
+    except ValueError as e:
+        raise app.UsageError(str(e))
+    config.classifier = common.resolve_classifier(config.classifier, config.dataset,
+                                                  FLAGS.model_dir, config.data_dir)
+    result = search.run_search(config, FLAGS.model_dir)
+    best = result["top_archs"][0]
+    print(json.dumps({"best_arch": best["arch_str"], "reward": best["reward"],
+                      "result": f"{FLAGS.model_dir}/search_result.json"}))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
