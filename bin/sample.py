@@ -9,6 +9,8 @@ encodes) and a grid (``sample_<seed>_grid.png``). The same seed gives the same
 images whichever way they are served.
 """
 
+import sys
+
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -54,7 +56,8 @@ def main(argv):
         raise app.UsageError(str(e))
     except serving.ServingError as e:
         where = FLAGS.saved_model or f"{FLAGS.protocol}://{FLAGS.server}"
-        raise app.UsageError(f"{where} refused the request: {e}")
+        # Not a flag problem: report the server's answer without the usage text.
+        sys.exit(f"autogan-sample: {where} refused the request: {e}")
     print(f"wrote {len(written['images'])} images and {written['grid']}")
 
 
