@@ -1,0 +1,567 @@
+"""Image data sets for GAN training and evaluation, as ``tf.data`` pipelines.
+
+Every data set named by the ``--dataset`` flag ends up as the same thing: uint8
+RGB images at a *store* resolution plus int32 labels. Small data sets (CIFAR-10,
+STL-10 at 48 px, ``shapes``, and image folders that fit ``IN_MEMORY_BYTES``)
+are decoded once per process into memory, so each later epoch (and each
+resolution of the progressive search: 8 -> 16 -> 32 px) is a cheap batched
+gather + resize. Larger folders are streamed from disk with parallel decoding.
+
+Names accepted by ``--dataset``:
+
+* ``cifar10``, ``stl10``: TensorFlow Datasets (STL-10 ``train`` is the
+  labelled train split plus the 100k unlabelled images, resized to 48x48 as in
+  the AutoGAN paper).
+* ``folder:PATH``: JPEG/PNG files under PATH (recursive). Sub-folder names are
+  class labels (sorted -> 0..k-1); with no sub-folders every label is 0. If
+  PATH holds both ``train/`` and ``test/`` they are the two splits.
+* ``shapes``: coloured geometric shapes drawn procedurally from a seed, so the
+  quick start and the tests need no download.
+
+Images are centre-cropped to a square, resized with an area filter when
+shrinking (bilinear when enlarging), and delivered as float32 NHWC in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import warnings
+
+import numpy as np
+
+DATASETS = ("cifar10", "stl10", "shapes")  # plus the "folder:PATH" form
+SPLITS = ("train", "test")
+BAD_IMAGE_POLICIES = ("error", "skip")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+_TFDS_NATIVE = {"cifar10": 32, "stl10": 48}
+_TFDS_CLASSES = {"cifar10": 10, "stl10": 10}
+
+SHAPE_CLASSES = ("circle", "square", "triangle", "ring", "cross", "diamond",
+                 "horizontal_stripes", "vertical_stripes")
+SHAPES_SPLIT_SIZES = {"train": 10_000, "test": 2_000}
+SHAPES_SPLIT_SEEDS = {"train": 0, "test": 1}  # disjoint draws for the two splits
+SHAPES_RESOLUTION = 32
+
+# Decoded data sets up to this size are kept in memory (a few are cached per process).
+IN_MEMORY_BYTES = 1 << 30
+_CACHE_ENTRIES = 4
+STREAM_SHUFFLE_BUFFER = 10_000
+_DECODE_BATCH = 512
+
+
+class DataError(ValueError):
+    """A ``--dataset`` that cannot be loaded: bad name, missing data, unreadable image."""
+
+
+class BadImageWarning(UserWarning):
+    """Images that could not be decoded and were skipped (``on_bad_image='skip'``)."""
+
+
+# --------------------------------------------------------------------------- names
+
+
+def parse_dataset(name: str) -> tuple[str, str | None]:
+    """Split a ``--dataset`` value into (kind, argument): ("folder", path) or ("cifar10", None)."""
+    if not isinstance(name, str) or not name.strip():
+        raise DataError(f"--dataset is empty; use one of {_valid_names()}")
+    text = name.strip()
+    kind, sep, arg = text.partition(":")
+    kind = kind.lower()
+    if kind == "folder" and sep:
+        if not arg.strip():
+            raise DataError("--dataset=folder: needs a path, e.g. --dataset=folder:/data/faces")
+        return "folder", os.path.expanduser(arg.strip())
+    if not sep and kind in DATASETS:
+        return kind, None
+    raise DataError(f"--dataset={name!r} is not a known data set; use one of {_valid_names()}")
+
+
+def _valid_names() -> str:
+    return ", ".join(DATASETS + ("folder:PATH",))
+
+
+def native_resolution(name: str) -> int:
+    """Side of the square images the data set naturally provides (the default image_size)."""
+    kind, arg = parse_dataset(name)
+    if kind in _TFDS_NATIVE:
+        return _TFDS_NATIVE[kind]
+    if kind == "shapes":
+        return SHAPES_RESOLUTION
+    paths, _, _ = _list_folder(arg, "train")
+    return _image_side(paths[0])
+
+
+def num_classes(name: str, data_dir=None) -> int:
+    """Number of labels: 10 for the tfds sets, 8 for shapes, sub-folders (or 1) for folders."""
+    del data_dir  # the tfds label counts are fixed; kept for a uniform signature
+    kind, arg = parse_dataset(name)
+    if kind in _TFDS_CLASSES:
+        return _TFDS_CLASSES[kind]
+    if kind == "shapes":
+        return len(SHAPE_CLASSES)
+    return max(1, len(_folder_classes(arg)))
+
+
+# --------------------------------------------------------------------------- pipelines
+
+
+def make_dataset(name: str, batch_size: int, image_size: int | None = None, split: str = "train",
+                 *, shuffle: bool = True, repeat: bool = True, seed: int = 0,
+                 with_labels: bool = False, drop_remainder: bool = True,
+                 on_bad_image: str = "error", data_dir: str | None = None,
+                 max_images: int | None = None):
+    """Batches of float32 [B, H, W, 3] images in [-1, 1] (and int32 labels with ``with_labels``).
+
+    Deterministic for a given ``seed``. For ``stl10`` with ``with_labels`` the
+    ``train`` split is the labelled 5,000 images only (the unlabelled ones have
+    no class).
+    """
+    import tensorflow as tf
+
+    ds = _uint8_batches(name, batch_size, image_size, split, shuffle=shuffle, repeat=repeat,
+                        seed=seed, with_labels=with_labels, drop_remainder=drop_remainder,
+                        on_bad_image=on_bad_image, data_dir=data_dir, max_images=max_images)
+
+    def to_float(images, labels):
+        images = tf.cast(images, tf.float32) / 127.5 - 1.0
+        return (images, labels) if with_labels else images
+
+    ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data_dir=None,
+                       max_images=None, on_bad_image="error"):
+    """Every image once, in a fixed order, as uint8 [B, H, W, 3] (last batch may be short).
+
+    Meant for FID reference statistics, which must see the real pixels exactly once.
+    """
+    import tensorflow as tf
+
+    ds = _uint8_batches(name, batch_size, image_size, split, shuffle=False, repeat=False,
+                        seed=0, with_labels=False, drop_remainder=False,
+                        on_bad_image=on_bad_image, data_dir=data_dir, max_images=max_images)
+    ds = ds.map(lambda images, labels: images)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _uint8_batches(name, batch_size, image_size, split, *, shuffle, repeat, seed, with_labels,
+                   drop_remainder, on_bad_image, data_dir, max_images):
+    """(uint8 images, int32 labels) batches at ``image_size``: the shared core of both APIs."""
+    kind, arg = parse_dataset(name)
+    _check_arguments(batch_size, image_size, split, on_bad_image, max_images)
+    size = image_size or native_resolution(name)
+    if kind == "folder":
+        source = _folder_source(arg, split, size, on_bad_image, max_images)
+    elif kind == "shapes":
+        source = _shapes_source(split, max_images)
+    else:
+        source = _tfds_source(kind, split, data_dir, max_images, labelled_only=with_labels)
+    if isinstance(source, _InMemory):
+        return _in_memory_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder)
+    return _streamed_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder)
+
+
+def _check_arguments(batch_size, image_size, split, on_bad_image, max_images):
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if image_size is not None and (not isinstance(image_size, (int, np.integer)) or image_size < 1):
+        raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
+    if split not in SPLITS:
+        raise DataError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    if on_bad_image not in BAD_IMAGE_POLICIES:
+        raise DataError(f"--on_bad_image={on_bad_image!r}: use one of {', '.join(BAD_IMAGE_POLICIES)}")
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"max_images must be positive or None, got {max_images!r}")
+
+
+_InMemory = collections.namedtuple("_InMemory", "images labels")  # uint8 [N,s,s,3], int32 [N]
+_Streamed = collections.namedtuple("_Streamed", "paths labels")  # files decoded on the fly
+
+
+def _in_memory_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder):
+    """Shuffle indices (a full permutation per epoch), then gather and resize whole batches."""
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(source.images)
+    labels = tf.convert_to_tensor(source.labels)
+    count = int(source.images.shape[0])
+    ds = tf.data.Dataset.range(count)
+    if shuffle:
+        ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def gather(index):
+        return resize_uint8(tf.gather(images, index), size), tf.gather(labels, index)
+
+    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _streamed_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder):
+    """Shuffle file names (cheap), then decode, crop and resize each file in parallel."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((source.paths, source.labels))
+    if shuffle:
+        ds = ds.shuffle(len(source.paths), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.map(lambda path, label: (_load_file(path, size), label),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+
+# --------------------------------------------------------------------------- image ops
+
+
+def resize_uint8(images, size: int):
+    """Square-crop and resize uint8 images ([H,W,3] or [B,H,W,3]) to ``size``, still uint8.
+
+    Shrinking uses the area (box) filter, so no aliasing; enlarging is bilinear.
+    """
+    import tensorflow as tf
+
+    height, width = images.shape[-3], images.shape[-2]
+    static_side = height if (height is not None and height == width) else None
+    if static_side is None:  # unknown or non-square: crop the centre square first
+        shape = tf.shape(images)
+        height, width = shape[-3], shape[-2]
+        side = tf.minimum(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        images = images[..., top:top + side, left:left + side, :]
+    else:
+        side = static_side
+    if static_side == size:
+        return images
+    pixels = tf.cast(images, tf.float32)
+    if static_side is not None:
+        method = "area" if static_side > size else "bilinear"
+        resized = tf.image.resize(pixels, [size, size], method=method)
+    else:
+        resized = tf.cond(side > size,
+                          lambda: tf.image.resize(pixels, [size, size], method="area"),
+                          lambda: tf.image.resize(pixels, [size, size], method="bilinear"))
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def _decode(contents):
+    import tensorflow as tf
+
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _load_file(path, size):
+    import tensorflow as tf
+
+    return resize_uint8(_decode(tf.io.read_file(path)), size)
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _folder_source(path, split, size, on_bad_image, max_images):
+    paths, labels, _ = _list_folder(path, split)
+    if max_images is not None and max_images < len(paths):
+        # A fixed spread-out subset (not the first class only), the same on every call.
+        keep = np.sort(np.random.default_rng(0).permutation(len(paths))[:max_images])
+        paths, labels = [paths[i] for i in keep], labels[keep]
+    store = _store_size(path, paths, size)
+    key = ("folder", os.path.abspath(path), split, store, max_images, on_bad_image, len(paths))
+    cached = _cache_get(key)
+    if cached is not None:
+        return cached
+    if store is None:
+        good = _decode_all(paths, None, on_bad_image)[0]
+        source = _Streamed(np.asarray([paths[i] for i in good]), labels[good])
+    else:
+        good, images = _decode_all(paths, store, on_bad_image)
+        source = _InMemory(images, labels[good])
+    return _cache_put(key, source)
+
+
+def _store_size(path, paths, size):
+    """Resolution to keep in memory (native if it fits, else the requested size), or None to stream."""
+    native = native_resolution("folder:" + path)
+    for side in (max(native, size), size):
+        if len(paths) * side * side * 3 <= IN_MEMORY_BYTES:
+            return side
+    return None
+
+
+def _decode_all(paths, size, on_bad_image):
+    """Decode every file once (in parallel); return indices that decoded and, with ``size``, the pixels.
+
+    This pass is also the validation of the folder: a file that fails to decode
+    stops the run with its path, or is skipped with a warning.
+    """
+    import tensorflow as tf
+
+    def load(index, path):
+        image = _decode(tf.io.read_file(path))
+        return index, (resize_uint8(image, size) if size else tf.shape(image))
+
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(paths)).enumerate()
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    indices, chunks = [], []
+    for index, pixels in ds.batch(_DECODE_BATCH).prefetch(2).as_numpy_iterator():
+        indices.append(index)
+        chunks.append(pixels)
+    good = np.concatenate(indices) if indices else np.zeros([0], np.int64)
+    _report_bad(paths, good, on_bad_image)
+    images = None
+    if size:
+        images = np.concatenate(chunks) if chunks else np.zeros([0, size, size, 3], np.uint8)
+    return good, images
+
+
+def _report_bad(paths, good, on_bad_image):
+    bad = np.setdiff1d(np.arange(len(paths)), good)
+    if not len(bad):
+        return
+    first = paths[bad[0]]
+    reason = _decode_error(first)
+    if on_bad_image == "error" or len(bad) == len(paths):
+        raise DataError(
+            f"--dataset: cannot read image {first} ({reason}); {len(bad)} of {len(paths)} files "
+            f"are unreadable. Remove them or pass --on_bad_image=skip.")
+    listed = ", ".join(paths[i] for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
+    warnings.warn(f"--dataset: skipped {len(bad)} unreadable image(s): {listed} "
+                  f"(first error: {reason})", BadImageWarning, stacklevel=4)
+
+
+def _decode_error(path):
+    """The decoder's message for one file (re-run eagerly, only after the fast pass failed)."""
+    import tensorflow as tf
+
+    try:
+        _decode(tf.io.read_file(path))
+    except (tf.errors.OpError, ValueError) as err:
+        return getattr(err, "message", str(err)).strip().splitlines()[0]
+    return "failed to decode"
+
+
+def _is_image_name(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+
+
+def _scan(root):
+    """Image files under ``root`` grouped by their top-level sub-folder ('' for files in root)."""
+    groups = collections.defaultdict(list)
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = os.path.relpath(folder, root)
+        group = "" if rel == "." else rel.split(os.sep)[0]
+        groups[group].extend(os.path.join(folder, f) for f in sorted(files) if _is_image_name(f))
+    return {g: files for g, files in groups.items() if files}
+
+
+def _split_roots(path):
+    """{split: root}: PATH/train and PATH/test when both exist, else PATH for every split."""
+    if not os.path.isdir(path):
+        raise DataError(f"--dataset=folder:{path}: no such directory")
+    train, test = os.path.join(path, "train"), os.path.join(path, "test")
+    if os.path.isdir(train) and os.path.isdir(test):
+        return {"train": train, "test": test}
+    return {split: path for split in SPLITS}
+
+
+def _folder_classes(path):
+    """Sorted class names: sub-folders (of either split root) that contain images."""
+    names = set()
+    for root in set(_split_roots(path).values()):
+        names.update(g for g in _scan(root) if g)
+    return sorted(names)
+
+
+def _list_folder(path, split):
+    """(paths, int32 labels, class names) of one split of a folder data set."""
+    roots = _split_roots(path)
+    groups = _scan(roots[split])
+    classes = _folder_classes(path)
+    if not groups:
+        raise DataError(f"--dataset=folder:{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) "
+                        f"found under {roots[split]}")
+    if not classes:
+        files = groups[""]
+        return files, np.zeros([len(files)], np.int32), []
+    loose = groups.pop("", [])
+    if loose:
+        warnings.warn(f"--dataset=folder:{path}: ignoring {len(loose)} image(s) outside the class "
+                      f"sub-folders, e.g. {loose[0]}", BadImageWarning, stacklevel=3)
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = groups.get(name, [])
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    return paths, np.asarray(labels, np.int32), classes
+
+
+def _image_side(path):
+    """Shorter side of one image from its header (32 when the header cannot be read)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(min(image.size))
+    except (OSError, ValueError):
+        return 32
+
+
+# --------------------------------------------------------------------------- tfds
+
+
+def _tfds_source(name, split, data_dir, max_images, labelled_only):
+    key = ("tfds", name, split, data_dir, max_images, labelled_only)
+    cached = _cache_get(key)
+    if cached is not None:
+        return cached
+    import tensorflow as tf
+
+    builder = _tfds_builder(name, data_dir)
+    parts = ["train", "unlabelled"] if (name, split) == ("stl10", "train") and not labelled_only \
+        else [split]
+    ds = None
+    for part in parts:
+        part_ds = builder.as_dataset(split=part, shuffle_files=False)
+        ds = part_ds if ds is None else ds.concatenate(part_ds)
+    if max_images is not None:
+        ds = ds.take(max_images)
+    size = _TFDS_NATIVE[name]
+    ds = ds.map(lambda ex: (resize_uint8(ex["image"], size), tf.cast(ex["label"], tf.int32)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    images, labels = [], []
+    for image_batch, label_batch in ds.batch(_DECODE_BATCH).prefetch(2).as_numpy_iterator():
+        images.append(image_batch)
+        labels.append(label_batch)
+    if not images:
+        raise DataError(f"--dataset={name}: split {split!r} is empty in data_dir={data_dir}")
+    return _cache_put(key, _InMemory(np.concatenate(images), np.concatenate(labels)))
+
+
+def _tfds_builder(name, data_dir):
+    """A prepared tfds builder, or a DataError that says how to get the data onto this machine."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if builder.is_prepared():
+        return builder
+    try:
+        builder.download_and_prepare()
+    except Exception as err:  # noqa: BLE001 - network, missing extras, checksum: all mean "not here"
+        where = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
+        raise DataError(
+            f"--dataset={name}: the TensorFlow Datasets copy of {name} is not in data_dir={where} "
+            f"and could not be downloaded ({type(err).__name__}: {err}). On a machine with internet "
+            f"run `tfds build {name} --data_dir=DIR`, copy DIR here and pass --data_dir=DIR; or "
+            f"point --dataset=folder:PATH at a folder of JPEG/PNG images.") from err
+    return builder
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _shapes_source(split, max_images):
+    count = SHAPES_SPLIT_SIZES[split]
+    key = ("shapes", split, count)
+    source = _cache_get(key) or _cache_put(
+        key, _InMemory(*make_shapes(count, SHAPES_RESOLUTION, SHAPES_SPLIT_SEEDS[split])))
+    if max_images is not None:
+        source = _InMemory(source.images[:max_images], source.labels[:max_images])
+    return source
+
+
+def make_shapes(num_images: int, image_size: int = 32, seed: int = 0):
+    """Labelled pictures of one coloured shape on a tinted gradient: (uint8 [N,S,S,3], int32 [N]).
+
+    Classes are ``SHAPE_CLASSES`` in equal numbers (+-1). Position, size and
+    colours are random but fixed by ``seed``; the geometry is defined in units of
+    the image side, so a seed draws the same pictures at any ``image_size``.
+    Edges are anti-aliased from signed distances, so small sizes stay smooth.
+    """
+    if num_images < 0 or image_size < 1:
+        raise ValueError(f"need num_images >= 0 and image_size >= 1, got {num_images}, {image_size}")
+    rng = np.random.default_rng(seed)
+    n = num_images
+    labels = rng.permutation(np.arange(n) % len(SHAPE_CLASSES)).astype(np.int32)
+    half = rng.uniform(0.22, 0.40, n)  # half extent of the shape, in image sides
+    centre = rng.uniform(0.02 + half[:, None], 0.98 - half[:, None], (n, 2))
+    base = rng.uniform(0.0, 1.0, (n, 3))
+    tint = np.clip(base + rng.uniform(-0.15, 0.15, (n, 3)), 0.0, 1.0)
+    angle = rng.uniform(0.0, 2 * np.pi, n)
+    # Opposite side of the colour wheel from the background, per channel: always visible.
+    colour = (base + 0.5 + rng.uniform(-0.2, 0.2, (n, 3))) % 1.0
+
+    grid = (np.arange(image_size, dtype=np.float32) + 0.5) / image_size
+    ys, xs = np.meshgrid(grid, grid, indexing="ij")
+    images = np.empty((n, image_size, image_size, 3), np.uint8)
+    for label in range(len(SHAPE_CLASSES)):
+        idx = np.flatnonzero(labels == label)
+        if not len(idx):
+            continue
+        dx = xs[None] - centre[idx, 0, None, None]
+        dy = ys[None] - centre[idx, 1, None, None]
+        distance = _shape_distance(SHAPE_CLASSES[label], dx, dy, half[idx, None, None])
+        cover = np.clip(0.5 - distance * image_size, 0.0, 1.0)[..., None]
+        ramp = np.clip(0.5 + (xs[None] - 0.5) * np.cos(angle[idx, None, None])
+                       + (ys[None] - 0.5) * np.sin(angle[idx, None, None]), 0.0, 1.0)[..., None]
+        background = base[idx, None, None] * (1 - ramp) + tint[idx, None, None] * ramp
+        pixels = background * (1 - cover) + colour[idx, None, None] * cover
+        images[idx] = np.round(pixels * 255).astype(np.uint8)
+    return images, labels
+
+
+def _shape_distance(shape, dx, dy, h):
+    """Signed distance (in image sides, negative inside) from the shape's outline."""
+    ax, ay = np.abs(dx), np.abs(dy)
+    square = np.maximum(ax, ay) - h
+    if shape == "circle":
+        return np.hypot(dx, dy) - h
+    if shape == "square":
+        return square
+    if shape == "diamond":
+        return (ax + ay - h) / np.sqrt(2.0)
+    if shape == "ring":
+        return np.abs(np.hypot(dx, dy) - 0.7 * h) - 0.3 * h
+    if shape == "cross":
+        arm = 0.3 * h
+        return np.minimum(np.maximum(ax - h, ay - arm), np.maximum(ax - arm, ay - h))
+    if shape == "triangle":  # equilateral, apex up (y grows downwards), inradius h / 2
+        right = np.sqrt(0.75) * dx - 0.5 * (dy + h)
+        left = -np.sqrt(0.75) * dx - 0.5 * (dy + h)
+        return np.maximum(np.maximum(right, left), dy - 0.5 * h)
+    if shape in ("horizontal_stripes", "vertical_stripes"):
+        period = h / 2.0  # four stripes across the patch
+        along = dy if shape == "horizontal_stripes" else dx
+        stripes = (np.abs((along / period) % 1.0 - 0.5) - 0.25) * period
+        return np.maximum(square, stripes)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+# --------------------------------------------------------------------------- cache
+
+_CACHE: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
+
+
+def _cache_get(key):
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    return None
+
+
+def _cache_put(key, value):
+    _CACHE[key] = value
+    while len(_CACHE) > _CACHE_ENTRIES:
+        _CACHE.popitem(last=False)
+    return value
+
+
+def clear_cache():
+    """Forget decoded data sets (tests; or to free memory between phases)."""
+    _CACHE.clear()
