@@ -32,24 +32,14 @@ def dataclass_from_flags(cls, values, **overrides):
     return cls(**kwargs)
 
 
-def resolve_classifier(classifier, dataset, model_dir, data_dir=None, epochs=4):
-    """'auto' becomes a small classifier trained on ``dataset`` once and cached in model_dir."""
+
+def resolve_classifier(classifier, dataset, model_dir, data_dir=None):
+    """'auto' becomes a small classifier trained on ``dataset`` once, cached in model_dir."""
     import os
 
     if classifier != "auto":
         return classifier
-    path = os.path.join(model_dir, "classifier.keras")
-    if not os.path.exists(path):
-        from absl import logging
+    from autogan_tf import pipeline
 
-        from autogan_tf.metrics import classifiers
-
-        logging.info("--classifier=auto: training a small classifier on %s into %s", dataset, path)
-        os.makedirs(model_dir, exist_ok=True)
-        model, accuracy = classifiers.train_classifier(dataset, epochs=epochs, data_dir=data_dir,
-                                                       verbose=0)
-        logging.info("classifier test accuracy %.3f", accuracy)
-        tmp = path + ".tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, path)
-    return path
+    return pipeline.train_small_classifier(dataset, os.path.join(model_dir, "classifier.keras"),
+                                           data_dir=data_dir)
