@@ -184,12 +184,39 @@ def _augment_fn(seed: int):
     return lambda images: shift(flip(images, training=True), training=True)
 
 
+def _scalar_logger(log_dir: str):
+    """Per-epoch metrics as TensorBoard scalars, written with TF's core summary ops.
+
+    Keras' TensorBoard callback needs the ``tensorboard`` package; this
+    writes the same event files (scalars plugin) without it.
+    """
+    import keras
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")).SerializeToString()
+    writer = tf.summary.create_file_writer(log_dir)
+
+    class ScalarLogger(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            with writer.as_default():
+                for name, value in logs.items():
+                    tf.summary.write(f"epoch/{name}", tf.constant(float(value)), step=epoch + 1,
+                                     metadata=metadata)
+            writer.flush()
+
+    return ScalarLogger()
+
+
 def _to_pixels(images):
     """[-1, 1] data-set floats back to the classifier's [0, 255] input range."""
     return images * 127.5 + 127.5
 
 
-def train_classifier(dataset: str, *, epochs: int = 15, batch_size: int = 128,
+def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
                      image_size: int | None = None, width: int = 32, learning_rate: float = 2e-3,
                      weight_decay: float = 5e-4, augment: bool = True, model_dir: str | None = None,
                      data_dir: str | None = None, seed: int = 0, max_train_images: int | None = None,
@@ -227,9 +254,10 @@ def train_classifier(dataset: str, *, epochs: int = 15, batch_size: int = 128,
         lambda epoch, _: learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))]
     if model_dir:
         os.makedirs(model_dir, exist_ok=True)
-        callbacks += [keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+        callbacks += [_scalar_logger(os.path.join(model_dir, "logs")),
                       keras.callbacks.CSVLogger(os.path.join(model_dir, "epochs.csv")),
                       keras.callbacks.ModelCheckpoint(os.path.join(model_dir, "last.keras"))]
-    model.fit(train, epochs=epochs, validation_data=test, callbacks=callbacks, verbose=verbose)
+    model.fit(train, epochs=epochs, validation_data=test, callbacks=callbacks, verbose=verbose,
+              shuffle=False)  # the pipeline shuffles
     _, accuracy = model.evaluate(test, verbose=0)
     return model, float(accuracy)

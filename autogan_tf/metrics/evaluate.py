@@ -133,16 +133,10 @@ def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_s
     """
     from autogan_tf import data
 
-    kind, _ = data.parse_dataset(dataset)
-    if image_size is None and kind != "folder":
-        image_size = data.native_resolution(dataset)
+    image_size = image_size or data.native_resolution(dataset)
     ds = data.make_uint8_dataset(dataset, batch_size, image_size, split=split, data_dir=data_dir,
                                  max_images=num_samples)
     mu, sigma, logits = compute_statistics(extractor, ds.as_numpy_iterator(), max_images=num_samples,
                                            progress=progress)
-    resolution = image_size
-    if resolution is None:  # a folder at its own size: report what was seen
-        first = next(iter(ds.take(1)))
-        resolution = int(first.shape[1])
     return Statistics(mu=mu, sigma=sigma, classifier=extractor.name, num_samples=int(logits.shape[0]),
-                      resolution=int(resolution))
+                      resolution=int(image_size))

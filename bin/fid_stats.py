@@ -1,0 +1,67 @@
+"""autogan-fid-stats: FID reference statistics (mu, sigma) of a data set's real images.
+
+    autogan-fid-stats --dataset=cifar10 --output=fid_stats_cifar10_train.npz
+    autogan-fid-stats --dataset=stl10 --output=fid_stats_stl10.npz          # train+unlabelled, 48x48
+    autogan-fid-stats --dataset=folder:/data/cifar10 --classifier=clf.keras --output=stats.npz
+
+The .npz has TTUR's keys ``mu`` and ``sigma`` (so TTUR's fid.py reads it) plus
+``classifier``, ``num_samples`` and ``resolution``. The paper's protocol is
+the CIFAR-10 training set, and STL-10 train+unlabelled at 48x48.
+"""
+
+import json
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", None, "cifar10, stl10, shapes or folder:PATH.")
+flags.DEFINE_string("output", None, "Where to write the statistics .npz.")
+flags.DEFINE_string("classifier", "inception",
+                    "'inception' (2015-12-05 graph) or a .keras classifier whose output is logits.")
+flags.DEFINE_string("feature_layer", None,
+                    "Layer of a .keras --classifier whose output is the feature vector "
+                    "(default: the input of its last layer).")
+flags.DEFINE_integer("num_samples", None, "Use only this many images (default: the whole split).")
+flags.DEFINE_string("split", "train", "Data set split: train or test.")
+flags.DEFINE_integer("batch_size", 100, "Images per forward pass.")
+flags.DEFINE_integer("image_size", None, "Resolution of the images (default: the data set's own).")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+flags.DEFINE_string("inception_path", None,
+                    "classify_image_graph_def.pb or inception-2015-12-05.tgz (default: cache/download).")
+flags.mark_flags_as_required(["dataset", "output"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from autogan_tf import data
+    from autogan_tf.metrics import classifiers, evaluate, inception, scores
+
+    if FLAGS.num_samples is not None and FLAGS.num_samples < 2:
+        raise app.UsageError("--num_samples must be at least 2")
+    start = time.time()
+    try:
+        data.parse_dataset(FLAGS.dataset)
+        extractor = classifiers.load_feature_extractor(
+            FLAGS.classifier, FLAGS.feature_layer, FLAGS.inception_path, FLAGS.image_size)
+        stats = evaluate.dataset_statistics(
+            FLAGS.dataset, extractor, split=FLAGS.split, batch_size=FLAGS.batch_size,
+            num_samples=FLAGS.num_samples, image_size=FLAGS.image_size, data_dir=FLAGS.data_dir,
+            progress=f"{FLAGS.dataset} {FLAGS.split}")
+        scores.save_statistics(FLAGS.output, stats)
+    except (data.DataError, classifiers.ClassifierError, inception.InceptionUnavailableError,
+            inception.InceptionGraphError, scores.StatsError) as e:
+        raise app.UsageError(str(e))
+    print(json.dumps({"output": FLAGS.output, "dataset": FLAGS.dataset, "split": FLAGS.split,
+                      "classifier": stats.classifier, "num_samples": stats.num_samples,
+                      "resolution": stats.resolution, "feature_dim": int(stats.mu.shape[0]),
+                      "seconds": round(time.time() - start, 1)}))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
