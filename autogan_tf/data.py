@@ -251,7 +251,13 @@ def resize_uint8(images, size: int):
 def _decode(contents):
     import tensorflow as tf
 
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
+    # JPEGs with the accurate integer IDCT (TF's default is the fast one), so pixels match
+    # what PIL/libjpeg give other tools; PNG (and anything else) through decode_image.
+    image = tf.cond(
+        tf.io.is_jpeg(contents),
+        lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False,
+                                   dtype=tf.uint8))
     image.set_shape([None, None, 3])
     return image
 
