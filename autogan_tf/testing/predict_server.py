@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 from autogan_tf.export import SERVING_DEFAULT, latest_version_dir
-from autogan_tf.serving import (HTTP_STATUS, INT32, INT64, LocalGenerator, ServingError,
+from autogan_tf.serving import (HTTP_STATUS, LocalGenerator, ServingError,
                                 to_json_value)
 
 _MAX_BODY = 64 * 1024 * 1024
