@@ -143,7 +143,11 @@ def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data
     ds = _uint8_batches(name, batch_size, image_size, split, shuffle=False, repeat=False,
                         seed=0, with_labels=False, drop_remainder=False,
                         on_bad_image=on_bad_image, data_dir=data_dir, max_images=max_images)
-    ds = ds.map(lambda images, labels: images)
+    def images_only(images, labels):
+        del labels
+        return images
+
+    ds = ds.map(images_only)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -210,8 +214,10 @@ def _streamed_batches(source, batch_size, size, shuffle, repeat, seed, drop_rema
         ds = ds.shuffle(len(source.paths), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = ds.map(lambda path, label: (_load_file(path, size), label),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    def load(path, label):
+        return _load_file(path, size), label
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
@@ -439,8 +445,10 @@ def _tfds_source(name, split, data_dir, max_images, labelled_only):
     if max_images is not None:
         ds = ds.take(max_images)
     size = _TFDS_NATIVE[name]
-    ds = ds.map(lambda ex: (resize_uint8(ex["image"], size), tf.cast(ex["label"], tf.int32)),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    def example(record):
+        return resize_uint8(record["image"], size), tf.cast(record["label"], tf.int32)
+
+    ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
     images, labels = [], []
     for image_batch, label_batch in ds.batch(_DECODE_BATCH).prefetch(2).as_numpy_iterator():
         images.append(image_batch)

@@ -171,6 +171,31 @@ def test_shapes_dataset_matches_make_shapes_resized_by_block_mean():
     np.testing.assert_array_equal(labels, ref_labels[:50])
 
 
+def test_a_small_cnn_learns_shapes_in_seconds():
+    """The quick start relies on ``shapes`` being learnable: a 3-layer CNN, 450 steps, 16 px."""
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    train = data.make_dataset("shapes", 64, 16, with_labels=True, max_images=3000)
+    test = data.make_dataset("shapes", 250, 16, split="test", with_labels=True, shuffle=False,
+                             repeat=False, max_images=1000)
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(len(data.SHAPE_CLASSES)),
+    ])
+    model.compile(keras.optimizers.Adam(3e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(train, steps_per_epoch=450, epochs=1, verbose=0, shuffle=False)
+    _, accuracy = model.evaluate(test, verbose=0)
+    assert accuracy > 0.85  # chance is 1/8
+
+
 def test_shuffled_epoch_visits_every_image_once():
     ds = data.make_dataset("shapes", 10, split="test", max_images=30, with_labels=False, seed=4)
     epoch = np.concatenate([x.numpy() for x in ds.take(3)])
