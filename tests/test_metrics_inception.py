@@ -94,6 +94,19 @@ def test_batched_outputs_match_per_image_original_feeding(graph_def):
     np.testing.assert_allclose(logits.numpy(), ref_logits, rtol=1e-5, atol=1e-5)
 
 
+def test_recorded_batch_one_shapes_do_not_pin_the_batch(graph_def):
+    # Graphs saved with add_shapes=True record [1, ...] output shapes on every node.
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    with_shapes = graph.as_graph_def(add_shapes=True)
+    assert any("_output_shapes" in node.attr for node in with_shapes.node)
+    images = _images(4, 32, 32, seed=5)
+    feats = inception.InceptionExtractor(with_shapes)(images)[1]
+    np.testing.assert_allclose(feats.numpy(), reference_outputs(graph_def, images)[1],
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_any_input_size_and_chunking(graph_def):
     extractor = inception.InceptionExtractor(graph_def, max_batch=2)
     images = _images(5, 48, 40, seed=3)

@@ -224,6 +224,7 @@ class InceptionExtractor:
         import tensorflow as tf
 
         self.max_batch = int(max_batch)
+        graph_def = _without_recorded_shapes(graph_def)
 
         def imported(images):
             tf.graph_util.import_graph_def(graph_def, input_map={INPUT_TENSOR: images}, name="")
@@ -250,6 +251,24 @@ class InceptionExtractor:
             return self._fn(images)
         chunks = [self._fn(images[i:i + self.max_batch]) for i in range(0, n, self.max_batch)]
         return (tf.concat([c[0] for c in chunks], 0), tf.concat([c[1] for c in chunks], 0))
+
+
+def _without_recorded_shapes(graph_def):
+    """A copy without ``_output_shapes`` attributes.
+
+    Recorded shapes carry the original batch size of 1 (the graph was built
+    around ``ExpandDims`` of a single decoded JPEG); the importer would merge
+    them into the inferred shapes and pin the batch dimension to 1, which is
+    what the original code's per-tensor shape patching worked around.
+    """
+    import tensorflow as tf
+
+    stripped = tf.compat.v1.GraphDef()
+    stripped.CopyFrom(graph_def)
+    for node in stripped.node:
+        if "_output_shapes" in node.attr:
+            del node.attr["_output_shapes"]
+    return stripped
 
 
 def load_inception(inception_path: str | None = None, download: bool = True,
