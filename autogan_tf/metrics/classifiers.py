@@ -223,7 +223,7 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
                      max_test_images: int | None = None, verbose: int = 2):
     """Train :func:`build_classifier` on a labelled data set; return (model, test accuracy).
 
-    Adam with a per-epoch cosine learning-rate decay; flips and small shifts
+    AdamW with a per-epoch cosine learning-rate decay; flips and small shifts
     as augmentation. With ``model_dir``: TensorBoard logs, a CSV of the
     epoch metrics and per-epoch checkpoints there.
     """
