@@ -1,0 +1,319 @@
+"""The AutoGAN RL controller: an LSTM policy over cell decisions, trained by REINFORCE.
+
+One `Controller` decides the cells listed in ``cell_indices``. Multi-level
+search (MLAS) gives every cell its own controller, ``cell_indices=(k,)``; the
+controller of cell ``k`` continues the hidden states of the top-K architectures
+kept when cell ``k - 1`` was finished (the beam). A single controller for the
+whole generator (``cell_indices=(0, 1, 2)``) is the no-MLAS ablation.
+
+Per decision the LSTM cell takes one step and a softmax head of that decision
+picks an option. The first step sees a zero vector; each later step sees an
+embedding of the previous decision. All decisions share one embedding table;
+the previous decision's option is offset by the option counts of the decisions
+before it (the layout of the official code).
+
+Randomness comes from a `tf.random.Generator` owned by the controller, so a
+checkpoint of the controller also fixes the architectures it samples next.
+
+Initialisers follow the PyTorch defaults the official controller relied on
+(uniform +-1/sqrt(hidden) for the LSTM and the heads, N(0, 1) embeddings, no
+forget-gate bias of 1), seeded from ``seed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from autogan_tf import search_space as ss
+
+HIDDEN_SIZE = 100
+
+
+class ControllerError(ValueError):
+    """Bad input to a controller (shapes of the beam, cell indices)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleResult:
+    """What one call of `Controller.sample` drew.
+
+    ``archs`` is the beam prefix (if any) followed by ``decisions``;
+    ``initial_hidden`` is the (h, c) each sample started from (None: zeros),
+    which `Reinforce.update` needs to recompute the log-probabilities.
+    """
+
+    archs: tf.Tensor
+    decisions: tf.Tensor
+    beam_index: Optional[tf.Tensor]
+    log_probs: Optional[tf.Tensor]
+    entropies: Optional[tf.Tensor]
+    hidden: Optional[tuple]
+    initial_hidden: Optional[tuple] = None
+
+
+def _as_cell_indices(cell_indices) -> tuple[int, ...]:
+    if isinstance(cell_indices, (int, np.integer)):
+        cell_indices = (int(cell_indices),)
+    cells = tuple(int(i) for i in cell_indices)
+    if not cells or cells != tuple(range(cells[0], cells[0] + len(cells))) or cells[0] < 0:
+        raise ControllerError(
+            f"cell_indices must be consecutive non-negative cells, got {cell_indices!r}")
+    return cells
+
+
+def prefix_length(first_cell: int) -> int:
+    """Integers of the architecture vector before cell ``first_cell``."""
+    return sum(ss.cell_vector_length(i) for i in range(first_cell))
+
+
+class Controller(keras.Model):
+    """LSTM policy over the decisions of ``cell_indices`` (see the module docstring)."""
+
+    def __init__(self, cell_indices=0, hidden_size: int = HIDDEN_SIZE, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.cell_indices = _as_cell_indices(cell_indices)
+        self.hidden_size = int(hidden_size)
+        self.seed = int(seed)
+        self.tokens = tuple(size for i in self.cell_indices for size in ss.decision_sizes(i))
+        self.offsets = tuple(int(x) for x in np.cumsum((0,) + self.tokens[:-1]))
+        bound = 1.0 / float(np.sqrt(self.hidden_size))
+
+        def uniform(k):
+            return keras.initializers.RandomUniform(-bound, bound, seed=self.seed * 1000 + k)
+
+        self.cell = keras.layers.LSTMCell(
+            self.hidden_size, kernel_initializer=uniform(1), recurrent_initializer=uniform(2),
+            bias_initializer=uniform(3), unit_forget_bias=False, name="lstm")
+        self.embedding = keras.layers.Embedding(
+            sum(self.tokens), self.hidden_size,
+            embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0,
+                                                                   seed=self.seed * 1000 + 4),
+            name="embedding")
+        self.heads = [keras.layers.Dense(size, kernel_initializer=uniform(10 + 2 * t),
+                                         bias_initializer=uniform(11 + 2 * t), name=f"head{t}")
+                      for t, size in enumerate(self.tokens)]
+        self.cell.build((None, self.hidden_size))
+        self.embedding.build((None,))
+        for head in self.heads:
+            head.build((None, self.hidden_size))
+        self.rng = tf.random.Generator.from_seed(self.seed)
+
+    # -- structure --------------------------------------------------------------
+    @property
+    def num_decisions(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def prefix_length(self) -> int:
+        """Length of the beam architectures this controller continues."""
+        return prefix_length(self.cell_indices[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(cell_indices=list(self.cell_indices), hidden_size=self.hidden_size,
+                      seed=self.seed)
+        return config
+
+    # -- one step ---------------------------------------------------------------
+    def _step(self, t, previous, state):
+        """Logits of decision ``t`` and the new (h, c); ``previous`` is decision t-1 or None."""
+        if t == 0:
+            x = tf.zeros_like(state[0])
+        else:
+            x = self.embedding(previous + self.offsets[t - 1])
+        h, (h, c) = self.cell(x, list(state))
+        return self.heads[t](h), (h, c)
+
+    def _zeros(self, batch_size):
+        z = tf.zeros([batch_size, self.hidden_size])
+        return z, z
+
+    # -- teacher forcing --------------------------------------------------------
+    def log_prob_and_entropy(self, decisions, initial_hidden=None):
+        """Per-step log pi(decision) and policy entropy, [B, T] each; differentiable."""
+        decisions = tf.convert_to_tensor(decisions, tf.int32)
+        if decisions.shape.rank != 2 or decisions.shape[1] != self.num_decisions:
+            raise ControllerError(f"decisions must be [batch, {self.num_decisions}], "
+                                  f"got shape {decisions.shape}")
+        state = (self._zeros(tf.shape(decisions)[0]) if initial_hidden is None
+                 else tuple(tf.convert_to_tensor(s, tf.float32) for s in initial_hidden))
+        log_probs, entropies = [], []
+        previous = None
+        for t in range(self.num_decisions):
+            logits, state = self._step(t, previous, state)
+            log_p = tf.nn.log_softmax(logits)
+            entropies.append(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=1))
+            log_probs.append(tf.gather(log_p, decisions[:, t], axis=1, batch_dims=1))
+            previous = decisions[:, t]
+        return tf.stack(log_probs, 1), tf.stack(entropies, 1)
+
+    def call(self, decisions, initial_hidden=None):
+        return self.log_prob_and_entropy(decisions, initial_hidden)
+
+    # -- sampling ---------------------------------------------------------------
+    def _check_beam(self, prev_archs, prev_hidden):
+        if (prev_archs is None) != (prev_hidden is None):
+            raise ControllerError("prev_archs and prev_hidden go together: give both or neither")
+        if prev_archs is None:
+            return None, None
+        prev_archs = tf.convert_to_tensor(prev_archs, tf.int32)
+        h, c = (tf.convert_to_tensor(s, tf.float32) for s in prev_hidden)
+        k = prev_archs.shape[0]
+        if prev_archs.shape.rank != 2 or prev_archs.shape[1] != self.prefix_length:
+            raise ControllerError(
+                f"the controller of cells {list(self.cell_indices)} continues architectures of "
+                f"{self.prefix_length} integers; prev_archs has shape {prev_archs.shape}")
+        if not k:
+            raise ControllerError("prev_archs is empty")
+        for name, s in (("h", h), ("c", c)):
+            if s.shape != (k, self.hidden_size):
+                raise ControllerError(f"prev_hidden {name} must be [{k}, {self.hidden_size}], "
+                                      f"got {s.shape}")
+        return prev_archs, (h, c)
+
+    @tf.function(reduce_retracing=True)
+    def _draw(self, key, h0, c0):
+        """Decisions drawn step by step from the policy, with stateless ops keyed by ``key``."""
+        state = (h0, c0)
+        previous = None
+        decisions, log_probs, entropies = [], [], []
+        for t in range(self.num_decisions):
+            logits, state = self._step(t, previous, state)
+            log_p = tf.nn.log_softmax(logits)
+            step_key = tf.random.experimental.stateless_fold_in(key, t + 1)
+            choice = tf.random.stateless_categorical(logits, 1, step_key, dtype=tf.int32)[:, 0]
+            decisions.append(choice)
+            log_probs.append(tf.gather(log_p, choice, axis=1, batch_dims=1))
+            entropies.append(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=1))
+            previous = choice
+        return (tf.stack(decisions, 1), tf.stack(log_probs, 1), tf.stack(entropies, 1),
+                state[0], state[1])
+
+    def sample(self, batch_size: int, prev_archs=None, prev_hidden=None,
+               seed: Optional[int] = None) -> SampleResult:
+        """Draw ``batch_size`` architectures, continuing beam entries picked uniformly at random.
+
+        Without ``seed`` the controller's own generator advances (and is
+        checkpointed); with ``seed`` the draw depends on the seed only.
+        """
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ControllerError(f"batch_size must be positive, got {batch_size}")
+        prev_archs, prev_hidden = self._check_beam(prev_archs, prev_hidden)
+        if seed is None:
+            key = self.rng.make_seeds(1)[:, 0]
+        else:
+            key = tf.constant([int(seed), 0x5EED], tf.int64)
+        beam_index = None
+        initial_hidden = None
+        if prev_archs is not None:
+            beam_index = tf.random.stateless_uniform(
+                [batch_size], tf.random.experimental.stateless_fold_in(key, 0),
+                minval=0, maxval=prev_archs.shape[0], dtype=tf.int32)
+            initial_hidden = tuple(tf.gather(s, beam_index) for s in prev_hidden)
+            h0, c0 = initial_hidden
+        else:
+            h0, c0 = self._zeros(batch_size)
+        decisions, log_probs, entropies, h, c = self._draw(key, h0, c0)
+        archs = decisions if prev_archs is None else tf.concat(
+            [tf.gather(prev_archs, beam_index), decisions], 1)
+        return SampleResult(archs=archs, decisions=decisions, beam_index=beam_index,
+                            log_probs=log_probs, entropies=entropies, hidden=(h, c),
+                            initial_hidden=initial_hidden)
+
+
+class Reinforce(tf.Module):
+    """REINFORCE with a moving-average baseline and an entropy bonus in the reward.
+
+    One instance trains one controller (its Adam slots are built for it).
+
+    The reward of sample b is ``R_b + entropy_coeff * sum_t H_bt`` (entropies
+    treated as constants). The baseline is an exponential moving average of the
+    batch-mean reward, initialised by the first batch; the advantage is taken
+    against the baseline *after* this batch's update (as the official code),
+    so the very first update has zero advantage. The loss is
+    ``-sum_{b,t} log pi(a_bt) * advantage_b``.
+
+    Defaults: ``entropy_coeff=1e-4`` is the paper's value (the official code's
+    flag default is 1e-3); Adam lr 3.5e-4 with betas (0.0, 0.9), the
+    ``--beta1/--beta2`` the official search script passes to every optimizer,
+    the controller's included.
+
+    Where this departs from the official code, on purpose: there the entropy
+    term keeps its gradient and, because entropies are concatenated along the
+    batch axis, only ``--ctrl_sample_batch 1`` works (the loss then pairs every
+    step's log-prob with every step's advantage). Here the bonus is a constant
+    reward term and any batch size works; with batch 1 the two agree up to the
+    entropy gradient and the per-step baseline.
+    """
+
+    def __init__(self, learning_rate: float = 3.5e-4, beta1: float = 0.0, beta2: float = 0.9,
+                 entropy_coeff: float = 1e-4, baseline_decay: float = 0.9, optimizer=None,
+                 name=None):
+        super().__init__(name=name)
+        if not 0.0 <= baseline_decay < 1.0:
+            raise ValueError(f"--baseline_decay must be in [0, 1), got {baseline_decay}")
+        if entropy_coeff < 0:
+            raise ValueError(f"--entropy_coeff must be >= 0, got {entropy_coeff}")
+        self.entropy_coeff = float(entropy_coeff)
+        self.baseline_decay = float(baseline_decay)
+        self.optimizer = optimizer or keras.optimizers.Adam(learning_rate, beta_1=beta1,
+                                                            beta_2=beta2)
+        self.baseline = tf.Variable(0.0, trainable=False, name="baseline")
+        self.has_baseline = tf.Variable(False, trainable=False, name="has_baseline")
+        self._update_fn = tf.function(self._update, reduce_retracing=True)
+
+    def build(self, controller: Controller):
+        """Create the Adam slots for ``controller`` (eagerly, so updates trace once).
+
+        A checkpoint restored before this is applied when the slots appear.
+        """
+        if not self.optimizer.built:
+            self.optimizer.build(controller.trainable_variables)
+
+    def update(self, controller: Controller, decisions, initial_hidden=None, rewards=None):
+        """One policy-gradient step. Also accepts ``update(controller, sample, rewards)``.
+
+        Returns scalar tensors: loss, reward_mean (with the bonus), baseline,
+        advantage_mean, entropy_mean (per decision).
+        """
+        if isinstance(decisions, SampleResult):
+            if rewards is None:
+                rewards, initial_hidden = initial_hidden, decisions.initial_hidden
+            decisions = decisions.decisions
+        if rewards is None:
+            raise ValueError("Reinforce.update needs rewards")
+        decisions = tf.convert_to_tensor(decisions, tf.int32)
+        rewards = tf.reshape(tf.convert_to_tensor(rewards, tf.float32), [-1])
+        if rewards.shape[0] != decisions.shape[0]:
+            raise ValueError(f"{rewards.shape[0]} rewards for {decisions.shape[0]} samples")
+        if initial_hidden is None:
+            initial_hidden = controller._zeros(decisions.shape[0])
+        h0, c0 = (tf.convert_to_tensor(s, tf.float32) for s in initial_hidden)
+        self.build(controller)
+        return self._update_fn(controller, decisions, h0, c0, rewards)
+
+    def _update(self, controller, decisions, h0, c0, rewards):
+        variables = controller.trainable_variables
+        with tf.GradientTape() as tape:
+            log_probs, entropies = controller.log_prob_and_entropy(decisions, (h0, c0))
+            total = rewards + self.entropy_coeff * tf.stop_gradient(
+                tf.reduce_sum(entropies, axis=1))
+            mean = tf.reduce_mean(total)
+            decay = self.baseline_decay
+            baseline = tf.where(self.has_baseline, decay * self.baseline + (1 - decay) * mean,
+                                mean)
+            advantage = total - baseline
+            loss = -tf.reduce_sum(log_probs * tf.stop_gradient(advantage)[:, None])
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self.baseline.assign(baseline)
+        self.has_baseline.assign(True)
+        return {"loss": loss, "reward_mean": mean, "baseline": baseline,
+                "advantage_mean": tf.reduce_mean(advantage),
+                "entropy_mean": tf.reduce_mean(entropies)}
