@@ -1,0 +1,363 @@
+"""One logging path for long commands: JSON lines, TensorBoard, a progress line, checkpoints.
+
+`RunLog` appends one JSON object per line to ``MODEL_DIR/<name>.jsonl``
+(flushed at every write, so a killed run loses nothing), writes TensorBoard
+scalars and images under ``MODEL_DIR/logs`` and prints a progress line to
+stderr.
+
+JSON values are made plain: NumPy and TensorFlow scalars become Python
+numbers, arrays become lists, and the non-finite floats NaN, +Inf and -Inf
+become the strings ``"nan"``, ``"inf"`` and ``"-inf"`` (strict JSON has no
+such numbers; a string keeps which one it was, unlike null).
+
+TensorBoard events are written with TensorFlow's core ``tf.summary.write``
+and the scalars/images plugin metadata, so the ``tensorboard`` package is not
+needed to write them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from typing import Optional
+
+import numpy as np
+from absl import logging
+
+TB_SUBDIR = "logs"
+
+
+class ModelDirError(ValueError):
+    """The output directory cannot be used (not creatable, not writable, disk full)."""
+
+
+class CheckpointError(RuntimeError):
+    """Checkpoints exist but none of them can be read."""
+
+
+# -- JSON ----------------------------------------------------------------------
+def json_safe(value):
+    """``value`` with only JSON types; non-finite floats become "nan"/"inf"/"-inf"."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (str, type(None), bool)):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "numpy") and callable(value.numpy):  # tf.Tensor / tf.Variable
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        return json_safe(value.item()) if value.ndim == 0 else json_safe(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return str(value)
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> str:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def write_json_atomic(path: str, obj) -> str:
+    """Write ``obj`` as JSON so that readers see the old file or the new one, never half."""
+    text = json.dumps(json_safe(obj), indent=2) + "\n"
+    return _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# -- images --------------------------------------------------------------------
+def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 0) -> np.ndarray:
+    """Tile uint8 images [N, H, W, C] (or [N, H, W]) into one image, ``nrow`` per row."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"make_grid needs uint8 images [N, H, W, C], got {images.dtype} "
+                         f"{images.shape}")
+    if nrow < 1:
+        raise ValueError(f"nrow must be positive, got {nrow}")
+    n, h, w, c = images.shape
+    cols = min(nrow, max(n, 1))
+    rows = max(1, math.ceil(n / cols))
+    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c),
+                   pad_value, np.uint8)
+    for i in range(n):
+        y = padding + (i // cols) * (h + padding)
+        x = padding + (i % cols) * (w + padding)
+        grid[y:y + h, x:x + w] = images[i]
+    return grid
+
+
+def save_png(path: str, image) -> str:
+    """Write a uint8 [H, W, C] (C in 1, 3, 4) or [H, W] image as PNG, atomically."""
+    import tensorflow as tf
+
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"save_png needs a uint8 [H, W, 1|3|4] image, got {image.dtype} "
+                         f"{image.shape}")
+    return _atomic_write_bytes(path, tf.io.encode_png(image).numpy())
+
+
+# -- the run log ---------------------------------------------------------------
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def _format_metric(value) -> str:
+    value = json_safe(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class RunLog:
+    """JSON lines + TensorBoard + progress for one command writing into ``model_dir``.
+
+    Only the chief writes; on other workers (``is_chief=False``) every method
+    is a no-op, so callers need no conditionals.
+    """
+
+    def __init__(self, model_dir: str, name: str = "log", is_chief: bool = True,
+                 progress_interval: float = 30.0, stream=None):
+        self.model_dir = model_dir
+        self.name = name
+        self.is_chief = is_chief
+        self.path = os.path.join(model_dir, f"{name}.jsonl")
+        self.tb_dir = os.path.join(model_dir, TB_SUBDIR)
+        self.progress_interval = progress_interval
+        self.stream = stream if stream is not None else sys.stderr
+        self._file = None
+        self._writer = None
+        self._progress_start = None  # (time, step)
+        self._last_print = -math.inf
+        self._line_open = False
+        if is_chief:
+            os.makedirs(model_dir, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")
+
+    # JSON lines
+    def log(self, record: dict) -> dict:
+        """Append ``record`` (plus a wall-clock ``time`` unless given) as one JSON line."""
+        if not self.is_chief:
+            return record
+        record = {**record}
+        record.setdefault("time", round(time.time(), 3))
+        line = json.dumps(json_safe(record), allow_nan=False)
+        self._file.write(line + "\n")
+        self._file.flush()
+        return record
+
+    # TensorBoard
+    def _summary_writer(self):
+        if self._writer is None:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(self.tb_dir)
+        return self._writer
+
+    def scalars(self, step: int, values: dict):
+        """One TensorBoard scalar per numeric entry of ``values`` (others are skipped)."""
+        if not self.is_chief:
+            return
+        import tensorflow as tf
+
+        metadata = _plugin_metadata("scalars")
+        with self._summary_writer().as_default():
+            for name, value in values.items():
+                value = json_safe(value)
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    if value not in ("nan", "inf", "-inf"):
+                        continue
+                    value = float(value)
+                tf.summary.write(name, tf.constant(float(value), tf.float32), step=int(step),
+                                 metadata=metadata)
+        self._writer.flush()
+
+    def image(self, step: int, name: str, image):
+        """A uint8 [H, W, C] image (e.g. a `make_grid`) as a TensorBoard image."""
+        if not self.is_chief:
+            return
+        import tensorflow as tf
+
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.dtype != np.uint8 or image.ndim != 3:
+            raise ValueError(f"image needs uint8 [H, W, C], got {image.dtype} {image.shape}")
+        png = tf.io.encode_png(image)
+        tensor = tf.stack([tf.as_string(image.shape[1]), tf.as_string(image.shape[0]), png])
+        with self._summary_writer().as_default():
+            tf.summary.write(name, tensor, step=int(step), metadata=_plugin_metadata("images"))
+        self._writer.flush()
+
+    # progress
+    def progress(self, step: int, total: int, **metrics):
+        """A progress line with rate and ETA: redrawn in place on a terminal; on a pipe or
+        file, printed at most every ``progress_interval`` seconds (and at the end)."""
+        if not self.is_chief:
+            return
+        now = time.time()
+        if self._progress_start is None:
+            self._progress_start = (now, step)
+        t0, s0 = self._progress_start
+        tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        done = total and step >= total
+        if not tty and not done and now - self._last_print < self.progress_interval:
+            return
+        self._last_print = now
+        rate = (step - s0) / (now - t0) if now > t0 and step > s0 else float("nan")
+        eta = (total - step) / rate if total and rate > 0 else float("nan")
+        frac = min(max(step / total, 0.0), 1.0) if total else 0.0
+        bar = "#" * int(frac * 20) + "." * (20 - int(frac * 20))
+        text = (f"[{bar}] {step}/{total} {100 * frac:5.1f}% "
+                f"{_format_metric(rate)} it/s ETA {_duration(eta)}")
+        if metrics:
+            text += " " + " ".join(f"{k}={_format_metric(v)}" for k, v in metrics.items())
+        if tty:
+            self.stream.write("\r\x1b[K" + text + ("\n" if done else ""))
+            self._line_open = not done
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def flush(self):
+        if self._file:
+            self._file.flush()
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self):
+        if self._line_open:
+            self.stream.write("\n")
+            self._line_open = False
+        if self._file:
+            self._file.close()
+            self._file = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _plugin_metadata(plugin: str) -> bytes:
+    from tensorflow.core.framework import summary_pb2
+
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin)
+    ).SerializeToString()
+
+
+# -- checkpoints and directories -----------------------------------------------
+def _checkpoint_candidates(manager) -> list[str]:
+    """Checkpoint prefixes newest first: the manager's list, plus any on disk it lost."""
+    paths = {os.path.abspath(p): p for p in manager.checkpoints}
+    prefix = getattr(manager, "_prefix", None) or os.path.join(manager.directory, "ckpt")
+    for index in glob.glob(glob.escape(prefix) + "-*.index"):
+        path = index[:-len(".index")]
+        if re.fullmatch(r"\d+", path.rsplit("-", 1)[1]):
+            paths.setdefault(os.path.abspath(path), path)
+
+    def number(path):
+        tail = path.rsplit("-", 1)[-1]
+        return int(tail) if tail.isdigit() else -1
+
+    return sorted(paths.values(), key=number, reverse=True)
+
+
+def restore_latest(manager, checkpoint, expect_partial: bool = False) -> Optional[str]:
+    """Restore the newest readable checkpoint of ``manager`` into ``checkpoint``.
+
+    A newest checkpoint that cannot be read (truncated by a kill, corrupted)
+    is skipped with a warning naming it, and the one before is tried. Returns
+    the restored path, or None when the directory holds no checkpoint. When
+    checkpoints exist but none can be read this raises `CheckpointError`
+    rather than silently starting over.
+    """
+    candidates = _checkpoint_candidates(manager)
+    failures = []
+    for path in candidates:
+        try:
+            status = checkpoint.restore(path)  # eager: reads existing variables now
+            if expect_partial:
+                status.expect_partial()
+        except Exception as e:  # noqa: BLE001 - any read failure means "try the older one"
+            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e) else ''}"
+            logging.warning("checkpoint %s cannot be restored (%s); trying an older one",
+                            path, reason)
+            failures.append(f"{path} ({reason})")
+            continue
+        if failures:
+            logging.warning("restored %s after skipping %d unreadable checkpoint(s)",
+                            path, len(failures))
+        return path
+    if failures:
+        raise CheckpointError(
+            f"no checkpoint in {manager.directory} can be restored: " + "; ".join(failures))
+    return None
+
+
+def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--model_dir"):
+    """Fail early, naming ``flag``, if ``model_dir`` cannot hold this run's output."""
+    if not model_dir:
+        raise ModelDirError(f"{flag} is required")
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ModelDirError(f"{flag}={model_dir} is not a directory")
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+    except OSError as e:
+        raise ModelDirError(f"{flag}={model_dir} cannot be created: "
+                            f"{e.strerror or e}") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=model_dir, prefix=".write_probe")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ModelDirError(f"{flag}={model_dir} is not writable: {e.strerror or e}") from None
+    free_mb = shutil.disk_usage(model_dir).free / 2 ** 20
+    if free_mb < min_free_mb:
+        raise ModelDirError(f"{flag}={model_dir} has only {free_mb:.0f} MB free; at least "
+                            f"{min_free_mb:.0f} MB are needed for checkpoints and logs")
+    return model_dir
