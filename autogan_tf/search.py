@@ -265,9 +265,12 @@ class Search:
                 self.samplers.append(ctrl_lib.Controller(
                     cells, hidden_size=c.hid_size, seed=c.seed + 101 * level,
                     name=f"controller{level}"))
-                self.reinforces.append(ctrl_lib.Reinforce(
+                reinforce = ctrl_lib.Reinforce(
                     learning_rate=c.ctrl_lr, entropy_coeff=c.entropy_coeff,
-                    baseline_decay=c.baseline_decay, name=f"reinforce{level}"))
+                    baseline_decay=c.baseline_decay, name=f"reinforce{level}")
+                # Keras optimizers build lazily: build before any checkpoint restore.
+                reinforce.optimizer.build(self.samplers[-1].trainable_variables)
+                self.reinforces.append(reinforce)
         length = ss.vector_length(c.num_cells)
         self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
         self.phase = tf.Variable(0, dtype=tf.int64, name="phase")  # 0 shared, 1 controller
@@ -322,17 +325,18 @@ class Search:
     def _level(self, stage):
         return stage if self.config.mlas else 0
 
-    def _beam(self):
+    def _beam(self, stage):
+        """The beam the controller of ``stage`` extends (None before the first growth)."""
         n = int(self.beam_len)
-        if n == 0:
+        if n == 0 or stage == 0 or not self.config.mlas:
             return None, None
-        length = sum(ss.cell_vector_length(i) for i in range(self.stage))
+        length = sum(ss.cell_vector_length(i) for i in range(stage))
         return (self.beam_archs[:n, :length],
                 (self.beam_h[:n], self.beam_c[:n]))
 
     def sample(self, batch_size):
         stage = self.stage
-        prev_archs, prev_hidden = self._beam()
+        prev_archs, prev_hidden = self._beam(stage)
         sampler = self.samplers[self._level(stage)]
         return sampler.sample(batch_size, prev_archs=prev_archs, prev_hidden=prev_hidden)
 
@@ -423,7 +427,7 @@ class Search:
         level = self._level(stage)
         sampler, reinforce = self.samplers[level], self.reinforces[level]
         while int(self.phase_step) < c.ctrl_steps:
-            prev_archs, prev_hidden = self._beam()
+            prev_archs, prev_hidden = self._beam(stage)
             sample = sampler.sample(c.ctrl_sample_batch, prev_archs=prev_archs,
                                     prev_hidden=prev_hidden)
             rewards = [self.reward(a, stage) for a in sample.archs.numpy().tolist()]
@@ -442,7 +446,7 @@ class Search:
     def top_k(self, stage):
         """Sample candidates, score them, keep the best ``topk`` (archs, hidden, rewards)."""
         c = self.config
-        prev_archs, prev_hidden = self._beam()
+        prev_archs, prev_hidden = self._beam(stage)
         sampler = self.samplers[self._level(stage)]
         sample = sampler.sample(c.num_candidates, prev_archs=prev_archs, prev_hidden=prev_hidden)
         archs = sample.archs.numpy().tolist()

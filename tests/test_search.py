@@ -1,0 +1,106 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from autogan_tf import search
+from autogan_tf import search_space as ss
+
+
+def brightness_reward(search_obj, arch, stage, seed):
+    """A cheap deterministic stand-in for the Inception Score."""
+    images = search_obj.images(arch, 8, stage, seed)
+    return float(tf.reduce_mean(tf.cast(images, tf.float32))) / 255.0
+
+
+def tiny_config(**overrides):
+    base = dict(dataset="shapes", gf_dim=4, df_dim=4, latent_dim=4, g_batch_size=4,
+                d_batch_size=4, n_critic=1, shared_iters=3, max_search_iters=3, grow_steps="1,2",
+                ctrl_steps=2, ctrl_sample_batch=2, num_candidates=3, topk=2,
+                reward_num_images=8, eval_batch_size=8, reset_window=4, save_every=2,
+                log_every=1, classifier="unused")
+    base.update(overrides)
+    return search.SearchConfig(**base)
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_search_end_to_end(tmp_path):
+    model_dir = str(tmp_path / "s")
+    result = search.run_search(tiny_config(), model_dir, reward_fn=brightness_reward,
+                               progress=False)
+    with open(os.path.join(model_dir, "search_result.json")) as f:
+        saved = json.load(f)
+    assert saved["top_archs"] == result["top_archs"]
+    assert len(saved["top_archs"]) == 2
+    for entry in saved["top_archs"]:
+        arch = ss.parse_arch(entry["arch"])
+        assert arch.num_cells == 3 and isinstance(entry["reward"], float)
+    rewards = [e["reward"] for e in saved["top_archs"]]
+    assert rewards == sorted(rewards, reverse=True)
+    # Beam search: the final architectures extend a stage-2 beam entry.
+    stage1 = [r for r in saved["stage_results"] if r["stage"] == 1][0]["top_archs"]
+    prefixes = {tuple(e["arch"]) for e in stage1}
+    for entry in saved["top_archs"]:
+        assert tuple(entry["arch"][:9]) in prefixes
+    assert [c["stage"] for c in saved["stage_changes"]] == [1, 2]
+    log = read_jsonl(os.path.join(model_dir, "search_log.jsonl"))
+    ctrl = [r for r in log if "ctrl_step" in r]
+    assert len(ctrl) == 3 * 2
+    assert {"reward", "baseline", "entropy_mean"} <= set(ctrl[0])
+    assert any("d_loss" in r for r in log)
+
+
+def test_dynamic_reset_fires_and_is_logged(tmp_path):
+    model_dir = str(tmp_path / "s")
+    config = tiny_config(reset_threshold=1e9, max_search_iters=2, shared_iters=5,
+                         mlas=False)
+    result = search.run_search(config, model_dir, reward_fn=brightness_reward, progress=False)
+    assert len(result["resets"]) == 2
+    events = [r.get("event") for r in read_jsonl(os.path.join(model_dir, "search_log.jsonl"))]
+    assert events.count("dynamic_reset") == 2
+    assert events.count("reinitialised_shared_gan") == 2
+
+
+@pytest.mark.parametrize("overrides", [dict(search="random"),
+                                       dict(mlas=False, max_search_iters=2)])
+def test_ablations_run(tmp_path, overrides):
+    result = search.run_search(tiny_config(**overrides), str(tmp_path / "s"),
+                               reward_fn=brightness_reward, progress=False)
+    assert ss.parse_arch(result["top_archs"][0]["arch"]).num_cells == 3
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(topk=5, num_candidates=3), "--topk=5 must not exceed --num_candidates=3"),
+    (dict(grow_steps="2,1"), "strictly increasing"),
+    (dict(grow_steps="1"), "needs 2 values"),
+    (dict(grow_steps="1,5"), "below --max_search_iters"),
+    (dict(d_batch_size=-4), "--d_batch_size must be a positive"),
+    (dict(n_critic=0), "--n_critic"),
+    (dict(reward="kid"), "--reward"),
+])
+def test_bad_search_flags(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**overrides)
+
+
+def test_loss_window_statistics():
+    window = search.LossWindow(4)
+    window.push(tf.constant([1.0, 2.0, 3.0]))
+    assert not window.full
+    window.push(tf.constant([4.0, 5.0]))  # wraps: holds 5, 2, 3, 4
+    assert window.full
+    assert window.statistic("std") == pytest.approx(np.std([5, 2, 3, 4]))
+    assert window.statistic("var") == pytest.approx(np.var([5, 2, 3, 4]))
+
+
+def test_other_configuration_is_refused(tmp_path):
+    model_dir = str(tmp_path / "s")
+    search.check_config(model_dir, tiny_config())
+    with pytest.raises(search.SearchError, match="gf_dim"):
+        search.check_config(model_dir, tiny_config(gf_dim=8))

@@ -1,0 +1,109 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from autogan_tf import gan_trainer, training
+from autogan_tf.metrics import classifiers
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    """An untrained but valid Keras classifier: enough to exercise IS/FID plumbing."""
+    path = str(tmp_path_factory.mktemp("clf") / "clf.keras")
+    classifiers.build_classifier(num_classes=5, image_size=32, width=4).save(path)
+    return path
+
+
+def tiny_config(classifier, **overrides):
+    base = dict(arch="1 0 1 1 1 0 0 1 1 1 0 1 0 3", dataset="shapes", gf_dim=4, df_dim=4,
+                latent_dim=4, g_batch_size=4, d_batch_size=4, n_critic=1, max_iters=4,
+                log_every=2, save_every=2, eval_every=4, eval_num_samples=20,
+                eval_batch_size=10, classifier=classifier, ema_decay=0.9)
+    base.update(overrides)
+    return training.TrainConfig(**base)
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_train_logs_evaluates_and_resumes(tmp_path, tiny_classifier):
+    model_dir = str(tmp_path / "run")
+    result = training.train(tiny_config(tiny_classifier), model_dir, progress=False)
+    assert result["step"] == 4
+    records = read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
+    logs = [r for r in records if "d_loss" in r]
+    assert [r["step"] for r in logs] == [2, 4]
+    assert {"g_loss", "g_lr", "d_lr"} <= set(logs[0])
+    evals = [r for r in records if "is_mean" in r]
+    assert len(evals) == 1 and evals[0]["step"] == 4
+    assert evals[0]["is_mean"] >= 1.0 and evals[0]["fid"] >= 0
+    assert os.path.exists(os.path.join(model_dir, "fid_stats.npz"))
+    assert os.path.exists(os.path.join(model_dir, "samples", "step_0000004.png"))
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "best"))
+
+    # Rerunning with a larger budget resumes from step 4 and logs it.
+    result = training.train(tiny_config(tiny_classifier, max_iters=6, eval_every=0), model_dir,
+                            progress=False)
+    assert result["step"] == 6
+    resumed = [r for r in read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
+               if r.get("event") == "resumed"]
+    assert resumed and resumed[0]["step"] == 4
+
+    g, config, path = training.restore_generator(model_dir)
+    assert config.arch == "1 0 1 1 1 0 0 1 1 1 0 1 0 3" and path.endswith("-6")
+    assert g(tf.zeros([1, 4])).shape == (1, 32, 32, 3)
+
+
+def test_model_dir_of_another_configuration_is_refused(tmp_path, tiny_classifier):
+    model_dir = str(tmp_path / "run")
+    training.train(tiny_config(tiny_classifier, max_iters=1, eval_every=0), model_dir,
+                   progress=False)
+    with pytest.raises(training.TrainingError, match="different configuration.*gf_dim"):
+        training.train(tiny_config(tiny_classifier, gf_dim=8, eval_every=0), model_dir,
+                       progress=False)
+
+
+def test_nonfinite_loss_restores_then_stops(tmp_path, tiny_classifier, monkeypatch):
+    original = gan_trainer.GANTrainer.train_iteration
+    calls = {"n": 0}
+
+    def flaky(self, reals, archs=None, stage=None):
+        out = original(self, reals, archs, stage)
+        calls["n"] += 1
+        if calls["n"] >= 3:  # diverges for good after two good iterations
+            out = dict(out, finite=tf.constant(False))
+        return out
+
+    monkeypatch.setattr(gan_trainer.GANTrainer, "train_iteration", flaky)
+    model_dir = str(tmp_path / "run")
+    config = tiny_config(tiny_classifier, max_iters=10, save_every=2, eval_every=0,
+                         max_nan_restores=2)
+    with pytest.raises(training.TrainingError, match="NaN/Inf"):
+        training.train(config, model_dir, progress=False)
+    events = [r for r in read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
+              if r.get("event") == "nonfinite_loss"]
+    assert len(events) == 3
+    # The good checkpoint survived.
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("-2")
+
+
+def test_bad_flags_are_named():
+    with pytest.raises(ValueError, match="--d_batch_size"):
+        training.TrainConfig(d_batch_size=-1)
+    with pytest.raises(ValueError, match="--n_critic"):
+        training.TrainConfig(n_critic=0)
+    with pytest.raises(ValueError, match="field 'up'"):
+        training.TrainConfig(arch="1 0 5 1")
+
+
+def test_generate_uint8_is_seeded():
+    g = training.models.DerivedGenerator("1 0 1 1", gf_dim=4, latent_dim=4)
+    a = training.generate_uint8(g, 5, 4, seed=3, batch_size=2)
+    b = training.generate_uint8(g, 5, 4, seed=3, batch_size=2)
+    assert a.dtype == np.uint8 and a.shape == (5, 8, 8, 3)
+    np.testing.assert_array_equal(a, b)
