@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from autogan_tf import search_space as ss
+from autogan_tf.layers import track
 
 HIDDEN_SIZE = 100
 
@@ -94,9 +95,10 @@ class Controller(keras.Model):
             embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0,
                                                                    seed=self.seed * 1000 + 4),
             name="embedding")
-        self.heads = [keras.layers.Dense(size, kernel_initializer=uniform(10 + 2 * t),
-                                         bias_initializer=uniform(11 + 2 * t), name=f"head{t}")
-                      for t, size in enumerate(self.tokens)]
+        # Direct attributes, so tf.train.Checkpoint sees them (see layers.track).
+        self.heads = [track(self, f"head{t}", keras.layers.Dense(
+            size, kernel_initializer=uniform(10 + 2 * t), bias_initializer=uniform(11 + 2 * t),
+            name=f"head{t}")) for t, size in enumerate(self.tokens)]
         self.cell.build((None, self.hidden_size))
         self.embedding.build((None,))
         for head in self.heads:

@@ -36,6 +36,19 @@ BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1 in Keras' convention.
 NORM_EPSILON = 1e-5  # PyTorch's default for BatchNorm2d and InstanceNorm2d.
 
 
+def track(owner, name: str, layer):
+    """Make ``layer`` a direct attribute of ``owner`` so `tf.train.Checkpoint` saves it.
+
+    Keras 3 wraps list and dict attributes in its own tracked containers, which
+    TensorFlow's object-based checkpoints do not traverse: without this, layers
+    held only in a list or dict (cells, blocks, heads) would be silently missing
+    from checkpoints (their trainable weights may still be reached through an
+    optimizer, but BN statistics, spectral-norm vectors and EMA weights not).
+    """
+    setattr(owner, name, layer)
+    return layer
+
+
 def conv_init():
     """Xavier-uniform, as the official ``--init_type xavier_uniform``."""
     return keras.initializers.GlorotUniform()
@@ -163,7 +176,7 @@ class _CellOps(layers.Layer):
                 op = _deconv(c, name)
             else:
                 raise ValueError(f"unknown cell op {name}")
-            self.ops[name] = op
+            self.ops[name] = track(self, f"op_{name}", op)
         self._instance_norm = _instance_norm(c, "instance_norm")
 
     def build(self, input_shape):

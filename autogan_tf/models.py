@@ -18,7 +18,7 @@ from keras import layers
 
 from autogan_tf import search_space as ss
 from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCell, ToRGB,
-                               _sn, cell_op_usage, torch_default_init)
+                               _sn, cell_op_usage, torch_default_init, track)
 
 
 def _l1(bottom_width, gf_dim):
@@ -74,7 +74,8 @@ class DerivedGenerator(_GeneratorBase):
         arch = ss.Arch.parse(arch)
         super().__init__(gf_dim, latent_dim, bottom_width, arch.num_cells, **kwargs)
         self.arch = arch
-        self.cells = [FixedCell(spec, gf_dim, name=f"cell{spec.index + 1}")
+        self.cells = [track(self, f"cell{spec.index + 1}",
+                            FixedCell(spec, gf_dim, name=f"cell{spec.index + 1}"))
                       for spec in arch.cells]
         self.build()
 
@@ -100,7 +101,8 @@ class SuperGenerator(_GeneratorBase):
     def __init__(self, gf_dim: int = 128, latent_dim: int = 128, bottom_width: int = 4,
                  num_cells: int = 3, **kwargs):
         super().__init__(gf_dim, latent_dim, bottom_width, num_cells, **kwargs)
-        self.cells = [SearchCell(i, gf_dim, name=f"cell{i + 1}") for i in range(num_cells)]
+        self.cells = [track(self, f"cell{i + 1}", SearchCell(i, gf_dim, name=f"cell{i + 1}"))
+                      for i in range(num_cells)]
         self.build()
 
     def cell_arch(self, arch, index):
@@ -158,9 +160,10 @@ class Discriminator(keras.Model):
             raise ValueError(f"--df_dim must be a positive integer, got {df_dim!r}")
         self.df_dim = df_dim
         self.num_cells = num_cells
-        self.growing = [OptimizedDisBlock(df_dim, name="block1")]
+        self.growing = [track(self, "block1", OptimizedDisBlock(df_dim, name="block1"))]
         for i in range(1, num_cells):
-            self.growing.append(DisBlock(df_dim, downsample=(i == 1), name=f"block{i + 1}"))
+            self.growing.append(track(self, f"block{i + 1}", DisBlock(
+                df_dim, downsample=(i == 1), name=f"block{i + 1}")))
         self.final_block = DisBlock(df_dim, downsample=False, name=f"block{num_cells + 1}")
         self.l5 = _sn(layers.Dense(1, use_bias=False, kernel_initializer=torch_default_init(),
                                    name="l5_inner"), "l5")
