@@ -54,6 +54,15 @@ def test_train_logs_evaluates_and_resumes(tmp_path, tiny_classifier):
                if r.get("event") == "resumed"]
     assert resumed and resumed[0]["step"] == 4
 
+    # The best checkpoint (step 4) restores the very generator that was evaluated.
+    best, config, _ = training.restore_generator(model_dir, "best")
+    evaluator = training.Evaluator(tiny_classifier, fid_stats=os.path.join(model_dir,
+                                                                           "fid_stats.npz"),
+                                   image_size=32, batch_size=10)
+    again = evaluator(best, 20, seed=config.seed)
+    assert again["is_mean"] == pytest.approx(evals[0]["is_mean"], rel=1e-5)
+    assert again["fid"] == pytest.approx(evals[0]["fid"], rel=1e-4)
+
     g, config, path = training.restore_generator(model_dir)
     assert config.arch == "1 0 1 1 1 0 0 1 1 1 0 1 0 3" and path.endswith("-6")
     assert g(tf.zeros([1, 4])).shape == (1, 32, 32, 3)
