@@ -43,3 +43,23 @@ def resolve_classifier(classifier, dataset, model_dir, data_dir=None):
 
     return pipeline.train_small_classifier(dataset, os.path.join(model_dir, "classifier.keras"),
                                            data_dir=data_dir)
+
+
+# Help texts of the TrainConfig flags, shared by autogan-train and autogan-derive.
+TRAIN_HELPS = {
+    "arch": "Architecture: alias (autogan_cifar10_a), vector '1 0 1 1 ...', or JSON file.",
+    "dataset": "cifar10, stl10, shapes (built in) or folder:PATH.",
+    "data_dir": "tensorflow-datasets data directory.",
+    "max_iters": "Generator iterations (each is n_critic D steps + 1 G step).",
+    "lr_decay": "Linear learning-rate decay to 0 over max_iters (the paper's run: off).",
+    "ema_decay": "Decay of the exponential moving average of G's weights used for eval/export.",
+    "save_every": "Checkpoint every N generator iterations (0: only at the end).",
+    "eval_every": "Evaluate IS/FID every N generator iterations (0: never).",
+    "eval_num_samples": "Samples per evaluation (paper: 50000).",
+    "classifier": "'inception' (2015-12-05 graph) or a .keras classifier file for IS/FID.",
+    "feature_layer": "Feature layer name of a --classifier .keras model.",
+    "inception_path": "classify_image_graph_def.pb or inception-2015-12-05.tgz.",
+    "fid_stats": "Reference statistics .npz (TTUR format); default: computed from --dataset.",
+    "on_bad_image": "'error' stops at an unreadable image, 'skip' skips it with a warning.",
+    "jit_compile": "Compile the training step with XLA.",
+}

@@ -14,10 +14,9 @@ from absl import app, flags
 
 from autogan_tf.training import TrainConfig
 from bin import common
-from bin.train import HELPS
 
 FLAGS = flags.FLAGS
-common.define_dataclass_flags(TrainConfig, HELPS, skip=("arch",))
+common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS, skip=("arch",))
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search.")
 flags.DEFINE_string("model_dir", None, "Directory for one training run per architecture.")
 flags.DEFINE_integer("num_archs", 0, "Train only the first N architectures (0: all).")

@@ -16,24 +16,7 @@ from autogan_tf.training import TrainConfig
 from bin import common
 
 FLAGS = flags.FLAGS
-HELPS = {
-    "arch": "Architecture: alias (autogan_cifar10_a), vector '1 0 1 1 ...', or JSON file.",
-    "dataset": "cifar10, stl10, shapes (built in) or folder:PATH.",
-    "data_dir": "tensorflow-datasets data directory.",
-    "max_iters": "Generator iterations (each is n_critic D steps + 1 G step).",
-    "lr_decay": "Linear learning-rate decay to 0 over max_iters (the paper's run: off).",
-    "ema_decay": "Decay of the exponential moving average of G's weights used for eval/export.",
-    "save_every": "Checkpoint every N generator iterations (0: only at the end).",
-    "eval_every": "Evaluate IS/FID every N generator iterations (0: never).",
-    "eval_num_samples": "Samples per evaluation (paper: 50000).",
-    "classifier": "'inception' (2015-12-05 graph) or a .keras classifier file for IS/FID.",
-    "feature_layer": "Feature layer name of a --classifier .keras model.",
-    "inception_path": "classify_image_graph_def.pb or inception-2015-12-05.tgz.",
-    "fid_stats": "Reference statistics .npz (TTUR format); default: computed from --dataset.",
-    "on_bad_image": "'error' stops at an unreadable image, 'skip' skips it with a warning.",
-    "jit_compile": "Compile the training step with XLA.",
-}
-common.define_dataclass_flags(TrainConfig, HELPS)
+common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and samples.")
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search; use with --rank.")
 flags.DEFINE_integer("rank", 0, "Which of the search result's top architectures (0 = best).")
