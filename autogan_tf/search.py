@@ -20,8 +20,16 @@ Everything that must survive a crash is a `tf.Variable` in one
 `tf.train.Checkpoint`: the shared G and D with their optimizers, every
 controller with its optimizer and baseline, the stage, the iteration, the
 phase inside the iteration, the beam, the loss windows, the random
-generators, the data iterator and the history. Rerunning the same command
-after ``kill -9`` resumes from the last checkpoint.
+generators, the data iterators (one per stage, so a resumed run sees the same
+batches as an uninterrupted one) and the history. Rerunning the same command
+after ``kill -9`` resumes from the last complete checkpoint; the initial and
+re-initialised weights are drawn from ``seed`` (and the iteration), so a
+resumed search is the same computation as an uninterrupted one.
+
+Faults: NaN/Inf in a shared-GAN loss (or a reward) restores the last good
+checkpoint and retries with the next batches of data, at most
+``max_nan_restores`` times; SIGTERM/SIGINT checkpoint after the current
+generator iteration (or controller step) and stop cleanly.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from autogan_tf import search_space as ss
 RESULT_FILE = "search_result.json"
 CONFIG_FILE = "search_config.json"
 REWARDS = ("is", "fid")
+IS_SPLITS = 10  # the Inception Score averages over 10 splits: a reward needs >= 10 images
 SEARCHES = ("rl", "random")
 RESET_STATISTICS = ("std", "var")
 STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells", "hid_size",
@@ -51,6 +60,14 @@ STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells"
 
 class SearchError(RuntimeError):
     """A search that cannot continue."""
+
+
+class _Diverged(Exception):
+    """A non-finite loss or reward: the state since the last checkpoint is poisoned."""
+
+
+class _Preempted(Exception):
+    """A signal asked the run to stop; the state is checkpointed in ``args[0]``."""
 
 
 @dataclasses.dataclass
@@ -99,6 +116,7 @@ class SearchConfig:
     save_every: int = 200
     log_every: int = 50
     keep_checkpoints: int = 2
+    max_nan_restores: int = 3
     seed: int = 0
     on_bad_image: str = "error"
 
@@ -112,7 +130,8 @@ class SearchConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"--{name} must be a positive integer, got {value!r}")
-        for name in ("shared_epochs", "shared_iters", "ctrl_steps", "save_every"):
+        for name in ("shared_epochs", "shared_iters", "ctrl_steps", "save_every",
+                     "max_nan_restores"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.shared_iters == 0 and self.shared_epochs == 0:
@@ -156,6 +175,12 @@ class SearchConfig:
             raise ValueError(f"--grow_steps {steps} must be below "
                              f"--max_search_iters={self.max_search_iters}")
         return steps
+
+    def check_reward(self):
+        """The reward's own limits (not checked for a custom reward function)."""
+        if self.reward_num_images < IS_SPLITS:
+            raise ValueError(f"--reward_num_images={self.reward_num_images} must be at least "
+                             f"{IS_SPLITS}: the Inception Score averages over {IS_SPLITS} splits")
 
     def stage_at(self, iteration: int) -> int:
         if not self.mlas:
@@ -247,9 +272,10 @@ class Search:
         self.config = config
         self.model_dir = model_dir
         c = config
-        self.generator = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width,
-                                               c.num_cells)
-        self.discriminator = models.Discriminator(c.df_dim, c.num_cells)
+        with runlog.python_random_seed(c.seed):
+            self.generator = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width,
+                                                   c.num_cells)
+            self.discriminator = models.Discriminator(c.df_dim, c.num_cells)
         self.trainer = gan_trainer.GANTrainer(
             self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
             beta2=c.beta2, n_critic=c.n_critic, g_batch_size=c.g_batch_size,
@@ -285,18 +311,26 @@ class Search:
         self.g_window = LossWindow(c.reset_window, name="g_window")
         self.d_window = LossWindow(c.reset_window, name="d_window")
         self.reward_fn = reward_fn
-        self._data_iters = {}
         items = dict(self.trainer.checkpoint_items())
         for level, (sampler, rf) in enumerate(zip(self.samplers, self.reinforces)):
             items[f"sampler{level}"] = sampler
             if rf is not None:
                 items[f"reinforce{level}"] = rf
-        self.checkpoint = tf.train.Checkpoint(
-            **items, iteration=self.iteration, phase=self.phase, phase_step=self.phase_step,
-            pending_reset=self.pending_reset, beam_archs=self.beam_archs,
-            beam_len=self.beam_len, beam_h=self.beam_h, beam_c=self.beam_c,
-            history=self.history, reward_rng=self.reward_rng, g_window=self.g_window,
-            d_window=self.d_window)
+        items.update(iteration=self.iteration, phase=self.phase, phase_step=self.phase_step,
+                     pending_reset=self.pending_reset, beam_archs=self.beam_archs,
+                     beam_len=self.beam_len, beam_h=self.beam_h, beam_c=self.beam_c,
+                     history=self.history, reward_rng=self.reward_rng, g_window=self.g_window,
+                     d_window=self.d_window)
+        # Everything but the data: what a NaN restore rolls back (the data moves on).
+        self._state_checkpoint = tf.train.Checkpoint(**items)
+        # The data iterators exist before any restore, so their position is restored too
+        # (and a missing data set fails here, before any training).
+        self._data_iters = {}
+        used_stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
+        data_items = {f"data{stage}": self._data(stage) for stage in used_stages}
+        self.checkpoint = tf.train.Checkpoint(**items, **data_items)
+        self._nan_restores = 0
+        self._preemption = None
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(model_dir, "checkpoints"),
             max_to_keep=c.keep_checkpoints)
@@ -372,7 +406,10 @@ class Search:
 
     def reward(self, arch, stage):
         seed = int(self.reward_rng.uniform_full_int([], tf.int64)) % (2 ** 31)
-        return float(self.reward_fn(self, arch, stage, seed))
+        value = float(self.reward_fn(self, arch, stage, seed))
+        if not np.isfinite(value):
+            raise _Diverged(f"the reward of architecture {ss.Arch.from_list(arch)} is {value}")
+        return value
 
     # -- phases -----------------------------------------------------------------
     def train_shared(self, progress):
@@ -385,9 +422,8 @@ class Search:
             sample = self.sample(c.n_critic)
             out = self.trainer.train_iteration(next(data), self._padded(sample.archs), stage)
             if not bool(out["finite"]):
-                raise SearchError(
-                    f"shared GAN losses became NaN/Inf at search iteration {int(self.iteration)}; "
-                    f"the last good checkpoint is in {self.manager.directory}")
+                raise _Diverged(f"the shared GAN losses are NaN/Inf at shared step "
+                                f"{int(self.phase_step) + 1}")
             self.phase_step.assign_add(1)
             step = int(self.phase_step)
             self.d_window.push(out["d_losses"])
@@ -418,8 +454,10 @@ class Search:
                     self.d_window.clear()
                     self.pending_reset.assign(True)
                     return
-            if c.save_every and step % c.save_every == 0:
+            saved = bool(c.save_every and step % c.save_every == 0)
+            if saved:
                 self.save()
+            self._stop_if_requested(saved)
 
     def train_controller(self):
         c = self.config
@@ -442,6 +480,7 @@ class Search:
                              {f"controller/{k}": v for k, v in record.items()
                               if isinstance(v, float)})
             self.phase_step.assign_add(1)
+            self._stop_if_requested()
 
     def top_k(self, stage):
         """Sample candidates, score them, keep the best ``topk`` (archs, hidden, rewards)."""
@@ -475,6 +514,7 @@ class Search:
         self._hist_append("stage_results", {"stage": stage, "iteration": int(self.iteration),
                                             "top_archs": entries})
         self._event({"event": "stage_top_k", "stage": stage, "rewards": rewards,
+                     "mean_reward": float(np.mean(rewards)),
                      "archs": [str(ss.Arch.from_list(a)) for a in archs]})
         self.log.scalars(self._ctrl_global_step(),
                          {f"stage{stage}/mean_top_reward": float(np.mean(rewards))})
@@ -484,8 +524,10 @@ class Search:
 
     def reinitialise_shared(self):
         c = self.config
-        fresh_g = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells)
-        fresh_d = models.Discriminator(c.df_dim, c.num_cells)
+        # Seeded by the iteration: a resumed search re-initialises to the same weights.
+        with runlog.python_random_seed(c.seed * 100_003 + 1 + int(self.iteration)):
+            fresh_g = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells)
+            fresh_d = models.Discriminator(c.df_dim, c.num_cells)
         _reinitialise(self.generator, fresh_g, self.trainer.g_opt)
         _reinitialise(self.discriminator, fresh_d, self.trainer.d_opt)
         self._event({"event": "reinitialised_shared_gan"})
@@ -501,7 +543,42 @@ class Search:
             int(self.phase_step) if int(self.phase) == 1 else 0)
 
     def save(self):
-        return self.manager.save()
+        return runlog.save_checkpoint(self.manager)
+
+    def _stop_if_requested(self, saved=False):
+        """At a safe point: if a signal asked to stop, checkpoint (unless just done) and stop."""
+        if self._preemption is not None and self._preemption.requested:
+            raise _Preempted(self.manager.latest_checkpoint if saved else self.save())
+
+    def _position(self):
+        return {"iteration": int(self.iteration), "phase": int(self.phase),
+                "phase_step": int(self.phase_step)}
+
+    def _recover(self, reason):
+        """Roll back to the last good checkpoint after a NaN/Inf, or stop when out of retries."""
+        c = self.config
+        self._nan_restores += 1
+        where = self._position()
+        self._event({"event": "nonfinite", "reason": reason, **where,
+                     "restores_so_far": self._nan_restores})
+        if self._nan_restores > c.max_nan_restores:
+            raise SearchError(
+                f"{reason} at search iteration {where['iteration']} (phase {where['phase']}); "
+                f"this is non-finite value number {self._nan_restores}, more than "
+                f"--max_nan_restores={c.max_nan_restores}. The last good checkpoint is kept in "
+                f"{self.manager.directory}. Lower --g_lr/--d_lr or check the data")
+        # Not the data iterators: the retry trains on the next batches, not the same ones.
+        path = runlog.restore_latest(self.manager, self._state_checkpoint, expect_partial=True)
+        if path is None:
+            raise SearchError(f"{reason} at search iteration {where['iteration']} before the "
+                              f"first checkpoint in {self.manager.directory}; nothing to restore. "
+                              "Lower --g_lr/--d_lr or check the data")
+        self._event({"event": "restored_after_nonfinite", "checkpoint": path,
+                     **self._position(), "restores_so_far": self._nan_restores,
+                     "max_nan_restores": c.max_nan_restores})
+        logging.warning("%s: restored %s (retry %d of --max_nan_restores=%d) with the next "
+                        "batches of data; nothing else is changed", reason, path,
+                        self._nan_restores, c.max_nan_restores)
 
     def restore(self):
         path = runlog.restore_latest(self.manager, self.checkpoint)
@@ -512,33 +589,63 @@ class Search:
 
     # -- driver -----------------------------------------------------------------
     def run(self, progress=True) -> dict:
+        """Search to the end and return the result; after a SIGTERM/SIGINT, checkpoint and
+        return ``{"preempted": True, ...}`` instead (rerun to resume)."""
         c = self.config
-        while int(self.iteration) < c.max_search_iters:
-            it = int(self.iteration)
-            stage = self.stage
-            if int(self.phase) == 0 and int(self.phase_step) == 0 and it > 0 \
-                    and c.mlas and it in c.grow_steps_list():
-                archs, hidden, rewards = self.top_k(stage - 1)
-                self._record_stage(stage - 1, archs, rewards)
-                self._set_beam(archs, hidden)
-                self._event({"event": "grow", "stage": stage})
-                self._hist_append("stage_changes", {"iteration": it, "stage": stage})
-                self.save()
-            if int(self.phase) == 0:
-                self.train_shared(progress)
-                self.phase.assign(1)
-                self.phase_step.assign(0)
-                self.save()
-            if int(self.phase) == 1:
-                self.train_controller()
-                if bool(self.pending_reset):
-                    self.reinitialise_shared()
-                    self.pending_reset.assign(False)
-                self.phase.assign(0)
-                self.phase_step.assign(0)
-                self.iteration.assign_add(1)
-                self.save()
+        with runlog.Preemption() as preemption:
+            self._preemption = preemption
+            try:
+                while int(self.iteration) < c.max_search_iters:
+                    try:
+                        self._run_iteration(progress)
+                    except _Diverged as e:
+                        self._recover(str(e))
+            except _Preempted as stop:
+                record = {"event": "preempted", "checkpoint": stop.args[0], **self._position()}
+                self._event(record)
+                logging.warning("stopped after signal %s at %s; checkpoint %s. Rerun the same "
+                                "command to resume", preemption.signal, self._position(),
+                                stop.args[0])
+                return {"preempted": True, **record}
+            finally:
+                self._preemption = None
         return self.finish()
+
+    def _grown(self, iteration) -> bool:
+        return any(change["iteration"] == iteration
+                   for change in self._hist().get("stage_changes", []))
+
+    def _run_iteration(self, progress):
+        """The rest of the current search iteration, from the checkpointed phase and step."""
+        c = self.config
+        it = int(self.iteration)
+        stage = self.stage
+        # A resume from the checkpoint written right after growing must not grow twice.
+        if int(self.phase) == 0 and int(self.phase_step) == 0 and it > 0 \
+                and c.mlas and it in c.grow_steps_list() and not self._grown(it):
+            archs, hidden, rewards = self.top_k(stage - 1)
+            self._record_stage(stage - 1, archs, rewards)
+            self._set_beam(archs, hidden)
+            self._event({"event": "grow", "stage": stage})
+            self._hist_append("stage_changes", {"iteration": it, "stage": stage})
+            self.save()
+            self._stop_if_requested(saved=True)
+        if int(self.phase) == 0:
+            self.train_shared(progress)
+            self.phase.assign(1)
+            self.phase_step.assign(0)
+            self.save()
+            self._stop_if_requested(saved=True)
+        if int(self.phase) == 1:
+            self.train_controller()
+            if bool(self.pending_reset):
+                self.reinitialise_shared()
+                self.pending_reset.assign(False)
+            self.phase.assign(0)
+            self.phase_step.assign(0)
+            self.iteration.assign_add(1)
+            self.save()
+            self._stop_if_requested(saved=True)
 
     def finish(self) -> dict:
         stage = self.config.num_cells - 1
@@ -547,7 +654,11 @@ class Search:
         if done:
             final = done[-1]["top_archs"]
         else:
-            archs, _, rewards = self.top_k(stage)
+            try:
+                archs, _, rewards = self.top_k(stage)
+            except _Diverged as e:
+                raise SearchError(f"{e} in the final top-k of the search; the last checkpoint "
+                                  f"is kept in {self.manager.directory}") from None
             self._record_stage(stage, archs, rewards)
             self.save()
             final = [{"arch": a, "reward": r} for a, r in zip(archs, rewards)]
@@ -570,6 +681,10 @@ def make_reward_fn(config: SearchConfig, model_dir: str):
     """Reward of an architecture: IS (or 1/FID) of its supernet samples."""
     from autogan_tf import training
 
+    try:
+        config.check_reward()
+    except ValueError as e:
+        raise SearchError(str(e)) from None
     evaluator = training.Evaluator(
         config.classifier, config.feature_layer, config.inception_path,
         config.fid_stats if config.reward == "fid" else None,
@@ -595,8 +710,13 @@ def check_config(model_dir, config: SearchConfig):
     path = os.path.join(model_dir, CONFIG_FILE)
     current = config.to_dict()
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+            if not isinstance(saved, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise SearchError(f"{path} is unreadable ({e}); use a new --model_dir") from None
         diff = {k: (saved.get(k), current[k]) for k in STRUCTURAL_KEYS
                 if saved.get(k) != current[k]}
         if diff:
@@ -606,9 +726,11 @@ def check_config(model_dir, config: SearchConfig):
     runlog.write_json_atomic(path, current)
 
 
-def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True) -> dict:
-    """Run (or resume) a search in ``model_dir``; returns the search result."""
-    runlog.check_writable(model_dir)
+def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True,
+               min_free_mb: float = 200.0) -> dict:
+    """Run (or resume) a search in ``model_dir``; returns the search result, or
+    ``{"preempted": True, ...}`` when a SIGTERM/SIGINT stopped it (rerun to resume)."""
+    runlog.check_writable(model_dir, min_free_mb=min_free_mb)
     check_config(model_dir, config)
     if reward_fn is None:
         reward_fn = make_reward_fn(config, model_dir)  # fails early on a missing classifier
