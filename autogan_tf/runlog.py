@@ -21,8 +21,11 @@ import glob
 import json
 import math
 import os
+import contextlib
+import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -339,6 +342,27 @@ def restore_latest(manager, checkpoint, expect_partial: bool = False) -> Optiona
     return None
 
 
+def save_checkpoint(manager, checkpoint_number=None) -> str:
+    """``manager.save(...)``, turning a failed write (disk full, directory gone) into a
+    `ModelDirError` that names the directory and the checkpoint a rerun resumes from.
+
+    A failed or killed write never damages older checkpoints: TensorFlow writes
+    the new files under temporary names, and the manager's state file is
+    replaced atomically afterwards; `restore_latest` skips a half-written one.
+    """
+    import tensorflow as tf
+
+    try:
+        return manager.save(checkpoint_number=checkpoint_number)
+    except (OSError, tf.errors.OpError) as e:
+        reason = str(getattr(e, "message", "") or e).strip().splitlines()
+        raise ModelDirError(
+            f"cannot write a checkpoint into {manager.directory} "
+            f"({type(e).__name__}: {reason[0] if reason else ''}); the newest complete "
+            f"checkpoint is {manager.latest_checkpoint}. Free space (or fix the directory) "
+            "and rerun the same command to resume from it") from None
+
+
 def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--model_dir"):
     """Fail early, naming ``flag``, if ``model_dir`` cannot hold this run's output."""
     if not model_dir:
@@ -361,3 +385,56 @@ def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--mo
         raise ModelDirError(f"{flag}={model_dir} has only {free_mb:.0f} MB free; at least "
                             f"{min_free_mb:.0f} MB are needed for checkpoints and logs")
     return model_dir
+
+
+# -- signals and reproducibility -----------------------------------------------
+class Preemption:
+    """Turns SIGTERM/SIGINT into a flag that a loop polls at a safe point, so it can
+    checkpoint and exit cleanly (a preemptible machine sends SIGTERM before it goes).
+
+    A second SIGINT raises KeyboardInterrupt at once, for an impatient Ctrl-C.
+    Handlers are installed only in the main thread and restored on exit.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        logging.warning("signal %d received: checkpointing at the next safe point, then "
+                        "stopping (rerun the same command to resume)", signum)
+        self.requested = True
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
+@contextlib.contextmanager
+def python_random_seed(seed: int):
+    """Run the body with Python's `random` seeded by ``seed``, then restore its state.
+
+    Keras draws the seeds of unseeded initializers from Python's `random`, so
+    models built inside this block get the same initial weights for the same
+    ``seed``: in a first run, in a rerun after a crash, and in a re-initialisation
+    after a resume, without disturbing anyone else's random stream.
+    """
+    state = random.getstate()
+    random.seed(int(seed))
+    try:
+        yield
+    finally:
+        random.setstate(state)
