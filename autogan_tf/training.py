@@ -5,6 +5,14 @@ of another configuration, resumes from the latest complete checkpoint, logs
 to ``metrics.jsonl`` and TensorBoard, evaluates the EMA generator
 periodically (keeping the best-FID checkpoint beside the latest), writes
 sample grids, and checkpoints on SIGTERM before exiting.
+
+The checkpoint holds the data iterator's position and the step of the last
+evaluation as well as the models and optimizers, and the initial weights are
+drawn from ``seed``: a run resumed after ``kill -9`` repeats at most one
+``save_every`` interval, sees the same batches as an uninterrupted run, and
+finishes an evaluation that the crash (or a signal) interrupted. A NaN/Inf
+loss restores the last good checkpoint and continues with the next batches,
+at most ``max_nan_restores`` times.
 """
 
 from __future__ import annotations
@@ -12,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import time
 
 import numpy as np
@@ -23,6 +30,7 @@ from autogan_tf import gan_trainer, models, runlog
 from autogan_tf import search_space as ss
 
 CONFIG_FILE = "config.json"
+IS_SPLITS = 10
 # Keys that must match between a run and the --model_dir it resumes from.
 STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "latent_dim", "bottom_width")
 
@@ -83,8 +91,10 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.eval_every and self.eval_num_samples and self.eval_num_samples < 2:
-            raise ValueError("--eval_num_samples must be at least 2 (or 0 to skip evaluation)")
+        if self.eval_every and self.eval_num_samples and self.eval_num_samples < IS_SPLITS:
+            raise ValueError(f"--eval_num_samples={self.eval_num_samples} must be at least "
+                             f"{IS_SPLITS} (the Inception Score averages over {IS_SPLITS} "
+                             "splits), or 0 to skip evaluation")
 
     @property
     def image_size(self) -> int:
@@ -163,8 +173,15 @@ class Evaluator:
         self.stats = None
         if fid_stats:
             self.stats = scores.load_statistics(fid_stats)
+            where = f"--fid_stats={fid_stats}"
         elif dataset is not None and model_dir is not None:
             self.stats = self._reference_stats(dataset, image_size, data_dir, model_dir)
+            where = os.path.join(model_dir, "fid_stats.npz")
+        if self.stats is not None:
+            from autogan_tf.metrics import evaluate
+
+            # Now, not at the first evaluation hours later.
+            evaluate.check_compatible(self.stats, self.extractor, where=where)
 
     def _reference_stats(self, dataset, image_size, data_dir, model_dir):
         """Statistics of the training data with this classifier, cached in model_dir."""
@@ -213,47 +230,35 @@ class Evaluator:
         return result
 
 
-class _Preemption:
-    """Turns SIGTERM/SIGINT into a flag the loop checks, so it can checkpoint and exit."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        logging.warning("signal %d: checkpointing and stopping", signum)
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def _real_batches(config: TrainConfig, start_step: int):
+def _real_batches(config: TrainConfig):
+    """An iterator of [n_critic, batch, H, W, 3] batches; checkpoint it to resume its order."""
     from autogan_tf import data
 
     ds = data.make_dataset(config.dataset, config.d_batch_size, config.image_size,
-                           split="train", seed=config.seed + start_step,
+                           split="train", seed=config.seed,
                            on_bad_image=config.on_bad_image, data_dir=config.data_dir)
     return iter(ds.batch(config.n_critic, drop_remainder=True).prefetch(2))
 
 
-def train(config: TrainConfig, model_dir: str, progress: bool = True) -> dict:
-    """Train ``config.arch`` in ``model_dir`` (resuming if it holds a checkpoint)."""
-    runlog.check_writable(model_dir)
+def train(config: TrainConfig, model_dir: str, progress: bool = True,
+          min_free_mb: float = 200.0) -> dict:
+    """Train ``config.arch`` in ``model_dir`` (resuming if it holds a checkpoint).
+
+    Returns the last logged values with ``step``; ``preempted`` is True when a
+    SIGTERM/SIGINT stopped the run after checkpointing (rerun to resume).
+    """
+    runlog.check_writable(model_dir, min_free_mb=min_free_mb)
     check_model_dir_config(model_dir, config)
-    g, d = build_models(config)
+    with runlog.python_random_seed(config.seed):
+        g, d = build_models(config)
     trainer = make_trainer(config, g, d)
     best_fid = tf.Variable(np.inf, dtype=tf.float64, name="best_fid")
-    ckpt = tf.train.Checkpoint(**trainer.checkpoint_items(), best_fid=best_fid)
+    evaluated = tf.Variable(0, dtype=tf.int64, name="evaluated_step")
+    state = dict(trainer.checkpoint_items(), best_fid=best_fid, evaluated_step=evaluated)
+    batches = _real_batches(config)  # before the restore, which sets its position
+    ckpt = tf.train.Checkpoint(**state, data=batches)
+    # What a NaN restore rolls back: everything but the data, so the retry sees new batches.
+    state_ckpt = tf.train.Checkpoint(**state)
     manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "checkpoints"),
                                          max_to_keep=config.keep_checkpoints)
     best_manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "best"),
@@ -272,27 +277,62 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True) -> dict:
                               config.fid_stats, config.dataset, config.image_size,
                               config.data_dir, model_dir, config.eval_batch_size)
 
-    batches = _real_batches(config, start)
     fixed_z = tf.random.stateless_normal([64, config.latent_dim], [config.seed, 7])
     nan_restores = 0
     step = start
     last = {}
     t0, step0 = time.time(), step
-    with _Preemption() as preemption:
+
+    def evaluation_due(step):
+        return (evaluator is not None and step > 0 and int(evaluated) < step
+                and (step % config.eval_every == 0 or step == config.max_iters))
+
+    def evaluate(step):
+        scores_ = evaluator(trainer.ema_generator, config.eval_num_samples, seed=config.seed)
+        record = {"step": step, **scores_}
+        log.log(record)
+        log.scalars(step, {k: v for k, v in scores_.items()
+                           if isinstance(v, (int, float)) and v is not None})
+        evaluated.assign(step)
+        fid = scores_.get("fid")
+        if fid is not None and fid < float(best_fid):
+            best_fid.assign(fid)
+            runlog.save_checkpoint(best_manager, checkpoint_number=step)
+        runlog.save_checkpoint(manager, checkpoint_number=step)  # records the evaluation
+        last.update(record)
+        grid = runlog.make_grid(
+            to_uint8(trainer.ema_generator(fixed_z, training=False)).numpy(), 8)
+        runlog.save_png(os.path.join(model_dir, "samples", f"step_{step:07d}.png"), grid)
+        log.image(step, "samples", grid)
+
+    preempted = False
+    with runlog.Preemption() as preemption:
+        if evaluation_due(step):  # a crash or a signal interrupted this evaluation
+            logging.info("evaluating step %d, which the previous run did not finish", step)
+            evaluate(step)
         while step < config.max_iters:
             out = trainer.train_iteration(next(batches))
             if not bool(out["finite"]):
                 nan_restores += 1
                 log.log({"event": "nonfinite_loss", "step": step + 1,
                          "restores_so_far": nan_restores})
-                if nan_restores > config.max_nan_restores or manager.latest_checkpoint is None:
+                restored = None
+                if nan_restores <= config.max_nan_restores:
+                    restored = runlog.restore_latest(manager, state_ckpt, expect_partial=True)
+                if restored is None:
                     raise TrainingError(
-                        f"losses became NaN/Inf at step {step + 1} {nan_restores} time(s); "
-                        f"the last good checkpoint is kept in {manager.directory}. Lower "
-                        "--g_lr/--d_lr or check the data")
-                restored = runlog.restore_latest(manager, ckpt)
+                        f"losses became NaN/Inf at step {step + 1} ({nan_restores} time(s), "
+                        f"--max_nan_restores={config.max_nan_restores}); the last good "
+                        f"checkpoint is kept in {manager.directory}. Lower --g_lr/--d_lr or "
+                        "check the data")
                 step = int(trainer.iterations)
-                logging.warning("non-finite loss: restored %s (step %d)", restored, step)
+                log.log({"event": "restored_after_nonfinite", "step": step,
+                         "checkpoint": restored, "restores_so_far": nan_restores,
+                         "max_nan_restores": config.max_nan_restores})
+                logging.warning("non-finite loss: restored %s (step %d, retry %d of "
+                                "--max_nan_restores=%d) with the next batches of data; nothing "
+                                "else is changed", restored, step, nan_restores,
+                                config.max_nan_restores)
                 continue
             step += 1
             if step % config.log_every == 0 or step == config.max_iters:
@@ -306,30 +346,17 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True) -> dict:
                                  g_loss=last["g_loss"])
             save_now = config.save_every and step % config.save_every == 0
             if save_now or step == config.max_iters or preemption.requested:
-                manager.save(checkpoint_number=step)
-            if evaluator and (step % config.eval_every == 0 or step == config.max_iters):
-                scores_ = evaluator(trainer.ema_generator, config.eval_num_samples,
-                                    seed=config.seed)
-                record = {"step": step, **scores_}
-                log.log(record)
-                log.scalars(step, {k: v for k, v in scores_.items()
-                                   if isinstance(v, (int, float)) and v is not None})
-                fid = scores_.get("fid")
-                if fid is not None and fid < float(best_fid):
-                    best_fid.assign(fid)
-                    best_manager.save(checkpoint_number=step)
-                    manager.save(checkpoint_number=step)  # latest records the new best too
-                last.update(record)
-                grid = runlog.make_grid(
-                    to_uint8(trainer.ema_generator(fixed_z, training=False)).numpy(), 8)
-                runlog.save_png(os.path.join(model_dir, "samples", f"step_{step:07d}.png"), grid)
-                log.image(step, "samples", grid)
-            if preemption.requested:
-                log.log({"event": "preempted", "step": step})
-                logging.warning("stopped at step %d after a signal; rerun to resume", step)
+                runlog.save_checkpoint(manager, checkpoint_number=step)
+            if preemption.requested:  # before evaluating: a preemption notice is short
+                log.log({"event": "preempted", "step": step, "signal": preemption.signal})
+                logging.warning("stopped at step %d after signal %s; checkpoint saved, rerun "
+                                "the same command to resume", step, preemption.signal)
+                preempted = True
                 break
+            if evaluation_due(step):
+                evaluate(step)
     log.close()
-    return {"step": step, "model_dir": model_dir, **last}
+    return {**last, "step": step, "model_dir": model_dir, "preempted": preempted}
 
 
 def load_config(model_dir: str) -> TrainConfig:
