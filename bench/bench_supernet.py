@@ -1,0 +1,240 @@
+"""Seconds per generator iteration of the search supernet, and its overhead over derived models.
+
+    python bench/bench_supernet.py                      # the paper's search config, stages 0-2
+    python bench/bench_supernet.py --stages=2 --num_archs=2 --seconds=10
+    python bench/bench_supernet.py --quick --gf_dim=8 --df_dim=8   # a few-second smoke run
+    python bench/bench_supernet.py --output=bench_supernet.json
+
+Figures:
+
+* ``stages``: `GANTrainer.train_iteration` of the `SuperGenerator` (paper:
+  G width 128, D width 64, G batch 128, D batch 64, n_critic 5) with a freshly
+  sampled architecture for every discriminator step, at stage 0, 1, 2 (8, 16,
+  32 px): seconds per generator iteration (n_critic D steps + 1 G step);
+* ``overhead``: at the last stage, the supernet against `DerivedGenerator`
+  models of the same ``--num_archs`` architectures (no EMA, as the search has
+  none). One timed call runs one iteration per architecture on each side --
+  the supernet rotating through the architectures, one derived trainer per
+  architecture -- so both sides do the same FLOPs; the ratio of their times
+  is the supernet's overhead, measured in alternating rounds.
+
+FLOPs (1 MAC = 2 FLOPs; MACs from `models.generator_macs` of each step's
+architecture prefix and `models.discriminator_macs` at the stage): D step =
+G forward on the D batch (1x) + D forward and backward on 2 x D batch (3x);
+G step = G forward and backward (3x) + D forward and input gradient (2x).
+The peak kernels (bench/peak.py) are timed in every round under the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import peak  # noqa: E402
+
+
+def _prefix(arch, stage):
+    from autogan_tf import search_space as ss
+
+    return ss.Arch(arch.cells[:stage + 1])
+
+
+def iteration_flops(archs, stage, args) -> int:
+    """FLOPs of one iteration whose D steps use ``archs`` (the G step the last one)."""
+    from autogan_tf import models
+
+    side = 4 * 2 ** (stage + 1)
+    d_macs = models.discriminator_macs(args.df_dim, side, num_cells=3, stage=stage)
+
+    def g_macs(arch):
+        return models.generator_macs(_prefix(arch, stage), args.gf_dim, args.latent_dim)
+
+    total = sum(2 * g_macs(a) * args.d_batch + 6 * d_macs * 2 * args.d_batch for a in archs)
+    return total + 6 * g_macs(archs[-1]) * args.g_batch + 4 * d_macs * args.g_batch
+
+
+def _reals(stage, args):
+    import tensorflow as tf
+
+    side = 4 * 2 ** (stage + 1)
+    return tf.random.normal([args.n_critic, args.d_batch, side, side, 3], seed=stage)
+
+
+def _trainer(generator, args):
+    from autogan_tf import gan_trainer, models
+
+    d = models.Discriminator(args.df_dim, num_cells=3)
+    extra = {} if args.precision == "float32" else {"precision": args.precision}
+    return gan_trainer.GANTrainer(generator, d, n_critic=args.n_critic, g_batch_size=args.g_batch,
+                                  jit_compile=args.jit, seed=0, **extra)
+
+
+def _supernet_trainer(args):
+    from autogan_tf import models
+
+    return _trainer(models.SuperGenerator(args.gf_dim, args.latent_dim, num_cells=3), args)
+
+
+def measure_stages(args, rng, probe) -> list[dict]:
+    """Figure 1: a fresh architecture per D step, per stage."""
+    import tensorflow as tf
+
+    from autogan_tf import search_space as ss
+
+    trainer = _supernet_trainer(args)
+    plans = [[ss.sample_arch(3, rng) for _ in range(args.n_critic)] for _ in range(64)]
+    tensors = [tf.constant([a.padded(3) for a in plan], tf.int32) for plan in plans]
+    fns, flops, first = {}, {}, {}
+    for stage in args.stages:
+        reals = _reals(stage, args)
+        counter = iter(range(10 ** 9))
+
+        def step(stage=stage, reals=reals, counter=counter):
+            i = next(counter) % len(tensors)
+            trainer.train_iteration(reals, tensors[i], stage=stage)["g_loss"].numpy()
+
+        start = time.perf_counter()
+        step()
+        first[stage] = round(time.perf_counter() - start, 2)
+        step()
+        fns[stage] = step
+        # Every plan is used equally often over a long run: use the mean FLOPs.
+        flops[stage] = sum(iteration_flops(p, stage, args) for p in plans) / len(plans)
+    samples = peak.interleaved(fns, args.seconds * len(fns), rounds=args.rounds, probe=probe)
+    out = []
+    for stage, times in samples.items():
+        s = {"stage": stage, "image_size": 4 * 2 ** (stage + 1), **peak.summary(times),
+             "first_call_seconds": first[stage],
+             "gflop_per_iteration": peak.sig(flops[stage] / 1e9)}
+        s["gflops"] = peak.sig(flops[stage] / s["median_seconds"] / 1e9)
+        out.append(s)
+    return out
+
+
+def measure_overhead(args, rng, probe) -> dict:
+    """Figure 6: supernet vs derived models of the same architectures at the last stage."""
+    import tensorflow as tf
+
+    from autogan_tf import models
+    from autogan_tf import search_space as ss
+
+    stage = max(args.stages)
+    reals = _reals(stage, args)
+    archs = [_prefix(ss.sample_arch(3, rng), stage) for _ in range(args.num_archs)]
+    vectors = [a.padded(3) for a in archs]
+    k = len(archs)
+    # Iteration j: D step i uses architecture (i + j) mod k; its G step the last of those.
+    plans = [[vectors[(i + j) % k] for i in range(args.n_critic)] for j in range(k)]
+    plan_tensors = [tf.constant(p, tf.int32) for p in plans]
+    supernet = _supernet_trainer(args)
+    derived = [_trainer(models.DerivedGenerator(a, args.gf_dim, args.latent_dim), args)
+               for a in archs]
+
+    def run_supernet():
+        for t in plan_tensors:
+            supernet.train_iteration(reals, t, stage=stage)["g_loss"].numpy()
+
+    def run_derived():
+        for t in derived:
+            t.train_iteration(reals)["g_loss"].numpy()
+
+    first = {}
+    for name, fn in (("supernet", run_supernet), ("derived", run_derived)):
+        start = time.perf_counter()
+        fn()
+        first[name] = round(time.perf_counter() - start, 2)
+        fn()
+    samples = peak.interleaved({"supernet": run_supernet, "derived": run_derived},
+                               2 * args.seconds, rounds=args.rounds, probe=probe)
+    # Both sides: k iterations over the same architectures; per-iteration figures.
+    supernet_flops = sum(iteration_flops([archs[(i + j) % k] for i in range(args.n_critic)],
+                                         stage, args) for j in range(k)) / k
+    derived_flops = sum(iteration_flops([a] * args.n_critic, stage, args) for a in archs) / k
+    out = {"stage": stage, "architectures": [str(a) for a in archs], "load_average":
+           peak.load_average()}
+    for name, times, flops in (("supernet", samples["supernet"], supernet_flops),
+                               ("derived", samples["derived"], derived_flops)):
+        s = peak.summary([t / k for t in times])
+        s["first_call_seconds_all_archs"] = first[name]
+        s["gflop_per_iteration"] = peak.sig(flops / 1e9)
+        s["gflops"] = peak.sig(flops / s["median_seconds"] / 1e9)
+        out[name] = s
+    out["time_ratio_supernet_over_derived"] = round(
+        out["supernet"]["median_seconds"] / out["derived"]["median_seconds"], 3)
+    return out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--gf_dim", type=int, default=128)
+    p.add_argument("--df_dim", type=int, default=64)
+    p.add_argument("--latent_dim", type=int, default=128)
+    p.add_argument("--g_batch", type=int, default=128)
+    p.add_argument("--d_batch", type=int, default=64)
+    p.add_argument("--n_critic", type=int, default=5)
+    p.add_argument("--stages", default="0,1,2", help="Comma list of stages (0..2).")
+    p.add_argument("--num_archs", type=int, default=3,
+                   help="Architectures compared in the overhead figure (0: skip it).")
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    p.add_argument("--jit", action="store_true", help="XLA-compile the iteration.")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seconds", type=float, default=20.0, help="Timed seconds per figure.")
+    p.add_argument("--rounds", type=int, default=3, help="Alternating rounds.")
+    p.add_argument("--peak_seconds", type=float, default=1.5,
+                   help="Timed seconds of each peak kernel in every round.")
+    p.add_argument("--quick", action="store_true",
+                   help="Smoke mode: a few seconds in all (batch 4, 1 critic step, 2 archs).")
+    p.add_argument("--output", default=None, help="Write the JSON here instead of stdout.")
+    peak.add_thread_flags(p)
+    args = p.parse_args(argv)
+    args.stages = sorted({int(s) for s in args.stages.split(",")})
+    if not args.stages or not set(args.stages) <= {0, 1, 2}:
+        raise SystemExit(f"--stages: expected values in 0..2, got {args.stages}")
+    if args.quick:
+        args.g_batch, args.d_batch, args.n_critic = 4, 4, 1
+        args.num_archs = min(args.num_archs, 2)
+        args.seconds, args.rounds, args.peak_seconds = 0.3, 1, 0.1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    peak.quiet_tensorflow()
+    peak.configure_threads(args.inter_op_threads, args.intra_op_threads)
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    rng = random.Random(args.seed)
+    result = {"benchmark": "search supernet, seconds per generator iteration",
+              "machine": peak.machine(),
+              "config": {k: getattr(args, k) for k in (
+                  "gf_dim", "df_dim", "latent_dim", "g_batch", "d_batch", "n_critic", "stages",
+                  "num_archs", "precision", "jit", "quick", "seconds")}}
+    result["config"]["flop_convention"] = ("2 FLOPs per MAC; D step = 1x G fwd + 3x D on "
+                                           "2*d_batch; G step = 3x G + 2x D")
+    probe = peak.PeakProbe(args.peak_seconds)
+    result["stages"] = measure_stages(args, rng, probe)
+    if args.num_archs > 0:
+        result["overhead"] = measure_overhead(args, rng, probe)
+    peaks = probe.result()
+    result["peak"] = peaks
+    dtypes = ["float32"] + (["bfloat16"] if args.precision == "bfloat16" else [])
+    figures = list(result["stages"])
+    if "overhead" in result:
+        figures += [result["overhead"]["supernet"], result["overhead"]["derived"]]
+    for s in figures:
+        s["fraction"] = {}
+        for dtype in dtypes:
+            s["fraction"].update(peak.fraction(s["gflops"], peaks, dtype))
+    peak.emit(result, args.output)
+    return result
+
+
+if __name__ == "__main__":
+    main()
