@@ -82,11 +82,17 @@ def clone_generator(generator: models.DerivedGenerator) -> models.DerivedGenerat
 
 
 class GANTrainer(tf.Module):
-    """Owns the optimizers, the noise generator, the EMA copy and the compiled steps."""
+    """Owns the optimizers, the noise generator, the EMA copy and the compiled steps.
+
+    ``precision``: None keeps the models' own; "float32" or "bfloat16" sets
+    both models (`models.set_precision`: bfloat16 compute, float32 variables,
+    gradients, optimizer state, losses and spectral-norm estimates).
+    """
 
     def __init__(self, generator, discriminator, *, g_lr=2e-4, d_lr=2e-4, beta1=0.0,
                  beta2=0.9, n_critic=5, g_batch_size=128, lr_decay_iters=None,
-                 ema_decay=None, unused_ops="freeze", seed=0, jit_compile=False):
+                 ema_decay=None, unused_ops="freeze", seed=0, jit_compile=False,
+                 precision=None):
         super().__init__(name="gan_trainer")
         if n_critic < 1:
             raise ValueError(f"--n_critic must be >= 1, got {n_critic}")
@@ -96,6 +102,12 @@ class GANTrainer(tf.Module):
             raise ValueError(f"--unused_ops must be one of {UNUSED_OPS_MODES}, got {unused_ops!r}")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"--ema_decay must be in [0, 1), got {ema_decay}")
+        if precision is not None:
+            # Same variables, other compute dtype: see models.set_precision. The
+            # EMA copy below stays float32: it is only read for evaluation.
+            models.set_precision(generator, precision)
+            models.set_precision(discriminator, precision)
+        self.precision = getattr(generator, "precision", "float32")
         self.generator = generator
         self.discriminator = discriminator
         self.search = isinstance(generator, models.SuperGenerator)

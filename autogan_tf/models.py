@@ -8,6 +8,7 @@
   grows with the stage during search (``stage=None`` uses every block).
 * `copy_supernet_weights`: supernet -> derived generator, exact.
 * `count_params`, `generator_macs`, `discriminator_macs`: sizes and costs.
+* `set_precision`: float32, or bfloat16 compute with float32 variables.
 """
 
 from __future__ import annotations
@@ -21,6 +22,47 @@ from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCel
                                _sn, cell_op_usage, torch_default_init, track)
 
 
+PRECISIONS = ("float32", "bfloat16")
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def set_precision(model: keras.Model, precision: str):
+    """Run ``model`` in float32, or in bfloat16 with float32 variables (Keras mixed_bfloat16).
+
+    Under "bfloat16" the convolutions, dense layers and activations compute in
+    bfloat16 (about twice the float32 rate on CPUs with AVX512-BF16), while
+    the weights, their gradients and the optimizer stay float32. Kept in
+    float32 on purpose:
+
+    * batch and instance norm statistics (Keras normalises in float32);
+    * spectral norm: the wrappers do not autocast, so the power iteration,
+      sigma and the normalised kernel are computed from the float32 kernel;
+    * the model outputs: generator images and discriminator logits are
+      float32 (the discriminator sums its features and applies its last
+      linear layer in float32), so losses are computed in float32.
+
+    Variables are not recreated (mixed_bfloat16 keeps them float32), so this
+    can be applied to a built model, and back.
+    """
+    policy = _POLICIES[check_precision(precision)]
+    heads = [getattr(model, name) for name in getattr(model, "FLOAT32_HEADS", ())]
+    keep = {id(layer) for head in heads
+            for layer in head._flatten_layers(include_self=True, recursive=True)}
+    # keras.Layer._flatten_layers: every sublayer, also those tracked as attributes only.
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        layer.dtype_policy = "float32" if id(layer) in keep else policy
+        if isinstance(layer, layers.SpectralNormalization):
+            layer.autocast = False  # read the kernel as float32 in the power iteration
+    model.precision = precision
+    return model
+
+
 def _l1(bottom_width, gf_dim):
     return layers.Dense(bottom_width ** 2 * gf_dim, kernel_initializer=torch_default_init(),
                         bias_initializer=torch_default_init(), name="l1")
@@ -32,8 +74,10 @@ def output_size(bottom_width: int, stage: int) -> int:
 
 
 class _GeneratorBase(keras.Model):
-    def __init__(self, gf_dim, latent_dim, bottom_width, num_cells, **kwargs):
+    def __init__(self, gf_dim, latent_dim, bottom_width, num_cells, precision="float32",
+                 **kwargs):
         super().__init__(**kwargs)
+        self.precision = check_precision(precision)
         for name, value in (("gf_dim", gf_dim), ("latent_dim", latent_dim),
                             ("bottom_width", bottom_width), ("num_cells", num_cells)):
             if not isinstance(value, int) or value < 1:
@@ -53,9 +97,18 @@ class _GeneratorBase(keras.Model):
         self.to_rgb.build((None, None, None, self.gf_dim))
         self.built = True
 
+    def _finish_init(self):
+        self.build()
+        if self.precision != "float32":
+            set_precision(self, self.precision)
+
     def _stem(self, z):
         h = self.l1(z)
         return tf.reshape(h, [-1, self.bottom_width, self.bottom_width, self.gf_dim])
+
+    def _head(self, h, training):
+        """Images in float32 whatever the compute precision."""
+        return tf.cast(self.to_rgb(h, training=training), tf.float32)
 
     @property
     def image_size(self) -> int:
@@ -63,21 +116,22 @@ class _GeneratorBase(keras.Model):
 
     def get_config(self):
         return {"gf_dim": self.gf_dim, "latent_dim": self.latent_dim,
-                "bottom_width": self.bottom_width, **super().get_config()}
+                "bottom_width": self.bottom_width, "precision": self.precision,
+                **super().get_config()}
 
 
 class DerivedGenerator(_GeneratorBase):
     """The generator of one architecture: Linear(z) -> cells -> BN, ReLU, conv3x3, tanh."""
 
     def __init__(self, arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width: int = 4,
-                 **kwargs):
+                 precision: str = "float32", **kwargs):
         arch = ss.Arch.parse(arch)
-        super().__init__(gf_dim, latent_dim, bottom_width, arch.num_cells, **kwargs)
+        super().__init__(gf_dim, latent_dim, bottom_width, arch.num_cells, precision, **kwargs)
         self.arch = arch
         self.cells = [track(self, f"cell{spec.index + 1}",
                             FixedCell(spec, gf_dim, name=f"cell{spec.index + 1}"))
                       for spec in arch.cells]
-        self.build()
+        self._finish_init()
 
     def call(self, z, training=None):
         h = self._stem(z)
@@ -85,7 +139,7 @@ class DerivedGenerator(_GeneratorBase):
         for cell in self.cells:
             skip, h = cell(h, skips, training=training)
             skips.append(skip)
-        return self.to_rgb(h, training=training)
+        return self._head(h, training)
 
     def get_config(self):
         return {**super().get_config(), "arch": str(self.arch)}
@@ -99,11 +153,11 @@ class SuperGenerator(_GeneratorBase):
     """
 
     def __init__(self, gf_dim: int = 128, latent_dim: int = 128, bottom_width: int = 4,
-                 num_cells: int = 3, **kwargs):
-        super().__init__(gf_dim, latent_dim, bottom_width, num_cells, **kwargs)
+                 num_cells: int = 3, precision: str = "float32", **kwargs):
+        super().__init__(gf_dim, latent_dim, bottom_width, num_cells, precision, **kwargs)
         self.cells = [track(self, f"cell{i + 1}", SearchCell(i, gf_dim, name=f"cell{i + 1}"))
                       for i in range(num_cells)]
-        self.build()
+        self._finish_init()
 
     def cell_arch(self, arch, index):
         """The 5 ints of cell ``index`` (a zero skip mask for the first cell)."""
@@ -126,7 +180,7 @@ class SuperGenerator(_GeneratorBase):
         for i in range(stage + 1):
             skip, h = self.cells[i](h, skips, self.cell_arch(arch, i), training=training)
             skips.append(skip)
-        return self.to_rgb(h, training=training)
+        return self._head(h, training)
 
     def variable_usage(self, arch, stage=None):
         """``[(variable, used)]`` for every trainable variable; ``used`` a bool tensor.
@@ -154,11 +208,15 @@ class Discriminator(keras.Model):
     official search does (stage s uses the first s + 1 of ``num_cells`` blocks).
     """
 
-    def __init__(self, df_dim: int = 128, num_cells: int = 3, **kwargs):
+    FLOAT32_HEADS = ("l5",)  # see set_precision
+
+    def __init__(self, df_dim: int = 128, num_cells: int = 3, precision: str = "float32",
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(df_dim, int) or df_dim < 1:
             raise ValueError(f"--df_dim must be a positive integer, got {df_dim!r}")
         self.df_dim = df_dim
+        self.precision = check_precision(precision)
         self.num_cells = num_cells
         self.growing = [track(self, "block1", OptimizedDisBlock(df_dim, name="block1"))]
         for i in range(1, num_cells):
@@ -168,6 +226,8 @@ class Discriminator(keras.Model):
         self.l5 = _sn(layers.Dense(1, use_bias=False, kernel_initializer=torch_default_init(),
                                    name="l5_inner"), "l5")
         self.build()
+        if precision != "float32":
+            set_precision(self, precision)
 
     def build(self, input_shape=None):
         self.growing[0].build((None, None, None, 3))
@@ -184,11 +244,12 @@ class Discriminator(keras.Model):
         for block in self.growing[:stage + 1]:
             h = block(h, training=training)
         h = tf.nn.relu(self.final_block(h, training=training))
-        h = tf.reduce_sum(h, axis=[1, 2])
+        h = tf.reduce_sum(tf.cast(h, tf.float32), axis=[1, 2])
         return self.l5(h, training=training)
 
     def get_config(self):
-        return {**super().get_config(), "df_dim": self.df_dim, "num_cells": self.num_cells}
+        return {**super().get_config(), "df_dim": self.df_dim, "num_cells": self.num_cells,
+                "precision": self.precision}
 
 
 def copy_supernet_weights(supernet: SuperGenerator, derived: DerivedGenerator):

@@ -1,0 +1,90 @@
+"""bfloat16 compute with float32 variables (`models.set_precision`, `GANTrainer(precision=)`)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from autogan_tf import gan_trainer, models
+
+
+def _conv_layers(model):
+    return [l for l in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(l, layers.Conv2D)]
+
+
+def test_bfloat16_generator_keeps_float32_weights_and_output():
+    g32 = models.DerivedGenerator("autogan_cifar10_b", gf_dim=8, latent_dim=4, bottom_width=2)
+    g16 = models.DerivedGenerator("autogan_cifar10_b", gf_dim=8, latent_dim=4, bottom_width=2,
+                                  precision="bfloat16")
+    g16.set_weights(g32.get_weights())
+    assert {v.dtype for v in g16.weights} == {"float32"}
+    assert {l.compute_dtype for l in _conv_layers(g16)} == {"bfloat16"}
+    z = tf.random.normal([3, 4], seed=2)
+    ref, out = g32(z, training=True).numpy(), g16(z, training=True)
+    assert out.dtype == tf.float32
+    err = np.abs(out.numpy() - ref)
+    # bfloat16 keeps 8 significant bits: close to float32, but visibly not equal.
+    assert err.max() < 0.1 and err.max() > 1e-6
+    assert g16.get_config()["precision"] == "bfloat16"
+
+
+def test_set_precision_round_trips_to_exact_float32():
+    g = models.DerivedGenerator("autogan_cifar10_a", gf_dim=4, latent_dim=4, bottom_width=2)
+    z = tf.random.normal([2, 4], seed=3)
+    ref = g(z, training=False).numpy()
+    models.set_precision(g, "bfloat16")
+    assert not np.array_equal(g(z, training=False).numpy(), ref)
+    models.set_precision(g, "float32")
+    np.testing.assert_array_equal(g(z, training=False).numpy(), ref)
+
+
+def test_bfloat16_discriminator_spectral_norm_in_float32():
+    d = models.Discriminator(8, precision="bfloat16")
+    assert d.l5.compute_dtype == "float32"  # the logits head
+    sn = d.growing[1].c1
+    kernel = sn.layer.kernel
+    w = kernel.numpy().astype(np.float64).reshape(-1, kernel.shape[-1])
+    u = sn.vector_u.numpy().astype(np.float64)
+    logits = d(tf.random.normal([2, 32, 32, 3]), training=True)
+    assert logits.dtype == tf.float32
+    # One power iteration from the previous u, in float64: the float32 result
+    # agrees to ~1e-6, a bfloat16 one would be off by ~1e-2.
+    v = u @ w.T
+    v /= np.linalg.norm(v)
+    u_new = v @ w
+    u_new /= np.linalg.norm(u_new)
+    sigma = (v @ w @ u_new.T).item()
+    np.testing.assert_allclose(sn.vector_u.numpy(), u_new, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(kernel.numpy().reshape(w.shape), w / sigma, rtol=1e-4, atol=1e-6)
+    assert sn.vector_u.dtype == "float32" and kernel.dtype == "float32"
+
+
+def _trainer(precision, **kwargs):
+    g = models.DerivedGenerator("autogan_cifar10_a", gf_dim=4, latent_dim=4, bottom_width=2)
+    d = models.Discriminator(4)
+    return gan_trainer.GANTrainer(g, d, n_critic=2, g_batch_size=3, seed=5, precision=precision,
+                                  **kwargs)
+
+
+def test_bfloat16_trainer_losses_close_to_float32():
+    t32 = _trainer("float32")
+    t16 = _trainer("bfloat16", ema_decay=0.5)
+    t16.generator.set_weights(t32.generator.get_weights())
+    t16.discriminator.set_weights(t32.discriminator.get_weights())
+    reals = tf.random.normal([2, 2, 16, 16, 3], seed=4)
+    a, b = t32.train_iteration(reals), t16.train_iteration(reals)
+    assert b["d_losses"].dtype == tf.float32 and b["g_loss"].dtype == tf.float32
+    assert bool(b["finite"])
+    # Same weights, same noise seed: the first D loss differs only by rounding.
+    assert float(b["d_losses"][0]) == pytest.approx(float(a["d_losses"][0]), abs=0.05)
+    assert t16.precision == "bfloat16" and t16.ema_generator.precision == "float32"
+    for opt in (t16.g_opt, t16.d_opt):
+        assert {v.dtype for v in opt.variables if v.dtype != "int64"} == {"float32"}
+
+
+def test_bad_precision():
+    with pytest.raises(ValueError, match="--precision"):
+        models.DerivedGenerator("1 0 1 1", gf_dim=4, latent_dim=4, precision="float16")
+    with pytest.raises(ValueError, match="--precision"):
+        _trainer("half")
