@@ -45,21 +45,47 @@ HELPS = {
 }
 common.define_dataclass_flags(SearchConfig, HELPS)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and the result.")
+flags.DEFINE_float("min_free_mb", 200.0, "Refuse to start when the file system of --model_dir "
+                   "has less free space than this (MB): checkpoints and logs need room.")
 flags.mark_flag_as_required("model_dir")
+
+
+def user_errors():
+    """Errors that mean "fix a flag, a file or the disk": printed as one line, exit status 1."""
+    from autogan_tf import data, runlog, search
+    from autogan_tf import search_space as ss
+    from autogan_tf.metrics import classifiers, inception, scores
+
+    return (search.SearchError, runlog.ModelDirError, runlog.CheckpointError, ss.ArchError,
+            data.DataError, classifiers.ClassifierError, scores.StatsError,
+            inception.InceptionUnavailableError, inception.InceptionGraphError)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from autogan_tf import search
+    from autogan_tf import runlog, search
 
     try:
         config = common.dataclass_from_flags(SearchConfig, FLAGS)
+        config.check_reward()
     except ValueError as e:
         raise app.UsageError(str(e))
-    config.classifier = common.resolve_classifier(config.classifier, config.dataset,
-                                                  FLAGS.model_dir, config.data_dir)
-    result = search.run_search(config, FLAGS.model_dir)
+    try:
+        # Before any work (training an 'auto' classifier, hours of search): the directory
+        # must be usable and not hold a search of another configuration.
+        runlog.check_writable(FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
+        search.check_config(FLAGS.model_dir, config)
+        config.classifier = common.resolve_classifier(config.classifier, config.dataset,
+                                                      FLAGS.model_dir, config.data_dir)
+        result = search.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
+    except user_errors() as e:
+        raise SystemExit(f"autogan-search: error: {e}") from None
+    if result.get("preempted"):
+        print(json.dumps({"preempted": True, "checkpoint": result["checkpoint"],
+                          "iteration": result["iteration"],
+                          "resume": "rerun the same command"}))
+        return
     best = result["top_archs"][0]
     print(json.dumps({"best_arch": best["arch_str"], "reward": best["reward"],
                       "result": f"{FLAGS.model_dir}/search_result.json"}))

@@ -20,7 +20,19 @@ common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and samples.")
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search; use with --rank.")
 flags.DEFINE_integer("rank", 0, "Which of the search result's top architectures (0 = best).")
+flags.DEFINE_float("min_free_mb", 200.0, "Refuse to start when the file system of --model_dir "
+                   "has less free space than this (MB): checkpoints and logs need room.")
 flags.mark_flag_as_required("model_dir")
+
+
+def user_errors():
+    """Errors that mean "fix a flag, a file or the disk": printed as one line, exit status 1."""
+    from autogan_tf import data, runlog, training
+    from autogan_tf.metrics import classifiers, inception, scores
+
+    return (training.TrainingError, runlog.ModelDirError, runlog.CheckpointError, ss.ArchError,
+            data.DataError, classifiers.ClassifierError, scores.StatsError,
+            inception.InceptionUnavailableError, inception.InceptionGraphError)
 
 
 def arch_from_search_result(path, rank):
@@ -38,7 +50,7 @@ def arch_from_search_result(path, rank):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from autogan_tf import training
+    from autogan_tf import runlog, training
 
     overrides = {}
     if FLAGS.search_result:
@@ -49,9 +61,16 @@ def main(argv):
         raise app.UsageError(f"--arch: {e}")
     except ValueError as e:
         raise app.UsageError(str(e))
-    config.classifier = common.resolve_classifier(config.classifier, config.dataset,
-                                                  FLAGS.model_dir, config.data_dir)
-    result = training.train(config, FLAGS.model_dir)
+    try:
+        # Before any work (training an 'auto' classifier, hours of training): the directory
+        # must be usable and not hold a run of another configuration.
+        runlog.check_writable(FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
+        training.check_model_dir_config(FLAGS.model_dir, config)
+        config.classifier = common.resolve_classifier(config.classifier, config.dataset,
+                                                      FLAGS.model_dir, config.data_dir)
+        result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
+    except user_errors() as e:
+        raise SystemExit(f"autogan-train: error: {e}") from None
     print(json.dumps(result))
 
 
