@@ -338,7 +338,8 @@ def restore_latest(manager, checkpoint, expect_partial: bool = False) -> Optiona
         return path
     if failures:
         raise CheckpointError(
-            f"no checkpoint in {manager.directory} can be restored: " + "; ".join(failures))
+            f"no checkpoint in {manager.directory} can be restored: " + "; ".join(failures)
+            + ". Move the directory away to start over (or put back a good checkpoint)")
     return None
 
 
