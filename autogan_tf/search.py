@@ -44,7 +44,7 @@ import tensorflow as tf
 from absl import logging
 
 from autogan_tf import controller as ctrl_lib
-from autogan_tf import gan_trainer, models, runlog
+from autogan_tf import gan_trainer, models, runlog, training
 from autogan_tf import search_space as ss
 
 RESULT_FILE = "search_result.json"
@@ -330,6 +330,7 @@ class Search:
         data_items = {f"data{stage}": self._data(stage) for stage in used_stages}
         self.checkpoint = tf.train.Checkpoint(**items, **data_items)
         self._nan_restores = 0
+        self._models_finite = training.make_finite_check(self.generator, self.discriminator)
         self._preemption = None
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(model_dir, "checkpoints"),
@@ -421,8 +422,8 @@ class Search:
         while int(self.phase_step) < total:
             sample = self.sample(c.n_critic)
             out = self.trainer.train_iteration(next(data), self._padded(sample.archs), stage)
-            if not bool(out["finite"]):
-                raise _Diverged(f"the shared GAN losses are NaN/Inf at shared step "
+            if not bool(out["finite"] & self._models_finite()):
+                raise _Diverged(f"the shared GAN losses or weights are NaN/Inf at shared step "
                                 f"{int(self.phase_step) + 1}")
             self.phase_step.assign_add(1)
             step = int(self.phase_step)
