@@ -42,6 +42,8 @@ HELPS = {
     "reset_window": "Window (losses) of the dynamic-reset statistic.",
     "reset_statistic": "'std' (paper) or 'var' (what the official code compares).",
     "save_every": "Checkpoint every N generator iterations inside shared training.",
+    "max_nan_restores": "On NaN/Inf losses or weights, restore the last checkpoint and go on "
+                        "with the next batches at most this many times, then stop with an error.",
 }
 common.define_dataclass_flags(SearchConfig, HELPS)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and the result.")
