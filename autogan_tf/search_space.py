@@ -141,7 +141,7 @@ class Arch:
                     if float(v) != int(v):
                         raise ValueError
                     v = int(v)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise ArchError(f"position {pos + 1}: {v!r} is not an integer") from None
                 values[pos] = v
         if num_cells is None:
@@ -207,7 +207,7 @@ class Arch:
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError included
             raise ArchError(f"architecture file {path} is not valid JSON: {e}") from None
         if isinstance(data, dict):
             if "arch" not in data:
