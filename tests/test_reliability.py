@@ -351,6 +351,40 @@ def test_search_restores_after_nan_then_stops_after_max(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------
+# The data order is part of the checkpoint: a resumed run sees the batches an
+# uninterrupted one would (images kept in memory, or streamed from files).
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["in_memory", "streamed"])
+def test_data_position_survives_a_restore(tmp_path, monkeypatch, streamed):
+    from autogan_tf import data
+
+    if streamed:
+        monkeypatch.setattr(data, "IN_MEMORY_BYTES", 0)
+    data.clear_cache()
+    folder = tmp_path / "pictures" / "grey"
+    folder.mkdir(parents=True)
+    for i in range(6):
+        tf.io.write_file(str(folder / f"{i}.png"),
+                         tf.io.encode_png(tf.fill([8, 8, 3], tf.constant(30 * i, tf.uint8))))
+    config = training.TrainConfig(arch="1 0 1 1", dataset=f"folder:{tmp_path / 'pictures'}",
+                                  d_batch_size=2, n_critic=1, seed=5)
+    batches = training._real_batches(config)
+    for _ in range(4):
+        next(batches)
+    path = tf.train.Checkpoint(data=batches).write(str(tmp_path / "ckpt" / "data"))
+    expected = [next(batches).numpy() for _ in range(5)]  # crosses two epochs of 3 batches
+    again = training._real_batches(config)
+    tf.train.Checkpoint(data=again).read(path).assert_consumed()
+    for want in expected:
+        np.testing.assert_array_equal(next(again).numpy(), want)
+    fresh = training._real_batches(config)
+    firsts = [next(fresh).numpy() for _ in range(9)][4:]
+    np.testing.assert_array_equal(np.stack(firsts), np.stack(expected))
+    data.clear_cache()
+
+
+# ---------------------------------------------------------------------------
 # Preemption: SIGTERM checkpoints at the next safe point and returns cleanly
 # ---------------------------------------------------------------------------
 
