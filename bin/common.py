@@ -62,4 +62,5 @@ TRAIN_HELPS = {
     "fid_stats": "Reference statistics .npz (TTUR format); default: computed from --dataset.",
     "on_bad_image": "'error' stops at an unreadable image, 'skip' skips it with a warning.",
     "jit_compile": "Compile the training step with XLA.",
+    "max_nan_restores": "Restores of the last good checkpoint after NaN/Inf before stopping.",
 }
