@@ -41,6 +41,35 @@ def configure_cpu_devices(count: int) -> None:
                 f"device(s); set it before any other TensorFlow work ({e})") from None
 
 
+def configure_threads(inter_op: int = -1, intra_op: int = 0) -> None:
+    """Set TensorFlow's thread pools; call before the first TensorFlow op.
+
+    ``inter_op=-1`` (the command lines' default) means 1 on a host without
+    GPUs and TensorFlow's default otherwise; 0 keeps TensorFlow's default.
+    Why 1 on CPU: the default inter-op pool runs independent ops of a step
+    at once (a cell's main and shortcut convolutions, the two backward
+    convolutions of a layer), and each already asks oneDNN for every core;
+    on a 2-core machine that oversubscription made a generator forward and
+    backward pass (256 channels, batch 32) take 9.6 s instead of 4.4 s.
+    """
+    automatic = inter_op < 0
+    if automatic:
+        inter_op = 0 if tf.config.list_physical_devices("GPU") else 1
+    try:
+        if inter_op:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        if intra_op:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    except RuntimeError as e:  # TensorFlow already started (e.g. a command run in-process)
+        if automatic and not intra_op:
+            return
+        if (inter_op and tf.config.threading.get_inter_op_parallelism_threads() != inter_op) or (
+                intra_op and tf.config.threading.get_intra_op_parallelism_threads() != intra_op):
+            raise DistributeError(
+                "--inter_op_threads/--intra_op_threads must be set before TensorFlow "
+                f"starts ({e})") from None
+
+
 def make_strategy(name: str = "default", cpu_devices: int = 0) -> tf.distribute.Strategy:
     """The strategy for ``--strategy=name`` (and ``--cpu_devices``)."""
     if name not in STRATEGIES:

@@ -33,12 +33,11 @@ def quiet_tensorflow():
 
 
 def configure_threads(inter_op: int, intra_op: int = 0):
-    """TensorFlow's thread pools; must run before the first TensorFlow op (0: TF's default).
+    """TensorFlow's thread pools (0: TF's default), before the first TensorFlow op.
 
-    On this 2-core machine the default inter-op pool runs independent ops of
-    a step (e.g. a cell's main and shortcut convolutions, or two backward
-    convolutions) at the same time, each asking for both cores through oneDNN;
-    one op at a time (``inter_op=1``) measured about 2x faster per step.
+    See `autogan_tf.distribute.configure_threads`: on this 2-core machine one op at
+    a time (``inter_op=1``, the benchmarks' default) is about 2x faster per
+    step than TensorFlow's default inter-op pool.
     """
     import tensorflow as tf
 

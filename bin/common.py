@@ -64,3 +64,22 @@ TRAIN_HELPS = {
     "jit_compile": "Compile the training step with XLA.",
     "max_nan_restores": "Restores of the last good checkpoint after NaN/Inf before stopping.",
 }
+
+
+def define_runtime_flags():
+    """Flags of how TensorFlow uses this host, shared by every command that computes."""
+    flags.DEFINE_integer(
+        "inter_op_threads", -1,
+        "TensorFlow ops run at the same time: -1 = 1 on a host without GPUs (each op already "
+        "uses every core; running several at once oversubscribes them, about 2x slower on a "
+        "2-core machine) and TensorFlow's default with GPUs; 0 = TensorFlow's default.")
+    flags.DEFINE_integer("intra_op_threads", 0,
+                         "Threads one op may use (0: TensorFlow's default, all cores).")
+
+
+def apply_runtime_flags(values=None):
+    """Configure TensorFlow from the runtime flags; first thing in ``main``."""
+    from autogan_tf import distribute
+
+    values = values or flags.FLAGS
+    distribute.configure_threads(values.inter_op_threads, values.intra_op_threads)

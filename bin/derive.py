@@ -16,6 +16,7 @@ from autogan_tf.training import TrainConfig
 from bin import common
 
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS, skip=("arch",))
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search.")
 flags.DEFINE_string("model_dir", None, "Directory for one training run per architecture.")
@@ -48,6 +49,7 @@ def derive(search_result, model_dir, base_config_kwargs, num_archs=0):
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     kwargs = {f: getattr(FLAGS, f) for f in TrainConfig.__dataclass_fields__ if f != "arch"}

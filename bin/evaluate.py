@@ -9,7 +9,10 @@ import os
 
 from absl import app, flags
 
+from bin import common
+
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 flags.DEFINE_string("model_dir", None, "Training run directory (autogan-train --model_dir).")
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to evaluate.")
 flags.DEFINE_integer("num_samples", 50_000, "Generated images (paper: 50000).")
@@ -24,6 +27,7 @@ flags.mark_flag_as_required("model_dir")
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import training

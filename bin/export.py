@@ -5,7 +5,10 @@
 
 from absl import app, flags
 
+from bin import common
+
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 flags.DEFINE_string("model_dir", None, "Training run directory (autogan-train --model_dir).")
 flags.DEFINE_string("export_dir", None, "Model base directory; the version goes below it.")
 flags.DEFINE_integer("version", 1, "Model version (a positive integer).")
@@ -17,6 +20,7 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import export, training

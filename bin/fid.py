@@ -15,7 +15,10 @@ import os
 
 from absl import app, flags
 
+from bin import common
+
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 flags.DEFINE_string("classifier", "inception",
                     "'inception' (2015-12-05 graph) or a .keras classifier whose output is logits.")
 flags.DEFINE_string("feature_layer", None, "Feature layer of a .keras --classifier.")
@@ -74,6 +77,7 @@ def compute(first, second):
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) != 3:
         raise app.UsageError("give exactly two arguments: statistics .npz files or data sets "
                              "(cifar10, stl10, shapes, folder:PATH)")

@@ -14,7 +14,10 @@ import time
 
 from absl import app, flags
 
+from bin import common
+
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 flags.DEFINE_string("dataset", None, "cifar10, stl10, shapes or folder:PATH.")
 flags.DEFINE_string("output", None, "Where to write the statistics .npz.")
 flags.DEFINE_string("classifier", "inception",
@@ -33,6 +36,7 @@ flags.mark_flags_as_required(["dataset", "output"])
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import data

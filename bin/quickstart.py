@@ -9,12 +9,16 @@ import json
 
 from absl import app, flags
 
+from bin import common
+
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 flags.DEFINE_string("output_dir", "/tmp/autogan_quickstart", "Where every artifact goes.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import pipeline

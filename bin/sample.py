@@ -13,7 +13,10 @@ import sys
 
 from absl import app, flags
 
+from bin import common
+
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 flags.DEFINE_string("server", None, "TF Serving HOST:PORT (gRPC usually 8500, REST 8501).")
 flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "How to talk to --server.")
 flags.DEFINE_string("model_name", "autogan", "Model name on the server (--model_name of TF Serving).")
@@ -42,6 +45,7 @@ def make_predictor():
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if FLAGS.nrow < 1:

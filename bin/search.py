@@ -15,6 +15,7 @@ from autogan_tf.search import SearchConfig
 from bin import common
 
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 HELPS = {
     "dataset": "cifar10, stl10, shapes (built in) or folder:PATH.",
     "gf_dim": "Supernet generator width (paper search: 128).",
@@ -64,6 +65,7 @@ def user_errors():
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import runlog, search

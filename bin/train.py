@@ -16,6 +16,7 @@ from autogan_tf.training import TrainConfig
 from bin import common
 
 FLAGS = flags.FLAGS
+common.define_runtime_flags()
 common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and samples.")
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search; use with --rank.")
@@ -48,6 +49,7 @@ def arch_from_search_result(path, rank):
 
 
 def main(argv):
+    common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import runlog, training
