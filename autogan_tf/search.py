@@ -87,6 +87,7 @@ class SearchConfig:
     beta1: float = 0.0
     beta2: float = 0.9
     unused_ops: str = "freeze"
+    precision: str = "float32"
     shared_epochs: int = 15
     epoch_images: int = 50_000
     shared_iters: int = 0
@@ -126,6 +127,7 @@ class SearchConfig:
                     "ctrl_sample_batch", "hid_size", "num_candidates", "topk",
                     "reward_num_images", "eval_batch_size", "reset_window", "log_every",
                     "keep_checkpoints", "epoch_images")
+        models.check_precision(self.precision)
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -279,7 +281,7 @@ class Search:
         self.trainer = gan_trainer.GANTrainer(
             self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
             beta2=c.beta2, n_critic=c.n_critic, g_batch_size=c.g_batch_size,
-            unused_ops=c.unused_ops, seed=c.seed)
+            unused_ops=c.unused_ops, seed=c.seed, precision=c.precision)
         num_levels = c.num_cells if c.mlas else 1
         self.samplers, self.reinforces = [], []
         for level in range(num_levels):

@@ -72,9 +72,11 @@ class TrainConfig:
     seed: int = 0
     on_bad_image: str = "error"
     jit_compile: bool = False
+    precision: str = "float32"
 
     def __post_init__(self):
         self.arch = str(ss.parse_arch(self.arch))
+        models.check_precision(self.precision)
         positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "g_batch_size",
                     "d_batch_size", "n_critic", "max_iters", "log_every", "keep_checkpoints",
                     "eval_batch_size")
@@ -135,7 +137,8 @@ def make_trainer(config: TrainConfig, g, d):
         g, d, g_lr=config.g_lr, d_lr=config.d_lr, beta1=config.beta1, beta2=config.beta2,
         n_critic=config.n_critic, g_batch_size=config.g_batch_size,
         lr_decay_iters=config.max_iters if config.lr_decay else None,
-        ema_decay=config.ema_decay, seed=config.seed, jit_compile=config.jit_compile)
+        ema_decay=config.ema_decay, seed=config.seed, jit_compile=config.jit_compile,
+        precision=config.precision)
 
 
 def make_finite_check(*models):

@@ -62,6 +62,9 @@ TRAIN_HELPS = {
     "fid_stats": "Reference statistics .npz (TTUR format); default: computed from --dataset.",
     "on_bad_image": "'error' stops at an unreadable image, 'skip' skips it with a warning.",
     "jit_compile": "Compile the training step with XLA.",
+    "precision": "float32, or bfloat16 compute with float32 variables, losses and spectral "
+                 "norms (about 1.7-2x faster on CPUs with AVX-512 bf16 or AMX, and on TPUs/GPUs "
+                 "with bf16 units; see the README's Performance section).",
     "max_nan_restores": "Restores of the last good checkpoint after NaN/Inf before stopping.",
 }
 

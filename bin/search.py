@@ -17,6 +17,8 @@ from bin import common
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
 HELPS = {
+    "precision": "float32, or bfloat16 compute with float32 variables (see the README's "
+                 "Performance section).",
     "dataset": "cifar10, stl10, shapes (built in) or folder:PATH.",
     "gf_dim": "Supernet generator width (paper search: 128).",
     "df_dim": "Discriminator width (paper search: 64).",

@@ -88,3 +88,19 @@ def test_bad_precision():
         models.DerivedGenerator("1 0 1 1", gf_dim=4, latent_dim=4, precision="float16")
     with pytest.raises(ValueError, match="--precision"):
         _trainer("half")
+
+
+def test_precision_flag_reaches_the_trainers():
+    from autogan_tf import search, training
+
+    config = training.TrainConfig(arch="1 0 1 1", gf_dim=4, df_dim=4, latent_dim=4,
+                                  g_batch_size=2, d_batch_size=2, n_critic=1,
+                                  precision="bfloat16", eval_every=0)
+    g, d = training.build_models(config)
+    trainer = training.make_trainer(config, g, d)
+    assert trainer.precision == "bfloat16" and g.compute_dtype == "bfloat16"
+    assert d.compute_dtype == "bfloat16"
+    with pytest.raises(ValueError, match="--precision"):
+        training.TrainConfig(precision="fp16")
+    with pytest.raises(ValueError, match="--precision"):
+        search.SearchConfig(precision="fp16")
