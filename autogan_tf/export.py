@@ -48,7 +48,9 @@ def to_uint8(images):
     """[-1, 1] float images -> uint8 as the official code saves them (x*127.5+127.5, clip)."""
     import tensorflow as tf
 
-    scaled = tf.clip_by_value(images * 127.5 + 127.5, 0.0, 255.0)
+    # In float32 even for a bfloat16 generator: bf16 has 8 significant bits,
+    # too few to land on the right one of 256 levels.
+    scaled = tf.clip_by_value(tf.cast(images, tf.float32) * 127.5 + 127.5, 0.0, 255.0)
     return tf.cast(scaled, tf.uint8)
 
 

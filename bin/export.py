@@ -15,6 +15,10 @@ flags.DEFINE_integer("version", 1, "Model version (a positive integer).")
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to export.")
 flags.DEFINE_integer("max_batch", 256, "Largest batch / num_samples a request may ask for.")
 flags.DEFINE_integer("warmup_requests", 3, "PredictionLog warmup records per signature.")
+flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
+                  "Compute dtype of the exported graph (variables stay float32): bfloat16 "
+                  "samples about 2x faster on CPUs with AVX-512 bf16/AMX; images differ from "
+                  "float32 by a few uint8 levels.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.")
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 
@@ -23,17 +27,18 @@ def main(argv):
     common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from autogan_tf import export, training
+    from autogan_tf import export, models, training
 
     try:
         generator, _, checkpoint = training.restore_generator(FLAGS.model_dir, FLAGS.checkpoint)
+        models.set_precision(generator, FLAGS.precision)
         path = export.export_generator(generator, FLAGS.export_dir, FLAGS.version,
                                        max_batch=FLAGS.max_batch,
                                        warmup_requests=FLAGS.warmup_requests,
                                        overwrite=FLAGS.overwrite)
     except (training.TrainingError, export.ExportError) as e:
         raise app.UsageError(str(e))
-    print(f"exported {checkpoint} (EMA weights) to {path}")
+    print(f"exported {checkpoint} (EMA weights, {FLAGS.precision}) to {path}")
 
 
 def run():

@@ -274,3 +274,19 @@ def test_real_derived_generator_exports(tmp_path):
     images = loaded.signatures["serving_default"](z=tf.constant(z))["images"].numpy()
     assert images.shape == (3, 32, 32, 3)
     assert_close_uint8(images, reference_uint8(gen, z))
+
+
+def test_bfloat16_export_is_close_to_float32(tmp_path):
+    from autogan_tf import models
+
+    gen = models.DerivedGenerator("autogan_cifar10_a", gf_dim=8, latent_dim=16)
+    z = np.random.default_rng(5).standard_normal((4, 16)).astype(np.float32)
+    reference = reference_uint8(gen, z)
+    models.set_precision(gen, "bfloat16")
+    path = export.export_generator(gen, str(tmp_path), 1, max_batch=4, warmup_requests=0)
+    images = tf.saved_model.load(path).signatures["serving_default"](z=tf.constant(z))["images"]
+    assert images.dtype == tf.uint8
+    diff = np.abs(images.numpy().astype(int) - reference.astype(int))
+    # bfloat16 keeps 8 significant bits: most pixels within a few levels, none far off.
+    assert np.mean(diff) < 3 and diff.max() < 40
+    assert np.mean(diff) > 0  # it really computed in bfloat16

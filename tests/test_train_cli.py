@@ -61,6 +61,10 @@ def test_export_then_sample_locally(trained, tmp_path):
     assert os.path.exists(os.path.join(export_dir, "3", "saved_model.pb"))
     again = run("export", f"--model_dir={trained}", f"--export_dir={export_dir}", "--version=3")
     assert again.returncode != 0 and "already exists" in again.stderr
+    bf16 = run("export", f"--model_dir={trained}", f"--export_dir={export_dir}", "--version=4",
+               "--precision=bfloat16", "--warmup_requests=0")
+    assert bf16.returncode == 0 and "bfloat16" in bf16.stdout, bf16.stderr[-3000:]
+    assert os.path.exists(os.path.join(export_dir, "4", "saved_model.pb"))
     samples = str(tmp_path / "samples")
     out = run("sample", f"--saved_model={export_dir}", "--num_samples=4", f"--output_dir={samples}")
     assert out.returncode == 0, out.stderr[-3000:]
