@@ -73,3 +73,16 @@ def test_bench_supernet_quick(tmp_path):
 def test_bad_widths_flag():
     with pytest.raises(SystemExit, match="--widths"):
         bench_train.parse_args(["--widths=256"])
+
+
+def test_bench_sampling_quick(tmp_path):
+    result = _run("bench_sampling.py", "--gf_dim=4", tmp_path=tmp_path)
+    flops = 2 * models.generator_macs("autogan_cifar10_a", 4, 128) * 4
+    assert result["gflop_per_batch"] == pytest.approx(flops / 1e9, rel=1e-3)
+    assert set(result["figures"]) == {f"{p}/{k}" for p in ("float32", "bfloat16")
+                                      for k in ("in_process", "saved_model")}
+    for figure in result["figures"].values():
+        assert figure["images_per_second"] == pytest.approx(4 / figure["median_seconds"],
+                                                            rel=2e-3)
+        _check_rate({**figure, "gflop_per_iteration": flops / 1e9}, result["peak"])
+    assert result["ratios"]["float32/saved_model_over_in_process_speed"] > 0
