@@ -55,13 +55,18 @@ class MaskedAdam(keras.optimizers.Adam):
         mask = None if self._step_masks is None else self._step_masks.get(self._var_key(variable))
         if mask is None:
             return super().update_step(gradient, variable, learning_rate)
-        parent = super().update_step
-
-        def update():
-            parent(gradient, variable, learning_rate)
-            return tf.constant(True)
-
-        tf.cond(mask, update, lambda: tf.constant(False))
+        # Update, then put back the old values where the mask is False. A
+        # tf.cond per variable would skip the arithmetic, but its two branch
+        # functions per variable made the supernet step much slower to trace
+        # and optimise; the extra elementwise work is small next to the convs.
+        index = self._get_variable_index(variable)
+        slots = [variable, self._momentums[index], self._velocities[index]]
+        if self.amsgrad:
+            slots.append(self._velocity_hats[index])
+        before = [tf.identity(slot) for slot in slots]
+        super().update_step(gradient, variable, learning_rate)
+        for slot, old in zip(slots, before):
+            self.assign(slot, tf.where(mask, tf.convert_to_tensor(slot), old))
 
 
 def make_adam(learning_rate, beta1, beta2, decay_steps=None, masked=False, name=None):

@@ -20,7 +20,6 @@ which is what makes the supernet -> derived weight copy exact.
 
 from __future__ import annotations
 
-import itertools
 
 import keras
 import tensorflow as tf
@@ -114,6 +113,30 @@ def resize_up(x, up: int, factor: int = 2):
     raise ValueError(f"resize kind {up} is not bilinear (0) or nearest (1)")
 
 
+def choose(index, branches):
+    """``branches[index]()``: directly for a Python int, else with `tf.switch_case`.
+
+    The supernet nests small switches (norm, upsampling, pre/post) instead of
+    one switch over every combination: 2 + 4 x 3 small branches instead of 18
+    whole blocks, which made tracing and graph optimisation of the search step
+    several times faster.
+    """
+    if isinstance(index, int):
+        return branches[index]()
+    return tf.switch_case(index, branches)
+
+
+def add_if(condition, base, addend_fn):
+    """``base + addend_fn()`` where ``condition`` holds (a Python bool or a bool tensor)."""
+    if isinstance(condition, bool):
+        return base + addend_fn() if condition else base
+    return tf.cond(condition, lambda: base + addend_fn(), lambda: base)
+
+
+def is_one(value):
+    return value == 1 if isinstance(value, int) else tf.equal(value, 1)
+
+
 def _scale_log2(cell_index: int, source: int) -> int:
     return cell_index - source
 
@@ -196,41 +219,55 @@ class _CellOps(layers.Layer):
         self._instance_norm.build(up_shape)
         super().build(input_shape)
 
-    # -- forward for fixed choices ------------------------------------------
+    # -- forward, for Python-int or int-tensor choices -------------------------
     def _norm(self, prefix, norm, x, training):
-        if norm == NORM_BN:
-            return self.ops[f"{prefix}_bn"](x, training=training)
-        if norm == NORM_IN:
-            return self._instance_norm(x)
-        return x
+        return choose(norm, [lambda: x,  # NORM_NONE, NORM_BN, NORM_IN
+                             lambda: self.ops[f"{prefix}_bn"](x, training=training),
+                             lambda: self._instance_norm(x)])
 
     def _upsample(self, x, up, deconv_name):
-        if up == UP_DECONV:
-            return self.ops[deconv_name](x)
-        return resize_up(x, up)
+        return choose(up, [lambda: bilinear_upsample(x), lambda: nearest_upsample(x),
+                           lambda: self.ops[deconv_name](x)])
 
     def first_block(self, x, conv, norm, up, training):
-        if conv == PRE:
+        def pre():
             h = tf.nn.relu(self._norm("pre1", norm, x, training))
             return self.ops["pre1_conv"](self._upsample(h, up, "pre1_deconv"))
-        h = self.ops["post1_conv"](self._upsample(x, up, "post1_deconv"))
-        return tf.nn.relu(self._norm("post1", norm, h, training))
+
+        def post():
+            h = self.ops["post1_conv"](self._upsample(x, up, "post1_deconv"))
+            return tf.nn.relu(self._norm("post1", norm, h, training))
+
+        return choose(conv, [post, pre])
 
     def second_block(self, h, conv, norm, training):
-        if conv == PRE:
+        def pre():
             return self.ops["pre2_conv"](tf.nn.relu(self._norm("pre2", norm, h, training)))
-        return tf.nn.relu(self._norm("post2", norm, self.ops["post2_conv"](h), training))
+
+        def post():
+            return tf.nn.relu(self._norm("post2", norm, self.ops["post2_conv"](h), training))
+
+        return choose(conv, [post, pre])
 
     def skip_in(self, feature, source, up):
-        scale = _scale_log2(self.index, source)
-        if up == UP_DECONV:
-            feature = self.ops[f"skip_deconv_x{2 ** scale}"](feature)
-        else:
-            feature = resize_up(feature, up, 2 ** scale)
+        factor = 2 ** _scale_log2(self.index, source)
+        feature = choose(up, [lambda: bilinear_upsample(feature, factor),
+                              lambda: nearest_upsample(feature, factor),
+                              lambda: self.ops[f"skip_deconv_x{factor}"](feature)])
         return self.ops[f"skip{source}_conv"](feature)
 
     def shortcut(self, x, up):
         return self.ops["sc_conv"](self._upsample(x, up, "sc_deconv"))
+
+    def forward(self, x, skip_features, conv, norm, up, shortcut, skip_mask, training):
+        """``(skip_out, out)`` of the cell; the choices are Python ints or int tensors."""
+        h = self.first_block(x, conv, norm, up, training)
+        for source, feature in enumerate(skip_features):
+            h = add_if(skip_bit(skip_mask, self.index - 1 - source), h,
+                       lambda f=feature, s=source: self.skip_in(f, s, up))
+        out = self.second_block(h, conv, norm, training)
+        out = add_if(is_one(shortcut), out, lambda: self.shortcut(x, up))
+        return h, out
 
     def get_config(self):
         return {**super().get_config(), "index": self.index, "channels": self.channels}
@@ -254,13 +291,8 @@ class FixedCell(_CellOps):
 
     def call(self, x, skip_features=(), training=None):
         s = self.spec
-        h = self.first_block(x, s.conv, s.norm, s.up, training)
-        for source in s.skip_sources:
-            h = h + self.skip_in(skip_features[source], source, s.up)
-        out = self.second_block(h, s.conv, s.norm, training)
-        if s.shortcut:
-            out = out + self.shortcut(x, s.up)
-        return h, out
+        return self.forward(x, skip_features, s.conv, s.norm, s.up, s.shortcut, s.skip_mask,
+                            training)
 
     def get_config(self):
         config = super().get_config()
@@ -269,11 +301,6 @@ class FixedCell(_CellOps):
                                    "norm": self.spec.norm, "up": self.spec.up,
                                    "shortcut": self.spec.shortcut,
                                    "skip_mask": self.spec.skip_mask}}
-
-
-def _zeros_like_output(x, channels):
-    shape = tf.shape(x)
-    return tf.zeros(tf.stack([shape[0], 2 * shape[1], 2 * shape[2], channels]), x.dtype)
 
 
 class SearchCell(_CellOps):
@@ -298,25 +325,7 @@ class SearchCell(_CellOps):
     def call(self, x, skip_features, cell_arch, training=None):
         cell_arch = tf.cast(cell_arch, tf.int32)
         conv, norm, up, sc, mask = (cell_arch[i] for i in range(5))
-        combos = list(itertools.product((POST, PRE), range(3), range(3)))
-        h = tf.switch_case(
-            conv * 9 + norm * 3 + up,
-            [lambda c=c, n=n, u=u: self.first_block(x, c, n, u, training) for c, n, u in combos])
-        for source, feature in enumerate(skip_features):
-            h = h + tf.cond(
-                skip_bit(mask, self.index - 1 - source),
-                lambda f=feature, s=source: tf.switch_case(
-                    up, [lambda u=u: self.skip_in(f, s, u) for u in range(3)]),
-                lambda: tf.zeros_like(h))
-        out = tf.switch_case(
-            conv * 3 + norm,
-            [lambda c=c, n=n: self.second_block(h, c, n, training)
-             for c, n in itertools.product((POST, PRE), range(3))])
-        out = out + tf.cond(
-            tf.equal(sc, 1),
-            lambda: tf.switch_case(up, [lambda u=u: self.shortcut(x, u) for u in range(3)]),
-            lambda: tf.zeros_like(out))
-        return h, out
+        return self.forward(x, skip_features, conv, norm, up, sc, mask, training)
 
 
 class ToRGB(layers.Layer):
