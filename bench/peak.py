@@ -35,9 +35,8 @@ def quiet_tensorflow():
 def configure_threads(inter_op: int, intra_op: int = 0):
     """TensorFlow's thread pools (0: TF's default), before the first TensorFlow op.
 
-    See `autogan_tf.distribute.configure_threads`: on this 2-core machine one op at
-    a time (``inter_op=1``, the benchmarks' default) is about 2x faster per
-    step than TensorFlow's default inter-op pool.
+    The benchmarks default to ``inter_op=1``, as the command lines on hosts
+    without GPUs (see `autogan_tf.distribute.configure_threads`).
     """
     import tensorflow as tf
 

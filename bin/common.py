@@ -73,9 +73,9 @@ def define_runtime_flags():
     """Flags of how TensorFlow uses this host, shared by every command that computes."""
     flags.DEFINE_integer(
         "inter_op_threads", -1,
-        "TensorFlow ops run at the same time: -1 = 1 on a host without GPUs (each op already "
-        "uses every core; running several at once oversubscribes them, about 2x slower on a "
-        "2-core machine) and TensorFlow's default with GPUs; 0 = TensorFlow's default.")
+        "TensorFlow ops run at the same time: -1 = 1 on a host without GPUs (each convolution "
+        "already uses every core through oneDNN; measured 2% faster on 2 cores) and "
+        "TensorFlow's default with GPUs; 0 = TensorFlow's default.")
     flags.DEFINE_integer("intra_op_threads", 0,
                          "Threads one op may use (0: TensorFlow's default, all cores).")
 
