@@ -92,13 +92,29 @@ class GANTrainer(tf.Module):
     ``precision``: None keeps the models' own; "float32" or "bfloat16" sets
     both models (`models.set_precision`: bfloat16 compute, float32 variables,
     gradients, optimizer state, losses and spectral-norm estimates).
+
+    ``strategy``: a `tf.distribute.Strategy` whose scope the models were built
+    in (None: the default strategy, one device). Batch sizes stay global: the
+    noise of the whole batch is drawn once in cross-replica context and every
+    replica takes its slice of it and of the real batch, so a multi-replica
+    step sees exactly the data and noise of a one-device step. Each replica's
+    loss is its local mean divided by the number of replicas; the optimizers
+    sum the replicas' gradients, which gives the gradient of the global mean.
+    Build the generator with ``sync_bn=True`` for batch norm over the global
+    batch. Spectral norm needs nothing: every replica holds the same kernel
+    and ``u`` and computes the same power iteration.
     """
 
     def __init__(self, generator, discriminator, *, g_lr=2e-4, d_lr=2e-4, beta1=0.0,
                  beta2=0.9, n_critic=5, g_batch_size=128, lr_decay_iters=None,
                  ema_decay=None, unused_ops="freeze", seed=0, jit_compile=False,
-                 precision=None):
+                 precision=None, strategy=None):
         super().__init__(name="gan_trainer")
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        if g_batch_size % self.replicas:
+            raise ValueError(f"--g_batch_size={g_batch_size} must be a multiple of the "
+                             f"{self.replicas} replicas")
         if n_critic < 1:
             raise ValueError(f"--n_critic must be >= 1, got {n_critic}")
         if g_batch_size < 1:
@@ -123,19 +139,20 @@ class GANTrainer(tf.Module):
         self.jit_compile = jit_compile
         # Linear decay as the official LinearLrDecay: G over max_iters G steps,
         # D over max_iters * n_critic D steps.
-        self.g_opt = make_adam(g_lr, beta1, beta2, lr_decay_iters,
-                               masked=self.search and unused_ops == "freeze", name="g_adam")
-        self.d_opt = make_adam(d_lr, beta1, beta2,
-                               lr_decay_iters and lr_decay_iters * n_critic, name="d_adam")
-        # Build now, so a checkpoint restore finds every slot variable.
-        self.g_opt.build(generator.trainable_variables)
-        self.d_opt.build(discriminator.trainable_variables)
-        self.noise = tf.random.Generator.from_seed(seed)
-        self.ema_generator = None
-        if ema_decay is not None:
-            if self.search:
-                raise ValueError("an EMA of the supernet is not supported")
-            self.ema_generator = clone_generator(generator)
+        with self.strategy.scope():
+            self.g_opt = make_adam(g_lr, beta1, beta2, lr_decay_iters,
+                                   masked=self.search and unused_ops == "freeze", name="g_adam")
+            self.d_opt = make_adam(d_lr, beta1, beta2,
+                                   lr_decay_iters and lr_decay_iters * n_critic, name="d_adam")
+            # Build now, so a checkpoint restore finds every slot variable.
+            self.g_opt.build(generator.trainable_variables)
+            self.d_opt.build(discriminator.trainable_variables)
+            self.noise = tf.random.Generator.from_seed(seed)
+            self.ema_generator = None
+            if ema_decay is not None:
+                if self.search:
+                    raise ValueError("an EMA of the supernet is not supported")
+                self.ema_generator = clone_generator(generator)
         self._compiled = {}
 
     # -- pieces ---------------------------------------------------------------
@@ -147,28 +164,49 @@ class GANTrainer(tf.Module):
     def _z(self, batch):
         return self.noise.normal([batch, self.generator.latent_dim])
 
-    def _d_step(self, real, arch, stage):
+    def _shard(self, x):
+        """This replica's slice of a global batch (all of it on one replica)."""
+        if self.replicas == 1:
+            return x
+        size = tf.shape(x)[0] // self.replicas
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * size
+        return x[start:start + size]
+
+    def _replica_loss(self, loss):
+        """Local mean -> this replica's share of the global mean (see the class docstring)."""
+        return loss if self.replicas == 1 else loss / self.replicas
+
+    def _run(self, step, *args):
+        """``step(*args)`` on every replica; the sum of their losses."""
+        if self.replicas == 1:
+            return step(*args)
+        per_replica = self.strategy.run(lambda: step(*args))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def _d_step(self, real, z, arch, stage):
+        real, z = self._shard(real), self._shard(z)
         batch = tf.shape(real)[0]
-        fake = tf.stop_gradient(self.generate(self._z(batch), arch, stage, training=True))
+        fake = tf.stop_gradient(self.generate(z, arch, stage, training=True))
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             logits = self.discriminator(tf.concat([real, fake], 0), stage=stage, training=True)
-            loss = losses.discriminator_hinge_loss(logits[:batch], logits[batch:])
+            loss = self._replica_loss(
+                losses.discriminator_hinge_loss(logits[:batch], logits[batch:]))
         grads = tape.gradient(loss, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.d_opt.apply_gradients(pairs)
         return loss
 
-    def _g_step(self, arch, stage):
+    def _g_step(self, z, arch, stage):
         if self.search:
             usage = self.generator.variable_usage(arch, stage)
             variables, masks = [v for v, _ in usage], [m for _, m in usage]
         else:
             variables, masks = self.generator.trainable_variables, None
         with tf.GradientTape() as tape:
-            fake = self.generate(self._z(self.g_batch_size), arch, stage, training=True)
-            loss = losses.generator_hinge_loss(
-                self.discriminator(fake, stage=stage, training=False))
+            fake = self.generate(self._shard(z), arch, stage, training=True)
+            loss = self._replica_loss(losses.generator_hinge_loss(
+                self.discriminator(fake, stage=stage, training=False)))
         grads = tape.gradient(loss, variables)
         keep = [i for i, g in enumerate(grads) if g is not None]
         grads, variables = [grads[i] for i in keep], [variables[i] for i in keep]
@@ -176,8 +214,6 @@ class GANTrainer(tf.Module):
             self.g_opt.apply_masked(grads, variables, [masks[i] for i in keep])
         else:
             self.g_opt.apply_gradients(zip(grads, variables))
-        if self.ema_generator is not None:
-            self._update_ema()
         return loss
 
     def _update_ema(self):
@@ -194,8 +230,12 @@ class GANTrainer(tf.Module):
         d_losses = []
         for i in range(self.n_critic):
             arch = None if archs is None else archs[i]
-            d_losses.append(self._d_step(reals[i], arch, stage))
-        g_loss = self._g_step(None if archs is None else archs[-1], stage)
+            z = self._z(tf.shape(reals[i])[0])  # global batch, cross-replica
+            d_losses.append(self._run(self._d_step, reals[i], z, arch, stage))
+        z = self._z(self.g_batch_size)
+        g_loss = self._run(self._g_step, z, None if archs is None else archs[-1], stage)
+        if self.ema_generator is not None:
+            self._update_ema()
         d_losses = tf.stack(d_losses)
         finite = tf.reduce_all(tf.math.is_finite(d_losses)) & tf.math.is_finite(g_loss)
         return {"d_losses": d_losses, "g_loss": g_loss, "finite": finite}
@@ -210,6 +250,10 @@ class GANTrainer(tf.Module):
         """
         if self.search and archs is None:
             raise ValueError("the supernet needs an architecture per discriminator step")
+        batch = reals.shape[1]
+        if batch is not None and batch % self.replicas:
+            raise ValueError(f"the discriminator batch ({batch}, --d_batch_size) must be a "
+                             f"multiple of the {self.replicas} replicas")
         key = (stage, archs is None)
         if key not in self._compiled:
             self._compiled[key] = tf.function(

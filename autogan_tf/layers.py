@@ -58,9 +58,11 @@ def torch_default_init():
     return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
 
 
-def _bn(name):
+def _bn(name, synchronized=False):
+    # synchronized: batch statistics over all replicas of a tf.distribute
+    # strategy, so a multi-replica step normalises as one device would.
     return layers.BatchNormalization(
-        momentum=BN_MOMENTUM, epsilon=NORM_EPSILON, name=name,
+        momentum=BN_MOMENTUM, epsilon=NORM_EPSILON, name=name, synchronized=synchronized,
         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
 
 
@@ -177,10 +179,11 @@ def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
 class _CellOps(layers.Layer):
     """Owns a cell's sublayers by name and runs the cell for Python-int choices."""
 
-    def __init__(self, index: int, channels: int, **kwargs):
+    def __init__(self, index: int, channels: int, sync_bn: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.index = index
         self.channels = channels
+        self.sync_bn = sync_bn
         self.ops = {}
 
     # -- construction -----------------------------------------------------
@@ -188,7 +191,7 @@ class _CellOps(layers.Layer):
         c = self.channels
         for name in sorted(names):
             if name.endswith("_bn"):
-                op = _bn(name)
+                op = _bn(name, self.sync_bn)
             elif name.endswith("_conv"):
                 op = _conv(c, 1 if name.startswith(("sc", "skip")) else 3, name)
             elif name.startswith("skip_deconv_x"):
@@ -270,7 +273,8 @@ class _CellOps(layers.Layer):
         return h, out
 
     def get_config(self):
-        return {**super().get_config(), "index": self.index, "channels": self.channels}
+        return {**super().get_config(), "index": self.index, "channels": self.channels,
+                "sync_bn": self.sync_bn}
 
 
 class FixedCell(_CellOps):
@@ -280,10 +284,10 @@ class FixedCell(_CellOps):
     ``skip_features`` are the earlier cells' ``skip_out`` in cell order.
     """
 
-    def __init__(self, spec, channels: int, **kwargs):
+    def __init__(self, spec, channels: int, sync_bn: bool = False, **kwargs):
         if isinstance(spec, dict):
             spec = ss.CellSpec(**spec)
-        super().__init__(spec.index, channels, **kwargs)
+        super().__init__(spec.index, channels, sync_bn, **kwargs)
         self.spec = spec
         usage = cell_op_usage(spec.index, spec.conv, spec.norm, spec.up, spec.shortcut,
                               spec.skip_mask)
@@ -313,8 +317,8 @@ class SearchCell(_CellOps):
     `gan_trainer` for what the optimizer does with them.
     """
 
-    def __init__(self, index: int, channels: int, **kwargs):
-        super().__init__(index, channels, **kwargs)
+    def __init__(self, index: int, channels: int, sync_bn: bool = False, **kwargs):
+        super().__init__(index, channels, sync_bn, **kwargs)
         self._make_ops(cell_op_usage(index, 0, 0, 0, 0, 0).keys())  # every name, any values
 
     def usage(self, cell_arch):
@@ -331,9 +335,10 @@ class SearchCell(_CellOps):
 class ToRGB(layers.Layer):
     """BN -> ReLU -> conv3x3 to 3 channels -> tanh, the generator's output head."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, sync_bn: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.bn = _bn("bn")
+        self.sync_bn = sync_bn
+        self.bn = _bn("bn", sync_bn)
         self.conv = _conv(3, 3, "conv")
 
     def build(self, input_shape):
@@ -343,6 +348,9 @@ class ToRGB(layers.Layer):
 
     def call(self, x, training=None):
         return tf.tanh(self.conv(tf.nn.relu(self.bn(x, training=training))))
+
+    def get_config(self):
+        return {**super().get_config(), "sync_bn": self.sync_bn}
 
 
 # --------------------------------------------------------------------------

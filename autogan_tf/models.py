@@ -75,9 +75,10 @@ def output_size(bottom_width: int, stage: int) -> int:
 
 class _GeneratorBase(keras.Model):
     def __init__(self, gf_dim, latent_dim, bottom_width, num_cells, precision="float32",
-                 **kwargs):
+                 sync_bn=False, **kwargs):
         super().__init__(**kwargs)
         self.precision = check_precision(precision)
+        self.sync_bn = bool(sync_bn)
         for name, value in (("gf_dim", gf_dim), ("latent_dim", latent_dim),
                             ("bottom_width", bottom_width), ("num_cells", num_cells)):
             if not isinstance(value, int) or value < 1:
@@ -87,7 +88,7 @@ class _GeneratorBase(keras.Model):
         self.bottom_width = bottom_width
         self.num_cells = num_cells
         self.l1 = _l1(bottom_width, gf_dim)
-        self.to_rgb = ToRGB(name="to_rgb")
+        self.to_rgb = ToRGB(self.sync_bn, name="to_rgb")
 
     def build(self, input_shape=None):
         self.l1.build((None, self.latent_dim))
@@ -117,6 +118,7 @@ class _GeneratorBase(keras.Model):
     def get_config(self):
         return {"gf_dim": self.gf_dim, "latent_dim": self.latent_dim,
                 "bottom_width": self.bottom_width, "precision": self.precision,
+                "sync_bn": self.sync_bn,
                 **super().get_config()}
 
 
@@ -124,12 +126,13 @@ class DerivedGenerator(_GeneratorBase):
     """The generator of one architecture: Linear(z) -> cells -> BN, ReLU, conv3x3, tanh."""
 
     def __init__(self, arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width: int = 4,
-                 precision: str = "float32", **kwargs):
+                 precision: str = "float32", sync_bn: bool = False, **kwargs):
         arch = ss.Arch.parse(arch)
-        super().__init__(gf_dim, latent_dim, bottom_width, arch.num_cells, precision, **kwargs)
+        super().__init__(gf_dim, latent_dim, bottom_width, arch.num_cells, precision, sync_bn,
+                         **kwargs)
         self.arch = arch
         self.cells = [track(self, f"cell{spec.index + 1}",
-                            FixedCell(spec, gf_dim, name=f"cell{spec.index + 1}"))
+                            FixedCell(spec, gf_dim, sync_bn, name=f"cell{spec.index + 1}"))
                       for spec in arch.cells]
         self._finish_init()
 
@@ -153,9 +156,16 @@ class SuperGenerator(_GeneratorBase):
     """
 
     def __init__(self, gf_dim: int = 128, latent_dim: int = 128, bottom_width: int = 4,
-                 num_cells: int = 3, precision: str = "float32", **kwargs):
-        super().__init__(gf_dim, latent_dim, bottom_width, num_cells, precision, **kwargs)
-        self.cells = [track(self, f"cell{i + 1}", SearchCell(i, gf_dim, name=f"cell{i + 1}"))
+                 num_cells: int = 3, precision: str = "float32", sync_bn: bool = False,
+                 **kwargs):
+        super().__init__(gf_dim, latent_dim, bottom_width, num_cells, precision, sync_bn,
+                         **kwargs)
+        # sync_bn reaches the output head only: a cross-replica all-reduce cannot
+        # run inside the cells' switch ops (TensorFlow refuses a merge_call in
+        # control flow), so cell BN uses per-replica statistics, as the official
+        # search under nn.DataParallel does.
+        self.cells = [track(self, f"cell{i + 1}",
+                            SearchCell(i, gf_dim, False, name=f"cell{i + 1}"))
                       for i in range(num_cells)]
         self._finish_init()
 

@@ -51,3 +51,74 @@ def test_explicit_threads_are_applied():
               tf.config.threading.get_intra_op_parallelism_threads())
     """)
     assert got == "2 1"
+
+
+MIRRORED_VS_DEFAULT = """
+    import json
+    import numpy as np
+    import tensorflow as tf
+    from autogan_tf import distribute, gan_trainer, models
+
+    strategy = distribute.make_strategy("mirrored", cpu_devices=2)
+    SEARCH = {search}
+    ARCH = "1 1 0 1 0 2 1 1 1 1 1 1 0 3"  # BN in every cell, bilinear/nearest/deconv, skips
+
+    def build(scope_strategy, sync_bn):
+        with scope_strategy.scope():
+            if SEARCH:
+                g = models.SuperGenerator(8, 8, 4, 3, sync_bn=sync_bn)
+            else:
+                g = models.DerivedGenerator(ARCH, gf_dim=8, latent_dim=8, sync_bn=sync_bn)
+            d = models.Discriminator(8, num_cells=3)
+            if SEARCH:  # variables are created on the first call: inside the scope
+                g(tf.zeros([1, 8]), tf.zeros([14], tf.int32), stage=0)
+                d(tf.zeros([1, 8, 8, 3]), stage=0)
+            else:
+                g(tf.zeros([1, 8]))
+                d(tf.zeros([1, 32, 32, 3]))
+        return g, d
+
+    def run(g, d, s):
+        t = gan_trainer.GANTrainer(g, d, n_critic=2, g_batch_size=4, seed=3, strategy=s,
+                                   ema_decay=None if SEARCH else 0.9)
+        reals = tf.random.stateless_normal([2, 4, {side}, {side}, 3], [1, 2])
+        # Cell 0 (all of stage 0) without BN: supernet cells keep per-replica BN.
+        archs = tf.constant([[1, 2, 0, 1, 0, 2, 1, 1, 1, 1, 1, 1, 0, 3],
+                             [0, 0, 2, 1, 1, 1, 1, 0, 2, 0, 1, 0, 1, 1]]) if SEARCH else None
+        out = [t.train_iteration(reals, archs, stage=0 if SEARCH else None) for _ in range(2)]
+        return [o["d_losses"].numpy().tolist() + [float(o["g_loss"])] for o in out], t
+
+    g0, d0 = build(tf.distribute.get_strategy(), False)
+    g1, d1 = build(strategy, True)
+    g1.set_weights(g0.get_weights()); d1.set_weights(d0.get_weights())
+    losses0, t0 = run(g0, d0, None)
+    losses1, t1 = run(g1, d1, strategy)
+    diffs = np.concatenate([np.abs(a - b).ravel() for a, b in zip(
+        g0.get_weights() + d0.get_weights(), g1.get_weights() + d1.get_weights())])
+    weight_diff = float(diffs.max())
+    weights_off = float(np.mean(diffs > 1e-5))
+    # Every replica's copy of every variable is identical (SN's u, BN statistics, EMA).
+    spread = 0.0
+    for v in g1.variables + d1.variables + (t1.ema_generator.variables if t1.ema_generator else []):
+        parts = strategy.experimental_local_results(v.value)
+        assert len(parts) == 2, v.path
+        spread = max([spread] + [float(np.max(np.abs(p.numpy() - parts[0].numpy()))) for p in parts])
+    print(json.dumps({{"losses0": losses0, "losses1": losses1, "weight_diff": weight_diff, "weights_off": weights_off,
+                      "replicas": t1.replicas, "replica_spread": spread}}))
+"""
+
+
+@pytest.mark.parametrize("search,side", [
+    (False, 32), pytest.param(True, 8, marks=pytest.mark.slow)], ids=["derived", "supernet"])
+def test_two_cpu_replicas_match_the_default_strategy(search, side):
+    import json
+
+    got = json.loads(_run_fresh(MIRRORED_VS_DEFAULT.format(search=search, side=side)))
+    assert got["replicas"] == 2
+    np = pytest.importorskip("numpy")
+    np.testing.assert_allclose(got["losses1"], got["losses0"], rtol=1e-4, atol=1e-5)
+    # Adam moves a weight by at most about lr (2e-4) per step whatever the gradient's size, so
+    # float rounding can flip the few near-zero gradients: bound those, and require almost
+    # every weight to agree to 1e-5.
+    assert got["weight_diff"] < 4 * 2e-4 and got["weights_off"] < 0.01
+    assert got["replica_spread"] == 0.0
