@@ -265,7 +265,7 @@ class GANTrainer(tf.Module):
     @property
     def iterations(self):
         """Generator steps taken so far (checkpointed with the optimizer)."""
-        return self.g_opt.iterations
+        return int(tf.convert_to_tensor(self.g_opt.iterations))
 
     def checkpoint_items(self):
         items = {"generator": self.generator, "discriminator": self.discriminator,
@@ -275,4 +275,5 @@ class GANTrainer(tf.Module):
         return items
 
     def learning_rates(self):
-        return {"g_lr": float(self.g_opt.learning_rate), "d_lr": float(self.d_opt.learning_rate)}
+        return {name: float(tf.convert_to_tensor(opt.learning_rate))
+                for name, opt in (("g_lr", self.g_opt), ("d_lr", self.d_opt))}

@@ -125,20 +125,20 @@ def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUC
     runlog.write_json_atomic(path, current)
 
 
-def build_models(config: TrainConfig):
+def build_models(config: TrainConfig, sync_bn: bool = False):
     g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
-                                config.bottom_width)
+                                config.bottom_width, sync_bn=sync_bn)
     d = models.Discriminator(config.df_dim, num_cells=g.num_cells)
     return g, d
 
 
-def make_trainer(config: TrainConfig, g, d):
+def make_trainer(config: TrainConfig, g, d, strategy=None):
     return gan_trainer.GANTrainer(
         g, d, g_lr=config.g_lr, d_lr=config.d_lr, beta1=config.beta1, beta2=config.beta2,
         n_critic=config.n_critic, g_batch_size=config.g_batch_size,
         lr_decay_iters=config.max_iters if config.lr_decay else None,
         ema_decay=config.ema_decay, seed=config.seed, jit_compile=config.jit_compile,
-        precision=config.precision)
+        precision=config.precision, strategy=strategy)
 
 
 def make_finite_check(*models):
@@ -263,17 +263,22 @@ def _real_batches(config: TrainConfig):
 
 
 def train(config: TrainConfig, model_dir: str, progress: bool = True,
-          min_free_mb: float = 200.0) -> dict:
+          min_free_mb: float = 200.0, strategy=None) -> dict:
     """Train ``config.arch`` in ``model_dir`` (resuming if it holds a checkpoint).
+
+    ``strategy``: a one-host `tf.distribute` strategy (None: one device); with
+    several replicas G's batch norm is synchronised across them, so the run
+    computes what one device would (see `gan_trainer.GANTrainer`).
 
     Returns the last logged values with ``step``; ``preempted`` is True when a
     SIGTERM/SIGINT stopped the run after checkpointing (rerun to resume).
     """
     runlog.check_writable(model_dir, min_free_mb=min_free_mb)
     check_model_dir_config(model_dir, config)
-    with runlog.python_random_seed(config.seed):
-        g, d = build_models(config)
-    trainer = make_trainer(config, g, d)
+    strategy = strategy or tf.distribute.get_strategy()
+    with runlog.python_random_seed(config.seed), strategy.scope():
+        g, d = build_models(config, sync_bn=strategy.num_replicas_in_sync > 1)
+    trainer = make_trainer(config, g, d, strategy)
     best_fid = tf.Variable(np.inf, dtype=tf.float64, name="best_fid")
     evaluated = tf.Variable(0, dtype=tf.int64, name="evaluated_step")
     state = dict(trainer.checkpoint_items(), best_fid=best_fid, evaluated_step=evaluated)

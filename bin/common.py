@@ -78,11 +78,31 @@ def define_runtime_flags():
         "TensorFlow's default with GPUs; 0 = TensorFlow's default.")
     flags.DEFINE_integer("intra_op_threads", 0,
                          "Threads one op may use (0: TensorFlow's default, all cores).")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
+                      "tf.distribute strategy (autogan-train): default (one "
+                      "device) or mirrored (this host's GPUs, or --cpu_devices logical CPUs). "
+                      "Batch sizes are global.")
+    flags.DEFINE_integer("cpu_devices", 0,
+                         "Split the host CPU into N logical devices for --strategy=mirrored "
+                         "(to try data parallelism without GPUs; 0: do not split).")
 
 
-def apply_runtime_flags(values=None):
-    """Configure TensorFlow from the runtime flags; first thing in ``main``."""
+def apply_runtime_flags(values=None, distributed=False):
+    """Configure TensorFlow from the runtime flags; first thing in ``main``.
+
+    Returns the `tf.distribute` strategy; a command that cannot run under
+    one (``distributed=False``) refuses ``--strategy`` other than default.
+    """
+    from absl import app
+
     from autogan_tf import distribute
 
     values = values or flags.FLAGS
     distribute.configure_threads(values.inter_op_threads, values.intra_op_threads)
+    if not distributed and values.strategy != "default":
+        raise app.UsageError(f"--strategy={values.strategy} is supported by autogan-train only "
+                             "so far")
+    try:
+        return distribute.make_strategy(values.strategy, values.cpu_devices)
+    except distribute.DistributeError as e:
+        raise app.UsageError(str(e)) from None

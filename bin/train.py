@@ -49,7 +49,7 @@ def arch_from_search_result(path, rank):
 
 
 def main(argv):
-    common.apply_runtime_flags()
+    strategy = common.apply_runtime_flags(distributed=True)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import runlog, training
@@ -70,7 +70,8 @@ def main(argv):
         training.check_model_dir_config(FLAGS.model_dir, config)
         config.classifier = common.resolve_classifier(config.classifier, config.dataset,
                                                       FLAGS.model_dir, config.data_dir)
-        result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
+        result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
+                                strategy=strategy)
     except user_errors() as e:
         raise SystemExit(f"autogan-train: error: {e}") from None
     print(json.dumps(result))

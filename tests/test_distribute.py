@@ -122,3 +122,46 @@ def test_two_cpu_replicas_match_the_default_strategy(search, side):
     # every weight to agree to 1e-5.
     assert got["weight_diff"] < 4 * 2e-4 and got["weights_off"] < 0.01
     assert got["replica_spread"] == 0.0
+
+
+def _train_cli(model_dir, *flags):
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [sys.executable, "-m", "bin.train", f"--model_dir={model_dir}", "--dataset=shapes",
+            "--arch=1 1 0 1 0 2 1 1 1 1 1 1 0 3", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
+            "--g_batch_size=4", "--d_batch_size=4", "--n_critic=1", "--log_every=1",
+            "--eval_every=0", "--max_iters=2", *flags]
+    return subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_autogan_train_mirrored_on_two_cpu_devices_matches_one_device(tmp_path):
+    import json
+
+    def losses(model_dir):
+        with open(model_dir / "metrics.jsonl") as f:
+            rows = [json.loads(line) for line in f]
+        return [(r["d_loss"], r["g_loss"]) for r in rows if "d_loss" in r]
+
+    one = _train_cli(tmp_path / "one")
+    two = _train_cli(tmp_path / "two", "--strategy=mirrored", "--cpu_devices=2")
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(a) == len(b) == 2
+    np = pytest.importorskip("numpy")
+    np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4)
+    assert (tmp_path / "two" / "checkpoints" / "checkpoint").exists()
+
+
+def test_strategy_flag_errors_name_the_flag(tmp_path):
+    bad = _train_cli(tmp_path / "bad", "--strategy=mirrored", "--cpu_devices=-1")
+    assert bad.returncode != 0 and "--cpu_devices" in bad.stderr
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    other = subprocess.run([sys.executable, "-m", "bin.evaluate", f"--model_dir={tmp_path}",
+                            "--strategy=mirrored"], cwd=root, capture_output=True, text=True,
+                           timeout=120)
+    assert other.returncode != 0 and "--strategy=mirrored" in other.stderr
