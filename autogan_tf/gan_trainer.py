@@ -136,6 +136,9 @@ class GANTrainer(tf.Module):
         self.g_batch_size = g_batch_size
         self.unused_ops = unused_ops
         self.ema_decay = ema_decay
+        # XLA is off by default: on CPU its convolutions bypass oneDNN and the
+        # derived 64/64 iteration ran at 0.76x the default's speed
+        # (bench/bench_train.py --jit=false,true); worth trying on GPUs.
         self.jit_compile = jit_compile
         # Linear decay as the official LinearLrDecay: G over max_iters G steps,
         # D over max_iters * n_critic D steps.
