@@ -86,3 +86,14 @@ def test_bench_sampling_quick(tmp_path):
                                                             rel=2e-3)
         _check_rate({**figure, "gflop_per_iteration": flops / 1e9}, result["peak"])
     assert result["ratios"]["float32/saved_model_over_in_process_speed"] > 0
+
+
+def test_bench_distribute_quick(tmp_path):
+    result = _run("bench_distribute.py", tmp_path=tmp_path)
+    assert result["replicas"] == 2
+    default, mirrored = result["figures"]["default"], result["figures"]["mirrored"]
+    assert result["time_ratio_mirrored_over_default"] == pytest.approx(
+        mirrored["median_seconds"] / default["median_seconds"], abs=1e-3)
+    for figure in (default, mirrored):
+        _check_rate({**figure, "gflop_per_iteration": result["gflop_per_iteration"]},
+                    result["peak"])
