@@ -4,10 +4,18 @@
 * ``mirrored``: `MirroredStrategy` over this host's GPUs, or over ``--cpu_devices``
   logical CPU devices (to try and test data parallelism on a machine without GPUs).
 * ``multi_worker``: `MultiWorkerMirroredStrategy`, configured by ``TF_CONFIG``.
-* ``tpu``: `TPUStrategy` (resolver from the environment).
 
 Batch sizes given on the command line are global; see `gan_trainer` for how
-losses are scaled by the global batch.
+losses are scaled by the global batch. Every worker of a multi-worker job runs
+the same program on the same data and seeds, so everything decided on the
+host (the controller's samples, the rewards, dynamic resets, when to save)
+comes out the same on every worker; values that replicas compute are summed or
+gathered across all of them, so they are bit-identical everywhere.
+
+Writes: only the chief writes into ``--model_dir``. Saving a checkpoint may
+need every worker (reading a variable can be a collective op), so the others
+save too, into a scratch directory (`worker_dir`) that they delete right after
+each save and at the end; every worker restores from the chief's checkpoints.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import shutil
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 class DistributeError(ValueError):
@@ -87,11 +95,13 @@ def make_strategy(name: str = "default", cpu_devices: int = 0) -> tf.distribute.
         if "TF_CONFIG" not in os.environ:
             raise DistributeError("--strategy=multi_worker needs the TF_CONFIG environment "
                                   "variable (cluster and task); see the README's two-host example")
+        try:
+            config = json.loads(os.environ["TF_CONFIG"])
+            config["cluster"], config["task"]["type"]  # noqa: B018 - both must be there
+        except (ValueError, KeyError, TypeError) as e:
+            raise DistributeError(f"TF_CONFIG must be JSON with 'cluster' and 'task' "
+                                  f"({type(e).__name__}: {e})") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
 
 
 def task() -> tuple[str, int]:
@@ -122,3 +132,123 @@ def cleanup_worker_dir(model_dir: str) -> None:
     path = worker_dir(model_dir)
     if path != model_dir:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# -- checkpoints: the chief keeps them, every worker takes part ----------------
+class ChiefCheckpoints:
+    """A `tf.train.CheckpointManager` for a job with one or more workers.
+
+    ``directory``, ``latest_checkpoint`` and ``checkpoints`` are the chief's
+    (``model_dir/subdir``), which is also where every worker restores from (a
+    restarted worker resumes from the chief's checkpoint; the directory must be
+    shared, e.g. NFS or GCS, across hosts). `save` writes there on the chief;
+    elsewhere it writes into this worker's scratch directory and deletes it.
+    """
+
+    def __init__(self, checkpoint, model_dir: str, subdir: str, max_to_keep: int | None):
+        self.checkpoint = checkpoint
+        self.chief = is_chief()
+        self._scratch = os.path.join(worker_dir(model_dir), subdir)
+        self.manager = tf.train.CheckpointManager(
+            checkpoint, os.path.join(model_dir, subdir), max_to_keep=max_to_keep)
+
+    @property
+    def directory(self):
+        return self.manager.directory
+
+    @property
+    def latest_checkpoint(self):
+        return tf.train.latest_checkpoint(self.manager.directory) if not self.chief \
+            else self.manager.latest_checkpoint
+
+    @property
+    def checkpoints(self):
+        return self.manager.checkpoints
+
+    @property
+    def _prefix(self):  # runlog.restore_latest globs for checkpoints the manager lost
+        return os.path.join(self.manager.directory, "ckpt")
+
+    def save(self, checkpoint_number=None):
+        if self.chief:
+            return self.manager.save(checkpoint_number=checkpoint_number)
+        scratch = tf.train.CheckpointManager(self.checkpoint, self._scratch, max_to_keep=1)
+        path = scratch.save(checkpoint_number=checkpoint_number)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        return os.path.join(self.manager.directory, os.path.basename(path))
+
+
+# -- work split across replicas --------------------------------------------------
+_GATHERABLE = (tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64)
+
+
+class ReplicaSplit:
+    """``fn(x, *shared)`` on a global batch ``x``, each replica computing one slice.
+
+    The outputs (tensors or a tuple of them) are gathered from every replica of
+    every worker in batch order, so all workers get the same values bit for
+    bit. A batch that does not divide by the number of replicas is padded with
+    zeros and the padding's outputs dropped. With one replica this is ``fn``.
+    Used for sampling and feature extraction (rewards, IS/FID, statistics).
+    """
+
+    def __init__(self, strategy, fn):
+        self.strategy = strategy
+        self.fn = fn
+        self.replicas = strategy.num_replicas_in_sync
+        self._compiled = tf.function(self._split)
+
+    def _split(self, x, *shared):
+        replicas = self.replicas
+        size = x.shape[0] // replicas
+        parts = tf.reshape(x, [replicas, size, *x.shape[1:]])
+
+        def on_replica():
+            index = tf.distribute.get_replica_context().replica_id_in_sync_group
+            return self.fn(tf.gather(parts, index), *shared)
+
+        dtypes = []
+
+        def widened():  # collectives across workers move floats and 32/64-bit ints only
+            out = on_replica()
+            dtypes[:] = [t.dtype for t in tf.nest.flatten(out)]
+            return tf.nest.map_structure(
+                lambda t: t if t.dtype in _GATHERABLE else tf.cast(t, tf.int32), out)
+
+        out = self.strategy.run(widened)
+        flat = [tf.cast(self.strategy.gather(part, axis=0), dtype)
+                for part, dtype in zip(tf.nest.flatten(out), dtypes)]
+        return tf.nest.pack_sequence_as(out, flat)
+
+    def __call__(self, x, *shared):
+        if self.replicas == 1:
+            return self.fn(x, *shared)
+        x = tf.convert_to_tensor(x)
+        n = int(x.shape[0])
+        pad = -n % self.replicas
+        if pad:
+            x = tf.concat([x, tf.zeros([pad, *x.shape[1:]], x.dtype)], 0)
+        out = self._compiled(x, *shared)
+        return tf.nest.map_structure(lambda t: t[:n], out) if pad else out
+
+
+class SplitExtractor:
+    """A feature extractor (see `metrics.classifiers`) whose batches are split across
+    the replicas; same ``name``, ``feature_dim`` and ``num_classes``."""
+
+    def __init__(self, extractor, strategy):
+        self.extractor = extractor
+        self.name = extractor.name
+        self.feature_dim = extractor.feature_dim
+        self.num_classes = getattr(extractor, "num_classes", None)
+        self._split = ReplicaSplit(strategy, lambda images: tuple(extractor(images)))
+
+    def __call__(self, images):
+        return self._split(images)
+
+
+def split_extractor(extractor, strategy=None):
+    """``extractor`` itself on one replica, else a `SplitExtractor`."""
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return extractor
+    return SplitExtractor(extractor, strategy)

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import gan_trainer, models, runlog
+from autogan_tf import distribute, gan_trainer, models, runlog
 from autogan_tf import search_space as ss
 
 CONFIG_FILE = "config.json"
@@ -106,8 +106,13 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUCTURAL_KEYS):
-    """Write config.json, or verify that an existing one describes the same model."""
+def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUCTURAL_KEYS,
+                           write: bool | None = None):
+    """Write config.json, or verify that an existing one describes the same model.
+
+    ``write`` (default: on the chief) False only verifies: other workers of a
+    multi-worker job never write into ``model_dir``.
+    """
     path = os.path.join(model_dir, CONFIG_FILE)
     current = config.to_dict()
     if os.path.exists(path):
@@ -122,7 +127,8 @@ def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUC
             raise TrainingError(
                 f"--model_dir={model_dir} holds a run of a different configuration ({pretty}); "
                 "use a new --model_dir or the same flags")
-    runlog.write_json_atomic(path, current)
+    if distribute.is_chief() if write is None else write:
+        runlog.write_json_atomic(path, current)
 
 
 def build_models(config: TrainConfig, sync_bn: bool = False):
@@ -185,12 +191,16 @@ class Evaluator:
 
     def __init__(self, classifier="inception", feature_layer=None, inception_path=None,
                  fid_stats=None, dataset=None, image_size=None, data_dir=None,
-                 model_dir=None, batch_size=100):
+                 model_dir=None, batch_size=100, strategy=None):
         from autogan_tf.metrics import classifiers, scores
 
         self.extractor = classifiers.load_feature_extractor(
             classifier, feature_layer=feature_layer, inception_path=inception_path,
             image_size=image_size)
+        # Generated images: sampling and features split across the replicas, gathered.
+        self.strategy = strategy
+        self.split_extractor = distribute.split_extractor(self.extractor, strategy)
+        self._split_generators = {}
         self.batch_size = batch_size
         self.stats = None
         if fid_stats:
@@ -206,17 +216,23 @@ class Evaluator:
             evaluate.check_compatible(self.stats, self.extractor, where=where)
 
     def _reference_stats(self, dataset, image_size, data_dir, model_dir):
-        """Statistics of the training data with this classifier, cached in model_dir."""
+        """Statistics of the training data with this classifier, cached in model_dir.
+
+        On one host (no collectives: a worker may find the chief's cache while
+        another computes); only the chief writes the cache.
+        """
         from autogan_tf.metrics import evaluate, scores
 
         path = os.path.join(model_dir, "fid_stats.npz")
-        if not os.path.exists(path):
-            logging.info("computing FID reference statistics of %s with %s into %s",
-                         dataset, self.extractor.name, path)
-            stats = evaluate.dataset_statistics(dataset, self.extractor, image_size=image_size,
-                                                data_dir=data_dir, batch_size=self.batch_size)
+        if os.path.exists(path):
+            return scores.load_statistics(path)
+        logging.info("computing FID reference statistics of %s with %s into %s",
+                     dataset, self.extractor.name, path)
+        stats = evaluate.dataset_statistics(dataset, self.extractor, image_size=image_size,
+                                            data_dir=data_dir, batch_size=self.batch_size)
+        if distribute.is_chief():
             scores.save_statistics(path, stats)
-        return scores.load_statistics(path)
+        return stats
 
     def score_images(self, images):
         """IS (and FID when statistics are set) of uint8 images already in memory."""
@@ -231,11 +247,22 @@ class Evaluator:
             return images[start:start + n]
 
         return evaluate.generator_scores(take, int(images.shape[0]), self.batch_size,
-                                         self.extractor, fid_stats=self.stats)
+                                         self.split_extractor, fid_stats=self.stats)
 
     def __call__(self, generator, num_samples, seed=None):
+        """IS/FID of ``num_samples`` images of ``generator``.
+
+        With a seed the noise is stateless, so the scores do not depend on how
+        many replicas share the work (up to float rounding of the convolutions).
+        """
         from autogan_tf.metrics import evaluate
 
+        key = id(generator)
+        if key not in self._split_generators:
+            self._split_generators[key] = distribute.ReplicaSplit(
+                self.strategy or tf.distribute.get_strategy(),
+                lambda z: to_uint8(generator(z, training=False)))
+        sample = self._split_generators[key]
         counter = {"start": 0}
 
         def generate(n):
@@ -245,11 +272,10 @@ class Evaluator:
                 z = tf.random.normal([n, generator.latent_dim])
             else:
                 z = tf.random.stateless_normal([n, generator.latent_dim], [seed, start])
-            return to_uint8(generator(z, training=False))
+            return sample(z)
 
-        result = evaluate.generator_scores(generate, num_samples, self.batch_size,
-                                           self.extractor, fid_stats=self.stats)
-        return result
+        return evaluate.generator_scores(generate, num_samples, self.batch_size,
+                                         self.split_extractor, fid_stats=self.stats)
 
 
 def _real_batches(config: TrainConfig):
@@ -263,21 +289,28 @@ def _real_batches(config: TrainConfig):
 
 
 def train(config: TrainConfig, model_dir: str, progress: bool = True,
-          min_free_mb: float = 200.0, strategy=None) -> dict:
+          min_free_mb: float = 200.0, strategy=None, sync_bn: bool | None = None) -> dict:
     """Train ``config.arch`` in ``model_dir`` (resuming if it holds a checkpoint).
 
-    ``strategy``: a one-host `tf.distribute` strategy (None: one device); with
-    several replicas G's batch norm is synchronised across them, so the run
-    computes what one device would (see `gan_trainer.GANTrainer`).
+    ``strategy``: a `tf.distribute` strategy (None: one device). ``sync_bn``
+    (None: whenever there are several replicas) normalises G's batch norm over
+    the global batch, so the run computes what one device would (see
+    `gan_trainer.GANTrainer`); False keeps per-replica statistics. Under a multi-worker
+    strategy every worker calls this with the same arguments; only the chief
+    writes into ``model_dir`` (see `distribute`).
 
     Returns the last logged values with ``step``; ``preempted`` is True when a
     SIGTERM/SIGINT stopped the run after checkpointing (rerun to resume).
     """
-    runlog.check_writable(model_dir, min_free_mb=min_free_mb)
+    chief = distribute.is_chief()
+    runlog.check_writable(model_dir if chief else distribute.worker_dir(model_dir),
+                          min_free_mb=min_free_mb)
     check_model_dir_config(model_dir, config)
     strategy = strategy or tf.distribute.get_strategy()
     with runlog.python_random_seed(config.seed), strategy.scope():
-        g, d = build_models(config, sync_bn=strategy.num_replicas_in_sync > 1)
+        if sync_bn is None:
+            sync_bn = strategy.num_replicas_in_sync > 1
+        g, d = build_models(config, sync_bn=sync_bn)
     trainer = make_trainer(config, g, d, strategy)
     best_fid = tf.Variable(np.inf, dtype=tf.float64, name="best_fid")
     evaluated = tf.Variable(0, dtype=tf.int64, name="evaluated_step")
@@ -286,11 +319,10 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True,
     ckpt = tf.train.Checkpoint(**state, data=batches)
     # What a NaN restore rolls back: everything but the data, so the retry sees new batches.
     state_ckpt = tf.train.Checkpoint(**state)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "checkpoints"),
-                                         max_to_keep=config.keep_checkpoints)
-    best_manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "best"),
-                                              max_to_keep=1)
-    log = runlog.RunLog(model_dir, name="metrics")
+    manager = distribute.ChiefCheckpoints(ckpt, model_dir, "checkpoints",
+                                          max_to_keep=config.keep_checkpoints)
+    best_manager = distribute.ChiefCheckpoints(ckpt, model_dir, "best", max_to_keep=1)
+    log = runlog.RunLog(model_dir, name="metrics", is_chief=chief)
     restored = runlog.restore_latest(manager, ckpt)
     start = int(trainer.iterations)
     if restored:
@@ -302,7 +334,8 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True,
         # Fail before training if the classifier or statistics are unusable.
         evaluator = Evaluator(config.classifier, config.feature_layer, config.inception_path,
                               config.fid_stats, config.dataset, config.image_size,
-                              config.data_dir, model_dir, config.eval_batch_size)
+                              config.data_dir, model_dir, config.eval_batch_size,
+                              strategy=strategy)
 
     fixed_z = tf.random.stateless_normal([64, config.latent_dim], [config.seed, 7])
     models_finite = make_finite_check(g, d)
@@ -328,10 +361,11 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True,
             runlog.save_checkpoint(best_manager, checkpoint_number=step)
         runlog.save_checkpoint(manager, checkpoint_number=step)  # records the evaluation
         last.update(record)
-        grid = runlog.make_grid(
-            to_uint8(trainer.ema_generator(fixed_z, training=False)).numpy(), 8)
-        runlog.save_png(os.path.join(model_dir, "samples", f"step_{step:07d}.png"), grid)
-        log.image(step, "samples", grid)
+        if chief:
+            grid = runlog.make_grid(
+                to_uint8(trainer.ema_generator(fixed_z, training=False)).numpy(), 8)
+            runlog.save_png(os.path.join(model_dir, "samples", f"step_{step:07d}.png"), grid)
+            log.image(step, "samples", grid)
 
     preempted = False
     with runlog.Preemption() as preemption:
@@ -385,7 +419,9 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True,
             if evaluation_due(step):
                 evaluate(step)
     log.close()
-    return {**last, "step": step, "model_dir": model_dir, "preempted": preempted}
+    distribute.cleanup_worker_dir(model_dir)
+    return {**last, "step": step, "model_dir": model_dir, "preempted": preempted,
+            "chief": chief}
 
 
 def load_config(model_dir: str) -> TrainConfig:

@@ -39,10 +39,17 @@ def resolve_classifier(classifier, dataset, model_dir, data_dir=None):
 
     if classifier != "auto":
         return classifier
-    from autogan_tf import pipeline
+    from autogan_tf import distribute, pipeline
 
-    return pipeline.train_small_classifier(dataset, os.path.join(model_dir, "classifier.keras"),
-                                           data_dir=data_dir)
+    cached = os.path.join(model_dir, "classifier.keras")
+    if os.path.exists(cached) or distribute.is_chief():
+        return pipeline.train_small_classifier(dataset, cached, data_dir=data_dir)
+    # Another worker of a multi-worker job, before the chief has one: train its own in its
+    # scratch directory (never into model_dir). Scores stay the same on every worker: the
+    # features of each replica's share are gathered from all of them.
+    return pipeline.train_small_classifier(
+        dataset, os.path.join(distribute.worker_dir(model_dir), "classifier.keras"),
+        data_dir=data_dir)
 
 
 # Help texts of the TrainConfig flags, shared by autogan-train and autogan-derive.
@@ -78,10 +85,14 @@ def define_runtime_flags():
         "TensorFlow's default with GPUs; 0 = TensorFlow's default.")
     flags.DEFINE_integer("intra_op_threads", 0,
                          "Threads one op may use (0: TensorFlow's default, all cores).")
-    flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
-                      "tf.distribute strategy (autogan-train): default (one "
-                      "device) or mirrored (this host's GPUs, or --cpu_devices logical CPUs). "
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                      "tf.distribute strategy: default (one device), mirrored (this host's "
+                      "GPUs, or --cpu_devices logical CPUs) or multi_worker (several hosts, "
+                      "configured by the TF_CONFIG environment variable; see the README). "
                       "Batch sizes are global.")
+    flags.DEFINE_enum("sync_bn", "auto", ["auto", "true", "false"],
+                      "Batch norm in G over the global batch (synchronised across replicas): "
+                      "auto = on whenever there is more than one replica.")
     flags.DEFINE_integer("cpu_devices", 0,
                          "Split the host CPU into N logical devices for --strategy=mirrored "
                          "(to try data parallelism without GPUs; 0: do not split).")
@@ -98,11 +109,22 @@ def apply_runtime_flags(values=None, distributed=False):
     from autogan_tf import distribute
 
     values = values or flags.FLAGS
-    distribute.configure_threads(values.inter_op_threads, values.intra_op_threads)
+    try:
+        distribute.configure_threads(values.inter_op_threads, values.intra_op_threads)
+    except distribute.DistributeError as e:
+        raise app.UsageError(str(e)) from None
     if not distributed and values.strategy != "default":
-        raise app.UsageError(f"--strategy={values.strategy} is supported by autogan-train only "
-                             "so far")
+        raise app.UsageError(f"--strategy={values.strategy} is not supported by this command; "
+                             "use it with autogan-search, autogan-train, autogan-evaluate or "
+                             "autogan-fid-stats")
     try:
         return distribute.make_strategy(values.strategy, values.cpu_devices)
     except distribute.DistributeError as e:
         raise app.UsageError(str(e)) from None
+
+
+def sync_bn(values, strategy) -> bool:
+    """``--sync_bn``: auto means synchronised batch norm with more than one replica."""
+    if values.sync_bn == "auto":
+        return strategy.num_replicas_in_sync > 1
+    return values.sync_bn == "true"

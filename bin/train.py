@@ -71,7 +71,7 @@ def main(argv):
         config.classifier = common.resolve_classifier(config.classifier, config.dataset,
                                                       FLAGS.model_dir, config.data_dir)
         result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
-                                strategy=strategy)
+                                strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     except user_errors() as e:
         raise SystemExit(f"autogan-train: error: {e}") from None
     print(json.dumps(result))
