@@ -188,15 +188,19 @@ class ReplicaSplit:
     The outputs (tensors or a tuple of them) are gathered from every replica of
     every worker in batch order, so all workers get the same values bit for
     bit. A batch that does not divide by the number of replicas is padded with
-    zeros and the padding's outputs dropped. With one replica this is ``fn``.
-    Used for sampling and feature extraction (rewards, IS/FID, statistics).
+    zeros and the padding's outputs dropped. With one replica this is ``fn``
+    compiled. Used for sampling and feature extraction (rewards, IS/FID,
+    statistics).
     """
 
     def __init__(self, strategy, fn):
         self.strategy = strategy
         self.fn = fn
         self.replicas = strategy.num_replicas_in_sync
-        self._compiled = tf.function(self._split)
+        # Several replicas: one trace per batch shape (a full and a last batch), so each
+        # replica's slice has a static size, which extractors need.
+        self._compiled = (tf.function(fn, reduce_retracing=True) if self.replicas == 1
+                          else tf.function(self._split))
 
     def _split(self, x, *shared):
         replicas = self.replicas
@@ -222,7 +226,7 @@ class ReplicaSplit:
 
     def __call__(self, x, *shared):
         if self.replicas == 1:
-            return self.fn(x, *shared)
+            return self._compiled(x, *shared)
         x = tf.convert_to_tensor(x)
         n = int(x.shape[0])
         pad = -n % self.replicas

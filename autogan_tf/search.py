@@ -44,7 +44,7 @@ import tensorflow as tf
 from absl import logging
 
 from autogan_tf import controller as ctrl_lib
-from autogan_tf import gan_trainer, models, runlog, training
+from autogan_tf import distribute, gan_trainer, models, runlog, training
 from autogan_tf import search_space as ss
 
 RESULT_FILE = "search_result.json"
@@ -268,20 +268,35 @@ class RandomSampler(tf.Module):
 
 
 class Search:
-    """State and steps of one search; `run()` drives it to the end."""
+    """State and steps of one search; `run()` drives it to the end.
 
-    def __init__(self, config: SearchConfig, model_dir: str, reward_fn=None):
+    ``strategy``: the shared GAN trains data-parallel under it (batches are
+    global; ``sync_bn``, default on with several replicas, synchronises the
+    supernet's output batch norm) and reward images are generated and
+    classified split across its replicas. The controllers stay on the host,
+    outside the strategy: on every worker they see the same gathered rewards
+    from the same seeds and so make the same samples and updates. Only the
+    chief writes into ``model_dir``.
+    """
+
+    def __init__(self, config: SearchConfig, model_dir: str, reward_fn=None, strategy=None,
+                 sync_bn: bool | None = None):
         self.config = config
         self.model_dir = model_dir
+        self.chief = distribute.is_chief()
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if sync_bn is None:
+            sync_bn = self.strategy.num_replicas_in_sync > 1
         c = config
-        with runlog.python_random_seed(c.seed):
+        with runlog.python_random_seed(c.seed), self.strategy.scope():
             self.generator = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width,
-                                                   c.num_cells)
+                                                   c.num_cells, sync_bn=sync_bn)
             self.discriminator = models.Discriminator(c.df_dim, c.num_cells)
         self.trainer = gan_trainer.GANTrainer(
             self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
             beta2=c.beta2, n_critic=c.n_critic, g_batch_size=c.g_batch_size,
-            unused_ops=c.unused_ops, seed=c.seed, precision=c.precision)
+            unused_ops=c.unused_ops, seed=c.seed, precision=c.precision,
+            strategy=self.strategy)
         num_levels = c.num_cells if c.mlas else 1
         self.samplers, self.reinforces = [], []
         for level in range(num_levels):
@@ -334,10 +349,9 @@ class Search:
         self._nan_restores = 0
         self._models_finite = training.make_finite_check(self.generator, self.discriminator)
         self._preemption = None
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(model_dir, "checkpoints"),
-            max_to_keep=c.keep_checkpoints)
-        self.log = runlog.RunLog(model_dir, name="search_log")
+        self.manager = distribute.ChiefCheckpoints(self.checkpoint, model_dir, "checkpoints",
+                                                   max_to_keep=c.keep_checkpoints)
+        self.log = runlog.RunLog(model_dir, name="search_log", is_chief=self.chief)
         self._sample_fn = {}
 
     # -- history (kept in the checkpoint as JSON) -----------------------------
@@ -395,16 +409,16 @@ class Search:
 
     def images(self, arch, num, stage, seed):
         """uint8 images of one architecture from the supernet (BN in inference mode)."""
-        if stage not in self._sample_fn:
-            self._sample_fn[stage] = tf.function(
-                lambda z, a: self.generator(z, a, stage=stage, training=False))
+        if stage not in self._sample_fn:  # split across the replicas, gathered
+            self._sample_fn[stage] = distribute.ReplicaSplit(
+                self.strategy, lambda z, a: training.to_uint8(
+                    self.generator(z, a, stage=stage, training=False)))
         arch = self._padded([arch])[0]
         out = []
         for start in range(0, num, self.config.eval_batch_size):
             n = min(self.config.eval_batch_size, num - start)
             z = tf.random.stateless_normal([n, self.config.latent_dim], [seed, start])
-            x = self._sample_fn[stage](z, arch)
-            out.append(tf.cast(tf.clip_by_value(x * 127.5 + 127.5, 0, 255), tf.uint8))
+            out.append(self._sample_fn[stage](z, arch))
         return tf.concat(out, 0)
 
     def reward(self, arch, stage):
@@ -522,7 +536,8 @@ class Search:
         self.log.scalars(self._ctrl_global_step(),
                          {f"stage{stage}/mean_top_reward": float(np.mean(rewards))})
         grid = runlog.make_grid(self.images(archs[0], 64, stage, seed=stage).numpy(), 8)
-        runlog.save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
+        if self.chief:
+            runlog.save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
         self.log.image(self._ctrl_global_step(), f"samples/stage{stage}", grid)
 
     def reinitialise_shared(self):
@@ -674,14 +689,16 @@ class Search:
             "stage_changes": hist.get("stage_changes", []),
             "config": self.config.to_dict(),
         }
-        runlog.write_json_atomic(os.path.join(self.model_dir, RESULT_FILE), result)
+        if self.chief:
+            runlog.write_json_atomic(os.path.join(self.model_dir, RESULT_FILE), result)
         self._event({"event": "finished", "best_arch": result["top_archs"][0]["arch_str"],
                      "best_reward": result["top_archs"][0]["reward"]})
         return result
 
 
-def make_reward_fn(config: SearchConfig, model_dir: str):
-    """Reward of an architecture: IS (or 1/FID) of its supernet samples."""
+def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
+    """Reward of an architecture: IS (or 1/FID) of its supernet samples (generated and
+    classified split across the replicas of ``strategy``)."""
     from autogan_tf import training
 
     try:
@@ -693,7 +710,7 @@ def make_reward_fn(config: SearchConfig, model_dir: str):
         config.fid_stats if config.reward == "fid" else None,
         config.dataset if config.reward == "fid" else None,
         config.resolution(config.num_cells - 1), config.data_dir, model_dir,
-        config.eval_batch_size)
+        config.eval_batch_size, strategy=strategy)
     full = config.resolution(config.num_cells - 1)
 
     def reward(search, arch, stage, seed):
@@ -726,21 +743,27 @@ def check_config(model_dir, config: SearchConfig):
             pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
             raise SearchError(f"--model_dir={model_dir} holds a search of a different "
                               f"configuration ({pretty}); use a new --model_dir")
-    runlog.write_json_atomic(path, current)
+    if distribute.is_chief():  # other workers only check
+        runlog.write_json_atomic(path, current)
 
 
 def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True,
-               min_free_mb: float = 200.0) -> dict:
+               min_free_mb: float = 200.0, strategy=None, sync_bn: bool | None = None) -> dict:
     """Run (or resume) a search in ``model_dir``; returns the search result, or
-    ``{"preempted": True, ...}`` when a SIGTERM/SIGINT stopped it (rerun to resume)."""
-    runlog.check_writable(model_dir, min_free_mb=min_free_mb)
+    ``{"preempted": True, ...}`` when a SIGTERM/SIGINT stopped it (rerun to resume).
+
+    ``strategy``/``sync_bn``: see `Search`; under a multi-worker strategy
+    every worker calls this with the same arguments.
+    """
+    runlog.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
     check_config(model_dir, config)
-    if reward_fn is None:
-        reward_fn = make_reward_fn(config, model_dir)  # fails early on a missing classifier
-    search = Search(config, model_dir, reward_fn)
+    if reward_fn is None:  # fails early on a missing classifier
+        reward_fn = make_reward_fn(config, model_dir, strategy)
+    search = Search(config, model_dir, reward_fn, strategy=strategy, sync_bn=sync_bn)
     search.restore()
     t0 = time.time()
     result = search.run(progress=progress)
     search.log.log({"event": "wall_time", "seconds": time.time() - t0})
     search.log.close()
-    return result
+    distribute.cleanup_worker_dir(model_dir)
+    return {**result, "chief": search.chief}

@@ -67,7 +67,7 @@ def user_errors():
 
 
 def main(argv):
-    common.apply_runtime_flags()
+    strategy = common.apply_runtime_flags(distributed=True)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import runlog, search
@@ -84,7 +84,8 @@ def main(argv):
         search.check_config(FLAGS.model_dir, config)
         config.classifier = common.resolve_classifier(config.classifier, config.dataset,
                                                       FLAGS.model_dir, config.data_dir)
-        result = search.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
+        result = search.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
+                                   strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     except user_errors() as e:
         raise SystemExit(f"autogan-search: error: {e}") from None
     if result.get("preempted"):

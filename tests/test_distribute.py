@@ -266,3 +266,31 @@ def test_two_workers_train_like_one_device_and_only_the_chief_writes(tmp_path, t
         assert _last_json(proc.stdout)["step"] == 3
     rows = [json.loads(line) for line in open(model_dir / "metrics.jsonl")]
     assert [r["step"] for r in rows if "d_loss" in r] == [1, 2, 3]
+
+
+SEARCH_FLAGS = ["--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
+                "--g_batch_size=4", "--d_batch_size=4", "--n_critic=1", "--shared_iters=2",
+                "--max_search_iters=3", "--grow_steps=2", "--num_cells=2", "--ctrl_steps=2",
+                "--ctrl_sample_batch=2", "--num_candidates=3", "--topk=2",
+                "--reward_num_images=10", "--eval_batch_size=10", "--reset_window=4",
+                "--save_every=1", "--log_every=1"]
+
+
+def test_two_workers_search_agree_and_only_the_chief_writes(tmp_path, tiny_classifier):
+    model_dir = tmp_path / "search"
+    chief, worker = run_workers("bin.search", [f"--model_dir={model_dir}", *SEARCH_FLAGS,
+                                               f"--classifier={tiny_classifier}"])
+    assert chief.returncode == 0, chief.stderr[-3000:]
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    a, b = _last_json(chief.stdout), _last_json(worker.stdout)
+    # Same controller samples, same gathered rewards: the same result on both workers.
+    assert a == b
+    import json
+
+    result = json.load(open(model_dir / "search_result.json"))
+    assert result["top_archs"][0]["arch_str"] == a["best_arch"]
+    assert result["top_archs"][0]["reward"] == a["reward"]
+    assert not (model_dir / ".workers").exists() or not any((model_dir / ".workers").iterdir())
+    assert (model_dir / "checkpoints" / "checkpoint").exists()
+    events = [json.loads(line) for line in open(model_dir / "search_log.jsonl")]
+    assert events[-1]["event"] == "wall_time"
