@@ -104,16 +104,25 @@ def make_strategy(name: str = "default", cpu_devices: int = 0) -> tf.distribute.
         return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def _tf_config() -> dict:
+    """TF_CONFIG as a dict; {} when unset or not JSON (`make_strategy` rejects the latter
+    for --strategy=multi_worker; other strategies ignore TF_CONFIG)."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def task() -> tuple[str, int]:
     """This process's (task type, index) from TF_CONFIG; ("chief", 0) without it."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    info = config.get("task", {})
+    info = _tf_config().get("task", {})
     return info.get("type", "chief"), int(info.get("index", 0))
 
 
 def is_chief() -> bool:
     """The chief writes checkpoints, summaries and results; the others write to scratch."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    config = _tf_config()
     kind, index = task()
     has_chief = "chief" in config.get("cluster", {})
     return kind == "chief" or (not has_chief and kind == "worker" and index == 0)

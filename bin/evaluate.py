@@ -27,10 +27,10 @@ flags.mark_flag_as_required("model_dir")
 
 
 def main(argv):
-    common.apply_runtime_flags()
+    strategy = common.apply_runtime_flags(distributed=True)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from autogan_tf import training
+    from autogan_tf import distribute, training
 
     if FLAGS.num_samples < 10:
         raise app.UsageError("--num_samples must be at least 10 (10 IS splits)")
@@ -47,12 +47,15 @@ def main(argv):
     evaluator = training.Evaluator(classifier, FLAGS.feature_layer or config.feature_layer,
                                    FLAGS.inception_path or config.inception_path, fid_stats,
                                    config.dataset, config.image_size, config.data_dir,
-                                   FLAGS.model_dir, FLAGS.batch_size)
+                                   FLAGS.model_dir, FLAGS.batch_size, strategy=strategy)
+    # Sampling and features are split across the replicas (and workers) and gathered.
     result = evaluator(generator, FLAGS.num_samples, seed=FLAGS.seed)
-    result.update({"checkpoint": checkpoint, "seed": FLAGS.seed, "arch": config.arch})
+    result.update({"checkpoint": checkpoint, "seed": FLAGS.seed, "arch": config.arch,
+                   "replicas": strategy.num_replicas_in_sync})
     output = FLAGS.output or os.path.join(FLAGS.model_dir, f"eval_{FLAGS.checkpoint}.json")
-    with open(output, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
+    if distribute.is_chief():  # the other workers computed the same numbers
+        with open(output, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
     print(json.dumps(result))
 
 

@@ -294,3 +294,121 @@ def test_two_workers_search_agree_and_only_the_chief_writes(tmp_path, tiny_class
     assert (model_dir / "checkpoints" / "checkpoint").exists()
     events = [json.loads(line) for line in open(model_dir / "search_log.jsonl")]
     assert events[-1]["event"] == "wall_time"
+
+
+def _cli(module, *args):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_evaluate_and_fid_stats_split_over_two_cpu_replicas_match_one_device(tmp_path,
+                                                                             tiny_classifier):
+    import json
+
+    trained = _train_cli(tmp_path / "run", f"--classifier={tiny_classifier}")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    stats = {}
+    for name, extra in (("one", []), ("two", ["--strategy=mirrored", "--cpu_devices=2"])):
+        out = _cli("bin.fid_stats", "--dataset=shapes", f"--classifier={tiny_classifier}",
+                   "--num_samples=37", "--batch_size=10", f"--output={tmp_path / name}.npz",
+                   *extra)  # 37: a last batch of 7 that does not divide by 2 replicas
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert _last_json(out.stdout)["replicas"] == (2 if extra else 1)
+        stats[name] = __import__("numpy").load(tmp_path / f"{name}.npz")
+    np = pytest.importorskip("numpy")
+    np.testing.assert_allclose(stats["two"]["mu"], stats["one"]["mu"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stats["two"]["sigma"], stats["one"]["sigma"], rtol=1e-3,
+                               atol=1e-5)
+    scores = {}
+    for name, extra in (("one", []), ("two", ["--strategy=mirrored", "--cpu_devices=2"])):
+        out = _cli("bin.evaluate", f"--model_dir={tmp_path / 'run'}", "--num_samples=25",
+                   "--batch_size=10", f"--classifier={tiny_classifier}",
+                   f"--fid_stats={tmp_path / 'one'}.npz", f"--output={tmp_path / name}.json",
+                   *extra)
+        assert out.returncode == 0, out.stderr[-3000:]
+        scores[name] = json.load(open(tmp_path / f"{name}.json"))
+    assert scores["two"]["replicas"] == 2 and scores["two"]["num_samples"] == 25
+    for key in ("is_mean", "fid"):
+        np.testing.assert_allclose(scores["two"][key], scores["one"][key], rtol=1e-3)
+
+
+def test_replica_split_gathers_slices_in_order_with_padding_and_uint8():
+    got = _run_fresh("""
+        import json
+        import numpy as np
+        import tensorflow as tf
+        from autogan_tf import distribute
+
+        strategy = distribute.make_strategy("mirrored", cpu_devices=2)
+        w = tf.constant(np.arange(15, dtype=np.float32).reshape(5, 3))
+
+        def fn(x, offset):
+            ctx = tf.distribute.get_replica_context()
+            y = tf.matmul(x, w) + offset
+            replica = tf.fill([tf.shape(x)[0]], ctx.replica_id_in_sync_group)
+            return y, tf.cast(tf.clip_by_value(y, 0, 255), tf.uint8), replica
+
+        split = distribute.ReplicaSplit(strategy, fn)
+        out = {}
+        for n in (8, 7, 1):
+            x = tf.constant(np.random.default_rng(n).normal(size=(n, 5)), tf.float32)
+            y, pixels, replica = split(x, tf.constant(2.0))
+            ref = (x @ w + 2.0).numpy()
+            out[n] = [float(np.abs(y.numpy() - ref).max()), pixels.dtype.name,
+                      bool((pixels.numpy() == np.clip(ref, 0, 255).astype(np.uint8)).all()),
+                      replica.numpy().tolist()]
+        print(json.dumps(out))
+    """)
+    import json
+
+    out = json.loads(got)
+    for n, (err, dtype, pixels_equal, replicas) in out.items():
+        assert err < 1e-5 and dtype == "uint8" and pixels_equal
+        half = (int(n) + 1) // 2  # each replica computes one half, the padding is dropped
+        assert replicas == ([0] * half + [1] * half)[:int(n)]
+
+
+def test_non_chief_saves_into_scratch_deletes_it_and_restores_from_the_chief(tmp_path,
+                                                                             monkeypatch):
+    import json
+
+    import tensorflow as tf
+
+    from autogan_tf import distribute, runlog
+
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    model_dir = str(tmp_path)
+    value = tf.Variable(1.0)
+    ckpt = tf.train.Checkpoint(value=value)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
+                                                "task": {"type": "worker", "index": 0}}))
+    chief = distribute.ChiefCheckpoints(ckpt, model_dir, "checkpoints", max_to_keep=2)
+    assert chief.save(checkpoint_number=5).endswith("checkpoints/ckpt-5")
+    value.assign(2.0)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
+                                                "task": {"type": "worker", "index": 1}}))
+    assert not distribute.is_chief()
+    worker = distribute.ChiefCheckpoints(ckpt, model_dir, "checkpoints", max_to_keep=2)
+    path = worker.save(checkpoint_number=6)
+    assert path == str(tmp_path / "checkpoints" / "ckpt-6")  # the chief's name for it
+    assert not (tmp_path / "checkpoints" / "ckpt-6.index").exists()  # not written there
+    assert not (tmp_path / ".workers" / "worker_1" / "checkpoints").exists()  # cleaned up
+    assert worker.latest_checkpoint.endswith("ckpt-5")
+    assert runlog.restore_latest(worker, ckpt).endswith("ckpt-5") and float(value) == 1.0
+    assert distribute.worker_dir(model_dir) == str(tmp_path / ".workers" / "worker_1")
+    monkeypatch.setenv("TF_CONFIG", "not json")
+    with pytest.raises(distribute.DistributeError, match="TF_CONFIG"):
+        distribute.make_strategy("multi_worker")
+
+
+@pytest.mark.slow
+def test_autogan_search_mirrored_on_two_cpu_devices(tmp_path, tiny_classifier):
+    import json
+
+    out = _cli("bin.search", f"--model_dir={tmp_path}", *SEARCH_FLAGS,
+               f"--classifier={tiny_classifier}", "--strategy=mirrored", "--cpu_devices=2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.load(open(tmp_path / "search_result.json"))
+    assert result["top_archs"][0]["arch_str"] == _last_json(out.stdout)["best_arch"]
+    assert len(result["top_archs"]) == 2 and len(result["stage_results"]) == 2
