@@ -97,3 +97,16 @@ def test_bench_distribute_quick(tmp_path):
     for figure in (default, mirrored):
         _check_rate({**figure, "gflop_per_iteration": result["gflop_per_iteration"]},
                     result["peak"])
+
+
+@pytest.mark.slow
+def test_bench_multi_worker_quick(tmp_path):
+    result = _run("bench_multi_worker.py", tmp_path=tmp_path)
+    assert result["workers"] == 2 and len(result["worker_medians"]) == 2
+    default, multi = result["figures"]["default"], result["figures"]["multi_worker"]
+    assert multi["replicas"] == 2 and default["replicas"] == 1
+    assert result["time_ratio_multi_worker_over_default"] == pytest.approx(
+        multi["median_seconds"] / min(result["default_medians_before_after"]), abs=1e-3)
+    for figure in (default, multi):
+        _check_rate({**figure, "gflop_per_iteration": result["gflop_per_iteration"]},
+                    result["peak"])

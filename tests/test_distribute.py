@@ -161,10 +161,17 @@ def test_strategy_flag_errors_name_the_flag(tmp_path):
     import os
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    other = subprocess.run([sys.executable, "-m", "bin.evaluate", f"--model_dir={tmp_path}",
-                            "--strategy=mirrored"], cwd=root, capture_output=True, text=True,
-                           timeout=120)
-    assert other.returncode != 0 and "--strategy=mirrored" in other.stderr
+    # Export runs on one device: it refuses a strategy by name rather than ignoring it.
+    other = subprocess.run([sys.executable, "-m", "bin.export", f"--model_dir={tmp_path}",
+                            f"--export_dir={tmp_path / 'export'}", "--strategy=mirrored"],
+                           cwd=root, capture_output=True, text=True, timeout=120)
+    assert other.returncode != 0 and "--strategy=mirrored is not supported" in other.stderr
+    # multi_worker without TF_CONFIG names the variable.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    bad = subprocess.run([sys.executable, "-m", "bin.evaluate", f"--model_dir={tmp_path}",
+                          "--strategy=multi_worker"], cwd=root, capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert bad.returncode != 0 and "TF_CONFIG" in bad.stderr
 
 
 # -- several workers: MultiWorkerMirroredStrategy over localhost ports -----------------------
