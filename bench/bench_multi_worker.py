@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -28,16 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import peak  # noqa: E402
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def time_training(args) -> dict:
@@ -92,10 +81,10 @@ def measure(args) -> dict:
     cores = os.cpu_count() or 1
     threads = max(1, cores // args.workers)
     default_runs = [_result(_run(args, "default", {}, 0))]
-    hosts = [f"localhost:{p}" for p in _free_ports(args.workers)]
-    procs = [_run(args, "multi_worker", {"TF_CONFIG": json.dumps(
-        {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})}, threads)
-        for i in range(args.workers)]
+    from autogan_tf.testing import cluster
+
+    procs = [_run(args, "multi_worker", {"TF_CONFIG": tf_config}, threads)
+             for tf_config in cluster.local_tf_configs(args.workers)]
     workers = [_result(p) for p in procs]
     default_runs.append(_result(_run(args, "default", {}, 0)))
     default_median = sorted(r["median_seconds"] for r in default_runs)[0]

@@ -179,30 +179,16 @@ ROOT = __import__("os").path.dirname(__import__("os").path.dirname(__import__("o
     __file__)))
 
 
-def _free_ports(count):
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_workers(module, args, num_workers=2, timeout=600):
     """``python -m module args`` as ``num_workers`` workers of one cluster (TF_CONFIG on
     localhost ports); the CompletedProcess of each, worker 0 (the chief) first."""
-    import json
     import os
 
-    hosts = [f"localhost:{p}" for p in _free_ports(num_workers)]
+    from autogan_tf.testing import cluster
+
     procs = []
-    for index in range(num_workers):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-               "TF_CONFIG": json.dumps({"cluster": {"worker": hosts},
-                                        "task": {"type": "worker", "index": index}})}
+    for tf_config in cluster.local_tf_configs(num_workers):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config}
         procs.append(subprocess.Popen([sys.executable, "-m", module, *args,
                                        "--strategy=multi_worker"], cwd=ROOT, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
@@ -283,6 +269,7 @@ SEARCH_FLAGS = ["--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4"
                 "--save_every=1", "--log_every=1"]
 
 
+@pytest.mark.slow
 def test_two_workers_search_agree_and_only_the_chief_writes(tmp_path, tiny_classifier):
     model_dir = tmp_path / "search"
     chief, worker = run_workers("bin.search", [f"--model_dir={model_dir}", *SEARCH_FLAGS,

@@ -5,6 +5,7 @@
   attribute ``latent_dim``, BatchNorm in inference mode) so export and serving
   can be tested in seconds without the real AutoGAN generator.
 * `predict_server`: a TF Serving Predict API stand-in (gRPC + REST) on loopback.
+* `cluster`: ``TF_CONFIG`` values for a multi-worker cluster on localhost ports.
 """
 
 from __future__ import annotations
