@@ -218,8 +218,9 @@ class Evaluator:
     def _reference_stats(self, dataset, image_size, data_dir, model_dir):
         """Statistics of the training data with this classifier, cached in model_dir.
 
-        On one host (no collectives: a worker may find the chief's cache while
-        another computes); only the chief writes the cache.
+        Computed with the unsplit extractor, so without collectives: in a
+        multi-worker job one worker may find the chief's cache while another
+        computes the same statistics. Only the chief writes the cache.
         """
         from autogan_tf.metrics import evaluate, scores
 
