@@ -34,7 +34,7 @@ setup(
     ],
     extras_require={
         "serving": ["tensorflow-serving-api", "grpcio"],
-        "dev": ["pytest", "hypothesis", "tensorflow-serving-api", "grpcio"],
+        "dev": ["pytest", "pytest-xdist", "hypothesis", "tensorflow-serving-api", "grpcio"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )
