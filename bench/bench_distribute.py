@@ -79,14 +79,8 @@ def measure(args) -> dict:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", default="autogan_cifar10_a")
+    peak.add_derived_model_flags(p)
     p.add_argument("--devices", type=int, default=2, help="Logical CPU devices (replicas).")
-    p.add_argument("--gf_dim", type=int, default=64)
-    p.add_argument("--df_dim", type=int, default=64)
-    p.add_argument("--latent_dim", type=int, default=128)
-    p.add_argument("--g_batch", type=int, default=64)
-    p.add_argument("--d_batch", type=int, default=32)
-    p.add_argument("--n_critic", type=int, default=5)
     p.add_argument("--seconds", type=float, default=20.0, help="Timed seconds per strategy.")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--peak_seconds", type=float, default=1.5)

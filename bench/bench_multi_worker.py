@@ -116,14 +116,8 @@ def measure(args) -> dict:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", default="autogan_cifar10_a")
+    peak.add_derived_model_flags(p)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--gf_dim", type=int, default=64)
-    p.add_argument("--df_dim", type=int, default=64)
-    p.add_argument("--latent_dim", type=int, default=128)
-    p.add_argument("--g_batch", type=int, default=64)
-    p.add_argument("--d_batch", type=int, default=32)
-    p.add_argument("--n_critic", type=int, default=5)
     p.add_argument("--iterations", type=int, default=8, help="Timed iterations per run.")
     p.add_argument("--peak_seconds", type=float, default=1.5)
     p.add_argument("--quick", action="store_true", help="Smoke mode: tiny, short timings.")
