@@ -1,0 +1,1 @@
+"""Fidelity to the official PyTorch AutoGAN: weight mapping, .pth reading, checkpoint import."""
