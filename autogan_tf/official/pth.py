@@ -28,6 +28,7 @@ Files of PyTorch < 0.4 (tar archives) are refused with advice to re-save.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import os
@@ -134,7 +135,7 @@ class _WeightsUnpickler(pickle.Unpickler):
             return _ALLOWED[(module, name)]
         if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
             return _StorageType(name)
-        raise _RefusedName(f"{module}.{name}"[:_MAX_LISTED])
+        raise _RefusedName(_python3_name(module, name)[:_MAX_LISTED])
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
@@ -149,6 +150,12 @@ class _WeightsUnpickler(pickle.Unpickler):
         if view is not None:  # legacy view of a larger storage: (view_key, offset, size)
             return _view(storage, view)
         return storage
+
+
+def _python3_name(module: str, name: str) -> str:
+    """``module.name`` as Python 3 spells it (protocol-2 pickles say ``__builtin__``)."""
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return f"{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{name}"
 
 
 def _view(storage: _Storage, view) -> _Storage:
