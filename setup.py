@@ -2,17 +2,17 @@
 from setuptools import find_packages, setup
 
 CONSOLE_SCRIPTS = [
-    "autogan-summary=bin.summary:run",
-    "autogan-fid-stats=bin.fid_stats:run",
-    "autogan-fid=bin.fid:run",
-    "autogan-train-classifier=bin.train_classifier:run",
-    "autogan-search=bin.search:run",
-    "autogan-train=bin.train:run",
-    "autogan-derive=bin.derive:run",
-    "autogan-evaluate=bin.evaluate:run",
-    "autogan-export=bin.export:run",
-    "autogan-sample=bin.sample:run",
-    "autogan-quickstart=bin.quickstart:run",
+    "autogan-summary=autogan_tf.cli.summary:run",
+    "autogan-fid-stats=autogan_tf.cli.fid_stats:run",
+    "autogan-fid=autogan_tf.cli.fid:run",
+    "autogan-train-classifier=autogan_tf.cli.train_classifier:run",
+    "autogan-search=autogan_tf.cli.search:run",
+    "autogan-train=autogan_tf.cli.train:run",
+    "autogan-derive=autogan_tf.cli.derive:run",
+    "autogan-evaluate=autogan_tf.cli.evaluate:run",
+    "autogan-export=autogan_tf.cli.export:run",
+    "autogan-sample=autogan_tf.cli.sample:run",
+    "autogan-quickstart=autogan_tf.cli.quickstart:run",
 ]
 
 setup(
@@ -22,7 +22,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["autogan_tf", "autogan_tf.*", "bin"]),
+    packages=find_packages(include=["autogan_tf", "autogan_tf.*"]),
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.0",

@@ -5,7 +5,7 @@ Layout written by `export_generator(generator, "models/autogan", 3)`::
     models/autogan/3/saved_model.pb, variables/...
     models/autogan/3/assets.extra/tf_serving_warmup_requests
 
-Signatures (the serving contract; `bin/sample.py` and `serving.py` rely on it):
+Signatures (the serving contract; `autogan_tf/cli/sample.py` and `serving.py` rely on it):
 
 * ``serving_default``: ``z`` float32 ``[batch, latent_dim]`` -> ``images`` uint8
   ``[batch, H, W, 3]``.

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run(module, *args, timeout=300):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", f"bin.{module}", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

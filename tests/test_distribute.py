@@ -128,7 +128,7 @@ def _train_cli(model_dir, *flags):
     import os
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    args = [sys.executable, "-m", "bin.train", f"--model_dir={model_dir}", "--dataset=shapes",
+    args = [sys.executable, "-m", "autogan_tf.cli.train", f"--model_dir={model_dir}", "--dataset=shapes",
             "--arch=1 1 0 1 0 2 1 1 1 1 1 1 0 3", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
             "--g_batch_size=4", "--d_batch_size=4", "--n_critic=1", "--log_every=1",
             "--eval_every=0", "--max_iters=2", *flags]
@@ -162,13 +162,13 @@ def test_strategy_flag_errors_name_the_flag(tmp_path):
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # Export runs on one device: it refuses a strategy by name rather than ignoring it.
-    other = subprocess.run([sys.executable, "-m", "bin.export", f"--model_dir={tmp_path}",
+    other = subprocess.run([sys.executable, "-m", "autogan_tf.cli.export", f"--model_dir={tmp_path}",
                             f"--export_dir={tmp_path / 'export'}", "--strategy=mirrored"],
                            cwd=root, capture_output=True, text=True, timeout=120)
     assert other.returncode != 0 and "--strategy=mirrored is not supported" in other.stderr
     # multi_worker without TF_CONFIG names the variable.
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    bad = subprocess.run([sys.executable, "-m", "bin.evaluate", f"--model_dir={tmp_path}",
+    bad = subprocess.run([sys.executable, "-m", "autogan_tf.cli.evaluate", f"--model_dir={tmp_path}",
                           "--strategy=multi_worker"], cwd=root, capture_output=True, text=True,
                          timeout=120, env=env)
     assert bad.returncode != 0 and "TF_CONFIG" in bad.stderr
@@ -230,7 +230,7 @@ def test_two_workers_train_like_one_device_and_only_the_chief_writes(tmp_path, t
     one = _train_cli(tmp_path / "one", *common[9:])
     assert one.returncode == 0, one.stderr[-3000:]
     model_dir = tmp_path / "multi"
-    chief, worker = run_workers("bin.train", [f"--model_dir={model_dir}", *common,
+    chief, worker = run_workers("autogan_tf.cli.train", [f"--model_dir={model_dir}", *common,
                                               "--max_iters=2"])
     assert chief.returncode == 0, chief.stderr[-3000:]
     assert worker.returncode == 0, worker.stderr[-3000:]
@@ -251,7 +251,7 @@ def test_two_workers_train_like_one_device_and_only_the_chief_writes(tmp_path, t
     rows = [json.loads(line) for line in open(model_dir / "metrics.jsonl")]
     assert [r["step"] for r in rows if "d_loss" in r] == [1, 2]
     # A restarted job resumes from the chief's checkpoint on every worker.
-    chief, worker = run_workers("bin.train", [f"--model_dir={model_dir}", *common,
+    chief, worker = run_workers("autogan_tf.cli.train", [f"--model_dir={model_dir}", *common,
                                               "--max_iters=3"])
     assert chief.returncode == 0 and worker.returncode == 0, (chief.stderr + worker.stderr)[-3000:]
     for proc in (chief, worker):
@@ -272,7 +272,7 @@ SEARCH_FLAGS = ["--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4"
 @pytest.mark.slow
 def test_two_workers_search_agree_and_only_the_chief_writes(tmp_path, tiny_classifier):
     model_dir = tmp_path / "search"
-    chief, worker = run_workers("bin.search", [f"--model_dir={model_dir}", *SEARCH_FLAGS,
+    chief, worker = run_workers("autogan_tf.cli.search", [f"--model_dir={model_dir}", *SEARCH_FLAGS,
                                                f"--classifier={tiny_classifier}"])
     assert chief.returncode == 0, chief.stderr[-3000:]
     assert worker.returncode == 0, worker.stderr[-3000:]
@@ -304,7 +304,7 @@ def test_evaluate_and_fid_stats_split_over_two_cpu_replicas_match_one_device(tmp
     assert trained.returncode == 0, trained.stderr[-3000:]
     stats = {}
     for name, extra in (("one", []), ("two", ["--strategy=mirrored", "--cpu_devices=2"])):
-        out = _cli("bin.fid_stats", "--dataset=shapes", f"--classifier={tiny_classifier}",
+        out = _cli("autogan_tf.cli.fid_stats", "--dataset=shapes", f"--classifier={tiny_classifier}",
                    "--num_samples=37", "--batch_size=10", f"--output={tmp_path / name}.npz",
                    *extra)  # 37: a last batch of 7 that does not divide by 2 replicas
         assert out.returncode == 0, out.stderr[-3000:]
@@ -316,7 +316,7 @@ def test_evaluate_and_fid_stats_split_over_two_cpu_replicas_match_one_device(tmp
                                atol=1e-5)
     scores = {}
     for name, extra in (("one", []), ("two", ["--strategy=mirrored", "--cpu_devices=2"])):
-        out = _cli("bin.evaluate", f"--model_dir={tmp_path / 'run'}", "--num_samples=25",
+        out = _cli("autogan_tf.cli.evaluate", f"--model_dir={tmp_path / 'run'}", "--num_samples=25",
                    "--batch_size=10", f"--classifier={tiny_classifier}",
                    f"--fid_stats={tmp_path / 'one'}.npz", f"--output={tmp_path / name}.json",
                    *extra)
@@ -400,7 +400,7 @@ def test_non_chief_saves_into_scratch_deletes_it_and_restores_from_the_chief(tmp
 def test_autogan_search_mirrored_on_two_cpu_devices(tmp_path, tiny_classifier):
     import json
 
-    out = _cli("bin.search", f"--model_dir={tmp_path}", *SEARCH_FLAGS,
+    out = _cli("autogan_tf.cli.search", f"--model_dir={tmp_path}", *SEARCH_FLAGS,
                f"--classifier={tiny_classifier}", "--strategy=mirrored", "--cpu_devices=2")
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.load(open(tmp_path / "search_result.json"))

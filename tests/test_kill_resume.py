@@ -73,7 +73,7 @@ class Run:
         prefix = ["-m", "autogan_tf.testing.faults", *fault_args, "--"] if fault_args else ["-m"]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, *prefix, f"bin.{module}", *args],
+            self.proc = subprocess.Popen([sys.executable, *prefix, f"autogan_tf.cli.{module}", *args],
                                          cwd=ROOT, env=env, stdout=out, stderr=err)
 
     def wait(self):

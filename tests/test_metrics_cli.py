@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _run(module, *args, expect_ok=True):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-m", f"bin.{module}", *args], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     if expect_ok:
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -77,7 +77,7 @@ def train_flags(model_dir, clf, **overrides):
 
 def run_command(module, args, timeout=300):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", f"bin.{module}", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -376,7 +376,7 @@ def test_write_samples_local(local, tmp_path):
 
 def run_sample(args, timeout=180):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "bin.sample", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "autogan_tf.cli.sample", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -17,7 +17,7 @@ TINY = ["--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4", "--g_b
 
 def run(module, *args, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-m", f"bin.{module}", *args], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=timeout)
     return out
 

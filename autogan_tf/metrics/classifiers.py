@@ -15,6 +15,7 @@ import math
 import os
 
 FEATURE_LAYER = "features"
+BN_MOMENTUM = 0.9  # of the small classifier's batch norm; see build_classifier
 INCEPTION = "inception"
 
 
@@ -141,6 +142,12 @@ def build_classifier(num_classes: int, image_size: int = 32, width: int = 32,
     Takes float images in [0, 255] (``Rescaling`` inside), so saved models
     need no outside preprocessing; the global-average-pooled layer is named
     ``features`` and feeds the final ``logits`` Dense directly.
+
+    Batch norm keeps its moving statistics with momentum 0.9, not Keras'
+    0.99: a short training (the quick start's is ~100 steps) otherwise ends
+    with statistics that are still mostly their initial values, and the model
+    scores near chance in inference mode however well it fits the batches
+    (measured on ``shapes``: 32 % test accuracy at 0.99, 100 % at 0.9).
     """
     import keras
     from keras import layers
@@ -151,7 +158,7 @@ def build_classifier(num_classes: int, image_size: int = 32, width: int = 32,
         for conv in range(2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
                               name=f"conv{stage}_{conv}")(x)
-            x = layers.BatchNormalization(name=f"bn{stage}_{conv}")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{stage}_{conv}")(x)
             x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
         if stage < 2:
             x = layers.MaxPooling2D(name=f"pool{stage}")(x)

@@ -2,10 +2,10 @@
 
 Run a command line with a fault armed, in its own process::
 
-    python -m autogan_tf.testing.faults --kill_in_save=3 -- bin.search --model_dir=...
-    python -m autogan_tf.testing.faults --tear_save=2 -- bin.train --model_dir=...
+    python -m autogan_tf.testing.faults --kill_in_save=3 -- autogan_tf.cli.search --model_dir=...
+    python -m autogan_tf.testing.faults --tear_save=2 -- autogan_tf.cli.train --model_dir=...
 
-The command's module runs as ``__main__`` (exactly as ``python -m bin.search``),
+The command's module runs as ``__main__`` (exactly as ``python -m autogan_tf.cli.search``),
 with `tf.train.CheckpointManager.save` wrapped:
 
 * ``--kill_in_save=N``: SIGKILL the process at a random moment of its N-th

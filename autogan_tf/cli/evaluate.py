@@ -9,7 +9,7 @@ import os
 
 from absl import app, flags
 
-from bin import common
+from autogan_tf.cli import common
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()

@@ -12,7 +12,7 @@ import json
 from absl import app, flags
 
 from autogan_tf.search import SearchConfig
-from bin import common
+from autogan_tf.cli import common
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()

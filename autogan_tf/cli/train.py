@@ -13,7 +13,7 @@ from absl import app, flags
 
 from autogan_tf import search_space as ss
 from autogan_tf.training import TrainConfig
-from bin import common
+from autogan_tf.cli import common
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()

@@ -1,0 +1,54 @@
+"""autogan-import: turn an official AutoGAN PyTorch checkpoint into a run directory.
+
+    autogan-import --checkpoint=autogan_cifar10_a.pth --arch=autogan_cifar10_a \\
+                   --gf_dim=256 --model_dir=/tmp/autogan_a
+
+The run directory is what ``autogan-evaluate``, ``autogan-export`` (and then
+``autogan-sample --saved_model``) read. The file is read without PyTorch and
+without running anything it contains: tensors, containers and numbers only.
+"""
+
+import sys
+
+from absl import app, flags
+
+from autogan_tf.cli import common
+
+FLAGS = flags.FLAGS
+common.define_runtime_flags()
+flags.DEFINE_string("checkpoint", None,
+                    "Official .pth file: a generator state dict, or a training checkpoint "
+                    "holding avg_gen_state_dict (used if present) or gen_state_dict.")
+flags.DEFINE_string("arch", None, "The official model's architecture: alias "
+                    "(autogan_cifar10_a) or vector '1 0 1 1 ...' (its --gen_model / --arch).")
+flags.DEFINE_integer("gf_dim", None, "The official --gf_dim (256 for the paper's models).")
+flags.DEFINE_integer("bottom_width", 4, "The official --bottom_width: 4 for CIFAR-10 (32 px), "
+                     "6 for the STL-10 model (48 px).")
+flags.DEFINE_integer("latent_dim", 128, "The official --latent_dim.")
+flags.DEFINE_string("model_dir", None, "Run directory to create (must not exist, or be empty).")
+flags.DEFINE_string("dataset", None, "Data set recorded for evaluation without --fid_stats "
+                    "(default: stl10 for 48 px images, else cifar10).")
+flags.mark_flags_as_required(["checkpoint", "arch", "gf_dim", "model_dir"])
+
+
+def main(argv):
+    common.apply_runtime_flags()
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from autogan_tf.official import importer, pth
+
+    try:
+        importer.import_checkpoint(FLAGS.checkpoint, FLAGS.arch, FLAGS.gf_dim,
+                                   FLAGS.bottom_width, FLAGS.model_dir,
+                                   latent_dim=FLAGS.latent_dim, dataset=FLAGS.dataset)
+    except (pth.PthError, importer.ImportCheckpointError) as e:
+        # A problem of the file or of its fit to the flags: one line, no usage text.
+        sys.exit(f"autogan-import: {e}")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
