@@ -33,6 +33,7 @@ UP_BILINEAR, UP_NEAREST, UP_DECONV = 0, 1, 2
 
 BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1 in Keras' convention.
 NORM_EPSILON = 1e-5  # PyTorch's default for BatchNorm2d and InstanceNorm2d.
+SN_EPSILON = 1e-12  # PyTorch's spectral_norm eps.
 
 
 def track(owner, name: str, layer):
@@ -49,13 +50,39 @@ def track(owner, name: str, layer):
 
 
 def conv_init():
-    """Xavier-uniform, as the official ``--init_type xavier_uniform``."""
+    """Xavier-uniform, as the official ``--init_type xavier_uniform`` (``Conv2d`` kernels only)."""
     return keras.initializers.GlorotUniform()
 
 
 def torch_default_init():
-    """PyTorch's default for Linear/Conv bias-free layers: U(+-1/sqrt(fan_in))."""
+    """PyTorch's default initialiser of a ``Linear``/``Conv2d``/``ConvTranspose2d`` weight.
+
+    PyTorch draws it from kaiming-uniform with ``a=sqrt(5)``, i.e.
+    U(+-1/sqrt(fan_in)). Keras' ``VarianceScaling(1/3, "fan_in", "uniform")``
+    gives the same bound sqrt(3 * (1/3) / fan_in) for a Keras *kernel*:
+
+    * Dense kernel ``[in, out]``: fan_in = in, as PyTorch's ``Linear``.
+    * Conv2D kernel ``[kh, kw, in, out]``: fan_in = kh*kw*in, as ``Conv2d``.
+    * Conv2DTranspose kernel ``[kh, kw, out, in]``: Keras takes fan_in =
+      kh*kw*out, and PyTorch computes the fan_in of a ``ConvTranspose2d``
+      weight ``[in, out, kh, kw]`` from its dimension 1, also kh*kw*out.
+
+    Not for biases: on a 1-D shape Keras takes fan_in = the bias length;
+    use `torch_bias_init` with the kernel's fan_in.
+    """
     return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_bias_init(fan_in: int):
+    """PyTorch's default bias initialiser: U(+-1/sqrt(fan_in)), fan_in of the layer's *weight*.
+
+    ``fan_in``: in_features (Linear), in*kh*kw (Conv2d), out*kh*kw
+    (ConvTranspose2d: PyTorch takes dimension 1 of its ``[in, out, kh, kw]``
+    weight). The official code never re-initialises biases, so every bias
+    of G and D has this distribution.
+    """
+    bound = 1.0 / float(fan_in) ** 0.5
+    return keras.initializers.RandomUniform(-bound, bound)
 
 
 def _bn(name, synchronized=False):
@@ -72,14 +99,25 @@ def _instance_norm(channels, name):
                                      scale=False, name=name)
 
 
-def _conv(channels, kernel, name):
+def _conv(channels, kernel, name, in_channels=None):
+    """A 'same' Conv2D: Xavier-uniform kernel (official ``weights_init``), PyTorch-default bias.
+
+    ``in_channels`` (default ``channels``) sets the bias bound 1/sqrt(in*k*k).
+    """
+    fan_in = (in_channels or channels) * kernel * kernel
     return layers.Conv2D(channels, kernel, padding="same", kernel_initializer=conv_init(),
-                         bias_initializer=torch_default_init(), name=name)
+                         bias_initializer=torch_bias_init(fan_in), name=name)
 
 
 def _deconv(channels, name):
-    return layers.Conv2DTranspose(channels, 2, strides=2, kernel_initializer=conv_init(),
-                                  bias_initializer=torch_default_init(), name=name)
+    """A 2x2 stride-2 transposed conv with PyTorch's defaults for kernel and bias.
+
+    The official ``weights_init`` matches class names containing 'Conv2d',
+    which 'ConvTranspose2d' does not, so these keep PyTorch's initialisation:
+    kernel and bias U(+-1/sqrt(out * 2 * 2)) (fan_in from weight dimension 1).
+    """
+    return layers.Conv2DTranspose(channels, 2, strides=2, kernel_initializer=torch_default_init(),
+                                  bias_initializer=torch_bias_init(channels * 4), name=name)
 
 
 def nearest_upsample(x, factor: int = 2):
@@ -333,13 +371,18 @@ class SearchCell(_CellOps):
 
 
 class ToRGB(layers.Layer):
-    """BN -> ReLU -> conv3x3 to 3 channels -> tanh, the generator's output head."""
+    """BN -> ReLU -> conv3x3 to 3 channels -> tanh, the generator's output head.
 
-    def __init__(self, sync_bn: bool = False, **kwargs):
+    ``channels``: the input width (gf_dim); it sets the conv bias bound
+    1/sqrt(channels * 9) as PyTorch's default.
+    """
+
+    def __init__(self, channels: int, sync_bn: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.channels = channels
         self.sync_bn = sync_bn
         self.bn = _bn("bn", sync_bn)
-        self.conv = _conv(3, 3, "conv")
+        self.conv = _conv(3, 3, "conv", in_channels=channels)
 
     def build(self, input_shape):
         self.bn.build(input_shape)
@@ -350,19 +393,158 @@ class ToRGB(layers.Layer):
         return tf.tanh(self.conv(tf.nn.relu(self.bn(x, training=training))))
 
     def get_config(self):
-        return {**super().get_config(), "sync_bn": self.sync_bn}
+        return {**super().get_config(), "channels": self.channels, "sync_bn": self.sync_bn}
 
 
 # --------------------------------------------------------------------------
 # Discriminator blocks (SNGAN ResNet, as the official AutoGAN code).
 # --------------------------------------------------------------------------
 
+def l2_normalize(x, eps=SN_EPSILON):
+    """``x / max(||x||, eps)``, PyTorch's ``F.normalize`` of a vector."""
+    return x / tf.maximum(tf.norm(x), eps)
+
+
+class SpectralNorm(layers.Layer):
+    """Spectral normalisation by reparameterisation, as PyTorch's ``spectral_norm``.
+
+    Wraps a ``Conv2D`` (channels_last) or ``Dense`` layer without activation and
+    keeps its kernel W as the trained variable. Every forward uses W / sigma(W):
+
+    * W is read as the matrix ``[out, in * kh * kw]`` (PyTorch's layout of
+      its ``weight.view(out, -1)``), so ``u`` (``[out]``) and ``v``
+      (``[in * kh * kw]``, order in, kh, kw) are PyTorch's ``weight_u`` and
+      ``weight_v`` unchanged.
+    * In training mode one power iteration ``v = n(W^T u), u = n(W v)``
+      (n: divide by max(norm, 1e-12)) runs and is stored in ``u``/``v``;
+      in inference mode the stored vectors are used as they are.
+    * ``sigma = u . W v`` with ``u``, ``v`` constants: the gradient reaches W
+      through sigma too (SNGAN), unlike `keras.layers.SpectralNormalization`,
+      which writes W / sigma back into the kernel (a projection).
+
+    Why: the official AutoGAN code (and SNGAN) train with this form; Adam then
+    steps on the raw W, and sigma's gradient term is part of the dynamics.
+
+    Precision: sigma, the power iteration and W / sigma are computed in
+    float32 from the float32 kernel (``autocast=False``); only the normalised
+    kernel and the bias are cast to the compute dtype (bfloat16 under
+    ``models.set_precision``).
+
+    tf.distribute: ``u`` and ``v`` are mirrored with aggregation
+    ``only_first_replica``. Every replica holds the same W, u and v and so
+    computes the same iteration; the update written is replica 0's, so the
+    copies stay bit-identical whatever the reduction order.
+
+    Args:
+      layer: an unbuilt ``keras.layers.Conv2D`` or ``keras.layers.Dense``.
+      power_iterations: power iterations per training-mode call (PyTorch's 1).
+      eps: the normalisation's epsilon (PyTorch's 1e-12).
+    """
+
+    def __init__(self, layer, power_iterations: int = 1, eps: float = SN_EPSILON, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        if not isinstance(layer, (layers.Conv2D, layers.Dense)) or isinstance(
+                layer, layers.Conv2DTranspose):
+            raise TypeError(f"SpectralNorm wraps Conv2D or Dense, got {type(layer).__name__}")
+        if layer.activation not in (None, keras.activations.linear):
+            raise ValueError("SpectralNorm: the wrapped layer must have no activation")
+        if isinstance(layer, layers.Conv2D) and layer.data_format != "channels_last":
+            raise ValueError("SpectralNorm: Conv2D must be channels_last")
+        if power_iterations < 1:
+            raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")
+        self.layer = layer
+        self.power_iterations = int(power_iterations)
+        self.eps = float(eps)
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        shape = self.layer.kernel.shape
+        out = shape[-1]
+        rest = 1
+        for dim in shape[:-1]:
+            rest *= dim
+        self.u = self.add_weight(shape=(out,), initializer=_unit_normal, trainable=False,
+                                 name="u", dtype="float32", autocast=False,
+                                 aggregation="only_first_replica")
+        self.v = self.add_weight(shape=(rest,), initializer=_unit_normal, trainable=False,
+                                 name="v", dtype="float32", autocast=False,
+                                 aggregation="only_first_replica")
+        super().build(input_shape)
+
+    def weight_matrix(self):
+        """The float32 kernel as PyTorch's ``[out, in * kh * kw]`` matrix."""
+        kernel = tf.cast(tf.convert_to_tensor(self.layer.kernel), tf.float32)
+        if kernel.shape.rank == 2:  # Dense [in, out]
+            return tf.transpose(kernel)
+        return tf.reshape(tf.transpose(kernel, [3, 2, 0, 1]), [kernel.shape[-1], -1])
+
+    def sigma(self, training=False):
+        """sigma(W) = u . W v; in training mode after ``power_iterations`` steps (stored).
+
+        Its ops live in a "sigma" name scope (per batch, not per image: MAC
+        counts leave them out).
+        """
+        with tf.name_scope("sigma"):
+            return self._sigma(training)
+
+    def _sigma(self, training):
+        w = self.weight_matrix()
+        u = tf.convert_to_tensor(self.u)
+        v = tf.convert_to_tensor(self.v)
+        if training:
+            w_const = tf.stop_gradient(w)
+            for _ in range(self.power_iterations):
+                v = l2_normalize(tf.linalg.matvec(w_const, u, transpose_a=True), self.eps)
+                u = l2_normalize(tf.linalg.matvec(w_const, v), self.eps)
+            self.u.assign(u)
+            self.v.assign(v)
+        return tf.tensordot(u, tf.linalg.matvec(w, v), 1)
+
+    def normalized_kernel(self, training=False):
+        """W / sigma(W) in float32, in the wrapped layer's kernel shape."""
+        kernel = tf.cast(tf.convert_to_tensor(self.layer.kernel), tf.float32)
+        return kernel / self.sigma(training)
+
+    def call(self, inputs, training=None):
+        dtype = self.compute_dtype
+        inputs = tf.cast(inputs, dtype)
+        kernel = tf.cast(self.normalized_kernel(bool(training)), dtype)
+        if isinstance(self.layer, layers.Conv2D):
+            outputs = self.layer.convolution_op(inputs, kernel)
+        else:
+            outputs = tf.matmul(inputs, kernel)
+        if self.layer.use_bias:
+            outputs = outputs + tf.cast(tf.convert_to_tensor(self.layer.bias), dtype)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer),
+                "power_iterations": self.power_iterations, "eps": self.eps}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)
+
+
+def _unit_normal(shape, dtype=None):
+    """A N(0, 1) vector scaled to unit length (PyTorch's initial ``u`` and ``v``)."""
+    x = keras.random.normal(shape, dtype="float32")
+    return tf.cast(l2_normalize(x), dtype or "float32")
+
+
 def _sn(layer, name):
-    return layers.SpectralNormalization(layer, power_iterations=1, name=name)
+    return SpectralNorm(layer, power_iterations=1, name=name)
 
 
-def _sn_conv(channels, kernel, name):
-    return _sn(_conv(channels, kernel, f"{name}_inner"), name)
+def _sn_conv(channels, kernel, name, in_channels=None):
+    return _sn(_conv(channels, kernel, f"{name}_inner", in_channels=in_channels), name)
 
 
 def downsample(x):
@@ -371,14 +553,18 @@ def downsample(x):
 
 
 class OptimizedDisBlock(layers.Layer):
-    """The first D block: conv -> ReLU -> conv -> pool, plus pool -> 1x1 conv shortcut."""
+    """The first D block: conv -> ReLU -> conv -> pool, plus pool -> 1x1 conv shortcut.
 
-    def __init__(self, channels: int, **kwargs):
+    ``in_channels``: the image channels (3); sets the first convs' bias bounds.
+    """
+
+    def __init__(self, channels: int, in_channels: int = 3, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
-        self.c1 = _sn_conv(channels, 3, "c1")
+        self.in_channels = in_channels
+        self.c1 = _sn_conv(channels, 3, "c1", in_channels=in_channels)
         self.c2 = _sn_conv(channels, 3, "c2")
-        self.c_sc = _sn_conv(channels, 1, "c_sc")
+        self.c_sc = _sn_conv(channels, 1, "c_sc", in_channels=in_channels)
 
     def build(self, input_shape):
         self.c1.build(input_shape)
@@ -391,7 +577,8 @@ class OptimizedDisBlock(layers.Layer):
         return h + self.c_sc(downsample(x), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels}
+        return {**super().get_config(), "channels": self.channels,
+                "in_channels": self.in_channels}
 
 
 class DisBlock(layers.Layer):

@@ -19,7 +19,8 @@ from keras import layers
 
 from autogan_tf import search_space as ss
 from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCell, ToRGB,
-                               _sn, cell_op_usage, torch_default_init, track)
+                               SpectralNorm, _sn, cell_op_usage, torch_bias_init,
+                               torch_default_init, track)
 
 
 PRECISIONS = ("float32", "bfloat16")
@@ -41,8 +42,9 @@ def set_precision(model: keras.Model, precision: str):
     float32 on purpose:
 
     * batch and instance norm statistics (Keras normalises in float32);
-    * spectral norm: the wrappers do not autocast, so the power iteration,
-      sigma and the normalised kernel are computed from the float32 kernel;
+    * spectral norm: `layers.SpectralNorm` does not autocast, so the power
+      iteration, sigma and W / sigma are computed from the float32 kernel
+      and only W / sigma is cast to bfloat16;
     * the model outputs: generator images and discriminator logits are
       float32 (the discriminator sums its features and applies its last
       linear layer in float32), so losses are computed in float32.
@@ -57,15 +59,16 @@ def set_precision(model: keras.Model, precision: str):
     # keras.Layer._flatten_layers: every sublayer, also those tracked as attributes only.
     for layer in model._flatten_layers(include_self=True, recursive=True):
         layer.dtype_policy = "float32" if id(layer) in keep else policy
-        if isinstance(layer, layers.SpectralNormalization):
+        if isinstance(layer, SpectralNorm):
             layer.autocast = False  # read the kernel as float32 in the power iteration
     model.precision = precision
     return model
 
 
-def _l1(bottom_width, gf_dim):
+def _l1(bottom_width, gf_dim, latent_dim):
+    """The stem Linear: PyTorch's default kernel and bias, U(+-1/sqrt(latent_dim))."""
     return layers.Dense(bottom_width ** 2 * gf_dim, kernel_initializer=torch_default_init(),
-                        bias_initializer=torch_default_init(), name="l1")
+                        bias_initializer=torch_bias_init(latent_dim), name="l1")
 
 
 def output_size(bottom_width: int, stage: int) -> int:
@@ -87,8 +90,8 @@ class _GeneratorBase(keras.Model):
         self.latent_dim = latent_dim
         self.bottom_width = bottom_width
         self.num_cells = num_cells
-        self.l1 = _l1(bottom_width, gf_dim)
-        self.to_rgb = ToRGB(self.sync_bn, name="to_rgb")
+        self.l1 = _l1(bottom_width, gf_dim, latent_dim)
+        self.to_rgb = ToRGB(gf_dim, self.sync_bn, name="to_rgb")
 
     def build(self, input_shape=None):
         self.l1.build((None, self.latent_dim))

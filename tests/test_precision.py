@@ -44,20 +44,24 @@ def test_bfloat16_discriminator_spectral_norm_in_float32():
     assert d.l5.compute_dtype == "float32"  # the logits head
     sn = d.growing[1].c1
     kernel = sn.layer.kernel
-    w = kernel.numpy().astype(np.float64).reshape(-1, kernel.shape[-1])
-    u = sn.vector_u.numpy().astype(np.float64)
+    # PyTorch's weight.view(out, -1) of the [kh, kw, in, out] kernel, in float64.
+    w = kernel.numpy().astype(np.float64).transpose(3, 2, 0, 1).reshape(kernel.shape[-1], -1)
+    u = sn.u.numpy().astype(np.float64)
     logits = d(tf.random.normal([2, 32, 32, 3]), training=True)
     assert logits.dtype == tf.float32
     # One power iteration from the previous u, in float64: the float32 result
     # agrees to ~1e-6, a bfloat16 one would be off by ~1e-2.
-    v = u @ w.T
+    v = w.T @ u
     v /= np.linalg.norm(v)
-    u_new = v @ w
+    u_new = w @ v
     u_new /= np.linalg.norm(u_new)
-    sigma = (v @ w @ u_new.T).item()
-    np.testing.assert_allclose(sn.vector_u.numpy(), u_new, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(kernel.numpy().reshape(w.shape), w / sigma, rtol=1e-4, atol=1e-6)
-    assert sn.vector_u.dtype == "float32" and kernel.dtype == "float32"
+    sigma = u_new @ w @ v
+    np.testing.assert_allclose(sn.u.numpy(), u_new, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(sn.v.numpy(), v, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(float(sn.sigma()), sigma, rtol=1e-5)
+    np.testing.assert_allclose(sn.normalized_kernel().numpy(), kernel.numpy() / sigma,
+                               rtol=1e-4, atol=1e-6)
+    assert sn.u.dtype == "float32" and kernel.dtype == "float32"
 
 
 def _trainer(precision, **kwargs):
