@@ -231,3 +231,188 @@ def test_tensor_beyond_its_storage(tmp_path):
     path = write_zip_pth(tmp_path / "short.pth", data, [("0", np.ones(2, np.float32))])
     with pytest.raises(pth.PthError, match="reaches element 3 of storage 0"):
         pth.load(path)
+
+
+# -- the importer --------------------------------------------------------------
+def _official():
+    return np.load(OUTPUTS)
+
+
+def _scaled(images):
+    """The official uint8 conversion before truncation: x*127.5+127.5, clamped."""
+    return np.clip(images.astype(np.float64) * 127.5 + 127.5, 0, 255)
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """Both fixtures imported into run directories (arch a legacy, arch c zip)."""
+    from autogan_tf.official import importer
+
+    base = tmp_path_factory.mktemp("import")
+    lines = []
+    runs = {
+        "official_a_gf8_bw4_legacy": importer.import_checkpoint(
+            LEGACY_A, "autogan_cifar10_a", GF_DIM, 4, str(base / "a"), echo=lines.append),
+        "official_c_gf8_bw3_zip": importer.import_checkpoint(
+            ZIP_C, "1 1 1 1 1 0 0 1 1 1 0 1 0 3", GF_DIM, 3, str(base / "c"),
+            echo=lines.append),
+    }
+    return runs, lines
+
+
+def test_import_says_which_weights_it_used(imported):
+    runs, lines = imported
+    assert runs["official_a_gf8_bw4_legacy"].state_dict == "avg_gen_state_dict"
+    assert runs["official_c_gf8_bw3_zip"].state_dict == "state_dict"
+    assert "avg_gen_state_dict" in lines[0] and "the generator state dict" in lines[1]
+    run = runs["official_a_gf8_bw4_legacy"].model_dir
+    assert sorted(os.listdir(run)) == ["checkpoints", "config.json", "import.json"]
+    assert sorted(os.listdir(os.path.dirname(run))) == ["a", "c"]  # no staging directory left
+
+
+@pytest.mark.parametrize("name", ["official_a_gf8_bw4_legacy", "official_c_gf8_bw3_zip"])
+def test_restored_run_reproduces_the_official_images(imported, name):
+    """What autogan-evaluate and autogan-export restore equals the official model's output."""
+    from autogan_tf import training
+
+    generator, config, checkpoint = training.restore_generator(imported[0][name].model_dir)
+    official = _official()
+    ours = generator(official["z"], training=False).numpy()
+    assert ours.shape == official[f"{name}_images"].shape
+    assert np.abs(ours - official[f"{name}_images"]).max() < 1e-5
+    assert checkpoint.endswith("ckpt-0") and config.gf_dim == GF_DIM
+    # The raw weights are the imported ones too (a resumed autogan-train starts from them).
+    raw, _, _ = training.restore_generator(imported[0][name].model_dir, ema=False)
+    assert np.array_equal(raw(official["z"], training=False).numpy(), ours)
+
+
+def test_exported_serving_default_equals_the_official_images(imported, tmp_path):
+    """Import -> autogan-export's steps -> SavedModel: uint8 images as the official validate()."""
+    import tensorflow as tf
+
+    from autogan_tf import export, training
+
+    name = "official_a_gf8_bw4_legacy"
+    generator, _, _ = training.restore_generator(imported[0][name].model_dir)
+    path = export.export_generator(generator, str(tmp_path / "autogan"), 1, max_batch=8,
+                                   warmup_requests=1)
+    official = _official()
+    served = tf.saved_model.load(path).signatures["serving_default"](
+        z=tf.constant(official["z"]))["images"].numpy()
+    expected = official[f"{name}_uint8"]
+    assert served.dtype == np.uint8 and served.shape == expected.shape
+    # Equal, except where the official value lies within float32 rounding of a level boundary.
+    scaled = _scaled(official[f"{name}_images"])
+    near_boundary = np.abs(scaled - np.round(scaled)) < 1e-3
+    differ = served != expected
+    assert np.all(near_boundary[differ]), np.argwhere(differ & ~near_boundary)[:5]
+    assert np.abs(served.astype(int) - expected.astype(int)).max() <= 1
+    assert served.std() > 5  # not a constant image
+
+
+def test_select_state_dict_prefers_the_ema_weights():
+    from autogan_tf.official import importer
+
+    ema, raw = {"w": np.ones(2)}, {"w": np.zeros(2)}
+    assert importer.select_state_dict({"avg_gen_state_dict": ema, "gen_state_dict": raw,
+                                       "epoch": 3}, "f.pth") == (ema, "avg_gen_state_dict")
+    assert importer.select_state_dict({"gen_state_dict": raw, "epoch": 3},
+                                      "f.pth") == (raw, "gen_state_dict")
+    assert importer.select_state_dict(raw, "f.pth") == (raw, "state_dict")
+    for bad, words in [({"epoch": 3, "dis_state_dict": raw}, "top-level keys: dis_state_dict"),
+                       ([1, 2], "holds a list"),
+                       ({"avg_gen_state_dict": {"w": 1}}, "avg_gen_state_dict is not")]:
+        with pytest.raises(importer.ImportCheckpointError, match=words):
+            importer.select_state_dict(bad, "f.pth")
+
+
+def _bare_c_state():
+    return collections.OrderedDict(pth.load(ZIP_C))
+
+
+def _edit_missing(state):
+    del state["cell2.c1.bias"]
+    return "missing: cell2.c1.bias"
+
+
+def _edit_misshaped(state):
+    state["cell1.c1.weight"] = np.ascontiguousarray(state["cell1.c1.weight"][:, :4])
+    return "cell1.c1.weight: expected shape (8, 8, 3, 3), found (8, 4, 3, 3)"
+
+
+def _edit_extra(state):
+    state["cell4.c1.weight"] = np.zeros((8, 8, 3, 3), np.float32)
+    return "unexpected: cell4.c1.weight"
+
+
+@pytest.mark.parametrize("edit", [_edit_missing, _edit_misshaped, _edit_extra])
+def test_state_dict_that_does_not_fit_is_refused_before_writing(tmp_path, edit):
+    from autogan_tf.official import importer
+
+    state = _bare_c_state()
+    words = edit(state)
+    path = write_state_dict(tmp_path / "edited.pth", state)
+    target = tmp_path / "out" / "run"
+    with pytest.raises(importer.ImportCheckpointError) as e:
+        importer.import_checkpoint(path, "autogan_cifar10_c", GF_DIM, 3, str(target))
+    message = str(e.value)
+    assert words in message and path in message and "\n" not in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["os.system", "truncated", "wrong_arch", "wrong_width"])
+def test_bad_inputs_write_no_model_dir(tmp_path, case):
+    from autogan_tf.official import importer
+
+    marker = tmp_path / "pwned"
+    path, arch, gf_dim, words = ZIP_C, "autogan_cifar10_c", GF_DIM, None
+    if case == "os.system":
+        path = write_zip_pth(tmp_path / "evil.pth",
+                             pickle.dumps(_Call(os.system, f"touch {marker}"), protocol=2))
+        words = "refused"
+    elif case == "truncated":
+        path, words = str(_damaged(tmp_path, ZIP_C, "truncated")), "damaged zip"
+    elif case == "wrong_arch":
+        arch, words = "autogan_cifar10_a", "check --arch"
+    else:
+        gf_dim, words = 16, "suggest --gf_dim=8 --bottom_width=3 --latent_dim=128"
+    target = tmp_path / "out" / "run"
+    with pytest.raises((pth.PthError, importer.ImportCheckpointError), match=words):
+        importer.import_checkpoint(path, arch, gf_dim, 3, str(target))
+    assert not (tmp_path / "out").exists() and not marker.exists()
+
+
+def test_existing_model_dir_is_refused(tmp_path):
+    from autogan_tf.official import importer
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    with pytest.raises(importer.ImportCheckpointError, match="not an empty directory"):
+        importer.import_checkpoint(ZIP_C, "autogan_cifar10_c", GF_DIM, 3, str(tmp_path / "run"))
+    assert os.listdir(tmp_path / "run") == ["config.json"]
+
+
+# -- the command line ----------------------------------------------------------
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "autogan_tf.cli.import_checkpoint", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_imports_and_refuses_in_one_line(tmp_path):
+    run = tmp_path / "empty_dir"
+    run.mkdir()  # an empty directory is accepted
+    done = _cli(f"--checkpoint={ZIP_C}", "--arch=autogan_cifar10_c", f"--gf_dim={GF_DIM}",
+                "--bottom_width=3", f"--model_dir={run}")
+    assert done.returncode == 0, done.stderr
+    assert "imported the generator state dict" in done.stdout
+    assert sorted(os.listdir(run)) == ["checkpoints", "config.json", "import.json"]
+
+    marker = tmp_path / "pwned"
+    evil = write_zip_pth(tmp_path / "evil.pth",
+                         pickle.dumps(_Call(os.system, f"touch {marker}"), protocol=2))
+    refused = _cli(f"--checkpoint={evil}", "--arch=autogan_cifar10_a", "--gf_dim=8",
+                   f"--model_dir={tmp_path / 'evil_run'}")
+    assert refused.returncode == 1
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("autogan-import: ") and "refused" in last and evil in last
+    assert not marker.exists() and not (tmp_path / "evil_run").exists()
