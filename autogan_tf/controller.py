@@ -229,60 +229,83 @@ class Controller(keras.Model):
                             initial_hidden=initial_hidden)
 
 
+CTRL_LOSSES = ("official", "independent")
+
+
 class Reinforce(tf.Module):
-    """REINFORCE with a moving-average baseline and an entropy bonus in the reward.
+    """REINFORCE with a moving-average baseline and an entropy term in the reward.
 
-    One instance trains one controller (its Adam slots are built for it).
+    One instance trains one controller (its Adam slots and baseline are built
+    for it by `build`). Two forms of the loss (``loss``):
 
-    The reward of sample b is ``R_b + entropy_coeff * sum_t H_bt`` (entropies
-    treated as constants). The baseline is an exponential moving average of the
-    batch-mean reward, initialised by the first batch; the advantage is taken
-    against the baseline *after* this batch's update (as the official code),
-    so the very first update has zero advantage. The loss is
-    ``-sum_{b,t} log pi(a_bt) * advantage_b``.
+    * ``"official"`` (default), the official ``train_controller``: the reward
+      of decision t of sample b is ``R_b + entropy_coeff * H_bt`` with the
+      entropy's gradient kept; the baseline is one value per decision, an
+      exponential moving average of the batch mean of those rewards,
+      initialised by the first batch; ``A_bt = total_bt - baseline_t`` taken
+      against the baseline *after* this batch's update (so the first update
+      after a restart has zero advantage and no gradient), the update term
+      keeping its gradient as in the official code; and the loss is
+      ``-sum_b (sum_t log pi(a_bt)) * (sum_t A_bt)``. In the official code
+      that product comes from broadcasting a ``[1, T]`` log-prob row against a
+      ``[T, 1]`` advantage column, which works for ``--ctrl_sample_batch 1``
+      only; for one sample this is that loss exactly, for more it is the
+      same per sample. The entropy term's gradient is
+      ``-(sum_t log pi) * decay * entropy_coeff * grad(sum_t H)``, so (the
+      log-probabilities being negative) it *lowers* the entropy: the official
+      code's effective entropy term, kept for fidelity.
+    * ``"independent"``: the textbook form: reward ``R_b + entropy_coeff *
+      sum_t H_bt`` with the entropies constant, a scalar baseline of the
+      batch-mean reward, loss ``-sum_{b,t} log pi(a_bt) * A_b``.
+
+    ``reset_baseline()`` restarts the baseline (the official code does at
+    every search iteration; `search` does unless ``--baseline=persistent``).
 
     Defaults: ``entropy_coeff=1e-4`` is the paper's value (the official code's
-    flag default is 1e-3); Adam lr 3.5e-4 with betas (0.0, 0.9), the
-    ``--beta1/--beta2`` the official search script passes to every optimizer,
-    the controller's included.
-
-    Where this departs from the official code, on purpose: there the entropy
-    term keeps its gradient and, because entropies are concatenated along the
-    batch axis, only ``--ctrl_sample_batch 1`` works (the loss then pairs every
-    step's log-prob with every step's advantage). Here the bonus is a constant
-    reward term and any batch size works; with batch 1 the two agree up to the
-    entropy gradient and the per-step baseline.
+    flag default, which its search script leaves, is 1e-3); Adam lr 3.5e-4
+    with betas (0.0, 0.9), the ``--beta1/--beta2`` the official search script
+    passes to every optimizer, the controller's included.
     """
 
     def __init__(self, learning_rate: float = 3.5e-4, beta1: float = 0.0, beta2: float = 0.9,
                  entropy_coeff: float = 1e-4, baseline_decay: float = 0.9, optimizer=None,
-                 name=None):
+                 loss: str = "official", name=None):
         super().__init__(name=name)
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"--baseline_decay must be in [0, 1), got {baseline_decay}")
         if entropy_coeff < 0:
             raise ValueError(f"--entropy_coeff must be >= 0, got {entropy_coeff}")
+        if loss not in CTRL_LOSSES:
+            raise ValueError(f"--ctrl_loss must be one of {CTRL_LOSSES}, got {loss!r}")
         self.entropy_coeff = float(entropy_coeff)
         self.baseline_decay = float(baseline_decay)
+        self.loss = loss
         self.optimizer = optimizer or keras.optimizers.Adam(learning_rate, beta_1=beta1,
                                                             beta_2=beta2)
-        self.baseline = tf.Variable(0.0, trainable=False, name="baseline")
+        self.baseline = None  # [num_decisions], created by build()
         self.has_baseline = tf.Variable(False, trainable=False, name="has_baseline")
         self._update_fn = tf.function(self._update, reduce_retracing=True)
 
     def build(self, controller: Controller):
-        """Create the Adam slots for ``controller`` (eagerly, so updates trace once).
+        """Create the baseline and Adam slots for ``controller`` (eagerly, so updates trace once).
 
-        A checkpoint restored before this is applied when the slots appear.
+        Call before restoring a checkpoint into this object.
         """
+        if self.baseline is None:
+            self.baseline = tf.Variable(tf.zeros([controller.num_decisions]), trainable=False,
+                                        name="baseline")
         if not self.optimizer.built:
             self.optimizer.build(controller.trainable_variables)
+
+    def reset_baseline(self):
+        """Forget the baseline: the next update starts it from its batch (zero advantage)."""
+        self.has_baseline.assign(False)
 
     def update(self, controller: Controller, decisions, initial_hidden=None, rewards=None):
         """One policy-gradient step. Also accepts ``update(controller, sample, rewards)``.
 
-        Returns scalar tensors: loss, reward_mean (with the bonus), baseline,
-        advantage_mean, entropy_mean (per decision).
+        Returns scalar tensors: loss, reward_mean (with the entropy term),
+        baseline (mean over decisions), advantage_mean, entropy_mean (per decision).
         """
         if isinstance(decisions, SampleResult):
             if rewards is None:
@@ -300,22 +323,42 @@ class Reinforce(tf.Module):
         self.build(controller)
         return self._update_fn(controller, decisions, h0, c0, rewards)
 
+    def _moving_baseline(self, batch_mean):
+        """The baseline after this batch: restart from it, or decay towards it."""
+        decay = self.baseline_decay
+        previous = tf.stop_gradient(tf.convert_to_tensor(self.baseline))
+        return tf.where(self.has_baseline, decay * previous + (1 - decay) * batch_mean,
+                        batch_mean)
+
+    def policy_loss(self, log_probs, entropies, rewards):
+        """The loss, rewards with the entropy term, baseline and advantages of one batch.
+
+        ``log_probs``, ``entropies``: ``[B, T]``; ``rewards``: ``[B]``.
+        """
+        c = self.entropy_coeff
+        if self.loss == "official":
+            total = rewards[:, None] + c * entropies  # [B, T], entropy gradient kept
+            baseline = self._moving_baseline(tf.reduce_mean(total, axis=0))
+            advantage = total - baseline
+            loss = -tf.reduce_sum(tf.reduce_sum(log_probs, 1) * tf.reduce_sum(advantage, 1))
+        else:
+            total = rewards + c * tf.stop_gradient(tf.reduce_sum(entropies, axis=1))  # [B]
+            mean = tf.reduce_mean(total)
+            baseline = self._moving_baseline(tf.fill(tf.shape(self.baseline), mean))
+            advantage = total - baseline[0]
+            loss = -tf.reduce_sum(log_probs * tf.stop_gradient(advantage)[:, None])
+        return loss, total, baseline, advantage
+
     def _update(self, controller, decisions, h0, c0, rewards):
         variables = controller.trainable_variables
         with tf.GradientTape() as tape:
             log_probs, entropies = controller.log_prob_and_entropy(decisions, (h0, c0))
-            total = rewards + self.entropy_coeff * tf.stop_gradient(
-                tf.reduce_sum(entropies, axis=1))
-            mean = tf.reduce_mean(total)
-            decay = self.baseline_decay
-            baseline = tf.where(self.has_baseline, decay * self.baseline + (1 - decay) * mean,
-                                mean)
-            advantage = total - baseline
-            loss = -tf.reduce_sum(log_probs * tf.stop_gradient(advantage)[:, None])
+            loss, total, baseline, advantage = self.policy_loss(log_probs, entropies, rewards)
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
-        self.baseline.assign(baseline)
+        self.baseline.assign(tf.stop_gradient(baseline))
         self.has_baseline.assign(True)
-        return {"loss": loss, "reward_mean": mean, "baseline": baseline,
+        return {"loss": loss, "reward_mean": tf.reduce_mean(total),
+                "baseline": tf.reduce_mean(baseline),
                 "advantage_mean": tf.reduce_mean(advantage),
                 "entropy_mean": tf.reduce_mean(entropies)}

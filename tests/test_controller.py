@@ -210,7 +210,7 @@ def test_reinforce_matches_closed_form():
     coeff, decay = 0.5, 0.9
     c = ctrl.Controller(1, seed=2)
     r = ctrl.Reinforce(entropy_coeff=coeff, baseline_decay=decay,
-                       optimizer=keras.optimizers.SGD(1.0))
+                       optimizer=keras.optimizers.SGD(1.0), loss="independent")
     h0 = (tf.random.normal([5, H], seed=3), tf.random.normal([5, H], seed=4))
     baseline = None
     for step, rewards in enumerate([[1.0, 0.0, 2.0, 0.5, 0.0], [0.0, 3.0, 1.0, 1.0, 4.0]]):
@@ -242,14 +242,60 @@ def test_reinforce_matches_closed_form():
 
 def test_first_update_has_zero_mean_advantage_and_defaults():
     r = ctrl.Reinforce()
-    assert r.entropy_coeff == 1e-4 and r.baseline_decay == 0.9
+    assert r.entropy_coeff == 1e-4 and r.baseline_decay == 0.9 and r.loss == "official"
     assert float(r.optimizer.learning_rate) == pytest.approx(3.5e-4)
     assert r.optimizer.beta_1 == 0.0 and r.optimizer.beta_2 == 0.9
     c = ctrl.Controller(0)
-    s = c.sample(3)
-    stats = r.update(c, s, tf.constant([5.0, 5.0, 5.0]))
+    before = [v.numpy().copy() for v in c.trainable_variables]
+    stats = r.update(c, c.sample(1), tf.constant([5.0]))  # official: batch 1
+    assert float(stats["advantage_mean"]) == 0.0 and float(stats["loss"]) == 0.0
+    for v, b in zip(c.trainable_variables, before):  # zero gradient: Adam does not move
+        np.testing.assert_array_equal(v.numpy(), b)
+    r = ctrl.Reinforce(loss="independent")
+    stats = r.update(c, c.sample(3), tf.constant([5.0, 5.0, 5.0]))
     assert float(stats["advantage_mean"]) == pytest.approx(0.0, abs=1e-6)
     assert float(stats["loss"]) == pytest.approx(0.0, abs=1e-5)
+
+
+def _official_train_controller_loss(log_probs, entropies, reward, baseline, coeff, decay):
+    """The official train_controller's arithmetic, transcribed (batch 1, torch shapes).
+
+    ``log_probs`` [1, T]; ``entropies`` [T, 1] (torch.cat along dim 0);
+    ``baseline`` [T, 1] or None. Returns (loss, new baseline).
+    """
+    rewards = tf.reshape(reward, [1, 1]) + coeff * entropies  # [T, 1]
+    if baseline is None:
+        baseline = rewards
+    else:
+        baseline = decay * tf.stop_gradient(baseline) + (1 - decay) * rewards
+    adv = rewards - baseline
+    return tf.reduce_sum(-log_probs * adv), baseline  # [1, T] * [T, 1] broadcast
+
+
+def test_official_loss_matches_the_official_arithmetic():
+    coeff, decay = 0.3, 0.9
+    c = ctrl.Controller(2, seed=5)
+    r = ctrl.Reinforce(entropy_coeff=coeff, baseline_decay=decay,
+                       optimizer=keras.optimizers.SGD(1.0))
+    h0 = (tf.random.normal([1, H], seed=6), tf.random.normal([1, H], seed=7))
+    baseline = None
+    for step, reward in enumerate([2.0, 3.5, 1.0]):
+        decisions = random_decisions((2,), 1, seed=10 + step)
+        with tf.GradientTape() as tape:
+            lp, ent = c.log_prob_and_entropy(decisions, h0)
+            loss, baseline = _official_train_controller_loss(
+                lp, tf.transpose(ent), tf.constant(reward), baseline, coeff, decay)
+        grads = tape.gradient(loss, c.trainable_variables)
+        before = [v.numpy() for v in c.trainable_variables]
+        stats = r.update(c, decisions, h0, tf.constant([reward]))
+        np.testing.assert_allclose(stats["loss"], float(loss), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(r.baseline.numpy(), baseline.numpy()[:, 0], rtol=1e-6)
+        for v, b, g in zip(c.trainable_variables, before, grads):
+            np.testing.assert_allclose(b - v.numpy(), tf.convert_to_tensor(g).numpy(),
+                                       atol=1e-6)
+    r.reset_baseline()  # a new search iteration: zero advantage again
+    stats = r.update(c, random_decisions((2,), 1, seed=20), h0, tf.constant([9.0]))
+    assert float(stats["loss"]) == 0.0
 
 
 def test_update_does_not_retrace_for_new_reward_values():
