@@ -59,14 +59,14 @@ class _Opcodes:
         self.out += b")R"
 
 
-def _tensor(op, key, array):
+def _tensor(op, key, array, module="torch", location="cpu"):
     """``_rebuild_tensor_v2((storage pid), 0, shape, strides, False, OrderedDict())``."""
     op.glob("torch._utils", "_rebuild_tensor_v2")
     op.out += b"(("
     op.text("storage")
-    op.glob("torch", _STORAGE_NAMES[array.dtype])
+    op.glob(module, _STORAGE_NAMES[array.dtype])
     op.text(key)
-    op.text("cpu")
+    op.text(location)
     op.int(array.size)
     op.out += b"tQ"
     op.int(0)
@@ -77,14 +77,17 @@ def _tensor(op, key, array):
     op.out += b"tR"
 
 
-def state_dict_pickle(state):
-    """data.pkl of an OrderedDict of tensors; storages keyed "0", "1", ..."""
+def state_dict_pickle(state, **where):
+    """data.pkl of an OrderedDict of tensors; storages keyed "0", "1", ...
+
+    ``where``: ``module`` and ``location`` of the storages (e.g. a GPU's).
+    """
     op = _Opcodes()
     op.ordered_dict()
     op.out += b"("
     for i, (name, array) in enumerate(state.items()):
         op.text(name)
-        _tensor(op, str(i), np.array(array, order="C"))
+        _tensor(op, str(i), np.array(array, order="C"), **where)
     op.out += b"u."
     return bytes(op.out)
 
@@ -202,6 +205,48 @@ def test_damaged_files_are_refused(tmp_path, source, how, words):
     with pytest.raises(pth.PthError) as e:
         pth.load(path)
     assert words in str(e.value) and str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_tensors_saved_on_a_gpu_are_read_on_the_cpu(tmp_path):
+    state = collections.OrderedDict(w=np.arange(6, dtype=np.float32).reshape(2, 3))
+    data = state_dict_pickle(state, module="torch.cuda", location="cuda:0")
+    loaded = pth.load(write_zip_pth(tmp_path / "gpu.pth", data, [("0", state["w"])]))
+    assert np.array_equal(loaded["w"], state["w"])
+
+
+def test_legacy_storage_views(tmp_path):
+    """PyTorch 0.4-era legacy files may point a tensor into a view of a larger storage."""
+    op = _Opcodes()
+    op.ordered_dict()
+    op.out += b"("
+    op.text("part")
+    op.glob("torch._utils", "_rebuild_tensor_v2")
+    op.out += b"(("
+    op.text("storage")
+    op.glob("torch", "FloatStorage")
+    op.text("base")
+    op.text("cuda:0")
+    op.int(8)
+    op.out += b"("  # view metadata: (view key, offset, size)
+    op.text("view")
+    op.int(2)
+    op.int(4)
+    op.out += b"ttQ"
+    op.int(1)
+    op.tuple((3,))
+    op.tuple((1,))
+    op.out += b"\x89"
+    op.ordered_dict()
+    op.out += b"tRu."
+    storage = np.arange(8, dtype=np.float32)
+    tail = struct.pack("<q", 8) + storage.tobytes()
+    path = tmp_path / "views.pth"
+    path.write_bytes(legacy_bytes(bytes(op.out))[:-len(pickle.dumps([], protocol=2))]
+                     + pickle.dumps(["base"], protocol=2) + tail)
+    assert np.array_equal(pth.load(path)["part"], [3, 4, 5])
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(pth.PthError, match="storage base holds 28 bytes, 32 expected"):
+        pth.load(path)
 
 
 def test_not_a_checkpoint(tmp_path):
@@ -324,6 +369,22 @@ def test_select_state_dict_prefers_the_ema_weights():
                        ({"avg_gen_state_dict": {"w": 1}}, "avg_gen_state_dict is not")]:
         with pytest.raises(importer.ImportCheckpointError, match=words):
             importer.select_state_dict(bad, "f.pth")
+
+
+def test_search_layout_state_dict_imports(tmp_path):
+    """A state dict with the supernet's names (official train_derived.py) maps too."""
+    from autogan_tf import models, training
+    from autogan_tf.official import importer, weights
+
+    source = models.DerivedGenerator("autogan_cifar10_c", GF_DIM, 128, 3)
+    state = weights.generator_state(source, layout="search")
+    path = write_state_dict(tmp_path / "search.pth", state)
+    result = importer.import_checkpoint(path, "autogan_cifar10_c", GF_DIM, 3,
+                                        str(tmp_path / "run"), echo=None)
+    restored, _, _ = training.restore_generator(result.model_dir)
+    z = _official()["z"]
+    assert np.array_equal(restored(z, training=False).numpy(),
+                          source(z, training=False).numpy())
 
 
 def _bare_c_state():
