@@ -13,6 +13,7 @@ CONSOLE_SCRIPTS = [
     "autogan-export=autogan_tf.cli.export:run",
     "autogan-sample=autogan_tf.cli.sample:run",
     "autogan-quickstart=autogan_tf.cli.quickstart:run",
+    "autogan-import=autogan_tf.cli.import_checkpoint:run",
 ]
 
 setup(
@@ -22,14 +23,17 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["autogan_tf", "autogan_tf.*"]),
+    # The flagfiles live in flags/ at the top of the checkout and install as autogan_tf.flags.
+    packages=find_packages(include=["autogan_tf", "autogan_tf.*"]) + ["autogan_tf.flags"],
+    package_dir={"autogan_tf.flags": "flags"},
+    package_data={"autogan_tf.flags": ["*.cfg"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.0",
         "tensorflow-datasets>=4.9",
         "absl-py",
         "numpy",
-        "scipy",
+        "scipy>=1.13",  # 1.11.2-1.12: sqrtm returns large imaginary parts (FID)
         "pillow",
     ],
     extras_require={

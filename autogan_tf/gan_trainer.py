@@ -31,6 +31,38 @@ import tensorflow as tf
 from autogan_tf import losses, models
 
 UNUSED_OPS_MODES = ("freeze", "momentum")
+EMA_WARMUPS = ("bias_correction", "none")
+
+
+def ema_decay_at(decay, step, warmup: str = "bias_correction"):
+    """The decay the EMA applies at its ``step``-th update (``step`` >= 1).
+
+    Args:
+      decay: the configured decay ``d`` (``--ema_decay``, the paper's 0.999).
+      step: how many updates have been made, this one included (a tensor or
+        number; the generator's optimizer step count).
+      warmup: ``"none"``: always ``d``, the official code's average, which
+        starts at the initial weights: after ``t`` updates the initialisation
+        still weighs ``d**t`` (0.74 after 300 updates at 0.999), so a short run
+        exports a generator that is mostly random. ``"bias_correction"``: the
+        average of the weights seen so far with Adam's bias correction,
+        ``sum_i (1 - d) d**(t-i) w_i / (1 - d**t)``, computed in place as an
+        update with the decay ``d (1 - d**(t-1)) / (1 - d**t)``: 0 at the first
+        update (the average is the current weights), rising towards ``d``. The
+        initial weights never count, and after a few multiples of
+        ``1 / (1 - d)`` updates (a few thousand at 0.999) it is the paper's
+        average to float precision.
+
+    Returns:
+      The effective decay, a float64 tensor.
+    """
+    if warmup not in EMA_WARMUPS:
+        raise ValueError(f"--ema_warmup must be one of {EMA_WARMUPS}, got {warmup!r}")
+    decay = tf.constant(decay, tf.float64)
+    if warmup == "none":
+        return decay
+    step = tf.cast(step, tf.float64)
+    return decay * (1.0 - decay ** (step - 1.0)) / (1.0 - decay ** step)
 
 
 class MaskedAdam(keras.optimizers.Adam):
@@ -107,8 +139,8 @@ class GANTrainer(tf.Module):
 
     def __init__(self, generator, discriminator, *, g_lr=2e-4, d_lr=2e-4, beta1=0.0,
                  beta2=0.9, n_critic=5, g_batch_size=128, lr_decay_iters=None,
-                 ema_decay=None, unused_ops="freeze", seed=0, jit_compile=False,
-                 precision=None, strategy=None):
+                 ema_decay=None, ema_warmup="bias_correction", unused_ops="freeze", seed=0,
+                 jit_compile=False, precision=None, strategy=None):
         super().__init__(name="gan_trainer")
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
@@ -123,6 +155,8 @@ class GANTrainer(tf.Module):
             raise ValueError(f"--unused_ops must be one of {UNUSED_OPS_MODES}, got {unused_ops!r}")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"--ema_decay must be in [0, 1), got {ema_decay}")
+        if ema_warmup not in EMA_WARMUPS:
+            raise ValueError(f"--ema_warmup must be one of {EMA_WARMUPS}, got {ema_warmup!r}")
         if precision is not None:
             # Same variables, other compute dtype: see models.set_precision. The
             # EMA copy below stays float32: it is only read for evaluation.
@@ -136,6 +170,7 @@ class GANTrainer(tf.Module):
         self.g_batch_size = g_batch_size
         self.unused_ops = unused_ops
         self.ema_decay = ema_decay
+        self.ema_warmup = ema_warmup
         # XLA is off by default: on CPU its convolutions bypass oneDNN and the
         # derived 64/64 iteration ran at 0.76x the default's speed
         # (bench/bench_train.py --jit=false,true); worth trying on GPUs.
@@ -188,13 +223,15 @@ class GANTrainer(tf.Module):
 
     def _d_step(self, real, z, arch, stage):
         real, z = self._shard(real), self._shard(z)
-        batch = tf.shape(real)[0]
         fake = tf.stop_gradient(self.generate(z, arch, stage, training=True))
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            logits = self.discriminator(tf.concat([real, fake], 0), stage=stage, training=True)
+            # Two training-mode passes, real then fake, as the official step: each
+            # runs one spectral-norm power iteration (layers.SpectralNorm).
+            real_logits = self.discriminator(real, stage=stage, training=True)
+            fake_logits = self.discriminator(fake, stage=stage, training=True)
             loss = self._replica_loss(
-                losses.discriminator_hinge_loss(logits[:batch], logits[batch:]))
+                losses.discriminator_hinge_loss(real_logits, fake_logits))
         grads = tape.gradient(loss, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.d_opt.apply_gradients(pairs)
@@ -208,8 +245,9 @@ class GANTrainer(tf.Module):
             variables, masks = self.generator.trainable_variables, None
         with tf.GradientTape() as tape:
             fake = self.generate(self._shard(z), arch, stage, training=True)
+            # D in training mode, as the official G step: one more power iteration.
             loss = self._replica_loss(losses.generator_hinge_loss(
-                self.discriminator(fake, stage=stage, training=False)))
+                self.discriminator(fake, stage=stage, training=True)))
         grads = tape.gradient(loss, variables)
         keep = [i for i, g in enumerate(grads) if g is not None]
         grads, variables = [grads[i] for i in keep], [variables[i] for i in keep]
@@ -220,7 +258,10 @@ class GANTrainer(tf.Module):
         return loss
 
     def _update_ema(self):
-        decay = self.ema_decay
+        # Right after the G step, so the optimizer's step count is this update's number
+        # (checkpointed with it: resuming and NaN roll-backs keep the schedule).
+        decay = tf.cast(ema_decay_at(self.ema_decay, self.g_opt.iterations, self.ema_warmup),
+                        tf.float32)
         for ema, live in zip(self.ema_generator.trainable_variables,
                              self.generator.trainable_variables):
             ema.assign(decay * ema + (1.0 - decay) * live)

@@ -58,6 +58,7 @@ class TrainConfig:
     max_iters: int = 50_000
     lr_decay: bool = False
     ema_decay: float = 0.999
+    ema_warmup: str = "bias_correction"
     log_every: int = 100
     save_every: int = 1000
     eval_every: int = 5000
@@ -77,6 +78,9 @@ class TrainConfig:
     def __post_init__(self):
         self.arch = str(ss.parse_arch(self.arch))
         models.check_precision(self.precision)
+        if self.ema_warmup not in gan_trainer.EMA_WARMUPS:
+            raise ValueError(f"--ema_warmup must be one of {gan_trainer.EMA_WARMUPS}, "
+                             f"got {self.ema_warmup!r}")
         positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "g_batch_size",
                     "d_batch_size", "n_critic", "max_iters", "log_every", "keep_checkpoints",
                     "eval_batch_size")
@@ -143,7 +147,8 @@ def make_trainer(config: TrainConfig, g, d, strategy=None):
         g, d, g_lr=config.g_lr, d_lr=config.d_lr, beta1=config.beta1, beta2=config.beta2,
         n_critic=config.n_critic, g_batch_size=config.g_batch_size,
         lr_decay_iters=config.max_iters if config.lr_decay else None,
-        ema_decay=config.ema_decay, seed=config.seed, jit_compile=config.jit_compile,
+        ema_decay=config.ema_decay, ema_warmup=config.ema_warmup, seed=config.seed,
+        jit_compile=config.jit_compile,
         precision=config.precision, strategy=strategy)
 
 

@@ -1,7 +1,9 @@
-"""The autogan-* command lines. Importing this package quiets TensorFlow's start-up chatter."""
+"""The autogan-* command lines (console scripts; ``bin/autogan`` runs them from a checkout).
 
-import logging as _logging
-import os as _os
+Importing this package hides TensorFlow's start-up and logging chatter unless
+``--verbosity`` is given (see `autogan_tf.cli.output`).
+"""
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_logging.getLogger("tensorflow").setLevel(_logging.WARNING)
+from autogan_tf.cli import output as _output
+
+_output.install()

@@ -1,9 +1,63 @@
 """Flag helpers shared by the autogan-* command lines."""
 
 import dataclasses
+import os
+import sys
 import typing
 
 from absl import flags
+
+# sysexits.h EX_TEMPFAIL: "try again later". A run stopped by SIGTERM/SIGINT after
+# checkpointing exits with it, so Slurm (--requeue) or a Kubernetes Job retries it.
+EX_TEMPFAIL = 75
+
+
+def shipped_flagfiles() -> dict:
+    """Name -> path of the flagfiles installed with the package (``search_cifar10``, ...)."""
+    from importlib import resources
+
+    try:
+        folder = resources.files("autogan_tf.flags")
+    except ModuleNotFoundError:
+        return {}
+    return {entry.name[:-4]: str(entry) for entry in folder.iterdir()
+            if entry.name.endswith(".cfg")}
+
+
+def resolve_flagfiles(argv):
+    """``--flagfile=X`` where no file X exists: X (or its base name, minus ``.cfg``) names
+    a shipped flagfile -> its installed path. Unknown names stop with a one-line error."""
+    resolved = []
+    for arg in argv:
+        if arg.startswith("--flagfile=") and not os.path.exists(arg.split("=", 1)[1]):
+            value = arg.split("=", 1)[1]
+            name = os.path.basename(value)
+            name = name[:-4] if name.endswith(".cfg") else name
+            shipped = shipped_flagfiles()
+            if name not in shipped:
+                raise SystemExit(f"{os.path.basename(argv[0])}: error: --flagfile={value}: no "
+                                 f"such file, and not a shipped flagfile "
+                                 f"({', '.join(sorted(shipped))})")
+            arg = f"--flagfile={shipped[name]}"
+        resolved.append(arg)
+    return resolved
+
+
+def run(main):
+    """Entry point of a command line: resolve shipped flagfiles, then ``app.run(main)``."""
+    from absl import app
+
+    sys.argv = resolve_flagfiles(sys.argv)
+    app.run(main)
+
+
+def exit_if_preempted(result, command: str):
+    """After a job returned ``{"preempted": True, ...}``: exit with `EX_TEMPFAIL`."""
+    if result.get("preempted"):
+        print(f"{command}: stopped by a signal after checkpointing; rerun the same command to "
+              f"resume (exit status {EX_TEMPFAIL})", file=sys.stderr)
+        sys.stdout.flush()
+        raise SystemExit(EX_TEMPFAIL)
 
 
 def define_dataclass_flags(cls, helps, skip=()):
@@ -60,6 +114,11 @@ TRAIN_HELPS = {
     "max_iters": "Generator iterations (each is n_critic D steps + 1 G step).",
     "lr_decay": "Linear learning-rate decay to 0 over max_iters (the paper's run: off).",
     "ema_decay": "Decay of the exponential moving average of G's weights used for eval/export.",
+    "ema_warmup": "bias_correction: the EMA is the bias-corrected average of the weights seen "
+                  "so far (as Adam's moments), useful from the first iterations and equal to "
+                  "the paper's at full length; none: the official average, started at the "
+                  "initial weights (mostly random init for the first few thousand iterations "
+                  "at 0.999).",
     "save_every": "Checkpoint every N generator iterations (0: only at the end).",
     "eval_every": "Evaluate IS/FID every N generator iterations (0: never).",
     "eval_num_samples": "Samples per evaluation (paper: 50000).",
@@ -108,6 +167,9 @@ def apply_runtime_flags(values=None, distributed=False):
 
     from autogan_tf import distribute
 
+    from autogan_tf.cli import output
+
+    output.configure()
     values = values or flags.FLAGS
     try:
         distribute.configure_threads(values.inter_op_threads, values.intra_op_threads)

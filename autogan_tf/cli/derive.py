@@ -38,6 +38,8 @@ def derive(search_result, model_dir, base_config_kwargs, num_archs=0):
         kwargs["eval_every"] = kwargs["max_iters"]  # one evaluation, at the end
         config = TrainConfig(**kwargs)
         result = training.train(config, os.path.join(model_dir, f"rank_{rank}"))
+        if result.get("preempted"):  # rerunning resumes this rank, then goes on
+            return {"preempted": True, "rank": rank}
         rows.append({"rank": rank, "arch": arch, "search_reward": entry.get("reward"),
                      "is_mean": result.get("is_mean"), "is_std": result.get("is_std"),
                      "fid": result.get("fid")})
@@ -59,6 +61,7 @@ def main(argv):
         out = derive(FLAGS.search_result, FLAGS.model_dir, kwargs, FLAGS.num_archs)
     except (OSError, KeyError, ValueError) as e:
         raise app.UsageError(f"--search_result={FLAGS.search_result}: {e}")
+    common.exit_if_preempted(out, "autogan-derive")
     print(f"{'rank':>4}  {'architecture':<32}{'IS':>8}{'FID':>9}")
     for row in out["archs"]:
         fid = "-" if row["fid"] is None else f"{row['fid']:.2f}"
@@ -68,7 +71,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,11 @@ HELPS = {
     "dynamic_reset": "Re-initialise the shared GAN when its losses stop moving.",
     "reset_threshold": "Dynamic-reset threshold on the moving loss statistic.",
     "reset_window": "Window (losses) of the dynamic-reset statistic.",
-    "reset_statistic": "'std' (paper) or 'var' (what the official code compares).",
+    "reset_statistic": "'var' (the official code and the paper: variance < threshold) or 'std'.",
+    "ctrl_baseline": "'iteration': the REINFORCE baseline restarts every search iteration "
+                     "(official); 'persistent': kept across iterations.",
+    "ctrl_loss": "'official': the official controller loss (per-decision rewards and baseline, "
+                 "summed log-probs times summed advantages); 'independent': textbook REINFORCE.",
     "save_every": "Checkpoint every N generator iterations inside shared training.",
     "max_nan_restores": "On NaN/Inf losses or weights, restore the last checkpoint and go on "
                         "with the next batches at most this many times, then stop with an error.",
@@ -92,14 +96,14 @@ def main(argv):
         print(json.dumps({"preempted": True, "checkpoint": result["checkpoint"],
                           "iteration": result["iteration"],
                           "resume": "rerun the same command"}))
-        return
+        common.exit_if_preempted(result, "autogan-search")
     best = result["top_archs"][0]
     print(json.dumps({"best_arch": best["arch_str"], "reward": best["reward"],
                       "result": f"{FLAGS.model_dir}/search_result.json"}))
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

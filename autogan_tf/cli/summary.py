@@ -8,6 +8,7 @@ import json
 from absl import app, flags
 
 from autogan_tf import search_space as ss
+from autogan_tf.cli import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", "autogan_cifar10_a",
@@ -59,7 +60,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

@@ -75,10 +75,11 @@ def main(argv):
     except user_errors() as e:
         raise SystemExit(f"autogan-train: error: {e}") from None
     print(json.dumps(result))
+    common.exit_if_preempted(result, "autogan-train")
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

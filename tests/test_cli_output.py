@@ -1,0 +1,95 @@
+"""What a user sees in the terminal: our lines, not TensorFlow's chatter (unless --verbosity)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from autogan_tf.cli import common, output
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NATIVE = re.compile(r"^[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]", re.M)
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "AUTOGAN_VERBOSE_NATIVE_LOGS")}
+    return dict(env, PYTHONPATH=ROOT)
+
+
+def test_native_lines_are_classified():
+    assert not output.keep_native_line(
+        b"I0000 00:00:1796184958.007743    7447 port.cc:153] oneDNN custom operations are on.")
+    assert not output.keep_native_line(
+        b"E0000 00:00:1796184962.077028    7447 cuda_platform.cc:52] failed call to cuInit: x")
+    assert not output.keep_native_line(
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
+    assert output.keep_native_line(
+        b"E0000 00:00:1796184962.077028    7447 kernel.cc:1] real failure: out of memory")
+    assert output.keep_native_line(b"[#####...............] 50/300  16.7% 3.2 it/s ETA 46s")
+    assert output.keep_native_line(b"Traceback (most recent call last):")
+
+
+def test_filter_drops_chatter_and_keeps_our_output_and_partial_lines():
+    script = (
+        "import os, sys\n"
+        "import autogan_tf.cli\n"
+        "os.write(2, b'I0000 00:00:1.5    12 port.cc:153] chatter\\n')\n"
+        "sys.stderr.write('progress 1/2\\r'); sys.stderr.flush()\n"
+        "os.write(2, b'W0000 00:00:1.5    12 x.cc:9] more chatter\\n')\n"
+        "print('autogan: ours', file=sys.stderr)\n"
+        "sys.exit('autogan-x: error: the last words')\n")
+    out = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True,
+                         timeout=60)
+    err = out.stderr.decode()
+    assert out.returncode == 1
+    assert "chatter" not in err
+    assert "progress 1/2\r" in err and "autogan: ours" in err
+    assert err.rstrip().endswith("autogan-x: error: the last words")
+
+
+@pytest.fixture(scope="module")
+def tiny_run_output(tmp_path_factory):
+    """A two-iteration training with a checkpoint, at default and at explicit verbosity."""
+    runs = {}
+    for name, extra in (("default", []), ("verbose", ["--verbosity=0"])):
+        model_dir = tmp_path_factory.mktemp(name)
+        args = [sys.executable, "-m", "autogan_tf.cli.train", f"--model_dir={model_dir}",
+                "--arch=1 1 1 1", "--dataset=shapes", "--gf_dim=4", "--df_dim=4",
+                "--latent_dim=4", "--bottom_width=4", "--g_batch_size=4", "--d_batch_size=4",
+                "--n_critic=1", "--max_iters=2", "--save_every=1", "--eval_every=0", *extra]
+        runs[name] = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True,
+                                    text=True, timeout=600)
+    return runs
+
+
+def test_default_output_holds_no_tensorflow_info_lines(tiny_run_output):
+    out = tiny_run_output["default"]
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    assert not NATIVE.findall(text), NATIVE.findall(text)[:3]
+    assert "Sharding callback" not in text and "cuInit" not in text
+    assert "[####################] 2/2" in out.stderr  # our progress is there
+
+
+def test_verbosity_flag_shows_tensorflow_logs(tiny_run_output):
+    out = tiny_run_output["verbose"]
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert NATIVE.findall(out.stderr)  # the filter, not luck, hides them by default
+
+
+def test_shipped_flagfiles_resolve_by_name(tmp_path, monkeypatch):
+    shipped = common.shipped_flagfiles()
+    assert {"search_cifar10", "search_quick", "train_cifar10_a", "train_stl10"} <= set(shipped)
+    monkeypatch.chdir(tmp_path)  # no flags/ folder here, as after a plain install
+    for value in ("search_quick", "search_quick.cfg", "flags/search_quick.cfg"):
+        (arg,) = common.resolve_flagfiles([f"--flagfile={value}"])
+        path = arg.split("=", 1)[1]
+        assert os.path.isfile(path) and "--dataset=shapes" in open(path).read()
+    local = tmp_path / "mine.cfg"
+    local.write_text("--max_iters=3\n")
+    assert common.resolve_flagfiles([f"--flagfile={local}"]) == [f"--flagfile={local}"]
+    with pytest.raises(SystemExit, match="--flagfile=nope.cfg: no such file.*search_cifar10"):
+        common.resolve_flagfiles(["autogan-train", "--flagfile=nope.cfg"])
