@@ -249,6 +249,19 @@ def test_legacy_storage_views(tmp_path):
         pth.load(path)
 
 
+def test_tensor_records_rewritten_by_the_pickle_are_refused(tmp_path):
+    """BUILD can set attributes of any object the pickle made, ours included."""
+    op = _Opcodes()
+    _tensor(op, "0", np.ones(2, np.float32))
+    op.out += b"(N}"  # state (None, {"storage": 5})
+    op.text("storage")
+    op.int(5)
+    op.out += b"stb."
+    path = write_zip_pth(tmp_path / "b.pth", bytes(op.out), [("0", np.ones(2, np.float32))])
+    with pytest.raises(pth.PthError, match="damaged tensor records"):
+        pth.load(path)
+
+
 def test_not_a_checkpoint(tmp_path):
     for name, data in [("text.pth", b"hello world\n"), ("empty.pth", b""),
                        ("pickle.pth", pickle.dumps({"a": 1}, protocol=2))]:

@@ -64,6 +64,8 @@ class PthError(ValueError):
 class _StorageType:
     """Stands for ``torch.<Name>Storage`` in a pickle: only its element type is used."""
 
+    __slots__ = ("name", "dtype")
+
     def __init__(self, name: str):
         self.name = name
         self.dtype = STORAGE_DTYPES[name]
@@ -71,6 +73,8 @@ class _StorageType:
 
 class _Storage:
     """One storage named by the pickle; its bytes arrive from the zip entry or later."""
+
+    __slots__ = ("key", "dtype", "numel", "bfloat16", "data", "views")
 
     def __init__(self, key: str, dtype: np.dtype, numel: int, bfloat16: bool):
         self.key = key
@@ -83,6 +87,8 @@ class _Storage:
 
 class _TensorRef:
     """A tensor of the pickle, made into an array once every storage has its bytes."""
+
+    __slots__ = ("storage", "offset", "shape", "stride")
 
     def __init__(self, storage: _Storage, offset: int, shape, stride):
         self.storage = storage
@@ -99,7 +105,14 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
         raise pickle.UnpicklingError("a tensor with backward hooks")
     if not isinstance(storage, _Storage):
         raise pickle.UnpicklingError("a tensor whose storage is not a stored buffer")
+    if not (_is_int(storage_offset) and isinstance(size, tuple) and isinstance(stride, tuple)
+            and all(map(_is_int, size + stride))):
+        raise pickle.UnpicklingError("a tensor with a malformed offset, shape or strides")
     return _TensorRef(storage, storage_offset, size, stride)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
@@ -179,7 +192,7 @@ def _unpickle(file, path: str, storages: dict):
             f"{path}: refused: the file asks for {e}, which a file of weights never needs "
             "(only tensors, containers and numbers are read); nothing from it was run") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, struct.error, UnicodeDecodeError) as e:
+            AttributeError, struct.error, UnicodeDecodeError, RecursionError) as e:
         raise PthError(f"{path}: damaged or not a PyTorch weights file "
                        f"({type(e).__name__}: {_first_line(e)})") from None
 
@@ -356,4 +369,10 @@ def load(path: str):
         obj, _ = _load_zip(path)
     else:
         obj, _ = _load_legacy(path)
-    return _materialize(obj, path)
+    try:
+        return _materialize(obj, path)
+    except (AttributeError, TypeError, ValueError, IndexError, RecursionError) as e:
+        if isinstance(e, PthError):
+            raise
+        raise PthError(f"{path}: damaged tensor records ({type(e).__name__}: "
+                       f"{_first_line(e)})") from None
