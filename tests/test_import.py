@@ -7,7 +7,6 @@ nothing here imports torch. The images the official models produced for a fixed
 """
 
 import collections
-import io
 import os
 import pickle
 import struct

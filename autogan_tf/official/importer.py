@@ -108,7 +108,7 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def build_generator(state, path, arch, gf_dim, bottom_width, latent_dim):
+def _build_generator(state, path, arch, gf_dim, bottom_width, latent_dim):
     """A `DerivedGenerator` of ``arch`` holding ``state`` (mapping checked tensor by tensor)."""
     from autogan_tf import models
 
@@ -219,7 +219,7 @@ def import_checkpoint(path: str, arch, gf_dim: int, bottom_width: int, model_dir
     model_dir = _check_model_dir(model_dir)
     config = _config(arch, gf_dim, bottom_width, latent_dim, dataset)  # validates the sizes
     state, label = select_state_dict(pth.load(path), path)
-    generator = build_generator(state, path, config.arch, gf_dim, bottom_width, latent_dim)
+    generator = _build_generator(state, path, config.arch, gf_dim, bottom_width, latent_dim)
     provenance = {"source": os.path.abspath(path), "sha256": _sha256(path),
                   "state_dict": label, "layout": weights.detect_generator_layout(state),
                   "num_tensors": len(state), **_sizes(config)}
