@@ -47,16 +47,16 @@ def _as_float(pixels):
     return pixels.astype(np.float32) / 127.5 - 1.0
 
 
-def _sorted_rows(images):
-    """Images as rows in a canonical order, to compare two collections regardless of order."""
-    flat = images.reshape(len(images), -1)
-    return flat[np.lexsort(flat.T[::-1])]
-
-
 def _block_mean(pixels, factor):
     h, w, c = pixels.shape
     blocks = pixels.astype(np.float64).reshape(h // factor, factor, w // factor, factor, c)
     return blocks.mean(axis=(1, 3))
+
+
+def _sorted_rows(images):
+    """Images as rows in a canonical order, to compare two collections regardless of order."""
+    flat = images.reshape(len(images), -1)
+    return flat[np.lexsort(flat.T[::-1])]
 
 
 # --------------------------------------------------------------------------- names
@@ -159,13 +159,13 @@ def test_shapes_dataset_range_shape_labels_and_determinism():
     assert images.min() >= -1.0 and images.max() <= 1.0
 
 
-def test_shapes_dataset_matches_make_shapes_resized_by_block_mean():
+def test_shapes_dataset_matches_make_shapes_resized_as_pil():
     reference, ref_labels = data.make_shapes(data.SHAPES_SPLIT_SIZES["test"], 32,
                                              seed=data.SHAPES_SPLIT_SEEDS["test"])
     images = _collect(data.make_uint8_dataset("shapes", 100, 16, split="test", max_images=50))
     assert images.shape == (50, 16, 16, 3)
-    expected = np.stack([_block_mean(img, 2) for img in reference[:50]])
-    assert np.abs(images.astype(float) - expected).max() <= 0.5 + 1e-3
+    expected = np.stack([_pil_half(img) for img in reference[:50]])
+    np.testing.assert_array_equal(images, expected)
     _, labels = _collect(data.make_dataset("shapes", 25, split="test", shuffle=False, repeat=False,
                                            with_labels=True, max_images=50))
     np.testing.assert_array_equal(labels, ref_labels[:50])
@@ -241,10 +241,10 @@ def test_folder_labels_from_sorted_subfolders_recursive_and_exact_pixels(class_f
                                    _sorted_rows(_as_float(np.stack(written[label]))), atol=1e-6)
 
 
-def test_folder_resize_is_block_mean_when_shrinking(class_folder):
+def test_folder_resize_is_pil_bilinear_when_shrinking(class_folder):
     root, written = class_folder
     images = _collect(data.make_uint8_dataset(f"folder:{root}", 16, 4))
-    expected = np.stack([_block_mean(p, 2) for p in written[0] + written[1]])
+    expected = np.stack([_pil_half(p) for p in written[0] + written[1]])
     assert images.shape == (8, 4, 4, 3) and images.dtype == np.uint8
     np.testing.assert_allclose(_sorted_rows(images.astype(float)),
                                _sorted_rows(np.round(expected)), atol=1)
@@ -406,8 +406,8 @@ def test_stl10_train_includes_unlabelled_and_is_48px(mock_tfds):
                                                       with_labels=True))
     assert train.shape[1:] == (96, 96, 3)
     assert images.shape == (12, 48, 48, 3)  # 6 train + 6 unlabelled
-    expected = np.stack([_block_mean(img, 2) for img in np.concatenate([train, unlabelled])])
-    assert np.abs(images.astype(float) - expected).max() <= 0.5 + 1e-3
+    expected = np.stack([_pil_half(img) for img in np.concatenate([train, unlabelled])])
+    np.testing.assert_array_equal(_sorted_rows(images), _sorted_rows(expected))
     assert labelled.shape == (6, 48, 48, 3) and labels.shape == (6,)
 
 
@@ -472,3 +472,26 @@ def test_real_cifar10_jpegs_through_the_folder_loader(cifar_jpegs):
     assert min(np.abs(m - reference).max() for m in matches) <= 1 / 127.5 + 1e-6
     small = next(iter(data.make_dataset(name, 32, 16)))
     assert small.shape == (32, 16, 16, 3)
+
+
+def _pil_half(image):
+    """PIL's bilinear resize to half size: the official torchvision Resize."""
+    side = image.shape[0] // 2
+    return np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((side, side),
+                                                                         Image.BILINEAR))
+
+
+@pytest.mark.parametrize("src,dst,exact", [(32, 16, 1.0), (16, 8, 1.0), (96, 48, 1.0),
+                                           (32, 8, 0.999)])
+def test_resize_equals_pil_bilinear(src, dst, exact):
+    """The official code's torchvision Resize: PIL's anti-aliased bilinear on uint8 images."""
+    from PIL import Image
+
+    images = np.random.default_rng(src + dst).integers(0, 256, (8, src, src, 3), np.uint8)
+    pil = np.stack([np.asarray(Image.fromarray(im).resize((dst, dst), Image.BILINEAR))
+                    for im in images])
+    ours = data.resize_uint8(tf.constant(images), dst).numpy()
+    diff = np.abs(ours.astype(int) - pil.astype(int))
+    assert diff.max() <= 1
+    assert (diff == 0).mean() >= exact
+    np.testing.assert_array_equal(data.resize_uint8(tf.constant(images[0]), dst).numpy(), ours[0])
