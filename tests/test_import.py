@@ -142,6 +142,33 @@ def test_reads_both_layouts_written_by_torch():
     assert "cell1.n1.running_var" in bare
 
 
+def _flatten(obj, prefix="containers"):
+    if isinstance(obj, np.ndarray):
+        return {prefix: obj}
+    items = obj.items() if isinstance(obj, dict) else (
+        enumerate(obj) if isinstance(obj, (list, tuple)) else ())
+    out = {}
+    for key, value in items:
+        out.update(_flatten(value, f"{prefix}/{key}"))
+    return out
+
+
+@pytest.mark.parametrize("layout", ["legacy", "zip"])
+def test_reads_what_else_a_training_checkpoint_holds(layout):
+    """Adam state (int keys, tuples), Parameter, half/bfloat16/int8/bool, views, empty."""
+    obj = pth.load(os.path.join(DATA, f"torch_containers_{layout}.pth"))
+    expected = np.load(os.path.join(DATA, "torch_containers_expected.npz"))
+    found = _flatten(obj)
+    assert sorted(found) == sorted(expected.files)
+    for key in expected.files:
+        assert found[key].dtype == expected[key].dtype, key
+        assert found[key].shape == expected[key].shape, key
+        assert np.array_equal(found[key], expected[key]), key
+    assert obj["epoch"] == 7 and obj["betas"] == (0.0, 0.9) and obj["name"] == "x"
+    group = obj["optimizer"]["param_groups"][0]
+    assert group["lr"] == 2e-4 and group["betas"] == (0.0, 0.9) and group["params"] == [0, 1]
+
+
 def test_hand_written_zip_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     state = collections.OrderedDict(

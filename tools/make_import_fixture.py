@@ -19,7 +19,11 @@ images), and writes:
   cell) at bottom width 3, a bare generator state dict in the zip layout;
 * ``official_outputs.npz``: a fixed ``z`` and, for each file, the official
   model's images for it in eval mode (float NHWC in [-1, 1], and uint8
-  converted as the official ``validate`` does).
+  converted as the official ``validate`` does);
+* ``torch_containers_{legacy,zip}.pth`` and ``torch_containers_expected.npz``:
+  a few KB of what else a training checkpoint holds (an Adam state dict with
+  int keys and tuples, a Parameter, float16/bfloat16/int8/bool tensors, a
+  non-contiguous view, an empty tensor) and the values the reader must return.
 """
 
 import argparse
@@ -128,6 +132,47 @@ def make_fixture(name, spec, z, generator, output_dir):
     return official_images(gen_net, z)
 
 
+def containers(generator):
+    """A small object with the containers and tensor kinds torch.save produces."""
+    import torch
+
+    layer = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(layer.parameters(), 2e-4, (0.0, 0.9))
+    layer(torch.randn(4, 3, generator=generator)).sum().backward()
+    optimizer.step()
+    base = torch.randn(4, 5, generator=generator)
+    return {"optimizer": optimizer.state_dict(), "linear": layer.state_dict(),
+            "parameter": torch.nn.Parameter(torch.ones(2)), "half": base[0].half(),
+            "bfloat16": base[1].bfloat16(), "int8": torch.tensor([-3, 7], dtype=torch.int8),
+            "bool": torch.tensor([True, False]), "view": base[1:, 1:4].t(),
+            "empty": torch.zeros(0, 3), "epoch": 7, "betas": (0.0, 0.9), "name": "x"}
+
+
+def flat_arrays(obj, prefix="containers"):
+    """Every tensor of ``obj`` as ``{path: numpy array}`` (bfloat16 as float32)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        tensor = obj.detach()
+        return {prefix: (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()}
+    items = obj.items() if isinstance(obj, dict) else (
+        enumerate(obj) if isinstance(obj, (list, tuple)) else ())
+    out = {}
+    for key, value in items:
+        out.update(flat_arrays(value, f"{prefix}/{key}"))
+    return out
+
+
+def write_containers(generator, output_dir):
+    import torch
+
+    obj = containers(generator)
+    torch.save(obj, os.path.join(output_dir, "torch_containers_zip.pth"))
+    torch.save(obj, os.path.join(output_dir, "torch_containers_legacy.pth"),
+               _use_new_zipfile_serialization=False)
+    np.savez(os.path.join(output_dir, "torch_containers_expected.npz"), **flat_arrays(obj))
+
+
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, os.path.abspath(args.official_repo))
@@ -142,6 +187,7 @@ def main(argv=None):
         images, uint8 = make_fixture(name, spec, z, generator, args.output_dir)
         arrays[f"{name}_images"] = images
         arrays[f"{name}_uint8"] = uint8
+    write_containers(generator, args.output_dir)
     path = os.path.join(args.output_dir, "official_outputs.npz")
     np.savez_compressed(path, **arrays, torch_version=np.array(torch.__version__))
     print(f"wrote {path}")
