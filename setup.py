@@ -31,14 +31,18 @@ setup(
         "tensorflow>=2.16",
         "keras>=3.0",
         "tensorflow-datasets>=4.9",
+        # Export writes TF Serving warmup records and autogan-sample talks gRPC with its
+        # protos; it adds no package TensorFlow does not already pull in (grpcio, protobuf).
+        "tensorflow-serving-api",
         "absl-py",
         "numpy",
-        "scipy>=1.13",  # 1.11.2-1.12: sqrtm returns large imaginary parts (FID)
+        "scipy>=1.13",  # 1.11.2-1.12: sqrtm returns large imaginary parts, FID breaks
         "pillow",
     ],
     extras_require={
-        "serving": ["tensorflow-serving-api", "grpcio"],
-        "dev": ["pytest", "pytest-xdist", "hypothesis", "tensorflow-serving-api", "grpcio"],
+        "tensorboard": ["tensorboard"],  # to view MODEL_DIR/logs; writing them needs nothing
+        "serving": [],  # kept for old install lines: the serving client is in the core now
+        "dev": ["pytest", "pytest-xdist", "hypothesis"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )

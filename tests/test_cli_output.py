@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from autogan_tf import flagfiles
 from autogan_tf.cli import common, output
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +82,7 @@ def test_verbosity_flag_shows_tensorflow_logs(tiny_run_output):
 
 
 def test_shipped_flagfiles_resolve_by_name(tmp_path, monkeypatch):
-    shipped = common.shipped_flagfiles()
+    shipped = flagfiles.shipped()
     assert {"search_cifar10", "search_quick", "train_cifar10_a", "train_stl10"} <= set(shipped)
     monkeypatch.chdir(tmp_path)  # no flags/ folder here, as after a plain install
     for value in ("search_quick", "search_quick.cfg", "flags/search_quick.cfg"):

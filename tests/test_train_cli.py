@@ -50,6 +50,12 @@ def test_train_then_evaluate(trained, classifier):
     assert result["classifier"].startswith("keras:") and result["seed"] == 0
     with open(os.path.join(trained, "eval_latest.json")) as f:
         assert json.load(f)["fid"] == pytest.approx(result["fid"])
+    raw = run("evaluate", f"--model_dir={trained}", "--num_samples=20", "--batch_size=10",
+              "--generator=raw", f"--output={trained}/eval_raw.json")
+    assert raw.returncode == 0, raw.stderr[-3000:]
+    raw_result = last_json(raw.stdout)
+    assert raw_result["generator"] == "raw" and result["generator"] == "ema"
+    assert raw_result["fid"] != pytest.approx(result["fid"])  # other weights, other images
     bad = run("evaluate", f"--model_dir={trained}_missing")
     assert bad.returncode != 0 and "--model_dir" in bad.stderr
 
@@ -65,6 +71,9 @@ def test_export_then_sample_locally(trained, tmp_path):
                "--precision=bfloat16", "--warmup_requests=0")
     assert bf16.returncode == 0 and "bfloat16" in bf16.stdout, bf16.stderr[-3000:]
     assert os.path.exists(os.path.join(export_dir, "4", "saved_model.pb"))
+    raw = run("export", f"--model_dir={trained}", f"--export_dir={export_dir}", "--version=5",
+              "--generator=raw", "--warmup_requests=0")
+    assert raw.returncode == 0 and "raw weights" in raw.stdout, raw.stderr[-3000:]
     samples = str(tmp_path / "samples")
     out = run("sample", f"--saved_model={export_dir}", "--num_samples=4", f"--output_dir={samples}")
     assert out.returncode == 0, out.stderr[-3000:]

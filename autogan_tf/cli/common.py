@@ -12,33 +12,21 @@ from absl import flags
 EX_TEMPFAIL = 75
 
 
-def shipped_flagfiles() -> dict:
-    """Name -> path of the flagfiles installed with the package (``search_cifar10``, ...)."""
-    from importlib import resources
-
-    try:
-        folder = resources.files("autogan_tf.flags")
-    except ModuleNotFoundError:
-        return {}
-    return {entry.name[:-4]: str(entry) for entry in folder.iterdir()
-            if entry.name.endswith(".cfg")}
-
-
 def resolve_flagfiles(argv):
     """``--flagfile=X`` where no file X exists: X (or its base name, minus ``.cfg``) names
     a shipped flagfile -> its installed path. Unknown names stop with a one-line error."""
+    from autogan_tf import flagfiles
+
     resolved = []
     for arg in argv:
-        if arg.startswith("--flagfile=") and not os.path.exists(arg.split("=", 1)[1]):
+        if arg.startswith("--flagfile="):
             value = arg.split("=", 1)[1]
-            name = os.path.basename(value)
-            name = name[:-4] if name.endswith(".cfg") else name
-            shipped = shipped_flagfiles()
-            if name not in shipped:
+            path = flagfiles.resolve(value)
+            if path is None:
                 raise SystemExit(f"{os.path.basename(argv[0])}: error: --flagfile={value}: no "
                                  f"such file, and not a shipped flagfile "
-                                 f"({', '.join(sorted(shipped))})")
-            arg = f"--flagfile={shipped[name]}"
+                                 f"({', '.join(sorted(flagfiles.shipped()))})")
+            arg = f"--flagfile={path}"
         resolved.append(arg)
     return resolved
 

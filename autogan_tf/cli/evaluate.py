@@ -15,6 +15,9 @@ FLAGS = flags.FLAGS
 common.define_runtime_flags()
 flags.DEFINE_string("model_dir", None, "Training run directory (autogan-train --model_dir).")
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to evaluate.")
+flags.DEFINE_enum("generator", "ema", ["ema", "raw"],
+                  "ema: the moving average of G's weights (the paper's choice); raw: the "
+                  "weights the last G step left.")
 flags.DEFINE_integer("num_samples", 50_000, "Generated images (paper: 50000).")
 flags.DEFINE_integer("batch_size", 100, "Generation / feature batch size.")
 flags.DEFINE_integer("seed", 0, "Seed of the evaluation noise.")
@@ -35,8 +38,8 @@ def main(argv):
     if FLAGS.num_samples < 10:
         raise app.UsageError("--num_samples must be at least 10 (10 IS splits)")
     try:
-        generator, config, checkpoint = training.restore_generator(FLAGS.model_dir,
-                                                                   FLAGS.checkpoint)
+        generator, config, checkpoint = training.restore_generator(
+            FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema")
     except training.TrainingError as e:
         raise app.UsageError(str(e))
     fid_stats = FLAGS.fid_stats or config.fid_stats
@@ -50,7 +53,7 @@ def main(argv):
                                    FLAGS.model_dir, FLAGS.batch_size, strategy=strategy)
     # Sampling and features are split across the replicas (and workers) and gathered.
     result = evaluator(generator, FLAGS.num_samples, seed=FLAGS.seed)
-    result.update({"checkpoint": checkpoint, "seed": FLAGS.seed, "arch": config.arch,
+    result.update({"checkpoint": checkpoint, "generator": FLAGS.generator, "seed": FLAGS.seed, "arch": config.arch,
                    "replicas": strategy.num_replicas_in_sync})
     output = FLAGS.output or os.path.join(FLAGS.model_dir, f"eval_{FLAGS.checkpoint}.json")
     if distribute.is_chief():  # the other workers computed the same numbers

@@ -13,6 +13,9 @@ flags.DEFINE_string("model_dir", None, "Training run directory (autogan-train --
 flags.DEFINE_string("export_dir", None, "Model base directory; the version goes below it.")
 flags.DEFINE_integer("version", 1, "Model version (a positive integer).")
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to export.")
+flags.DEFINE_enum("generator", "ema", ["ema", "raw"],
+                  "ema: the moving average of G's weights (the paper's choice); raw: the "
+                  "weights the last G step left.")
 flags.DEFINE_integer("max_batch", 256, "Largest batch / num_samples a request may ask for.")
 flags.DEFINE_integer("warmup_requests", 3, "PredictionLog warmup records per signature.")
 flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
@@ -30,7 +33,8 @@ def main(argv):
     from autogan_tf import export, models, training
 
     try:
-        generator, _, checkpoint = training.restore_generator(FLAGS.model_dir, FLAGS.checkpoint)
+        generator, _, checkpoint = training.restore_generator(
+            FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema")
         models.set_precision(generator, FLAGS.precision)
         path = export.export_generator(generator, FLAGS.export_dir, FLAGS.version,
                                        max_batch=FLAGS.max_batch,
@@ -38,7 +42,8 @@ def main(argv):
                                        overwrite=FLAGS.overwrite)
     except (training.TrainingError, export.ExportError) as e:
         raise app.UsageError(str(e))
-    print(f"exported {checkpoint} (EMA weights, {FLAGS.precision}) to {path}")
+    weights = "EMA" if FLAGS.generator == "ema" else "raw"
+    print(f"exported {checkpoint} ({weights} weights, {FLAGS.precision}) to {path}")
 
 
 def run():
