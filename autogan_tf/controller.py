@@ -17,7 +17,9 @@ checkpoint of the controller also fixes the architectures it samples next.
 
 Initialisers follow the PyTorch defaults the official controller relied on
 (uniform +-1/sqrt(hidden) for the LSTM and the heads, N(0, 1) embeddings, no
-forget-gate bias of 1), seeded from ``seed``.
+forget-gate bias of 1), seeded from ``seed``. The LSTM has PyTorch's two bias
+vectors (input and recurrent), each trained: Adam moves their sum twice as
+far per step as it would move a single bias.
 """
 
 from __future__ import annotations
@@ -100,6 +102,11 @@ class Controller(keras.Model):
             size, kernel_initializer=uniform(10 + 2 * t), bias_initializer=uniform(11 + 2 * t),
             name=f"head{t}")) for t, size in enumerate(self.tokens)]
         self.cell.build((None, self.hidden_size))
+        # PyTorch's LSTMCell has two biases, bias_ih and bias_hh, each trained by
+        # Adam: their sum moves twice as far per step as one Keras bias would.
+        # The cell's own bias is bias_ih; this is bias_hh (see `_lstm`).
+        self.recurrent_bias = self.add_weight(
+            shape=(4 * self.hidden_size,), initializer=uniform(5), name="recurrent_bias")
         self.embedding.build((None,))
         for head in self.heads:
             head.build((None, self.hidden_size))
@@ -128,8 +135,18 @@ class Controller(keras.Model):
             x = tf.zeros_like(state[0])
         else:
             x = self.embedding(previous + self.offsets[t - 1])
-        h, (h, c) = self.cell(x, list(state))
+        h, c = self._lstm(x, state)
         return self.heads[t](h), (h, c)
+
+    def _lstm(self, x, state):
+        """One LSTM step with PyTorch's two biases (gate order i, f, g, o, as Keras)."""
+        h, c = state
+        cell = self.cell
+        z = (tf.matmul(x, cell.kernel) + tf.matmul(h, cell.recurrent_kernel) + cell.bias
+             + self.recurrent_bias)
+        i, f, g, o = tf.split(z, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        return tf.sigmoid(o) * tf.tanh(c), c
 
     def _zeros(self, batch_size):
         z = tf.zeros([batch_size, self.hidden_size])

@@ -85,10 +85,42 @@ def torch_bias_init(fan_in: int):
     return keras.initializers.RandomUniform(-bound, bound)
 
 
+class TorchBatchNorm(layers.BatchNormalization):
+    """Batch norm whose moving variance tracks the *unbiased* batch variance, as PyTorch's.
+
+    Both frameworks normalise a training batch with its biased variance; PyTorch's
+    ``BatchNorm2d`` updates ``running_var`` with the unbiased one (times
+    n / (n - 1), n = elements per channel: batch * height * width, over all
+    replicas when synchronized), Keras with the biased one. Inference-mode
+    outputs (the evaluated and exported generator) depend on it.
+    Masks and batch renormalisation are not supported.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable):
+            return super().call(inputs, training=training, mask=mask)
+        if mask is not None or self.renorm:
+            raise NotImplementedError("TorchBatchNorm supports neither masks nor renorm")
+        x = tf.cast(inputs, tf.float32)
+        mean, variance = self._moments(x, None)
+        n = tf.cast(tf.size(x) // tf.shape(x)[self.axis], tf.float32)
+        if self.synchronized:
+            n *= tf.distribute.get_replica_context().num_replicas_in_sync
+        unbiased = variance * n / tf.maximum(n - 1.0, 1.0)
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance * momentum
+                                    + unbiased * (1.0 - momentum))
+        outputs = tf.nn.batch_normalization(
+            x, mean, variance, tf.convert_to_tensor(self.beta), tf.convert_to_tensor(self.gamma),
+            self.epsilon)
+        return tf.cast(outputs, self.compute_dtype)
+
+
 def _bn(name, synchronized=False):
     # synchronized: batch statistics over all replicas of a tf.distribute
     # strategy, so a multi-replica step normalises as one device would.
-    return layers.BatchNormalization(
+    return TorchBatchNorm(
         momentum=BN_MOMENTUM, epsilon=NORM_EPSILON, name=name, synchronized=synchronized,
         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
 

@@ -18,6 +18,8 @@ the missing / unexpected names, before it changes anything):
 * ``load_controller_state(controller, state_dict)`` /
   ``controller_state(controller)``: `Controller` <-> the official
   ``models_search.controller.Controller`` of one stage.
+* ``generator_variables`` / ``discriminator_variables`` / ``controller_variables``: official name ->
+  (our variable, converter to PyTorch's layout), e.g. to compare optimizer slots.
 
 Generator layouts (``layout``; None detects it from the names):
 
@@ -45,8 +47,8 @@ written as 0). The generator's ``l1`` output is reshaped NCHW by PyTorch and
 NHWC by us, so its units are permuted: unit ``c*bw*bw + y*bw + x`` of PyTorch
 is unit ``(y*bw + x)*gf + c`` here. Spectral-norm ``u`` and ``v`` map
 unchanged (`layers.SpectralNorm` reads W as PyTorch's ``[out, in*kh*kw]``).
-The LSTM's gate order (i, f, g, o) is the same in both; Keras has one bias,
-``bias_ih + bias_hh`` (written back as ``bias_ih = bias, bias_hh = 0``).
+The LSTM's gate order (i, f, g, o) is the same in both; our controller keeps
+PyTorch's two biases (``cell.bias`` = ``bias_ih``, ``recurrent_bias`` = ``bias_hh``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ __all__ = [
     "WeightMappingError", "load_generator_state", "generator_state",
     "load_discriminator_state", "discriminator_state", "load_controller_state",
     "controller_state", "official_unused_generator_keys", "detect_generator_layout",
+    "generator_variables", "discriminator_variables", "controller_variables",
 ]
 
 GENERATOR_LAYOUTS = ("search", "derived")
@@ -339,35 +342,47 @@ def discriminator_state(discriminator) -> dict:
     return _state(_discriminator_entries(discriminator))
 
 
+def generator_variables(generator, layout="search") -> dict:
+    """``{official name: (variable, to_official)}`` for ``generator``'s variables.
+
+    ``to_official`` converts a NumPy value of the variable (or of a tensor of
+    its shape, e.g. an optimizer slot) to PyTorch's layout.
+    """
+    return {e.name: (e.variable, e.to_torch) for e in _generator_entries(generator, layout)}
+
+
+def discriminator_variables(discriminator) -> dict:
+    """``{official name: (variable, to_official)}`` for ``discriminator``'s variables."""
+    return {e.name: (e.variable, e.to_torch) for e in _discriminator_entries(discriminator)}
+
+
 def _controller_entries(controller):
     cell = controller.cell
-    hidden = controller.hidden_size
     entries = [_dense_kernel("lstm.weight_ih", cell.kernel),
                _dense_kernel("lstm.weight_hh", cell.recurrent_kernel),
+               _vector("lstm.bias_ih", cell.bias),
+               _vector("lstm.bias_hh", controller.recurrent_bias),
                _vector("encoder.weight", controller.embedding.embeddings)]
     for t, head in enumerate(controller.heads):
         entries += [_dense_kernel(f"decoders.{t}.weight", head.kernel),
                     _vector(f"decoders.{t}.bias", head.bias)]
-    return entries, cell.bias, hidden
+    return entries
 
 
 def load_controller_state(controller, state_dict):
     """Load an official controller's state dict (one stage) into `Controller`.
 
-    The LSTM's two PyTorch biases are summed into Keras' one.
+    Raises `WeightMappingError`, assigning nothing, on a missing, unexpected or
+    wrongly shaped tensor.
     """
-    entries, bias, hidden = _controller_entries(controller)
-    bias_entries = [_vector("lstm.bias_ih", bias), _vector("lstm.bias_hh", bias)]
-    _check(entries + bias_entries, state_dict)
-    _load(entries, {e.name: state_dict[e.name] for e in entries})
-    bias.assign(np.asarray(state_dict["lstm.bias_ih"], np.float32)
-                + np.asarray(state_dict["lstm.bias_hh"], np.float32))
+    _load(_controller_entries(controller), state_dict)
 
 
 def controller_state(controller) -> dict:
-    """The official controller's state dict (``bias_ih`` = Keras' bias, ``bias_hh`` = 0)."""
-    entries, bias, hidden = _controller_entries(controller)
-    state = _state(entries)
-    state["lstm.bias_ih"] = bias.numpy()
-    state["lstm.bias_hh"] = np.zeros_like(bias.numpy())
-    return state
+    """The official controller's state dict (NumPy arrays, PyTorch names)."""
+    return _state(_controller_entries(controller))
+
+
+def controller_variables(controller) -> dict:
+    """``{official name: (variable, to_official)}`` for ``controller``'s variables."""
+    return {e.name: (e.variable, e.to_torch) for e in _controller_entries(controller)}

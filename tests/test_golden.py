@@ -1,0 +1,230 @@
+"""Step-for-step agreement with the official PyTorch code, from golden fixtures.
+
+The fixtures in tests/golden/ were written by ``tools/official_golden.py``,
+which runs the official AutoGAN training functions (``functions.train``,
+``train_shared``, ``train_controller``) under PyTorch 2.13 on small models.
+These tests need no PyTorch: they load the same initial weights (through
+`autogan_tf.official.weights`), feed the same real batches and noise, run our
+code and compare.
+
+Tolerances (float32 throughout):
+
+* losses: rtol 1e-5 -- the same sums in a different order (oneDNN vs
+  PyTorch's CPU kernels), a few float32 ulps of a value of order 1.
+* weights, BN statistics, spectral-norm u/v, EMA: atol 1e-6 plus rtol 1e-5.
+  One Adam step with beta1 = 0 moves a weight by lr * g / (|g| + eps), i.e.
+  by ~2e-4 whatever |g|: a wrong gradient sign, a missing or extra update or a
+  different schedule shows up as >= 2e-4, two hundred times the tolerance.
+* Adam moments (m = g, v = 0.1 g^2 after one step) and controller gradients:
+  rtol 1e-4 plus atol 1e-5 of the tensor's largest entry: gradients of
+  conv layers sum thousands of products, so their float32 rounding is
+  relative to the largest terms, not to each entry.
+* The exception: weight entries whose official gradient is below 1e-6 of the
+  model's largest gradient (measured: all such entries are biases of convs
+  followed by batch or instance norm, whose exact gradient is zero, and a few
+  conv taps; their gradients are float32 rounding noise of 1e-9..1e-7).
+  Adam divides a gradient by its own magnitude, so there both frameworks step
+  by up to lr in a direction set by noise; for these entries the test checks
+  that our gradient is noise-level too (below ten times that floor) and that
+  the weight moved at most one step per Adam step (at most 1.5 lr: the bias
+  correction of step t scales it by up to 1/sqrt(1 - 0.9^t)... over 5 D
+  steps).
+"""
+
+import inspect
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from autogan_tf import controller as ctrl_lib
+from autogan_tf import gan_trainer, models
+from autogan_tf.official import weights as W
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+LOSS_RTOL = 1e-5
+WEIGHT_ATOL, WEIGHT_RTOL = 2e-6, 1e-5
+GRAD_RTOL, GRAD_ATOL_FRACTION = 1e-4, 3e-5
+NOISE_FLOOR = 1e-6
+GRAD_NOISE = 1e-6
+
+
+def load_fixture(name):
+    with np.load(os.path.join(GOLDEN, f"{name}.npz")) as f:
+        meta = json.loads(str(f["meta"]))
+        index = json.loads(str(f["index"]))
+        data = f["data"]
+    arrays = {key: data[offset:offset + int(np.prod(shape))].reshape(shape)
+              for key, offset, shape in index}
+    return meta, arrays
+
+
+def sub(arrays, prefix):
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def assert_weights(ours, ref, name):
+    np.testing.assert_allclose(ours, ref, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL, err_msg=name)
+
+
+def assert_grads(ours, ref, name):
+    atol = GRAD_ATOL_FRACTION * float(np.abs(ref).max())
+    np.testing.assert_allclose(ours, ref, rtol=GRAD_RTOL, atol=atol, err_msg=name)
+
+
+def _noise_feeder(trainer, meta, arrays):
+    """Replace the trainer's noise draws by the official run's, in the same order."""
+    draws = [tf.constant(z) for z in arrays["z_d"]] + [tf.constant(arrays["z_g"])]
+
+    def z(batch):
+        return draws.pop(0)  # batch: a tensor while tracing; the shapes are checked by use
+
+    trainer._z = z
+    return draws
+
+
+def _trainer(g, d, meta, n_critic, **kwargs):
+    options = dict(g_lr=meta["lr"], d_lr=meta["lr"], beta1=meta["betas"][0],
+                   beta2=meta["betas"][1], n_critic=n_critic, g_batch_size=meta["g_batch"],
+                   **kwargs)
+    if "ema_decay" in kwargs and "ema_warmup" in inspect.signature(
+            gan_trainer.GANTrainer).parameters:
+        options["ema_warmup"] = "none"  # the official EMA has no warm-up
+    return gan_trainer.GANTrainer(g, d, **options)
+
+
+def _compare_models(arrays, g_vars, d_vars, trainer, lr, d_steps):
+    for prefix, variables, opt, steps in (("G", g_vars, trainer.g_opt, 1),
+                                          ("D", d_vars, trainer.d_opt, d_steps)):
+        grads = [v for k, v in arrays.items() if k.startswith(f"adam/{prefix}/m/")]
+        floor = NOISE_FLOOR * max(float(np.abs(g).max()) for g in grads)
+        for name, (var, to_torch) in variables.items():
+            ours, ref = to_torch(var.numpy()), arrays[f"final/{prefix}/{name}"]
+            if f"adam/{prefix}/m/{name}" not in arrays:  # no Adam step in PyTorch
+                assert_weights(ours, ref, name)
+                if var.trainable:  # an unused op: no gradient there, no state here
+                    index = opt._get_variable_index(var)
+                    assert not np.any(opt._momentums[index].numpy()), name
+                    assert not np.any(opt._velocities[index].numpy()), name
+                continue
+            m_ref = arrays[f"adam/{prefix}/m/{name}"]
+            v_ref = arrays[f"adam/{prefix}/v/{name}"]
+            index = opt._get_variable_index(var)
+            m = to_torch(opt._momentums[index].numpy())
+            v = to_torch(opt._velocities[index].numpy())
+            signal = np.abs(m_ref) >= floor
+            if signal.any():
+                assert_grads(m[signal], m_ref[signal], f"m of {name}")
+                assert_grads(v[signal], v_ref[signal], f"v of {name}")
+            assert np.all(np.abs(m[~signal]) <= 10 * floor), f"m of {name} (noise level)"
+            assert_weights(ours[signal], ref[signal], name)
+            # Rounding-noise gradients (a bias right before a normalisation): the
+            # step's direction is noise in both frameworks; it is still one step.
+            init = arrays[f"init/{prefix}/{name}"]
+            assert np.all(np.abs(ours - init)[~signal] <= steps * lr * 1.5), name
+
+
+@pytest.mark.parametrize("name", ["derived_autogan_cifar10_a", "derived_search_arch"])
+def test_derived_generator_iteration_equals_official(name):
+    """functions.train: 5 D steps (real and fake passes), the G step, the EMA update."""
+    meta, arrays = load_fixture(name)
+    g = models.DerivedGenerator(meta["arch"], meta["gf_dim"], meta["latent_dim"],
+                                meta["bottom_width"])
+    d = models.Discriminator(meta["df_dim"])
+    W.load_generator_state(g, sub(arrays, "init/G/"), layout=meta["layout"])
+    W.load_discriminator_state(d, sub(arrays, "init/D/"))
+    trainer = _trainer(g, d, meta, meta["n_critic"], ema_decay=meta["ema_decay"])
+    draws = _noise_feeder(trainer, meta, arrays)
+    out = trainer.train_iteration(tf.constant(arrays["reals"]))
+    assert not draws
+    np.testing.assert_allclose(out["d_losses"].numpy(), arrays["d_losses"], rtol=LOSS_RTOL)
+    np.testing.assert_allclose(float(out["g_loss"]), arrays["g_loss"][0], rtol=LOSS_RTOL)
+    g_vars = W.generator_variables(g, meta["layout"])
+    _compare_models(arrays, g_vars, W.discriminator_variables(d), trainer, meta["lr"],
+                    meta["n_critic"])
+    for name, (var, to_torch) in W.generator_variables(trainer.ema_generator,
+                                                       meta["layout"]).items():
+        if var.trainable:
+            assert_weights(to_torch(var.numpy()), arrays[f"ema/{name}"], f"EMA {name}")
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_supernet_iteration_equals_official(stage):
+    """functions.train_shared: one D step and its G step with a given architecture."""
+    meta, arrays = load_fixture(f"supernet_stage{stage}")
+    g = models.SuperGenerator(meta["gf_dim"], meta["latent_dim"], meta["bottom_width"])
+    d = models.Discriminator(meta["df_dim"])
+    W.load_generator_state(g, sub(arrays, "init/G/"), layout="search")
+    W.load_discriminator_state(d, sub(arrays, "init/D/"))
+    trainer = _trainer(g, d, meta, 1, unused_ops="freeze")
+    draws = _noise_feeder(trainer, meta, arrays)
+    arch = list(meta["arch"]) + [0] * (14 - len(meta["arch"]))
+    out = trainer.train_iteration(tf.constant(arrays["reals"]), [arch], stage=stage)
+    assert not draws
+    np.testing.assert_allclose(out["d_losses"].numpy(), arrays["d_losses"], rtol=LOSS_RTOL)
+    np.testing.assert_allclose(float(out["g_loss"]), arrays["g_loss"][0], rtol=LOSS_RTOL)
+    _compare_models(arrays, W.generator_variables(g), W.discriminator_variables(d), trainer,
+                    meta["lr"], 1)
+
+
+@pytest.mark.parametrize("stage", [0, 2])
+def test_controller_equals_official(stage):
+    """functions.train_controller: log-probs, entropies, loss, gradients, Adam steps."""
+    meta, arrays = load_fixture(f"controller_stage{stage}")
+    c = ctrl_lib.Controller(stage, hidden_size=meta["hidden"])
+    W.load_controller_state(c, sub(arrays, "init/C/"))
+    r = ctrl_lib.Reinforce(learning_rate=meta["lr"], beta1=meta["betas"][0],
+                           beta2=meta["betas"][1], entropy_coeff=meta["entropy_coeff"],
+                           baseline_decay=meta["baseline_decay"])
+    r.build(c)
+    r.reset_baseline()
+    prefix = c.prefix_length
+    for step in range(meta["steps"]):
+        archs = arrays[f"step{step}/archs"].astype(np.int32)
+        decisions = archs[:, prefix:]
+        if stage:
+            beam = arrays["beam_archs"].astype(np.int32)
+            pick = [i for i in range(len(beam)) if np.array_equal(beam[i], archs[0, :prefix])]
+            assert len(pick) == 1
+            hidden = (arrays["beam_h"][pick], arrays["beam_c"][pick])
+        else:
+            hidden = None
+        reward = tf.constant([arrays["rewards"][step]])
+        h0 = c._zeros(1) if hidden is None else tuple(tf.constant(x) for x in hidden)
+        with tf.GradientTape() as tape:
+            log_probs, entropies = c.log_prob_and_entropy(decisions, h0)
+            loss, _, _, _ = r.policy_loss(log_probs, entropies, reward)
+        grads = dict(zip([v.path for v in c.trainable_variables],
+                         tape.gradient(loss, c.trainable_variables)))
+        np.testing.assert_allclose(log_probs.numpy(), arrays[f"step{step}/log_probs"], rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(entropies.numpy()[0], arrays[f"step{step}/entropies"][:, 0],
+                                   rtol=1e-5)
+        np.testing.assert_allclose(float(loss), arrays["losses"][step], rtol=1e-4, atol=1e-6)
+        _compare_controller_grads(c, grads, sub(arrays, f"step{step}/grad/"))
+        r.update(c, decisions, h0, reward)
+    final = sub(arrays, "final/C/")
+    state = W.controller_state(c)
+    for name in state:
+        # Per entry: the update error a gradient error of GRAD_NOISE x the
+        # step's largest gradient causes through Adam's normalisation (see the
+        # module docstring); WEIGHT_ATOL where gradients are large.
+        tol = np.full(state[name].shape, WEIGHT_ATOL)
+        for step in range(meta["steps"]):
+            g = np.abs(arrays[f"step{step}/grad/{name}"])
+            gmax = max(float(np.abs(arrays[k]).max()) for k in arrays
+                       if k.startswith(f"step{step}/grad/"))
+            with np.errstate(divide="ignore", invalid="ignore"):  # g == 0: no step (beta1 = 0)
+                tol += np.where(g > 0, 1.5 * meta["lr"] * np.minimum(2.0, GRAD_NOISE * gmax / g),
+                                0.0)
+        err = np.abs(state[name] - final[name])
+        assert np.all(err <= tol + WEIGHT_RTOL * np.abs(final[name])), (
+            name, float((err - tol).max()))
+
+
+def _compare_controller_grads(c, grads, ref):
+    for name, (var, to_torch) in W.controller_variables(c).items():
+        assert_grads(to_torch(tf.convert_to_tensor(grads[var.path]).numpy()), ref[name],
+                     f"gradient of {name}")
