@@ -4,10 +4,14 @@ One search iteration (as the official ``search.py``):
 
 1. train the shared supernet GAN for ``shared_iters`` generator iterations,
    sampling a new architecture from the controller for every D step; with
-   dynamic resetting, stop early when the moving standard deviation of the G
-   or D loss falls below a threshold;
+   dynamic resetting, stop early when the variance (``reset_statistic="var"``,
+   the official code and the paper's 1e-3; "std" compares the standard
+   deviation) of the last ``reset_window`` G or D losses falls below a threshold;
 2. train the controller with REINFORCE for ``ctrl_steps`` steps, the reward
-   being the Inception Score (or reciprocal FID) of the sampled architectures;
+   being the Inception Score (or reciprocal FID) of the sampled architectures
+   at their native resolution; the REINFORCE baseline restarts at the start
+   of this phase (``ctrl_baseline="iteration"``, as the official code;
+   "persistent" keeps it across iterations);
 3. if the shared training was stopped by a reset, re-initialise the shared G
    and D (never the controller).
 
@@ -53,6 +57,7 @@ REWARDS = ("is", "fid")
 IS_SPLITS = 10  # the Inception Score averages over 10 splits: a reward needs >= 10 images
 SEARCHES = ("rl", "random")
 RESET_STATISTICS = ("std", "var")
+CTRL_BASELINES = ("iteration", "persistent")
 STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells", "hid_size",
                    "search", "mlas", "topk", "num_candidates", "grow_steps", "n_critic",
                    "reset_window", "dataset")
@@ -113,7 +118,9 @@ class SearchConfig:
     dynamic_reset: bool = True
     reset_threshold: float = 1e-3
     reset_window: int = 500
-    reset_statistic: str = "std"
+    reset_statistic: str = "var"
+    ctrl_baseline: str = "iteration"
+    ctrl_loss: str = "official"
     save_every: int = 200
     log_every: int = 50
     keep_checkpoints: int = 2
@@ -147,6 +154,10 @@ class SearchConfig:
             raise ValueError(f"--search must be one of {SEARCHES}, got {self.search!r}")
         if self.reset_statistic not in RESET_STATISTICS:
             raise ValueError(f"--reset_statistic must be one of {RESET_STATISTICS}")
+        if self.ctrl_baseline not in CTRL_BASELINES:
+            raise ValueError(f"--ctrl_baseline must be one of {CTRL_BASELINES}")
+        if self.ctrl_loss not in ctrl_lib.CTRL_LOSSES:
+            raise ValueError(f"--ctrl_loss must be one of {ctrl_lib.CTRL_LOSSES}")
         if self.unused_ops not in gan_trainer.UNUSED_OPS_MODES:
             raise ValueError(f"--unused_ops must be one of {gan_trainer.UNUSED_OPS_MODES}")
         if not self.reset_threshold > 0:
@@ -191,10 +202,19 @@ class SearchConfig:
 
     @property
     def gen_iters_per_search_iter(self) -> int:
+        """Generator iterations of one shared-training phase.
+
+        With epochs, as the official loop: an epoch is ceil(epoch_images /
+        d_batch_size) D steps (its data loader keeps the last, smaller batch)
+        and a G step follows every n_critic-th D step, so ceil(D steps /
+        n_critic) G steps (CIFAR-10, 15 epochs, 64, 5: 11,730 D and 2,346 G
+        steps). Here every D batch is full and every G iteration has n_critic
+        D steps.
+        """
         if self.shared_iters:
             return self.shared_iters
-        d_steps = self.shared_epochs * self.epoch_images // self.d_batch_size
-        return max(1, d_steps // self.n_critic)
+        d_steps = self.shared_epochs * -(-self.epoch_images // self.d_batch_size)
+        return max(1, -(-d_steps // self.n_critic))
 
     def resolution(self, stage: int) -> int:
         return models.output_size(self.bottom_width, stage)
@@ -310,9 +330,9 @@ class Search:
                     name=f"controller{level}"))
                 reinforce = ctrl_lib.Reinforce(
                     learning_rate=c.ctrl_lr, entropy_coeff=c.entropy_coeff,
-                    baseline_decay=c.baseline_decay, name=f"reinforce{level}")
-                # Keras optimizers build lazily: build before any checkpoint restore.
-                reinforce.optimizer.build(self.samplers[-1].trainable_variables)
+                    baseline_decay=c.baseline_decay, loss=c.ctrl_loss, name=f"reinforce{level}")
+                # Baseline and Adam slots: build before any checkpoint restore.
+                reinforce.build(self.samplers[-1])
                 self.reinforces.append(reinforce)
         length = ss.vector_length(c.num_cells)
         self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
@@ -481,6 +501,8 @@ class Search:
         stage = self.stage
         level = self._level(stage)
         sampler, reinforce = self.samplers[level], self.reinforces[level]
+        if reinforce is not None and c.ctrl_baseline == "iteration" and int(self.phase_step) == 0:
+            reinforce.reset_baseline()  # the official baseline lives one search iteration
         while int(self.phase_step) < c.ctrl_steps:
             prev_archs, prev_hidden = self._beam(stage)
             sample = sampler.sample(c.ctrl_sample_batch, prev_archs=prev_archs,
@@ -711,13 +733,12 @@ def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
         config.dataset if config.reward == "fid" else None,
         config.resolution(config.num_cells - 1), config.data_dir, model_dir,
         config.eval_batch_size, strategy=strategy)
-    full = config.resolution(config.num_cells - 1)
 
     def reward(search, arch, stage, seed):
+        # Native resolution (8 / 16 / 32 px), as the official get_is: the
+        # Inception graph resizes to 299 itself; a Keras classifier's extractor
+        # resizes to the data set's resolution (its image_size) only.
         images = search.images(arch, config.reward_num_images, stage, seed)
-        if images.shape[1] != full:  # classifiers see the data set's resolution
-            images = tf.cast(tf.image.resize(tf.cast(images, tf.float32), [full, full],
-                                             method="bilinear") + 0.5, tf.uint8)
         result = evaluator.score_images(images)
         if config.reward == "fid":
             return 1.0 / max(result["fid"], 1e-6)

@@ -55,6 +55,10 @@ def test_search_end_to_end(tmp_path):
     ctrl = [r for r in log if "ctrl_step" in r]
     assert len(ctrl) == 3 * 2
     assert {"reward", "baseline", "entropy_mean"} <= set(ctrl[0])
+    # The baseline restarts every search iteration (official): the first
+    # controller step of each iteration has zero advantage.
+    firsts = [r for r in ctrl if r["ctrl_step"] == 1]
+    assert len(firsts) == 3 and all(abs(r["advantage_mean"]) < 1e-6 for r in firsts)
     assert any("d_loss" in r for r in log)
 
 
@@ -70,7 +74,9 @@ def test_dynamic_reset_fires_and_is_logged(tmp_path):
 
 
 @pytest.mark.parametrize("overrides", [dict(search="random"),
-                                       dict(mlas=False, max_search_iters=2)])
+                                       dict(mlas=False, max_search_iters=2),
+                                       dict(ctrl_baseline="persistent", ctrl_loss="independent",
+                                            reset_statistic="std")])
 def test_ablations_run(tmp_path, overrides):
     result = search.run_search(tiny_config(**overrides), str(tmp_path / "s"),
                                reward_fn=brightness_reward, progress=False)
@@ -89,6 +95,21 @@ def test_ablations_run(tmp_path, overrides):
 def test_bad_search_flags(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(**overrides)
+
+
+def test_defaults_follow_the_official_search():
+    config = search.SearchConfig()
+    assert config.reset_statistic == "var" and config.reset_threshold == 1e-3
+    assert config.ctrl_baseline == "iteration" and config.ctrl_loss == "official"
+    # The official loop: 15 epochs of ceil(50000 / 64) D batches, a G step after
+    # every fifth D step counted from 0.
+    d_steps = 15 * len(range(0, 50000, 64))
+    assert config.gen_iters_per_search_iter == sum(1 for s in range(d_steps) if s % 5 == 0)
+    assert config.gen_iters_per_search_iter == 2346
+    for field, value in (("ctrl_baseline", "never"), ("ctrl_loss", "ppo"),
+                         ("reset_statistic", "mad")):
+        with pytest.raises(ValueError, match=f"--{field}"):
+            tiny_config(**{field: value})
 
 
 def test_loss_window_statistics():
