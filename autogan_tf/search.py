@@ -63,6 +63,22 @@ STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells"
                    "reset_window", "dataset")
 
 
+def describe_event(record: dict) -> str:
+    """One terminal line for a search event of the log (the JSONL keeps every field)."""
+    event, it = record.get("event"), record.get("iteration")
+    if event == "stage_top_k":
+        best = ", ".join(f"{a} ({r:.2f})" for a, r in zip(record["archs"], record["rewards"]))
+        return f"iteration {it}: stage {record['stage']} top {len(record['archs'])}: {best}"
+    if event == "grow":
+        return f"iteration {it}: growing to stage {record['stage']} (one more cell)"
+    if event == "finished":
+        return (f"search finished: best architecture {record['best_arch']} "
+                f"(reward {record['best_reward']:.2f})")
+    details = ", ".join(f"{k}={v}" for k, v in record.items()
+                        if k not in ("event", "iteration", "time"))
+    return f"iteration {it}: {event}" + (f" ({details})" if details else "")
+
+
 class SearchError(RuntimeError):
     """A search that cannot continue."""
 
@@ -386,7 +402,7 @@ class Search:
     def _event(self, record):
         record = {"iteration": int(self.iteration), **record}
         self.log.log(record)
-        logging.info("%s", record)
+        logging.info("%s", describe_event(record))
 
     # -- pieces -----------------------------------------------------------------
     @property
@@ -503,6 +519,7 @@ class Search:
         sampler, reinforce = self.samplers[level], self.reinforces[level]
         if reinforce is not None and c.ctrl_baseline == "iteration" and int(self.phase_step) == 0:
             reinforce.reset_baseline()  # the official baseline lives one search iteration
+        steps = []
         while int(self.phase_step) < c.ctrl_steps:
             prev_archs, prev_hidden = self._beam(stage)
             sample = sampler.sample(c.ctrl_sample_batch, prev_archs=prev_archs,
@@ -519,7 +536,16 @@ class Search:
                              {f"controller/{k}": v for k, v in record.items()
                               if isinstance(v, float)})
             self.phase_step.assign_add(1)
+            steps.append(record)
             self._stop_if_requested()
+        if steps:  # what a user watches converge; every step is in the JSONL and TensorBoard
+            last = steps[-1]
+            summary = f"reward {np.mean([r['reward'] for r in steps]):.3f}"
+            for key in ("baseline", "entropy_mean"):
+                if key in last:
+                    summary += f", {key.replace('_mean', '')} {last[key]:.3f}"
+            logging.info("iteration %d (stage %d): controller %s; last sampled %s",
+                         int(self.iteration), stage, summary, last["archs"][0])
 
     def top_k(self, stage):
         """Sample candidates, score them, keep the best ``topk`` (archs, hidden, rewards)."""

@@ -94,3 +94,16 @@ def test_shipped_flagfiles_resolve_by_name(tmp_path, monkeypatch):
     assert common.resolve_flagfiles([f"--flagfile={local}"]) == [f"--flagfile={local}"]
     with pytest.raises(SystemExit, match="--flagfile=nope.cfg: no such file.*search_cifar10"):
         common.resolve_flagfiles(["autogan-train", "--flagfile=nope.cfg"])
+
+
+def test_search_events_read_as_sentences():
+    from autogan_tf.search import describe_event
+
+    line = describe_event({"iteration": 2, "event": "stage_top_k", "stage": 0,
+                           "rewards": [1.5, 1.25], "archs": ["1 2 0 1", "0 1 2 1"]})
+    assert line == "iteration 2: stage 0 top 2: 1 2 0 1 (1.50), 0 1 2 1 (1.25)"
+    assert describe_event({"iteration": 6, "event": "finished", "best_arch": "1 0 1 1",
+                           "best_reward": 3.14159}) == (
+        "search finished: best architecture 1 0 1 1 (reward 3.14)")
+    assert describe_event({"iteration": 3, "event": "dynamic_reset", "stage": 1,
+                           "time": 1.0}) == "iteration 3: dynamic_reset (stage=1)"

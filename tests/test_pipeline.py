@@ -1,0 +1,82 @@
+"""The quick start's parts: the classifier it trusts, the reward spread it reports, the run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from autogan_tf import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_reward_spread_reads_the_last_iteration(tmp_path):
+    records = [{"iteration": 1, "ctrl_step": 0, "reward": 9.0},
+               {"iteration": 2, "ctrl_step": 0, "reward": 1.5},
+               {"iteration": 2, "event": "grow", "stage": 1},
+               {"iteration": 2, "ctrl_step": 1, "reward": 2.25},
+               {"iteration": 2, "ctrl_step": 2, "reward": 1.75}]
+    (tmp_path / "search_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert pipeline.reward_spread(str(tmp_path)) == pytest.approx(0.75)
+
+
+def test_small_classifier_is_repeatable_for_a_seed_and_cached(tmp_path):
+    kwargs = dict(epochs=1, max_train_images=256, width=4, seed=3)
+    weights = []
+    for name in ("a", "b"):
+        path, accuracy = pipeline.train_small_classifier("shapes", str(tmp_path / f"{name}.keras"),
+                                                         **kwargs)
+        import keras
+
+        weights.append(keras.models.load_model(path).get_weights())
+        assert 0.0 <= accuracy <= 1.0
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    # Reused, with the accuracy it had, without training again.
+    first_accuracy = json.load(open(str(tmp_path / "a.keras") + ".json"))["test_accuracy"]
+    before = os.path.getmtime(tmp_path / "a.keras")
+    again = pipeline.train_small_classifier("shapes", str(tmp_path / "a.keras"), **kwargs)
+    assert again == (str(tmp_path / "a.keras"), first_accuracy)
+    assert os.path.getmtime(tmp_path / "a.keras") == before
+
+
+def test_sigterm_stops_training_with_exit_status_75_and_resumes(tmp_path):
+    model_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "autogan_tf.cli.train", f"--model_dir={model_dir}",
+            "--arch=1 1 1 1", "--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
+            "--g_batch_size=4", "--d_batch_size=4", "--n_critic=1", "--max_iters=100000",
+            "--log_every=1", "--save_every=0", "--eval_every=0"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    metrics = model_dir / "metrics.jsonl"
+    deadline = time.time() + 300
+    while not (metrics.exists() and metrics.read_text().count("d_loss") >= 2):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 75, err[-2000:]
+    reply = json.loads(out.strip().splitlines()[-1])
+    assert reply["preempted"] is True
+    assert "rerun the same command to resume" in err
+    assert os.path.exists(model_dir / "checkpoints" / f"ckpt-{reply['step']}.index")
+
+
+@pytest.mark.slow
+def test_quickstart_end_to_end_at_toy_size(tmp_path):
+    search = dict(gf_dim=4, df_dim=4, shared_iters=2, max_search_iters=3, grow_steps="1,2",
+                  ctrl_steps=1, reward_num_images=20, reset_window=4)
+    train = dict(gf_dim=4, df_dim=4, max_iters=4, save_every=2)
+    out = pipeline.quickstart(str(tmp_path), search_overrides=search, train_overrides=train,
+                              echo=lambda *_: None)
+    for key in ("search_result", "evaluation", "samples", "classifier"):
+        assert os.path.exists(out[key]), key
+    assert os.path.exists(os.path.join(out["saved_model"], "saved_model.pb"))
+    assert out["is_mean"] >= 1.0 and out["fid"] >= 0 and 0 <= out["classifier_accuracy"] <= 1
+    with open(tmp_path / "quickstart.json") as f:
+        assert json.load(f)["best_arch"] == out["best_arch"]
