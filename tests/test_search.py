@@ -127,3 +127,28 @@ def test_other_configuration_is_refused(tmp_path):
     search.check_config(model_dir, tiny_config())
     with pytest.raises(search.SearchError, match="gf_dim"):
         search.check_config(model_dir, tiny_config(gf_dim=8))
+
+
+def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
+    """As the official get_is: 8 px samples go to the scorer as they are (Inception resizes)."""
+    from autogan_tf import training
+
+    seen = []
+
+    class FakeEvaluator:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def score_images(self, images):
+            seen.append(tuple(images.shape))
+            return {"is_mean": 1.5}
+
+    class FakeSearch:
+        def images(self, arch, num, stage, seed):
+            return tf.zeros([num, 8, 8, 3], tf.uint8)
+
+    monkeypatch.setattr(training, "Evaluator", FakeEvaluator)
+    reward = search.make_reward_fn(tiny_config(classifier="inception", reward_num_images=10),
+                                   str(tmp_path))
+    assert reward(FakeSearch(), [0, 0, 0, 0], 0, 1) == 1.5
+    assert seen == [(10, 8, 8, 3)]
