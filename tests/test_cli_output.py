@@ -83,7 +83,8 @@ def test_verbosity_flag_shows_tensorflow_logs(tiny_run_output):
 
 def test_shipped_flagfiles_resolve_by_name(tmp_path, monkeypatch):
     shipped = flagfiles.shipped()
-    assert {"search_cifar10", "search_quick", "train_cifar10_a", "train_stl10"} <= set(shipped)
+    assert {"search_cifar10", "search_quick", "train_cifar10_a", "train_quick",
+            "train_stl10"} <= set(shipped)
     monkeypatch.chdir(tmp_path)  # no flags/ folder here, as after a plain install
     for value in ("search_quick", "search_quick.cfg", "flags/search_quick.cfg"):
         (arg,) = common.resolve_flagfiles([f"--flagfile={value}"])

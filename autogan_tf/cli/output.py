@@ -35,7 +35,8 @@ _LINE_END = re.compile(rb"(?<=[\r\n])")
 _NATIVE_NOISE = (
     rb"WARNING: All log messages before absl::InitializeLog() is called",
     rb"To enable the following instructions:",  # continuation of the CPU-feature INFO line
-    rb"remapper failed",  # a grappler pass that gives up on some graphs; the graph still runs
+    rb"remapper failed",
+    rb"NodeDef mentions attribute",  # a tf.data graph attribute this build does not know  # a grappler pass that gives up on some graphs; the graph still runs
     rb"cuInit", rb"cuda_platform", rb"cuda_executor", rb"cuda_diagnostics", rb"cudart_stub",
 )
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,12 +5,14 @@
 search -> train the best architecture -> evaluate -> export a SavedModel -> sample a PNG grid.
 """
 
-import json
+import os
+import time
 
 from absl import app, flags
 
 from autogan_tf.cli import common
 
+START = time.time()  # the whole command is timed, TensorFlow's start-up included
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
 flags.DEFINE_string("output_dir", "/tmp/autogan_quickstart", "Where every artifact goes.")
@@ -23,13 +25,22 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import pipeline
 
-    artifacts = pipeline.quickstart(FLAGS.output_dir, seed=FLAGS.seed)
-    print("\nautogan-quickstart finished in %.0f s" % artifacts["wall_time_s"])
-    for key in ("search_result", "best_arch", "train_dir", "evaluation", "saved_model", "samples"):
-        print(f"  {key:<14} {artifacts[key]}")
-    print(f"  IS {artifacts['is_mean']:.2f}, FID {artifacts['fid']:.2f} "
-          f"(small classifier {artifacts['classifier']}; not comparable with Inception scores)")
-    print(json.dumps(artifacts))
+    print("autogan-quickstart: search -> train -> evaluate -> export on the built-in shapes "
+          "data (8 classes, 16x16), about 5 minutes on 2 CPU cores", flush=True)
+    artifacts = pipeline.quickstart(FLAGS.output_dir, seed=FLAGS.seed,
+                                    echo=lambda text: print(text, flush=True))
+    if artifacts.get("preempted"):
+        common.exit_if_preempted(artifacts, "autogan-quickstart")
+    accuracy = artifacts["classifier_accuracy"]
+    print(f"\nautogan-quickstart finished in {time.time() - START:.0f} s")
+    print(f"  samples        {artifacts['samples']}  (64 images from the exported model)")
+    print(f"  SavedModel     {artifacts['saved_model']}")
+    print(f"  architecture   {artifacts['best_arch']}  ({artifacts['search_result']})")
+    print(f"  IS {artifacts['is_mean']:.2f} of 8 classes, FID {artifacts['fid']:.1f}: scored by "
+          f"the quick start's classifier"
+          + (f" ({100 * accuracy:.1f} % test accuracy)" if accuracy is not None else "")
+          + ", not comparable with Inception scores")
+    print(f"  every figure   {os.path.join(FLAGS.output_dir, 'quickstart.json')}")
 
 
 def run():

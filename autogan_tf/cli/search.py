@@ -1,6 +1,6 @@
 """autogan-search: the AutoGAN architecture search.
 
-    autogan-search --flagfile=flags/search_quick.cfg --model_dir=/tmp/s
+    autogan-search --flagfile=search_quick --model_dir=/tmp/s
     autogan-search --flagfile=flags/search_cifar10.cfg --model_dir=/tmp/search
 
 Writes MODEL_DIR/search_result.json (key top_archs) and MODEL_DIR/search_log.jsonl.
