@@ -108,3 +108,18 @@ def test_search_events_read_as_sentences():
         "search finished: best architecture 1 0 1 1 (reward 3.14)")
     assert describe_event({"iteration": 3, "event": "dynamic_reset", "stage": 1,
                            "time": 1.0}) == "iteration 3: dynamic_reset (stage=1)"
+
+
+def test_the_built_package_ships_the_flagfiles_and_no_top_level_bin(tmp_path):
+    import zipfile
+
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "-q",
+                          "-w", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = [p for p in os.listdir(tmp_path) if p.endswith(".whl")]
+    names = zipfile.ZipFile(tmp_path / wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert tops == {"autogan_tf", wheel.split("-")[0] + "-" + wheel.split("-")[1] + ".dist-info"}
+    assert {"autogan_tf/flags/search_cifar10.cfg", "autogan_tf/flags/train_quick.cfg",
+            "autogan_tf/cli/quickstart.py"} <= set(names)
