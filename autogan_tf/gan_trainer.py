@@ -10,9 +10,9 @@ select zero gradients, not None, and Adam would still move such weights by its
 first moment and decay their second moment. ``unused_ops`` decides:
 
 * ``"freeze"`` (default): a variable whose op the step did not use keeps its
-  value AND its Adam moments, exactly as if it were not in the model for that
-  step (what PyTorch >= 2 does with ``grad=None``). Only Adam's global step
-  counter, used for bias correction, still advances.
+  value, its Adam moments and its own Adam step count (`TorchAdam`), exactly
+  as if it were not in the model for that step (what PyTorch >= 2 does with
+  ``grad=None``).
 * ``"momentum"``: plain Adam on the zero gradients (what the official code did
   under PyTorch 1.x, whose ``zero_grad`` zeroed gradients). With the paper's
   betas (0, 0.9) the weights then do not move (the first moment is the zero
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from autogan_tf import losses, models
 
@@ -65,8 +66,46 @@ def ema_decay_at(decay, step, warmup: str = "bias_correction"):
     return decay * (1.0 - decay ** (step - 1.0)) / (1.0 - decay ** step)
 
 
-class MaskedAdam(keras.optimizers.Adam):
-    """Adam that can leave chosen variables (value and moments) untouched in a step.
+class TorchAdam(keras.optimizers.Adam):
+    """Adam with PyTorch's arithmetic: a step count per variable, epsilon after the bias correction.
+
+    PyTorch's ``torch.optim.Adam`` (what the official code trains with) keeps
+    a step count ``t`` per parameter and steps by
+    ``lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``. Keras' Adam
+    uses the optimizer's global step for ``t`` and adds ``eps`` before the
+    bias correction (an effective eps of 1e-8 / sqrt(1 - b2^t)). The two
+    agree for dense training from step 1; they differ for supernet ops a step
+    skipped (see `MaskedAdam`: a skipped op keeps its own count, as PyTorch 2
+    skips a parameter without gradient) and for gradients near eps. The
+    golden tests compare this with PyTorch step for step.
+    """
+
+    def build(self, var_list):
+        if self.built:
+            return
+        if self.amsgrad:
+            raise ValueError("TorchAdam does not implement amsgrad")
+        super().build(var_list)
+        self._steps = [self.add_variable((), initializer="zeros", dtype=v.dtype,
+                                         name=f"{v.name}_step") for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        step, m, v = self._steps[index], self._momentums[index], self._velocities[index]
+        gradient = tf.cast(gradient, dtype)
+        b1, b2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        self.assign_add(step, tf.ones((), dtype))
+        t = tf.convert_to_tensor(step)
+        self.assign_add(m, (gradient - m) * (1 - b1))
+        self.assign_add(v, (tf.square(gradient) - v) * (1 - b2))
+        step_size = tf.cast(learning_rate, dtype) / (1 - tf.pow(b1, t))
+        denom = tf.sqrt(tf.convert_to_tensor(v)) / tf.sqrt(1 - tf.pow(b2, t)) + self.epsilon
+        self.assign_sub(variable, step_size * tf.convert_to_tensor(m) / denom)
+
+
+class MaskedAdam(TorchAdam):
+    """Adam that can leave chosen variables (value, moments, step count) untouched in a step.
 
     `apply_masked(grads, variables, masks)` takes one scalar bool tensor per
     variable; where it is False the variable's update is skipped entirely.
@@ -92,9 +131,7 @@ class MaskedAdam(keras.optimizers.Adam):
         # functions per variable made the supernet step much slower to trace
         # and optimise; the extra elementwise work is small next to the convs.
         index = self._get_variable_index(variable)
-        slots = [variable, self._momentums[index], self._velocities[index]]
-        if self.amsgrad:
-            slots.append(self._velocity_hats[index])
+        slots = [variable, self._momentums[index], self._velocities[index], self._steps[index]]
         before = [tf.identity(slot) for slot in slots]
         super().update_step(gradient, variable, learning_rate)
         for slot, old in zip(slots, before):
@@ -106,7 +143,7 @@ def make_adam(learning_rate, beta1, beta2, decay_steps=None, masked=False, name=
     if decay_steps:
         learning_rate = keras.optimizers.schedules.PolynomialDecay(
             learning_rate, decay_steps, end_learning_rate=0.0, power=1.0)
-    cls = MaskedAdam if masked else keras.optimizers.Adam
+    cls = MaskedAdam if masked else TorchAdam
     return cls(learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=1e-8, name=name)
 
 
@@ -300,6 +337,8 @@ class GANTrainer(tf.Module):
                              f"multiple of the {self.replicas} replicas")
         key = (stage, archs is None)
         if key not in self._compiled:
+            logging.info("compiling the training step%s (once; the first iteration is slow)",
+                         "" if stage is None else f" of stage {stage}")
             self._compiled[key] = tf.function(
                 lambda r, a: self._iteration(r, a, stage), jit_compile=self.jit_compile)
         if archs is not None:

@@ -32,6 +32,7 @@ Tolerances (float32 throughout):
 """
 
 import inspect
+import itertools
 import json
 import os
 
@@ -65,13 +66,14 @@ def sub(arrays, prefix):
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def assert_weights(ours, ref, name):
-    np.testing.assert_allclose(ours, ref, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL, err_msg=name)
+def assert_weights(ours, ref, name, atol=None):
+    np.testing.assert_allclose(ours, ref, rtol=WEIGHT_RTOL, atol=atol or WEIGHT_ATOL,
+                               err_msg=name)
 
 
-def assert_grads(ours, ref, name):
-    atol = GRAD_ATOL_FRACTION * float(np.abs(ref).max())
-    np.testing.assert_allclose(ours, ref, rtol=GRAD_RTOL, atol=atol, err_msg=name)
+def assert_grads(ours, ref, name, rtol=None, atol_fraction=None):
+    atol = (atol_fraction or GRAD_ATOL_FRACTION) * float(np.abs(ref).max())
+    np.testing.assert_allclose(ours, ref, rtol=rtol or GRAD_RTOL, atol=atol, err_msg=name)
 
 
 def _noise_feeder(trainer, meta, arrays):
@@ -95,15 +97,16 @@ def _trainer(g, d, meta, n_critic, **kwargs):
     return gan_trainer.GANTrainer(g, d, **options)
 
 
-def _compare_models(arrays, g_vars, d_vars, trainer, lr, d_steps):
-    for prefix, variables, opt, steps in (("G", g_vars, trainer.g_opt, 1),
+def _compare_models(arrays, g_vars, d_vars, trainer, lr, d_steps, g_steps=1, weight_atol=None,
+                    grad_rtol=None, grad_atol_fraction=None):
+    for prefix, variables, opt, steps in (("G", g_vars, trainer.g_opt, g_steps),
                                           ("D", d_vars, trainer.d_opt, d_steps)):
         grads = [v for k, v in arrays.items() if k.startswith(f"adam/{prefix}/m/")]
         floor = NOISE_FLOOR * max(float(np.abs(g).max()) for g in grads)
         for name, (var, to_torch) in variables.items():
             ours, ref = to_torch(var.numpy()), arrays[f"final/{prefix}/{name}"]
             if f"adam/{prefix}/m/{name}" not in arrays:  # no Adam step in PyTorch
-                assert_weights(ours, ref, name)
+                assert_weights(ours, ref, name, weight_atol)
                 if var.trainable:  # an unused op: no gradient there, no state here
                     index = opt._get_variable_index(var)
                     assert not np.any(opt._momentums[index].numpy()), name
@@ -116,10 +119,12 @@ def _compare_models(arrays, g_vars, d_vars, trainer, lr, d_steps):
             v = to_torch(opt._velocities[index].numpy())
             signal = np.abs(m_ref) >= floor
             if signal.any():
-                assert_grads(m[signal], m_ref[signal], f"m of {name}")
-                assert_grads(v[signal], v_ref[signal], f"v of {name}")
+                assert_grads(m[signal], m_ref[signal], f"m of {name}", grad_rtol,
+                             grad_atol_fraction)
+                assert_grads(v[signal], v_ref[signal], f"v of {name}", grad_rtol,
+                             grad_atol_fraction)
             assert np.all(np.abs(m[~signal]) <= 10 * floor), f"m of {name} (noise level)"
-            assert_weights(ours[signal], ref[signal], name)
+            assert_weights(ours[signal], ref[signal], name, weight_atol)
             # Rounding-noise gradients (a bias right before a normalisation): the
             # step's direction is noise in both frameworks; it is still one step.
             init = arrays[f"init/{prefix}/{name}"]
@@ -167,6 +172,61 @@ def test_supernet_iteration_equals_official(stage):
     np.testing.assert_allclose(float(out["g_loss"]), arrays["g_loss"][0], rtol=LOSS_RTOL)
     _compare_models(arrays, W.generator_variables(g), W.discriminator_variables(d), trainer,
                     meta["lr"], 1)
+
+
+def test_supernet_iterations_with_skipped_ops_equal_official():
+    """Four train_shared steps (n_critic 1) with different architectures at stage 2.
+
+    Ops used, skipped, then used again: PyTorch 2 gives skipped ops no
+    gradient and Adam leaves them alone, own step count included; so does
+    ``unused_ops="freeze"`` with `gan_trainer.TorchAdam` (checked exactly).
+    Values after several iterations agree to float-noise drift only (below).
+    """
+    meta, arrays = load_fixture("supernet_iterations")
+    g = models.SuperGenerator(meta["gf_dim"], meta["latent_dim"], meta["bottom_width"])
+    d = models.Discriminator(meta["df_dim"])
+    W.load_generator_state(g, sub(arrays, "init/G/"), layout="search")
+    W.load_discriminator_state(d, sub(arrays, "init/D/"))
+    trainer = _trainer(g, d, meta, 1, unused_ops="freeze")
+    d_batch, g_batch = meta["d_batch"], meta["g_batch"]
+    z_all = arrays["z_all"]
+    assert len(z_all) == len(meta["archs"]) * (d_batch + g_batch)
+    # The compiled iteration is traced once: it reads its noise from two variables
+    # (the D step's, then the G step's), set to the official draws before each call.
+    z_d = tf.Variable(tf.zeros([d_batch, meta["latent_dim"]]))
+    z_g = tf.Variable(tf.zeros([g_batch, meta["latent_dim"]]))
+    order = itertools.cycle([z_d, z_g])
+    trainer._z = lambda batch: tf.convert_to_tensor(next(order))
+    d_losses, g_losses = [], []
+    for step, arch in enumerate(meta["archs"]):
+        start = step * (d_batch + g_batch)
+        z_d.assign(z_all[start:start + d_batch])
+        z_g.assign(z_all[start + d_batch:start + d_batch + g_batch])
+        out = trainer.train_iteration(tf.constant(arrays["reals"][step:step + 1]), [arch],
+                                      stage=2)
+        d_losses.append(float(out["d_losses"][0]))
+        g_losses.append(float(out["g_loss"]))
+    # Exact: every parameter's own Adam step count is PyTorch's.
+    for prefix, variables, opt in (("G", W.generator_variables(g), trainer.g_opt),
+                                   ("D", W.discriminator_variables(d), trainer.d_opt)):
+        for name, (var, _) in variables.items():
+            key = f"adam/{prefix}/step/{name}"
+            if var.trainable:
+                ours = float(opt._steps[opt._get_variable_index(var)].numpy())
+                assert ours == float(arrays.get(key, 0.0)), (name, ours)
+    # Approximate: in a weight-sharing supernet a parameter whose exact gradient
+    # is zero under one architecture (a bias feeding a normalisation) takes a
+    # noise-driven step of up to lr in both frameworks (module docstring), and
+    # matters under the next architecture. After the first iteration the two
+    # runs therefore drift apart at the level of float noise times Adam's
+    # normalisation: measured up to 2e-4 relative in the losses, 1.5 lr in a
+    # weight, ~1% of a tensor's largest gradient in its moments. These bounds
+    # catch gross errors only; the step counts above are the exact check.
+    np.testing.assert_allclose(d_losses, arrays["d_losses"], rtol=1e-3)
+    np.testing.assert_allclose(g_losses, arrays["g_loss"], rtol=1e-3)
+    _compare_models(arrays, W.generator_variables(g), W.discriminator_variables(d), trainer,
+                    meta["lr"], len(meta["archs"]), g_steps=len(meta["archs"]),
+                    weight_atol=2 * meta["lr"], grad_rtol=0.1, grad_atol_fraction=0.02)
 
 
 @pytest.mark.parametrize("stage", [0, 2])

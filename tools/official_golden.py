@@ -218,6 +218,7 @@ def _adam(prefix, module, optimizer):
         if state:
             out[f"{prefix}/m/{name}"] = state["exp_avg"].numpy().copy()
             out[f"{prefix}/v/{name}"] = state["exp_avg_sq"].numpy().copy()
+            out[f"{prefix}/step/{name}"] = np.asarray(float(state["step"]), np.float32)
     return out
 
 
@@ -280,14 +281,17 @@ def derived_iteration(off, kind, seed):
 
 
 class _FixedController:
-    """Stands in for the controller of train_shared: always the given architecture."""
+    """Stands in for the controller of train_shared: the given architectures in turn."""
 
-    def __init__(self, torch, arch, stage):
-        self.arch = torch.tensor([arch])
+    def __init__(self, torch, archs, stage):
+        self.archs = [torch.tensor([a]) for a in archs]
+        self.calls = 0
         self.cur_stage = stage
 
     def sample(self, *args, **kwargs):
-        return (self.arch,)
+        arch = self.archs[self.calls % len(self.archs)]
+        self.calls += 1
+        return (arch,)
 
     def eval(self):
         return self
@@ -316,7 +320,7 @@ def supernet_iteration(off, stage, seed):
     arch = SEARCH_ARCHS[stage]
     with _NoiseRecorder() as noise:
         reset = off.functions.train_shared(args, g, d, g_hist, d_hist,
-                                           _FixedController(torch, arch, stage), g_opt, d_opt,
+                                           _FixedController(torch, [arch], stage), g_opt, d_opt,
                                            [(reals[0], torch.zeros(D_BATCH))])
     assert not reset and len(noise.draws) == 2
     out.update({**_state("final/G", g), **_state("final/D", d), **_adam("adam/G", g, g_opt),
@@ -327,6 +331,49 @@ def supernet_iteration(off, stage, seed):
     meta = dict(kind="supernet", stage=stage, arch=arch, layout="search", gf_dim=WIDTH,
                 df_dim=WIDTH, latent_dim=LATENT, bottom_width=BOTTOM, d_batch=D_BATCH,
                 g_batch=G_BATCH, lr=LR, betas=BETAS, seed=seed)
+    return out, meta
+
+
+MULTI_ARCHS = [  # stage 2; ops used, skipped and used again
+    [0, 1, 2, 1, 1, 0, 2, 1, 1, 0, 1, 2, 1, 3],
+    [1, 2, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 1],
+    [1, 0, 1, 1, 1, 2, 2, 1, 1, 0, 2, 1, 0, 2],
+    [0, 1, 2, 1, 0, 1, 2, 0, 1, 0, 1, 2, 1, 3],
+]
+
+
+def supernet_iterations(off, seed):
+    """Four steps of ``functions.train_shared`` with n_critic 1: D step, G step, each with
+    the next of MULTI_ARCHS. PyTorch 2 gives ops a step did not use no gradient, so Adam
+    skips them and keeps their own step count."""
+    torch = off.torch
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
+    args = _args(n_critic=1)
+    g = off.models_search.shared_gan.Generator(args)
+    d = off.models_search.shared_gan.Discriminator(args)
+    init_weights(torch, g)
+    init_weights(torch, d)
+    g_opt = torch.optim.Adam(g.parameters(), LR, BETAS)
+    d_opt = torch.optim.Adam(d.parameters(), LR, BETAS)
+    out = {**_state("init/G", g), **_state("init/D", d)}
+    steps = len(MULTI_ARCHS)
+    reals = _reals(torch, rng, steps, BOTTOM * 8)
+    g_hist, d_hist = _History(), _History()
+    with _NoiseRecorder() as noise:
+        off.functions.train_shared(args, g, d, g_hist, d_hist,
+                                   _FixedController(torch, MULTI_ARCHS, 2), g_opt, d_opt,
+                                   [(r, torch.zeros(D_BATCH)) for r in reals])
+    assert len(noise.draws) == 2 * steps
+    out.update({**_state("final/G", g), **_state("final/D", d), **_adam("adam/G", g, g_opt),
+                **_adam("adam/D", d, d_opt)})
+    out.update(reals=_nhwc(reals), z_all=np.concatenate(noise.draws),
+               d_losses=np.asarray(d_hist.values, np.float32),
+               g_loss=np.asarray(g_hist.values, np.float32))
+    meta = dict(kind="supernet_iterations", stage=2, archs=MULTI_ARCHS, layout="search",
+                gf_dim=WIDTH, df_dim=WIDTH, latent_dim=LATENT, bottom_width=BOTTOM,
+                d_batch=D_BATCH, g_batch=G_BATCH, lr=LR, betas=BETAS, seed=seed)
     return out, meta
 
 
@@ -437,6 +484,7 @@ def main(argv=None):
     save(flags.output_dir, "derived_search_arch", *derived_iteration(off, "search", seed=2))
     for stage in range(3):
         save(flags.output_dir, f"supernet_stage{stage}", *supernet_iteration(off, stage, 10 + stage))
+    save(flags.output_dir, "supernet_iterations", *supernet_iterations(off, seed=13))
     for stage in (0, 2):
         save(flags.output_dir, f"controller_stage{stage}", *controller_steps(off, stage, 20 + stage))
 
