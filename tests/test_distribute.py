@@ -117,10 +117,12 @@ def test_two_cpu_replicas_match_the_default_strategy(search, side):
     assert got["replicas"] == 2
     np = pytest.importorskip("numpy")
     np.testing.assert_allclose(got["losses1"], got["losses0"], rtol=1e-4, atol=1e-5)
-    # Adam moves a weight by at most about lr (2e-4) per step whatever the gradient's size, so
-    # float rounding can flip the few near-zero gradients: bound those, and require almost
+    # Adam moves a weight by up to about lr (2e-4) per step whatever the gradient's size
+    # (PyTorch's epsilon, gan_trainer.TorchAdam: a noise-level gradient takes nearly a full
+    # step), so float rounding can flip the few near-zero gradients: over D's 4 steps two runs
+    # can end up to ~8 lr apart there (measured 3.6-3.8 lr); bound those, and require almost
     # every weight to agree to 1e-5.
-    assert got["weight_diff"] < 4 * 2e-4 and got["weights_off"] < 0.01
+    assert got["weight_diff"] < 8 * 2e-4 and got["weights_off"] < 0.01
     assert got["replica_spread"] == 0.0
 
 
