@@ -123,6 +123,14 @@ TRAIN_HELPS = {
 }
 
 
+def define_generator_flags(verb: str):
+    """``--checkpoint`` (latest/best) and ``--generator`` (ema/raw): which trained G to ``verb``."""
+    flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], f"Which checkpoint to {verb}.")
+    flags.DEFINE_enum("generator", "ema", ["ema", "raw"],
+                      "ema: the moving average of G's weights (the paper's choice); raw: the "
+                      "weights the last G step left.")
+
+
 def define_runtime_flags():
     """Flags of how TensorFlow uses this host, shared by every command that computes."""
     flags.DEFINE_integer(

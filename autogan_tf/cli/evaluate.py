@@ -14,10 +14,7 @@ from autogan_tf.cli import common
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
 flags.DEFINE_string("model_dir", None, "Training run directory (autogan-train --model_dir).")
-flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to evaluate.")
-flags.DEFINE_enum("generator", "ema", ["ema", "raw"],
-                  "ema: the moving average of G's weights (the paper's choice); raw: the "
-                  "weights the last G step left.")
+common.define_generator_flags("evaluate")
 flags.DEFINE_integer("num_samples", 50_000, "Generated images (paper: 50000).")
 flags.DEFINE_integer("batch_size", 100, "Generation / feature batch size.")
 flags.DEFINE_integer("seed", 0, "Seed of the evaluation noise.")

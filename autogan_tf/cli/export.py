@@ -12,10 +12,7 @@ common.define_runtime_flags()
 flags.DEFINE_string("model_dir", None, "Training run directory (autogan-train --model_dir).")
 flags.DEFINE_string("export_dir", None, "Model base directory; the version goes below it.")
 flags.DEFINE_integer("version", 1, "Model version (a positive integer).")
-flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to export.")
-flags.DEFINE_enum("generator", "ema", ["ema", "raw"],
-                  "ema: the moving average of G's weights (the paper's choice); raw: the "
-                  "weights the last G step left.")
+common.define_generator_flags("export")
 flags.DEFINE_integer("max_batch", 256, "Largest batch / num_samples a request may ask for.")
 flags.DEFINE_integer("warmup_requests", 3, "PredictionLog warmup records per signature.")
 flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
