@@ -113,7 +113,8 @@ def reward_spread(search_dir: str) -> float:
     """Max - min of the controller-step rewards in the search's last iteration: how far
     apart the rewards of the architectures it sampled were (0 when none was logged)."""
     path = os.path.join(search_dir, "search_log.jsonl")
-    records = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    with open(path, encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
     steps = [r for r in records if "ctrl_step" in r and r.get("reward") is not None]
     if not steps:
         return 0.0
