@@ -1,0 +1,276 @@
+"""The official AutoGAN code and autogan-tf trained side by side on CIFAR-10, scored alike.
+
+Issue #14's measure of training dynamics at reduced scale: ``autogan_cifar10_a``
+at G 64 / D 64, batch 128 (G) / 64 (D), n_critic 5, Adam 2e-4 (0.0, 0.9), no
+LR decay, EMA 0.999 started at the initial weights (the official average:
+``--ema_warmup=none``), 600 generator iterations, seeds 0 and 1, on the
+CIFAR-10 JPEGs. Both are scored at 200/400/600 iterations, raw and EMA
+generator, by the same small CIFAR-10 classifier (trained here; its test
+accuracy is in the results): IS and FID of ``--num_samples`` samples against
+the statistics of the 50,000 training images.
+
+    python experiments/side_by_side/run.py --work_dir=/work/sbs \
+        --official_repo=/work/official --torch_python=/work/torchvenv/bin/python
+
+Every step is resumable: rerun the same command after a kill and finished runs,
+checkpoints and scores are reused. ``--lanes=2`` trains two runs at a time with
+one thread each. Results: ``WORK/results.json`` and a Markdown table on stdout
+(``--results`` also copies the JSON, e.g. into this directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "..", "shared", "data",
+                    "cifar10-jpg.tar.gz")
+ARCH = "autogan_cifar10_a"
+GF, DF, LATENT, BOTTOM = 64, 64, 128, 4
+ITERS = (200, 400, 600)
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def prepare_data(work, tarball):
+    root = os.path.join(work, "cifar10")
+    if not os.path.isdir(os.path.join(root, "train")):
+        log(f"extracting {tarball}")
+        os.makedirs(root, exist_ok=True)
+        with tarfile.open(tarball) as t:
+            t.extractall(root, filter="data")
+    npy = os.path.join(work, "cifar10_train_uint8.npy")
+    if not os.path.exists(npy):
+        import numpy as np
+
+        from autogan_tf import data
+
+        log("decoding the training JPEGs for the official code")
+        ds = data.make_uint8_dataset(f"folder:{root}", 1000, 32, split="train")
+        images = np.concatenate(list(ds.as_numpy_iterator()))
+        assert images.shape == (50_000, 32, 32, 3), images.shape
+        np.save(npy + ".tmp.npy", images)
+        os.replace(npy + ".tmp.npy", npy)
+    return root, npy
+
+
+def prepare_classifier(work, root):
+    """The scoring classifier (trained once, cached with its test accuracy) and reference stats."""
+    path = os.path.join(work, "classifier.keras")
+    info_path = path + ".json"
+    if not os.path.exists(info_path):
+        from autogan_tf.metrics import classifiers
+
+        log("training the CIFAR-10 scoring classifier")
+        start = time.time()
+        model, accuracy = classifiers.train_classifier(f"folder:{root}", epochs=12, seed=0,
+                                                       verbose=0)
+        model.save(path)
+        with open(info_path, "w", encoding="utf-8") as f:
+            json.dump({"test_accuracy": accuracy, "seconds": time.time() - start}, f)
+    with open(info_path, encoding="utf-8") as f:
+        info = json.load(f)
+    log(f"scoring classifier: {info['test_accuracy']:.1%} CIFAR-10 test accuracy")
+    stats = os.path.join(work, "fid_stats_train.npz")
+    if not os.path.exists(stats):
+        from autogan_tf.metrics import classifiers, evaluate, scores
+
+        log("reference statistics of the 50,000 training images")
+        extractor = classifiers.load_feature_extractor(path)
+        scores.save_statistics(stats, evaluate.dataset_statistics(f"folder:{root}", extractor))
+    return path, info, stats
+
+
+def ours_command(work, root, seed, threads):
+    cmd = ["autogan-train", f"--model_dir={work}/ours_seed{seed}", f"--dataset=folder:{root}",
+           f"--arch={ARCH}", f"--gf_dim={GF}", f"--df_dim={DF}", "--g_batch_size=128",
+           "--d_batch_size=64", "--n_critic=5", "--g_lr=2e-4", "--d_lr=2e-4", "--beta1=0.0",
+           "--beta2=0.9", "--nolr_decay", "--ema_decay=0.999", "--ema_warmup=none",
+           f"--max_iters={ITERS[-1]}", f"--save_every={ITERS[0]}", "--keep_checkpoints=10",
+           "--eval_every=0", "--log_every=20", f"--seed={seed}"]
+    if threads:
+        cmd.append(f"--intra_op_threads={threads}")
+    return cmd
+
+
+def official_command(args, work, npy, seed, threads):
+    return [args.torch_python, os.path.join(HERE, "official_train.py"),
+            f"--official_repo={args.official_repo}", f"--images={npy}",
+            f"--out_dir={work}/official_seed{seed}", f"--seed={seed}", f"--iters={ITERS[-1]}",
+            f"--save_at={','.join(map(str, ITERS))}", f"--gf_dim={GF}", f"--df_dim={DF}",
+            f"--threads={threads}"]
+
+
+def ours_done(work, seed):
+    return os.path.exists(os.path.join(work, f"ours_seed{seed}", "checkpoints",
+                                       f"ckpt-{ITERS[-1]}.index"))
+
+
+def official_done(work, seed):
+    return os.path.exists(os.path.join(work, f"official_seed{seed}", "done.json"))
+
+
+def run_job(name, cmd, work):
+    log_path = os.path.join(work, f"{name}.log")
+    log(f"{name}: starting (log {log_path})")
+    start = time.time()
+    with open(log_path, "a", encoding="utf-8") as f:
+        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    log(f"{name}: exit {code} after {time.time() - start:.0f} s")
+    return name, code, time.time() - start
+
+
+def train_all(args, work, root, npy):
+    threads = 1 if args.lanes > 1 else 0
+    jobs = []
+    for seed in args.seeds:
+        if "official" in args.impls and not official_done(work, seed):
+            jobs.append((f"official_seed{seed}", official_command(args, work, npy, seed, threads)))
+        if "ours" in args.impls and not ours_done(work, seed):
+            jobs.append((f"ours_seed{seed}", ours_command(work, root, seed, threads)))
+    with concurrent.futures.ThreadPoolExecutor(args.lanes) as pool:
+        results = list(pool.map(lambda j: run_job(j[0], j[1], work), jobs))
+    failed = [name for name, code, _ in results if code != 0]
+    if failed:
+        raise SystemExit(f"training failed: {failed} (see WORK/<name>.log)")
+
+
+def _official_generator(path):
+    import numpy as np
+
+    from autogan_tf import models
+    from autogan_tf.official import weights
+
+    g = models.DerivedGenerator(ARCH, GF, LATENT, BOTTOM)
+    with np.load(path) as state:
+        weights.load_generator_state(g, dict(state), layout="derived")
+    return g
+
+
+def _our_generator(work, seed, it, ema):
+    import tensorflow as tf
+
+    from autogan_tf import models
+
+    g = models.DerivedGenerator(ARCH, GF, LATENT, BOTTOM)
+    path = os.path.join(work, f"ours_seed{seed}", "checkpoints", f"ckpt-{it}")
+    item = "ema_generator" if ema else "generator"
+    tf.train.Checkpoint(**{item: g}).restore(path).expect_partial()
+    return g
+
+
+def score_all(args, work, classifier, stats):
+    import tensorflow as tf
+
+    from autogan_tf import training
+    from autogan_tf.metrics import classifiers, evaluate
+
+    path = os.path.join(work, "scores.json")
+    scores = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
+    extractor = classifiers.load_feature_extractor(classifier)
+    for impl in args.impls:
+        for seed in args.seeds:
+            if not (ours_done if impl == "ours" else official_done)(work, seed):
+                continue
+            for it in ITERS:
+                for gen in ("raw", "ema"):
+                    key = f"{impl}/seed{seed}/{it}/{gen}"
+                    if key in scores:
+                        continue
+                    if impl == "ours":
+                        g = _our_generator(work, seed, it, gen == "ema")
+                    else:
+                        g = _official_generator(os.path.join(work, f"official_seed{seed}",
+                                                             f"G_{gen}_{it}.npz"))
+                    gen_seed = tf.random.Generator.from_seed(1234)
+
+                    def generate(n, g=g, rng=gen_seed):
+                        z = rng.normal((n, LATENT))
+                        return training.to_uint8(g(z, training=False)).numpy()
+
+                    result = evaluate.generator_scores(generate, args.num_samples, 250, extractor,
+                                                       fid_stats=stats)
+                    scores[key] = {k: result[k] for k in ("is_mean", "is_std", "fid")}
+                    log(f"{key}: IS {result['is_mean']:.3f}  FID {result['fid']:.2f}")
+                    with open(path + ".tmp", "w", encoding="utf-8") as f:
+                        json.dump(scores, f, indent=1)
+                    os.replace(path + ".tmp", path)
+    return scores
+
+
+def _speed(work, impl, seed):
+    """Seconds per generator iteration over the run (from the logs)."""
+    if impl == "official":
+        p = os.path.join(work, f"official_seed{seed}", "done.json")
+        return json.load(open(p))["seconds"] / ITERS[-1] if os.path.exists(p) else None
+    return None
+
+
+def table(scores, seeds, info):
+    import numpy as np
+
+    lines = [f"Scores by our CIFAR-10 classifier ({info['test_accuracy']:.1%} test accuracy), "
+             "not Inception numbers; mean over seeds "
+             f"{', '.join(map(str, seeds))} (each seed in brackets).", "",
+             "| iteration | G | official IS | ours IS | official FID | ours FID |",
+             "|---|---|---|---|---|---|"]
+    for it in ITERS:
+        for gen in ("raw", "ema"):
+            cells = []
+            for metric in ("is_mean", "fid"):
+                for impl in ("official", "ours"):
+                    vals = [scores.get(f"{impl}/seed{s}/{it}/{gen}", {}).get(metric) for s in seeds]
+                    vals = [v for v in vals if v is not None]
+                    cells.append(f"{np.mean(vals):.2f} ({' / '.join(f'{v:.2f}' for v in vals)})"
+                                 if vals else "-")
+            lines.append(f"| {it} | {gen} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--work_dir", required=True)
+    p.add_argument("--official_repo", default="/work/official")
+    p.add_argument("--torch_python", default="/work/torchvenv/bin/python")
+    p.add_argument("--data", default=DATA)
+    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--impls", default="official,ours")
+    p.add_argument("--lanes", type=int, default=2)
+    p.add_argument("--num_samples", type=int, default=5000)
+    p.add_argument("--skip_training", action="store_true", help="only score what has finished")
+    p.add_argument("--results", default=None, help="also write the results JSON here")
+    args = p.parse_args(argv)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.impls = args.impls.split(",")
+    work = os.path.abspath(args.work_dir)
+    os.makedirs(work, exist_ok=True)
+    if not os.path.exists(args.data):
+        raise SystemExit(f"--data={args.data}: no such file (the CIFAR-10 JPEG tarball)")
+    root, npy = prepare_data(work, args.data)
+    classifier, info, stats = prepare_classifier(work, root)
+    if not args.skip_training:
+        train_all(args, work, root, npy)
+    scores = score_all(args, work, classifier, stats)
+    result = {"settings": {"arch": ARCH, "gf_dim": GF, "df_dim": DF, "g_batch": 128,
+                           "d_batch": 64, "n_critic": 5, "lr": 2e-4, "betas": [0.0, 0.9],
+                           "ema": 0.999, "ema_warmup": "none", "iters": list(ITERS),
+                           "num_samples": args.num_samples, "seeds": args.seeds},
+              "classifier": info, "scores": scores}
+    for out in filter(None, [os.path.join(work, "results.json"), args.results]):
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+    print(table(scores, args.seeds, info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
