@@ -1,6 +1,6 @@
 """autogan-summary: parameters and forward cost of an AutoGAN generator and discriminator.
 
-    autogan-summary --arch=autogan_cifar10_a --gf_dim=256 --df_dim=128 [--json]
+    autogan-summary --arch=autogan_cifar10_a --gf_dim=256 --df_dim=128 [--json] [--plot=arch.png]
 """
 
 import json
@@ -18,6 +18,8 @@ flags.DEFINE_integer("df_dim", 128, "Discriminator width (channels).")
 flags.DEFINE_integer("latent_dim", 128, "Size of z.")
 flags.DEFINE_integer("bottom_width", 4, "Side of the first feature map; images are bottom_width * 2^cells.")
 flags.DEFINE_bool("json", False, "Print one JSON object instead of a table.")
+flags.DEFINE_string("plot", None, "Also draw the architecture (cells, blocks, skip connections, "
+                    "as the paper's Figure 3) into this PNG file.")
 
 
 def summarize(arch, gf_dim, df_dim, latent_dim, bottom_width):
@@ -39,6 +41,21 @@ def summarize(arch, gf_dim, df_dim, latent_dim, bottom_width):
     }
 
 
+def _plot(path):
+    """Draw --arch into ``path``; a bad path is a one-line usage error."""
+    import os
+
+    from autogan_tf import arch_plot
+
+    if not path.lower().endswith(".png"):
+        raise app.UsageError(f"--plot={path} must end in .png")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise app.UsageError(f"--plot={path}: directory {directory} does not exist")
+    return arch_plot.save_architecture(FLAGS.arch, path, bottom_width=FLAGS.bottom_width,
+                                       gf_dim=FLAGS.gf_dim, latent_dim=FLAGS.latent_dim)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -49,6 +66,8 @@ def main(argv):
         raise app.UsageError(f"--arch: {e}")
     except ValueError as e:
         raise app.UsageError(str(e))
+    if FLAGS.plot:
+        result["plot"] = _plot(FLAGS.plot)
     if FLAGS.json:
         print(json.dumps(result))
         return
@@ -57,6 +76,8 @@ def main(argv):
     for net in ("g", "d"):
         print(f"{net.upper():14}{result[net + '_params']:>12,}{result[net + '_gflops']:>12.3f}"
               f"{result[net + '_gmacs']:>12.3f}")
+    if FLAGS.plot:
+        print(f"drawing     {result['plot']}")
 
 
 def run():
