@@ -1,0 +1,197 @@
+"""The jobs of the command lines as Python functions, for notebooks and scripts.
+
+Each function takes a run directory and settings, does what the matching
+``autogan-*`` command does, and returns what it prints as a dict (or a path,
+or a model). Settings are the fields of the job's configuration
+(`SearchConfig` for `search`, `TrainConfig` for `train`), given as a config
+object, a dict, keyword arguments, or a mix (keywords win); they have the
+command's flag names and defaults, so ``autogan-train --gf_dim=64`` is
+``api.train(dir, gf_dim=64)``. A directory that holds a run resumes it, as
+the commands do.
+
+    from autogan_tf import api
+
+    result = api.search("/tmp/s", dataset="shapes", classifier="clf.keras", ...)
+    api.train("/tmp/t", arch=result["top_archs"][0]["arch_str"], dataset="shapes", ...)
+    generator = api.load_generator("/tmp/t")          # a Keras model: z -> images
+    images = api.generate(generator, 16, seed=0)        # uint8 [16, H, W, 3]
+    scores = api.evaluate("/tmp/t", num_samples=5000)   # IS, FID
+    path = api.export("/tmp/t", "/tmp/export/autogan")  # SavedModel for TF Serving
+
+Errors in settings raise `autogan_tf.errors.UserError` subclasses (ValueError)
+with the message the command would print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+GENERATORS = ("ema", "raw")
+CHECKPOINTS = ("latest", "best")
+
+
+def _config(config_class, config, settings):
+    """A ``config_class`` from a config object or dict plus keyword overrides."""
+    if config is None:
+        base = {}
+    elif isinstance(config, dict):
+        base = dict(config)
+    elif isinstance(config, config_class):
+        base = dataclasses.asdict(config)
+    else:
+        raise TypeError(f"config must be a {config_class.__name__}, a dict or None, "
+                        f"got {type(config).__name__}")
+    merged = {**base, **settings}
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise ValueError(f"unknown {config_class.__name__} setting(s) {unknown}; "
+                         f"known: {sorted(known)}")
+    return config_class(**merged)
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def search(directory: str, config=None, *, progress: bool = True, strategy=None, **settings) -> dict:
+    """Run or resume an architecture search in ``directory`` (``autogan-search``).
+
+    Args:
+        directory: the search directory (checkpoints, logs, ``search_result.json``).
+        config: a `search.SearchConfig`, a dict of its fields, or None for the defaults.
+        progress: show a progress bar.
+        strategy: a ``tf.distribute`` strategy (None: one device).
+        **settings: `SearchConfig` fields overriding ``config``.
+
+    Returns:
+        The search result: ``top_archs`` (best first, each with ``arch_str`` and
+        ``reward``) and the rest of ``search_result.json``; ``{"preempted": True}``
+        when a signal stopped it (call again to resume).
+    """
+    from autogan_tf import search as search_lib
+
+    return search_lib.run_search(_config(search_lib.SearchConfig, config, settings), directory,
+                                 progress=progress, strategy=strategy)
+
+
+def train(directory: str, config=None, *, progress: bool = True, strategy=None, **settings) -> dict:
+    """Train (or resume training) one architecture in ``directory`` (``autogan-train``).
+
+    Args:
+        directory: the run directory (checkpoints, logs, ``config.json``).
+        config: a `training.TrainConfig`, a dict of its fields, or None for the defaults.
+        progress: show a progress bar.
+        strategy: a ``tf.distribute`` strategy (None: one device).
+        **settings: `TrainConfig` fields overriding ``config`` (e.g. ``arch``, ``max_iters``).
+
+    Returns:
+        The last logged values (losses, IS/FID when evaluated) with ``step``.
+    """
+    from autogan_tf import training
+
+    return training.train(_config(training.TrainConfig, config, settings), directory,
+                          progress=progress, strategy=strategy)
+
+
+def load_generator(directory: str, *, generator: str = "ema", checkpoint: str = "latest"):
+    """The trained generator of a run as a Keras model mapping ``z`` to images in [-1, 1].
+
+    Args:
+        directory: a training run directory (``train`` / ``autogan-train --model_dir``,
+            or one written by ``autogan-import``).
+        generator: ``"ema"`` (the moving average, what the paper evaluates) or ``"raw"``.
+        checkpoint: ``"latest"`` or ``"best"`` (the best-FID checkpoint).
+
+    Returns:
+        A built `models.DerivedGenerator`; call it as ``model(z, training=False)``
+        with ``z`` of shape ``[n, model.latent_dim]``.
+    """
+    from autogan_tf import training
+
+    _check_choice("generator", generator, GENERATORS)
+    _check_choice("checkpoint", checkpoint, CHECKPOINTS)
+    model, _, _ = training.restore_generator(directory, checkpoint, ema=generator == "ema")
+    return model
+
+
+def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
+    """``num_images`` uint8 images ``[n, H, W, 3]`` from a generator, batch by batch.
+
+    The noise is the exported model's (`export.latent_for_seed`), so a seed gives
+    the same images here, at any ``batch_size``, and from the SavedModel's
+    ``generate`` signature.
+    """
+    import numpy as np
+
+    from autogan_tf import export as export_lib
+    from autogan_tf import training
+
+    if num_images < 1:
+        raise ValueError(f"num_images must be positive, got {num_images}")
+    z = export_lib.latent_for_seed(num_images, seed, generator.latent_dim)
+    return np.concatenate([training.to_uint8(generator(z[i:i + batch_size], training=False))
+                           .numpy() for i in range(0, num_images, batch_size)])
+
+
+def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema",
+             checkpoint: str = "latest", classifier: str | None = None,
+             fid_stats: str | None = None, seed: int = 0, batch_size: int = 100) -> dict:
+    """IS and FID of a run's generator (``autogan-evaluate``).
+
+    Args:
+        directory: a training run directory.
+        num_samples: generated images (the paper: 50,000; at least 10).
+        generator, checkpoint: which weights, as in `load_generator`.
+        classifier: ``"inception"`` or a ``.keras`` classifier; default: the run's.
+        fid_stats: reference statistics ``.npz``; default: the run's, or computed
+            from its data set and cached in ``directory``.
+        seed: seed of the evaluation noise.
+        batch_size: generation and feature batch size.
+
+    Returns:
+        ``{"is_mean", "is_std", "fid", "num_samples", "classifier", ...}``.
+    """
+    import os
+
+    from autogan_tf import training
+
+    if num_samples < 10:
+        raise ValueError(f"num_samples must be at least 10 (10 IS splits), got {num_samples}")
+    _check_choice("generator", generator, GENERATORS)
+    model, config, path = training.restore_generator(directory, checkpoint,
+                                                     ema=generator == "ema")
+    classifier = classifier or config.classifier
+    cached = os.path.join(directory, "fid_stats.npz")
+    if not fid_stats and not config.fid_stats and classifier == config.classifier \
+            and os.path.exists(cached):
+        fid_stats = cached
+    evaluator = training.Evaluator(classifier, config.feature_layer, config.inception_path,
+                                   fid_stats or config.fid_stats, config.dataset,
+                                   config.image_size, config.data_dir, directory, batch_size)
+    result = evaluator(model, num_samples, seed=seed)
+    return {**result, "checkpoint": path, "generator": generator, "seed": seed,
+            "arch": config.arch}
+
+
+def export(directory: str, export_dir: str, version: int = 1, *, generator: str = "ema",
+           checkpoint: str = "latest", max_batch: int = 64, overwrite: bool = False) -> str:
+    """Export a run's generator as a versioned SavedModel for TF Serving (``autogan-export``).
+
+    Args:
+        directory: a training run directory.
+        export_dir: the model's base directory; the SavedModel goes to ``export_dir/version``.
+        version: the TF Serving version number.
+        generator, checkpoint: which weights, as in `load_generator`.
+        max_batch: largest batch the ``generate`` signature serves.
+        overwrite: replace an existing version directory.
+
+    Returns:
+        The SavedModel directory.
+    """
+    from autogan_tf import export as export_lib
+
+    model = load_generator(directory, generator=generator, checkpoint=checkpoint)
+    return export_lib.export_generator(model, export_dir, version, max_batch=max_batch,
+                                       overwrite=overwrite)
