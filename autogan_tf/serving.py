@@ -17,7 +17,6 @@ protocol produced it; the message of a batch-guard assertion is kept readable.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import urllib.error
@@ -27,6 +26,9 @@ import numpy as np
 
 from autogan_tf.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
                                latest_version_dir)
+from autogan_tf.images import decode_png, make_grid, save_png  # noqa: F401 (decode_png: API)
+
+image_grid = make_grid  # the name this module's callers know
 
 INT32 = (-2 ** 31, 2 ** 31 - 1)
 INT64 = (-2 ** 63, 2 ** 63 - 1)
@@ -367,40 +369,6 @@ def _fill(out, nested):
         out[index] = item
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """PNG file contents -> uint8 [H, W, 3] (Pillow, no TensorFlow needed)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def image_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: int = 0):
-    """uint8 [N, H, W, C] -> one [rows*(H+p)+p, nrow*(W+p)+p, C] image, ``nrow`` per row."""
-    images = np.asarray(images)
-    if images.ndim != 4 or len(images) == 0:
-        raise ValueError(f"image_grid needs a non-empty [N, H, W, C] batch, got {images.shape}")
-    if nrow < 1:
-        raise ValueError(f"nrow must be >= 1, got {nrow}")
-    n, h, w, c = images.shape
-    cols = min(nrow, n)
-    rows = -(-n // cols)
-    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c),
-                   pad_value, dtype=images.dtype)
-    for i, image in enumerate(images):
-        top = padding + (i // cols) * (h + padding)
-        left = padding + (i % cols) * (w + padding)
-        grid[top:top + h, left:left + w] = image
-    return grid
-
-
-def save_png(path: str, image: np.ndarray) -> str:
-    from PIL import Image
-
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path, format="PNG")
-    return path
-
-
 def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir: str,
                   nrow: int = 8, prefix: str = "sample") -> dict:
     """Ask ``predictor`` for ``num_samples`` images of ``seed``; write each PNG and a grid.
@@ -424,5 +392,5 @@ def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir:
             f.write(data)
         paths.append(path)
     grid = save_png(os.path.join(output_dir, f"{prefix}_{seed}_grid.png"),
-                    image_grid(out[IMAGES], nrow))
+                    make_grid(out[IMAGES], nrow))
     return {"images": paths, "grid": grid}
