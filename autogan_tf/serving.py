@@ -12,6 +12,11 @@ All three share one interface (`Predictor`)::
 A failed request raises `ServingError` carrying the canonical status code name
 (``INVALID_ARGUMENT``, ``NOT_FOUND``, ...) and the server's message, whichever
 protocol produced it; the message of a batch-guard assertion is kept readable.
+
+`PredictClient` never imports TensorFlow (nor ``tensorflow_serving``, whose
+messages would): REST is JSON, gRPC needs ``grpcio`` and ``protobuf`` only,
+with the Predict messages of `serving_proto`. Only `LocalGenerator`, which
+runs the SavedModel, imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 
 from autogan_tf.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
                                latest_version_dir)
+from autogan_tf import serving_proto
 from autogan_tf.images import decode_png, make_grid, save_png  # noqa: F401 (decode_png: API)
 
 image_grid = make_grid  # the name this module's callers know
@@ -220,35 +226,37 @@ class PredictClient(Predictor):
         self._stub = None
 
     # -- gRPC ---------------------------------------------------------------
-    def _grpc_stub(self):
+    def _grpc_predict(self):
+        """The Predict method of the server's PredictionService, on a channel opened once."""
         if self._stub is None:
             import grpc
-            from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+            messages = serving_proto.messages()
             self._channel = grpc.insecure_channel(self.server, options=[
                 ("grpc.max_receive_message_length", 256 * 1024 * 1024)])
-            self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+            self._stub = self._channel.unary_unary(
+                serving_proto.PREDICT_METHOD,
+                request_serializer=lambda request: request.SerializeToString(),
+                response_deserializer=messages["PredictResponse"].FromString)
         return self._stub
 
     def _predict_grpc(self, signature, inputs, outputs):
         import grpc
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2
 
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = self.model_name
-        request.model_spec.signature_name = signature
-        if self.version is not None:
-            request.model_spec.version.value = int(self.version)
-        for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-        if outputs:
-            request.output_filter.extend(outputs)
         try:
-            response = self._grpc_stub().Predict(request, timeout=self.timeout)
+            request = serving_proto.predict_request(self.model_name, signature, inputs, outputs,
+                                                    self.version)
+        except TypeError as err:
+            raise RequestError(str(err)) from None
+        try:
+            response = self._grpc_predict()(request, timeout=self.timeout)
         except grpc.RpcError as err:
             raise ServingError(err.code().name, err.details() or str(err)) from None
-        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        try:
+            return {name: serving_proto.to_ndarray(proto)
+                    for name, proto in response.outputs.items()}
+        except TypeError as err:
+            raise ServingError("INTERNAL", str(err)) from None
 
     # -- REST ---------------------------------------------------------------
     def _url(self, verb=""):
