@@ -257,7 +257,7 @@ def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
     return usage
 
 
-def make_cell_op(op: "ss.CellOp", channels: int, sync_bn: bool = False):
+def make_cell_op(op: ss.CellOp, channels: int, sync_bn: bool = False):
     """The Keras layer of one cell op, named after it.
 
     Args:
