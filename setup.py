@@ -31,8 +31,8 @@ setup(
         "tensorflow>=2.16",
         "keras>=3.0",
         "tensorflow-datasets>=4.9",
-        # Export writes TF Serving warmup records and autogan-sample talks gRPC with its
-        # protos; it adds no package TensorFlow does not already pull in (grpcio, protobuf).
+        # Export writes TF Serving warmup records with its protos (the gRPC client does not
+        # need them: serving_proto); it adds no package TensorFlow does not already pull in.
         "tensorflow-serving-api",
         "absl-py",
         "numpy",

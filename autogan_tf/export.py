@@ -30,6 +30,8 @@ import tempfile
 
 import numpy as np
 
+from autogan_tf.images import to_uint8
+
 SERVING_DEFAULT = "serving_default"
 GENERATE = "generate"
 IMAGES = "images"
@@ -42,16 +44,6 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 class ExportError(ValueError):
     """A bad export request: bad version, existing target, generator contract broken."""
-
-
-def to_uint8(images):
-    """[-1, 1] float images -> uint8 as the official code saves them (x*127.5+127.5, clip)."""
-    import tensorflow as tf
-
-    # In float32 even for a bfloat16 generator: bf16 has 8 significant bits,
-    # too few to land on the right one of 256 levels.
-    scaled = tf.clip_by_value(tf.cast(images, tf.float32) * 127.5 + 127.5, 0.0, 255.0)
-    return tf.cast(scaled, tf.uint8)
 
 
 def latent_for_seed(num_samples, seed, latent_dim: int):

@@ -14,8 +14,9 @@ The generator cell follows the official AutoGAN search cell op for op (NHWC here
 `FixedCell` holds only the ops one `CellSpec` uses (the derived generator).
 `SearchCell` holds every op and picks them with `tf.switch_case` on an int
 tensor, so one traced function serves every architecture. Both build their
-sublayers from the same table (`cell_op_usage`) and run the same forward code,
-which is what makes the supernet -> derived weight copy exact.
+sublayers from the same table (`search_space.cell_ops`, evaluated by
+`cell_op_usage`) and run the same forward code, which is what makes the
+supernet -> derived weight copy exact.
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ import tensorflow as tf
 from keras import layers
 
 from autogan_tf import search_space as ss
-
-PRE, POST = 1, 0
-NORM_NONE, NORM_BN, NORM_IN = 0, 1, 2
-UP_BILINEAR, UP_NEAREST, UP_DECONV = 0, 1, 2
 
 BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1 in Keras' convention.
 NORM_EPSILON = 1e-5  # PyTorch's default for BatchNorm2d and InstanceNorm2d.
@@ -178,9 +175,9 @@ def bilinear_upsample(x, factor: int = 2):
 
 def resize_up(x, up: int, factor: int = 2):
     """Resize by ``factor`` with the cell's resize kind (bilinear or nearest)."""
-    if up == UP_BILINEAR:
+    if up == ss.UP_BILINEAR:
         return bilinear_upsample(x, factor)
-    if up == UP_NEAREST:
+    if up == ss.UP_NEAREST:
         return nearest_upsample(x, factor)
     raise ValueError(f"resize kind {up} is not bilinear (0) or nearest (1)")
 
@@ -198,6 +195,21 @@ def choose(index, branches):
     return tf.switch_case(index, branches)
 
 
+def choose_named(index, choices, branches):
+    """`choose` with the branches given by choice name.
+
+    Args:
+      index: a Python int or an int tensor, the choice's index in ``choices``.
+      choices: the names of the choices in index order, e.g. `search_space.UP_TYPES`.
+      branches: ``{name: callable}`` with one entry per name of ``choices``.
+
+    Returns:
+      The result of the chosen branch. Keeping the order in ``choices`` alone
+      means the layers cannot disagree with `search_space` about what an index means.
+    """
+    return choose(index, [branches[name] for name in choices])
+
+
 def add_if(condition, base, addend_fn):
     """``base + addend_fn()`` where ``condition`` holds (a Python bool or a bool tensor)."""
     if isinstance(condition, bool):
@@ -205,12 +217,9 @@ def add_if(condition, base, addend_fn):
     return tf.cond(condition, lambda: base + addend_fn(), lambda: base)
 
 
-def is_one(value):
-    return value == 1 if isinstance(value, int) else tf.equal(value, 1)
-
-
-def _scale_log2(cell_index: int, source: int) -> int:
-    return cell_index - source
+def is_choice(value, choice: int):
+    """``value == choice`` for a Python int (a bool) or an int tensor (a bool tensor)."""
+    return value == choice if isinstance(value, int) else tf.equal(value, choice)
 
 
 def skip_bit(mask, shift: int):
@@ -221,29 +230,53 @@ def skip_bit(mask, shift: int):
 
 
 def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
-    """Which named ops of cell ``index`` an architecture uses.
+    """Which ops of cell ``index`` (`search_space.cell_ops`) an architecture uses.
 
     Works on Python ints (the derived cell decides what to build) and on int
     tensors (the supernet knows which variables a step used), so the two can
     never disagree.
+
+    Args:
+      index: the cell's 0-based index.
+      conv, norm, up, shortcut, skip_mask: the cell's choices, Python ints or
+        int tensors (`search_space.CellSpec`'s fields).
+
+    Returns:
+      ``{op name: used}`` for every op of the cell; ``used`` is a Python bool
+      for int choices, a bool tensor otherwise.
     """
-    pre, post = conv == PRE, conv == POST
-    bn, deconv = norm == NORM_BN, up == UP_DECONV
-    sc = shortcut == 1
-    usage = {
-        "pre1_bn": pre & bn, "pre1_deconv": pre & deconv, "pre1_conv": pre,
-        "post1_deconv": post & deconv, "post1_conv": post, "post1_bn": post & bn,
-        "pre2_bn": pre & bn, "pre2_conv": pre,
-        "post2_conv": post, "post2_bn": post & bn,
-        "sc_deconv": sc & deconv, "sc_conv": sc,
-    }
-    for source in range(index):
-        selected = skip_bit(skip_mask, index - 1 - source)
-        usage[f"skip{source}_conv"] = selected
-        scale = _scale_log2(index, source)
-        key = f"skip_deconv_x{2 ** scale}"
-        usage[key] = usage.get(key, False) | (selected & deconv)
+    choices = {"conv": conv, "norm": norm, "up": up, "shortcut": shortcut}
+    usage = {}
+    for op in ss.cell_ops(index):
+        used = True
+        for field, choice in op.requires:
+            used = used & (choices[field] == choice)
+        if op.skip_source is not None:
+            used = used & skip_bit(skip_mask, index - 1 - op.skip_source)
+        usage[op.name] = used
     return usage
+
+
+def make_cell_op(op: ss.CellOp, channels: int, sync_bn: bool = False):
+    """The Keras layer of one cell op, named after it.
+
+    Args:
+      op: the op's `search_space.CellOp` entry.
+      channels: the cell's width; every op of a cell maps it to itself.
+      sync_bn: batch statistics over all replicas (batch norm only).
+
+    Returns:
+      A batch norm, a Conv2D, a Conv2DTranspose or, for a "deconv_chain", a
+      ``keras.Sequential`` of Conv2DTranspose named ``<name>_<i>``.
+    """
+    if op.kind == "bn":
+        return _bn(op.name, sync_bn)
+    if op.kind == "conv":
+        return _conv(channels, op.kernel, op.name)
+    if op.kind == "deconv":
+        return _deconv(channels, op.name)
+    chain = [_deconv(channels, f"{op.name}_{i}") for i in range(op.num_deconvs)]
+    return keras.Sequential(chain, name=op.name)
 
 
 class _CellOps(layers.Layer):
@@ -258,49 +291,38 @@ class _CellOps(layers.Layer):
 
     # -- construction -----------------------------------------------------
     def _make_ops(self, names):
-        c = self.channels
+        """Create the layers of the ops ``names`` (of `search_space.cell_ops`), in name order."""
+        table = ss.cell_op_table(self.index)
         for name in sorted(names):
-            if name.endswith("_bn"):
-                op = _bn(name, self.sync_bn)
-            elif name.endswith("_conv"):
-                op = _conv(c, 1 if name.startswith(("sc", "skip")) else 3, name)
-            elif name.startswith("skip_deconv_x"):
-                factor = int(name[len("skip_deconv_x"):])
-                chain = [_deconv(c, f"{name}_{i}") for i in range(factor.bit_length() - 1)]
-                op = keras.Sequential(chain, name=name)
-            elif name.endswith("_deconv"):
-                op = _deconv(c, name)
-            else:
-                raise ValueError(f"unknown cell op {name}")
+            op = make_cell_op(table[name], self.channels, self.sync_bn)
             self.ops[name] = track(self, f"op_{name}", op)
-        self._instance_norm = _instance_norm(c, "instance_norm")
+        self._instance_norm = _instance_norm(self.channels, "instance_norm")
 
     def build(self, input_shape):
-        """Create every variable now: none may be created inside a switch branch."""
-        batch, h, w, _ = input_shape
-        c = self.channels
-        up_shape = (batch, None if h is None else 2 * h, None if w is None else 2 * w, c)
-        for name, op in self.ops.items():
-            if name.startswith("skip_deconv_x"):
-                op.build((batch, None, None, c))
-            elif name in ("pre1_bn",):
-                op.build(input_shape)
-            elif name.endswith("_deconv") or name == "sc_conv":
-                op.build(input_shape)
-            else:
-                op.build(up_shape)
-        self._instance_norm.build(up_shape)
+        """Create every variable now: none may be created inside a switch branch.
+
+        Every op maps ``channels`` to ``channels``, and no variable depends on
+        the spatial size, so all are built for any height and width.
+        """
+        shape = (input_shape[0], None, None, self.channels)
+        for op in self.ops.values():
+            op.build(shape)
+        self._instance_norm.build(shape)
         super().build(input_shape)
 
     # -- forward, for Python-int or int-tensor choices -------------------------
     def _norm(self, prefix, norm, x, training):
-        return choose(norm, [lambda: x,  # NORM_NONE, NORM_BN, NORM_IN
-                             lambda: self.ops[f"{prefix}_bn"](x, training=training),
-                             lambda: self._instance_norm(x)])
+        return choose_named(norm, ss.NORM_TYPES, {
+            "none": lambda: x,
+            "bn": lambda: self.ops[f"{prefix}_bn"](x, training=training),
+            "in": lambda: self._instance_norm(x)})
 
-    def _upsample(self, x, up, deconv_name):
-        return choose(up, [lambda: bilinear_upsample(x), lambda: nearest_upsample(x),
-                           lambda: self.ops[deconv_name](x)])
+    def _upsample(self, x, up, deconv_name, factor=2):
+        """``x`` ``factor`` times larger by the cell's upsampling kind ``up``."""
+        return choose_named(up, ss.UP_TYPES, {
+            "bilinear": lambda: bilinear_upsample(x, factor),
+            "nearest": lambda: nearest_upsample(x, factor),
+            "deconv": lambda: self.ops[deconv_name](x)})
 
     def first_block(self, x, conv, norm, up, training):
         def pre():
@@ -311,7 +333,7 @@ class _CellOps(layers.Layer):
             h = self.ops["post1_conv"](self._upsample(x, up, "post1_deconv"))
             return tf.nn.relu(self._norm("post1", norm, h, training))
 
-        return choose(conv, [post, pre])
+        return choose_named(conv, ss.CONV_TYPES, {"post": post, "pre": pre})
 
     def second_block(self, h, conv, norm, training):
         def pre():
@@ -320,14 +342,12 @@ class _CellOps(layers.Layer):
         def post():
             return tf.nn.relu(self._norm("post2", norm, self.ops["post2_conv"](h), training))
 
-        return choose(conv, [post, pre])
+        return choose_named(conv, ss.CONV_TYPES, {"post": post, "pre": pre})
 
     def skip_in(self, feature, source, up):
-        factor = 2 ** _scale_log2(self.index, source)
-        feature = choose(up, [lambda: bilinear_upsample(feature, factor),
-                              lambda: nearest_upsample(feature, factor),
-                              lambda: self.ops[f"skip_deconv_x{factor}"](feature)])
-        return self.ops[f"skip{source}_conv"](feature)
+        factor = ss.skip_factor(self.index, source)
+        feature = self._upsample(feature, up, ss.skip_deconv_name(factor), factor)
+        return self.ops[ss.skip_conv_name(source)](feature)
 
     def shortcut(self, x, up):
         return self.ops["sc_conv"](self._upsample(x, up, "sc_deconv"))
@@ -339,7 +359,7 @@ class _CellOps(layers.Layer):
             h = add_if(skip_bit(skip_mask, self.index - 1 - source), h,
                        lambda f=feature, s=source: self.skip_in(f, s, up))
         out = self.second_block(h, conv, norm, training)
-        out = add_if(is_one(shortcut), out, lambda: self.shortcut(x, up))
+        out = add_if(is_choice(shortcut, ss.SHORTCUT_ON), out, lambda: self.shortcut(x, up))
         return h, out
 
     def get_config(self):
@@ -389,7 +409,7 @@ class SearchCell(_CellOps):
 
     def __init__(self, index: int, channels: int, sync_bn: bool = False, **kwargs):
         super().__init__(index, channels, sync_bn, **kwargs)
-        self._make_ops(cell_op_usage(index, 0, 0, 0, 0, 0).keys())  # every name, any values
+        self._make_ops(op.name for op in ss.cell_ops(index))
 
     def usage(self, cell_arch):
         """Bool tensors: which named ops the architecture uses."""

@@ -292,11 +292,43 @@ def count_params(model: keras.Model) -> int:
     return int(sum(int(tf.size(v)) for v in model.trainable_variables))
 
 
+def cell_op_macs(op: ss.CellOp, out_side: int, channels: int) -> int:
+    """Multiply-accumulates of one cell op per image.
+
+    Args:
+      op: the op's `search_space.CellOp` entry.
+      out_side: the cell's output side; every conv of a cell runs at it, and
+        a deconv's last step ends at it.
+      channels: the cell's width (every op maps ``channels`` to ``channels``).
+
+    Returns:
+      ``side^2 * kernel^2 * channels^2`` for a conv; for a deconv,
+      ``side^2 * channels^2`` for each of its 2x2 stride-2 steps (4 taps per
+      input pixel, one per output pixel), ``side`` being the step's output
+      side; 0 for batch norm.
+    """
+    if op.kind == "conv":
+        return out_side * out_side * op.kernel * op.kernel * channels * channels
+    total, side = 0, out_side
+    for _ in range(op.num_deconvs):
+        total += side * side * channels * channels
+        side //= 2
+    return total
+
+
 def generator_macs(arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width: int = 4) -> int:
     """Multiply-accumulates of one forward pass of the derived generator, per image.
 
     Counts the dense, convolution and transposed-convolution layers (norms,
     activations, resizes and additions are a fraction of a percent).
+
+    Args:
+      arch: anything `search_space.Arch.parse` reads.
+      gf_dim, latent_dim, bottom_width: the generator's width, latent size and
+        stem side, as `DerivedGenerator` takes them.
+
+    Returns:
+      The count as a Python int.
     """
     arch = ss.Arch.parse(arch)
     c = gf_dim
@@ -304,25 +336,10 @@ def generator_macs(arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width:
     side = bottom_width
     for spec in arch.cells:
         out = 2 * side
+        table = ss.cell_op_table(spec.index)
         usage = cell_op_usage(spec.index, spec.conv, spec.norm, spec.up, spec.shortcut,
                               spec.skip_mask)
-        for name, used in usage.items():
-            if not used:
-                continue
-            if name in ("pre1_conv", "post1_conv", "pre2_conv", "post2_conv"):
-                total += out * out * 9 * c * c
-            elif name in ("pre1_deconv", "post1_deconv", "sc_deconv"):
-                total += out * out * c * c  # 2x2 kernel, stride 2: 4 taps per input pixel
-            elif name == "sc_conv" or name.startswith("skip") and name.endswith("_conv"):
-                total += out * out * c * c
-            elif name.startswith("skip_deconv_x"):
-                factor = int(name[len("skip_deconv_x"):])
-                res = out // factor
-                while res < out:
-                    res *= 2
-                    total += res * res * c * c
-            elif not name.endswith("_bn"):
-                raise AssertionError(name)
+        total += sum(cell_op_macs(table[name], out, c) for name, used in usage.items() if used)
         side = out
     total += side * side * 9 * c * 3
     return total

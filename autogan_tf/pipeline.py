@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from autogan_tf import flagfiles, runlog
+from autogan_tf.images import make_grid, save_png
 
 # The small classifier that scores the quick start (IS/FID and the search reward), at the
 # quick start's 16x16: 99 % test accuracy on shapes in ~20 s on 2 cores.
@@ -192,7 +193,7 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
     saved_model = export.export_generator(generator, export_base, 1, overwrite=True)
     images = serving.LocalGenerator(saved_model).generate(64, seed)
     grid_path = os.path.join(output_dir, "samples.png")
-    runlog.save_png(grid_path, runlog.make_grid(np.asarray(images), 8))
+    save_png(grid_path, make_grid(np.asarray(images), 8))
     echo(f"      {saved_model}, {grid_path} ({lap()})")
     artifacts = {
         "search_result": os.path.join(search_dir, search.RESULT_FILE),

@@ -34,6 +34,9 @@ from typing import Optional
 import numpy as np
 from absl import logging
 
+# make_grid and save_png are here for existing callers; they live in autogan_tf.images.
+from autogan_tf.images import encode_png, make_grid, save_png  # noqa: F401
+
 TB_SUBDIR = "logs"
 
 
@@ -98,42 +101,6 @@ def write_json_atomic(path: str, obj) -> str:
     """Write ``obj`` as JSON so that readers see the old file or the new one, never half."""
     text = json.dumps(json_safe(obj), indent=2) + "\n"
     return _atomic_write_bytes(path, text.encode("utf-8"))
-
-
-# -- images --------------------------------------------------------------------
-def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 0) -> np.ndarray:
-    """Tile uint8 images [N, H, W, C] (or [N, H, W]) into one image, ``nrow`` per row."""
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise ValueError(f"make_grid needs uint8 images [N, H, W, C], got {images.dtype} "
-                         f"{images.shape}")
-    if nrow < 1:
-        raise ValueError(f"nrow must be positive, got {nrow}")
-    n, h, w, c = images.shape
-    cols = min(nrow, max(n, 1))
-    rows = max(1, math.ceil(n / cols))
-    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c),
-                   pad_value, np.uint8)
-    for i in range(n):
-        y = padding + (i // cols) * (h + padding)
-        x = padding + (i % cols) * (w + padding)
-        grid[y:y + h, x:x + w] = images[i]
-    return grid
-
-
-def save_png(path: str, image) -> str:
-    """Write a uint8 [H, W, C] (C in 1, 3, 4) or [H, W] image as PNG, atomically."""
-    import tensorflow as tf
-
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"save_png needs a uint8 [H, W, 1|3|4] image, got {image.dtype} "
-                         f"{image.shape}")
-    return _atomic_write_bytes(path, tf.io.encode_png(image).numpy())
 
 
 # -- the run log ---------------------------------------------------------------
@@ -220,13 +187,9 @@ class RunLog:
             return
         import tensorflow as tf
 
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.dtype != np.uint8 or image.ndim != 3:
-            raise ValueError(f"image needs uint8 [H, W, C], got {image.dtype} {image.shape}")
-        png = tf.io.encode_png(image)
-        tensor = tf.stack([tf.as_string(image.shape[1]), tf.as_string(image.shape[0]), png])
+        png = encode_png(image)
+        height, width = np.shape(image)[:2]
+        tensor = tf.stack([tf.as_string(width), tf.as_string(height), tf.constant(png)])
         with self._summary_writer().as_default():
             tf.summary.write(name, tensor, step=int(step), metadata=_plugin_metadata("images"))
         self._writer.flush()

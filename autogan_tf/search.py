@@ -50,6 +50,7 @@ from absl import logging
 from autogan_tf import controller as ctrl_lib
 from autogan_tf import distribute, gan_trainer, models, runlog, training
 from autogan_tf import search_space as ss
+from autogan_tf.images import make_grid, save_png, to_uint8
 
 RESULT_FILE = "search_result.json"
 CONFIG_FILE = "search_config.json"
@@ -447,7 +448,7 @@ class Search:
         """uint8 images of one architecture from the supernet (BN in inference mode)."""
         if stage not in self._sample_fn:  # split across the replicas, gathered
             self._sample_fn[stage] = distribute.ReplicaSplit(
-                self.strategy, lambda z, a: training.to_uint8(
+                self.strategy, lambda z, a: to_uint8(
                     self.generator(z, a, stage=stage, training=False)))
         arch = self._padded([arch])[0]
         out = []
@@ -583,9 +584,9 @@ class Search:
                      "archs": [str(ss.Arch.from_list(a)) for a in archs]})
         self.log.scalars(self._ctrl_global_step(),
                          {f"stage{stage}/mean_top_reward": float(np.mean(rewards))})
-        grid = runlog.make_grid(self.images(archs[0], 64, stage, seed=stage).numpy(), 8)
+        grid = make_grid(self.images(archs[0], 64, stage, seed=stage).numpy(), 8)
         if self.chief:
-            runlog.save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
+            save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
         self.log.image(self._ctrl_global_step(), f"samples/stage{stage}", grid)
 
     def reinitialise_shared(self):

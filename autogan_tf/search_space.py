@@ -9,24 +9,41 @@ best CIFAR-10 generator is ``1 0 1 1  1 0 0 1 1  1 0 1 0 3``.
 Skip-mask bits follow the official code: bit 0 (the least significant) is the
 cell immediately before this one, bit 1 the cell before that, and so on. So
 for cell 3, mask 1 means "from cell 2", mask 2 "from cell 1", 3 "both".
+
+This module also owns what the choices mean to the model: the choice
+enumerations (``CONV_TYPES`` ... and their indices ``CONV_PRE`` ...) and the
+table of a cell's ops with weights (`cell_ops`), from which the Keras layers
+build a cell, `models.generator_macs` prices it and `official.weights` maps it
+to the official PyTorch names. Adding a cell op starts here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import os
 import random
 from typing import Iterable, Iterator, Sequence
 
+# The four choices of a cell; a choice is stored as the index of its name here.
 CONV_TYPES = ("post", "pre")  # C: 0 post-activation, 1 pre-activation
 NORM_TYPES = ("none", "bn", "in")  # N: none, batch norm, instance norm
 UP_TYPES = ("bilinear", "nearest", "deconv")  # U: upsampling kind
 SHORTCUT_TYPES = (False, True)  # SC: in-cell shortcut
 
+CONV_POST, CONV_PRE = CONV_TYPES.index("post"), CONV_TYPES.index("pre")
+NORM_NONE, NORM_BN, NORM_IN = (NORM_TYPES.index("none"), NORM_TYPES.index("bn"),
+                               NORM_TYPES.index("in"))
+UP_BILINEAR, UP_NEAREST, UP_DECONV = (UP_TYPES.index("bilinear"), UP_TYPES.index("nearest"),
+                                      UP_TYPES.index("deconv"))
+SHORTCUT_ON = SHORTCUT_TYPES.index(True)
+
 FIELDS = ("conv", "norm", "up", "shortcut")
-FIELD_SIZES = {"conv": 2, "norm": 3, "up": 3, "shortcut": 2}
+FIELD_CHOICES = {"conv": CONV_TYPES, "norm": NORM_TYPES, "up": UP_TYPES,
+                 "shortcut": SHORTCUT_TYPES}
+FIELD_SIZES = {field: len(choices) for field, choices in FIELD_CHOICES.items()}
 
 ALIASES = {
     # Gong et al. 2019, Fig. 3 / official models/autogan_cifar10_{a,b,c}.py.
@@ -52,7 +69,7 @@ def vector_length(num_cells: int) -> int:
 
 def decision_sizes(cell_index: int) -> tuple[int, ...]:
     """Number of options of each decision of one cell, in vector order."""
-    sizes = (2, 3, 3, 2)
+    sizes = tuple(FIELD_SIZES[field] for field in FIELDS)
     return sizes if cell_index == 0 else sizes + (2 ** cell_index,)
 
 
@@ -247,3 +264,106 @@ def sample_arch(num_cells: int = 3, rng: random.Random | None = None) -> Arch:
     rng = rng or random.Random()
     return Arch.from_list([rng.randrange(size) for i in range(num_cells)
                            for size in decision_sizes(i)])
+
+
+# -- the ops of a cell -------------------------------------------------------------
+OP_KINDS = ("bn", "conv", "deconv", "deconv_chain")
+
+
+@dataclasses.dataclass(frozen=True)
+class CellOp:
+    """One op with weights of a generator cell, and the choices that make a cell use it.
+
+    `cell_ops` lists them; every other module reads this table instead of
+    parsing op names, so a name means one thing everywhere.
+
+    Attributes:
+      name: unique within its cell. Keras names the op's layer after it and
+        tracks it as the cell attribute ``op_<name>``, so it is part of every
+        checkpoint path: renaming an op breaks existing checkpoints.
+      kind: "bn" (batch norm), "conv" (a 'same' convolution), "deconv" (one
+        2x2 stride-2 transposed convolution) or "deconv_chain" (log2(factor)
+        of them in a ``keras.Sequential``, even for factor 2: a skip-in's).
+      kernel: the kernel side (0 for batch norm).
+      factor: how many times larger the op's output side is than its input's
+        (1 unless the op upsamples).
+      requires: ``(field, choice index)`` pairs, e.g. ``(("conv", CONV_PRE),)``;
+        the cell uses the op when its `CellSpec` matches every pair...
+      skip_source: ...and, when not None, selects the skip-in from this
+        earlier cell (0-based).
+    """
+
+    name: str
+    kind: str
+    kernel: int
+    factor: int = 1
+    requires: tuple[tuple[str, int], ...] = ()
+    skip_source: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in OP_KINDS:
+            raise ValueError(f"op {self.name}: kind {self.kind!r} is not one of {OP_KINDS}")
+        for field, choice in self.requires:
+            if not 0 <= choice < FIELD_SIZES[field]:
+                raise ValueError(f"op {self.name}: no choice {choice} for field {field!r}")
+
+    @property
+    def num_deconvs(self) -> int:
+        """Transposed convolutions the op runs in a row (0 for batch norm and convs)."""
+        return self.factor.bit_length() - 1 if self.kind.startswith("deconv") else 0
+
+
+def skip_factor(cell_index: int, source: int) -> int:
+    """How many times larger cell ``cell_index``'s side is than earlier cell ``source``'s output."""
+    return 2 ** (cell_index - source)
+
+
+def skip_conv_name(source: int) -> str:
+    """The 1x1 conv of the skip-in from earlier cell ``source``."""
+    return f"skip{source}_conv"
+
+
+def skip_deconv_name(factor: int) -> str:
+    """The transposed convs that upsample a skip-in ``factor`` times (shared by no other)."""
+    return f"skip_deconv_x{factor}"
+
+
+def _block_ops(block: int, upsamples: bool) -> list[CellOp]:
+    """The ops of block ``block`` (1 or 2) for each conv type: norm, [deconv,] 3x3 conv."""
+    ops = []
+    for conv_type in CONV_TYPES:
+        prefix = f"{conv_type}{block}"
+        conv = (("conv", CONV_TYPES.index(conv_type)),)
+        ops.append(CellOp(f"{prefix}_bn", "bn", 0, requires=conv + (("norm", NORM_BN),)))
+        if upsamples:
+            ops.append(CellOp(f"{prefix}_deconv", "deconv", 2, 2,
+                              requires=conv + (("up", UP_DECONV),)))
+        ops.append(CellOp(f"{prefix}_conv", "conv", 3, requires=conv))
+    return ops
+
+
+@functools.lru_cache(maxsize=None)
+def cell_ops(cell_index: int) -> tuple[CellOp, ...]:
+    """Every op with weights cell ``cell_index`` (0-based) can use: the supernet's cell.
+
+    Two blocks (the first upsamples), the shortcut, and for each earlier cell
+    a skip-in: a 1x1 conv and, for deconv upsampling, a chain of deconvs.
+    A `CellSpec` uses the ops whose ``requires`` and ``skip_source`` it meets.
+    """
+    shortcut = (("shortcut", SHORTCUT_ON),)
+    ops = _block_ops(1, upsamples=True) + _block_ops(2, upsamples=False) + [
+        CellOp("sc_deconv", "deconv", 2, 2, requires=shortcut + (("up", UP_DECONV),)),
+        CellOp("sc_conv", "conv", 1, requires=shortcut),
+    ]
+    for source in range(cell_index):
+        ops.append(CellOp(skip_conv_name(source), "conv", 1, skip_source=source))
+        factor = skip_factor(cell_index, source)
+        ops.append(CellOp(skip_deconv_name(factor), "deconv_chain", 2, factor,
+                          requires=(("up", UP_DECONV),), skip_source=source))
+    return tuple(ops)
+
+
+@functools.lru_cache(maxsize=None)
+def cell_op_table(cell_index: int) -> dict[str, CellOp]:
+    """`cell_ops` of cell ``cell_index`` by name (do not modify: it is shared)."""
+    return {op.name: op for op in cell_ops(cell_index)}

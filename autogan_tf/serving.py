@@ -12,12 +12,16 @@ All three share one interface (`Predictor`)::
 A failed request raises `ServingError` carrying the canonical status code name
 (``INVALID_ARGUMENT``, ``NOT_FOUND``, ...) and the server's message, whichever
 protocol produced it; the message of a batch-guard assertion is kept readable.
+
+`PredictClient` never imports TensorFlow (nor ``tensorflow_serving``, whose
+messages would): REST is JSON, gRPC needs ``grpcio`` and ``protobuf`` only,
+with the Predict messages of `serving_proto`. Only `LocalGenerator`, which
+runs the SavedModel, imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import urllib.error
@@ -27,6 +31,10 @@ import numpy as np
 
 from autogan_tf.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
                                latest_version_dir)
+from autogan_tf import serving_proto
+from autogan_tf.images import decode_png, make_grid, save_png  # noqa: F401 (decode_png: API)
+
+image_grid = make_grid  # the name this module's callers know
 
 INT32 = (-2 ** 31, 2 ** 31 - 1)
 INT64 = (-2 ** 63, 2 ** 63 - 1)
@@ -218,35 +226,37 @@ class PredictClient(Predictor):
         self._stub = None
 
     # -- gRPC ---------------------------------------------------------------
-    def _grpc_stub(self):
+    def _grpc_predict(self):
+        """The Predict method of the server's PredictionService, on a channel opened once."""
         if self._stub is None:
             import grpc
-            from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+            messages = serving_proto.messages()
             self._channel = grpc.insecure_channel(self.server, options=[
                 ("grpc.max_receive_message_length", 256 * 1024 * 1024)])
-            self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+            self._stub = self._channel.unary_unary(
+                serving_proto.PREDICT_METHOD,
+                request_serializer=lambda request: request.SerializeToString(),
+                response_deserializer=messages["PredictResponse"].FromString)
         return self._stub
 
     def _predict_grpc(self, signature, inputs, outputs):
         import grpc
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2
 
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = self.model_name
-        request.model_spec.signature_name = signature
-        if self.version is not None:
-            request.model_spec.version.value = int(self.version)
-        for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-        if outputs:
-            request.output_filter.extend(outputs)
         try:
-            response = self._grpc_stub().Predict(request, timeout=self.timeout)
+            request = serving_proto.predict_request(self.model_name, signature, inputs, outputs,
+                                                    self.version)
+        except TypeError as err:
+            raise RequestError(str(err)) from None
+        try:
+            response = self._grpc_predict()(request, timeout=self.timeout)
         except grpc.RpcError as err:
             raise ServingError(err.code().name, err.details() or str(err)) from None
-        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        try:
+            return {name: serving_proto.to_ndarray(proto)
+                    for name, proto in response.outputs.items()}
+        except TypeError as err:
+            raise ServingError("INTERNAL", str(err)) from None
 
     # -- REST ---------------------------------------------------------------
     def _url(self, verb=""):
@@ -367,40 +377,6 @@ def _fill(out, nested):
         out[index] = item
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """PNG file contents -> uint8 [H, W, 3] (Pillow, no TensorFlow needed)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def image_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: int = 0):
-    """uint8 [N, H, W, C] -> one [rows*(H+p)+p, nrow*(W+p)+p, C] image, ``nrow`` per row."""
-    images = np.asarray(images)
-    if images.ndim != 4 or len(images) == 0:
-        raise ValueError(f"image_grid needs a non-empty [N, H, W, C] batch, got {images.shape}")
-    if nrow < 1:
-        raise ValueError(f"nrow must be >= 1, got {nrow}")
-    n, h, w, c = images.shape
-    cols = min(nrow, n)
-    rows = -(-n // cols)
-    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c),
-                   pad_value, dtype=images.dtype)
-    for i, image in enumerate(images):
-        top = padding + (i // cols) * (h + padding)
-        left = padding + (i % cols) * (w + padding)
-        grid[top:top + h, left:left + w] = image
-    return grid
-
-
-def save_png(path: str, image: np.ndarray) -> str:
-    from PIL import Image
-
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path, format="PNG")
-    return path
-
-
 def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir: str,
                   nrow: int = 8, prefix: str = "sample") -> dict:
     """Ask ``predictor`` for ``num_samples`` images of ``seed``; write each PNG and a grid.
@@ -424,5 +400,5 @@ def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir:
             f.write(data)
         paths.append(path)
     grid = save_png(os.path.join(output_dir, f"{prefix}_{seed}_grid.png"),
-                    image_grid(out[IMAGES], nrow))
+                    make_grid(out[IMAGES], nrow))
     return {"images": paths, "grid": grid}

@@ -28,6 +28,7 @@ from absl import logging
 
 from autogan_tf import distribute, gan_trainer, models, runlog
 from autogan_tf import search_space as ss
+from autogan_tf.images import make_grid, save_png, to_uint8
 
 CONFIG_FILE = "config.json"
 IS_SPLITS = 10
@@ -182,13 +183,6 @@ def generate_uint8(generator, num, latent_dim, seed=None, batch_size=100):
             z = tf.random.stateless_normal([n, latent_dim], [seed, start])
         outputs.append(to_uint8(generator(z, training=False)).numpy())
     return np.concatenate(outputs)
-
-
-def to_uint8(images):
-    """[-1, 1] floats to uint8 as the official code does (see `metrics.evaluate.to_uint8`)."""
-    from autogan_tf.metrics import evaluate
-
-    return evaluate.to_uint8(images)
 
 
 class Evaluator:
@@ -368,9 +362,9 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True,
         runlog.save_checkpoint(manager, checkpoint_number=step)  # records the evaluation
         last.update(record)
         if chief:
-            grid = runlog.make_grid(
+            grid = make_grid(
                 to_uint8(trainer.ema_generator(fixed_z, training=False)).numpy(), 8)
-            runlog.save_png(os.path.join(model_dir, "samples", f"step_{step:07d}.png"), grid)
+            save_png(os.path.join(model_dir, "samples", f"step_{step:07d}.png"), grid)
             log.image(step, "samples", grid)
 
     preempted = False

@@ -1,6 +1,8 @@
 import collections
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -92,3 +94,17 @@ def test_padded_vector():
     assert arch.padded(3) == [1, 0, 1, 1] + [0] * 10
     with pytest.raises(ss.ArchError):
         ss.parse_arch("autogan_cifar10_a").padded(2)
+
+
+def test_cell_op_table_is_consistent_and_free_of_tensorflow():
+    """One op table per cell: unique names, known fields, and no TensorFlow to read it."""
+    for index in range(4):
+        ops = ss.cell_ops(index)
+        assert len({op.name for op in ops}) == len(ops) == 12 + 2 * index
+        assert all(field in ss.FIELDS for op in ops for field, _ in op.requires)
+        assert {op.factor for op in ops if op.kind == "deconv_chain"} == {
+            ss.skip_factor(index, source) for source in range(index)}
+    code = ("import sys, autogan_tf.search_space as ss; ss.cell_ops(3); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -13,22 +13,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from autogan_tf.images import to_uint8  # noqa: F401 (part of this module's API)
 from autogan_tf.metrics.scores import (RunningMoments, Statistics, StatsError,
                                        inception_score_from_logits, load_statistics)
-
-
-def to_uint8(images):
-    """[-1, 1] generator output to uint8 pixels the way the official code does it.
-
-    ``x * 127.5 + 127.5``, clipped to [0, 255], then cast (which truncates).
-    NumPy in, NumPy out; anything else goes through TensorFlow.
-    """
-    if isinstance(images, np.ndarray):
-        return np.clip(images.astype(np.float32) * 127.5 + 127.5, 0.0, 255.0).astype(np.uint8)
-    import tensorflow as tf
-
-    x = tf.convert_to_tensor(images, dtype=tf.float32)
-    return tf.cast(tf.clip_by_value(x * 127.5 + 127.5, 0.0, 255.0), tf.uint8)
 
 
 class _Progress:

@@ -59,6 +59,8 @@ from typing import Callable
 
 import numpy as np
 
+from autogan_tf import search_space as ss
+
 __all__ = [
     "WeightMappingError", "load_generator_state", "generator_state",
     "load_discriminator_state", "discriminator_state", "load_controller_state",
@@ -153,40 +155,41 @@ _DERIVED_OPS = {"pre1_bn": "n1", "pre1_conv": "c1", "pre2_bn": "n2", "pre2_conv"
                 "sc_conv": "c_sc"}
 
 
-def _search_op_module(name):
-    if name in _SEARCH_OPS:
-        return _SEARCH_OPS[name]
-    match = re.fullmatch(r"skip(\d+)_conv", name)
-    if match:
-        return f"skip_in_ops.{match.group(1)}"
-    match = re.fullmatch(r"skip_deconv_x(\d+)", name)
-    if match:
-        return f"skip_deconvx{match.group(1)}"
-    raise WeightMappingError(f"no official counterpart for cell op {name!r}")
+def _search_op_module(op):
+    """The official search cell's module of our `search_space.CellOp` ``op``."""
+    if op.skip_source is not None:
+        if op.kind == "conv":
+            return f"skip_in_ops.{op.skip_source}"
+        return f"skip_deconvx{op.factor}"
+    if op.name in _SEARCH_OPS:
+        return _SEARCH_OPS[op.name]
+    raise WeightMappingError(f"no official counterpart for cell op {op.name!r}")
 
 
-def _derived_op_module(name):
-    match = re.fullmatch(r"skip(\d+)_conv", name)
-    return f"skip_in_ops.{match.group(1)}" if match else _DERIVED_OPS[name]
+def _derived_op_module(op):
+    """The official derived cell's module of ``op`` (`_derived_layout_check` first)."""
+    if op.skip_source is not None and op.kind == "conv":
+        return f"skip_in_ops.{op.skip_source}"
+    return _DERIVED_OPS[op.name]
 
 
-def _op_entries(prefix, name, op):
-    if name.endswith("_bn"):
-        return _bn_entries(prefix, op)
-    if name.startswith("skip_deconv_x"):
-        chain = op.layers
+def _op_entries(prefix, op, layer):
+    """Entries of the Keras ``layer`` of cell op ``op``, under the official ``prefix``."""
+    if op.kind == "bn":
+        return _bn_entries(prefix, layer)
+    if op.kind == "deconv_chain":
+        chain = layer.layers
         if len(chain) == 1:  # ConvTranspose2d
             return _conv_entries(prefix, chain[0])
-        return [e for i, layer in enumerate(chain) for e in _conv_entries(f"{prefix}.{i}", layer)]
-    return _conv_entries(prefix, op)
+        return [e for i, step in enumerate(chain) for e in _conv_entries(f"{prefix}.{i}", step)]
+    return _conv_entries(prefix, layer)
 
 
 def _derived_layout_check(generator):
-    from autogan_tf import layers as L
     for cell in generator.cells:
         spec = cell.spec
         full_mask = (1 << spec.index) - 1
-        if spec.conv != L.PRE or spec.up == L.UP_DECONV or (
+        if spec.conv != ss.CONV_PRE or spec.up == ss.UP_DECONV or (
                 spec.index and spec.skip_mask != full_mask):
             raise WeightMappingError(
                 f"cell {spec.index + 1} ({spec}) has no counterpart in the official "
@@ -206,10 +209,11 @@ def _generator_entries(generator, layout):
         _derived_layout_check(generator)
     entries = _l1_entries(generator)
     for i, cell in enumerate(generator.cells):
-        for name, op in sorted(cell.ops.items()):
-            module = (_derived_op_module(name) if layout == "derived"
-                      else _search_op_module(name))
-            entries += _op_entries(f"cell{i + 1}.{module}", name, op)
+        table = ss.cell_op_table(i)
+        for name, layer in sorted(cell.ops.items()):
+            op = table[name]
+            module = _derived_op_module(op) if layout == "derived" else _search_op_module(op)
+            entries += _op_entries(f"cell{i + 1}.{module}", op, layer)
     entries += _bn_entries("to_rgb.0", generator.to_rgb.bn)
     entries += _conv_entries("to_rgb.2", generator.to_rgb.conv)
     return entries
