@@ -30,6 +30,8 @@ import tempfile
 
 import numpy as np
 
+from autogan_tf import errors
+
 SERVING_DEFAULT = "serving_default"
 GENERATE = "generate"
 IMAGES = "images"
@@ -40,7 +42,7 @@ SEED = "seed"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-class ExportError(ValueError):
+class ExportError(errors.UserError):
     """A bad export request: bad version, existing target, generator contract broken."""
 
 

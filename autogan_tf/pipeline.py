@@ -72,6 +72,33 @@ def train_small_classifier(dataset, path, epochs=4, data_dir=None, max_train_ima
     return path, accuracy
 
 
+def resolve_classifier(classifier: str, dataset: str, model_dir: str, data_dir=None) -> str:
+    """The classifier a run scores with: ``'auto'`` becomes a small one trained on ``dataset``.
+
+    Args:
+      classifier: a ``--classifier`` value: ``'inception'``, a ``.keras`` file (both
+        returned as they are) or ``'auto'``.
+      dataset, data_dir: the run's data set, which the small classifier learns.
+      model_dir: the run directory; the classifier is cached there as
+        ``classifier.keras`` so that a resumed run scores with the same network.
+
+    Returns:
+      The ``--classifier`` value to use (for ``'auto'``, the ``.keras`` path).
+    """
+    if classifier != "auto":
+        return classifier
+    from autogan_tf import distribute
+
+    cached = os.path.join(model_dir, "classifier.keras")
+    if not (os.path.exists(cached) or distribute.is_chief()):
+        # Another worker of a multi-worker job, before the chief has one: train its own in
+        # its scratch directory (never into model_dir). Scores stay the same on every
+        # worker: the features of each replica's share are gathered from all of them.
+        cached = os.path.join(distribute.worker_dir(model_dir), "classifier.keras")
+    path, _ = train_small_classifier(dataset, cached, data_dir=data_dir)
+    return path
+
+
 class _op_determinism:
     """TensorFlow's deterministic kernels inside the block (same seed -> same classifier)."""
 

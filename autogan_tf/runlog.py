@@ -34,14 +34,16 @@ from typing import Optional
 import numpy as np
 from absl import logging
 
+from autogan_tf import errors
+
 TB_SUBDIR = "logs"
 
 
-class ModelDirError(ValueError):
+class ModelDirError(errors.UserError):
     """The output directory cannot be used (not creatable, not writable, disk full)."""
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(errors.UserError, RuntimeError):
     """Checkpoints exist but none of them can be read."""
 
 

@@ -20,6 +20,8 @@ import os
 import random
 from typing import Iterable, Iterator, Sequence
 
+from autogan_tf import errors
+
 CONV_TYPES = ("post", "pre")  # C: 0 post-activation, 1 pre-activation
 NORM_TYPES = ("none", "bn", "in")  # N: none, batch norm, instance norm
 UP_TYPES = ("bilinear", "nearest", "deconv")  # U: upsampling kind
@@ -36,7 +38,7 @@ ALIASES = {
 }
 
 
-class ArchError(ValueError):
+class ArchError(errors.UserError):
     """An architecture vector that is malformed or out of range."""
 
 

@@ -59,6 +59,8 @@ from typing import Callable
 
 import numpy as np
 
+from autogan_tf import errors
+
 __all__ = [
     "WeightMappingError", "load_generator_state", "generator_state",
     "load_discriminator_state", "discriminator_state", "load_controller_state",
@@ -69,7 +71,7 @@ __all__ = [
 GENERATOR_LAYOUTS = ("search", "derived")
 
 
-class WeightMappingError(ValueError):
+class WeightMappingError(errors.UserError):
     """A state dict does not fit the model: a missing, unexpected or wrongly shaped tensor."""
 
 
