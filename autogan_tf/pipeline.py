@@ -99,6 +99,27 @@ def resolve_classifier(classifier: str, dataset: str, model_dir: str, data_dir=N
     return path
 
 
+def prepare_run_dir(model_dir: str, config, check_config, min_free_mb: float = 200.0):
+    """Everything a training or a search checks before its first step, in order.
+
+    Args:
+      model_dir: the run directory (``--model_dir``).
+      config: the run's `training.TrainConfig` or `search.SearchConfig`; an ``'auto'``
+        classifier is replaced in place by the path of the small one it trains.
+      check_config: ``check(model_dir, config)`` that records the configuration or
+        refuses a directory holding another (`training.check_model_dir_config`,
+        `search.check_config`).
+      min_free_mb: free space the directory's file system must have.
+
+    Why: refused flags, a full disk or another run's directory cost seconds this
+    way, not the minutes of training a classifier or the hours of a run.
+    """
+    runlog.check_writable(model_dir, min_free_mb=min_free_mb)
+    check_config(model_dir, config)
+    config.classifier = resolve_classifier(config.classifier, config.dataset, model_dir,
+                                           config.data_dir)
+
+
 class _op_determinism:
     """TensorFlow's deterministic kernels inside the block (same seed -> same classifier)."""
 

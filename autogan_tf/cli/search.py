@@ -61,16 +61,11 @@ flags.mark_flag_as_required("model_dir")
 
 def main(argv):
     strategy = common.apply_runtime_flags(distributed=True)
-    from autogan_tf import pipeline, runlog, search
+    from autogan_tf import pipeline, search
 
     config = common.dataclass_from_flags(SearchConfig, FLAGS)
     config.check_reward()
-    # Before any work (training an 'auto' classifier, hours of search): the directory
-    # must be usable and not hold a search of another configuration.
-    runlog.check_writable(FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
-    search.check_config(FLAGS.model_dir, config)
-    config.classifier = pipeline.resolve_classifier(config.classifier, config.dataset,
-                                                    FLAGS.model_dir, config.data_dir)
+    pipeline.prepare_run_dir(FLAGS.model_dir, config, search.check_config, FLAGS.min_free_mb)
     result = search.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
                                strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     if result.get("preempted"):

@@ -27,18 +27,14 @@ flags.mark_flag_as_required("model_dir")
 
 def main(argv):
     strategy = common.apply_runtime_flags(distributed=True)
-    from autogan_tf import derive, pipeline, runlog, training
+    from autogan_tf import derive, pipeline, training
 
     overrides = {}
     if FLAGS.search_result:
         overrides["arch"] = derive.top_arch(FLAGS.search_result, FLAGS.rank)
     config = common.dataclass_from_flags(TrainConfig, FLAGS, **overrides)
-    # Before any work (training an 'auto' classifier, hours of training): the directory
-    # must be usable and not hold a run of another configuration.
-    runlog.check_writable(FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
-    training.check_model_dir_config(FLAGS.model_dir, config)
-    config.classifier = pipeline.resolve_classifier(config.classifier, config.dataset,
-                                                    FLAGS.model_dir, config.data_dir)
+    pipeline.prepare_run_dir(FLAGS.model_dir, config, training.check_model_dir_config,
+                             FLAGS.min_free_mb)
     result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
                             strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     print(json.dumps(result))
