@@ -16,6 +16,10 @@ from absl import flags
 
 from autogan_tf import errors
 
+# The flags the helpers below define belong to the command that calls them: they are
+# listed by its --help like the flags it defines itself.
+flags.disclaim_key_flags()
+
 # sysexits.h EX_TEMPFAIL: "try again later". A run stopped by SIGTERM/SIGINT after
 # checkpointing exits with it, so Slurm (--requeue) or a Kubernetes Job retries it.
 EX_TEMPFAIL = 75
@@ -210,6 +214,31 @@ def define_generator_flags(verb: str):
     flags.DEFINE_enum("generator", "ema", ["ema", "raw"],
                       "ema: the moving average of G's weights (the paper's choice); raw: the "
                       "weights the last G step left.")
+
+
+def define_feature_flags(images: str):
+    """Flags of the network that embeds real images for FID statistics, and of which images.
+
+    Args:
+      images: what the images are, in the help texts (``"--dataset"``, ``"each data set
+        argument"``).
+
+    Shared by autogan-fid-stats and autogan-fid, so the two embed a data set alike.
+    """
+    flags.DEFINE_string("classifier", "inception", "'inception' (2015-12-05 graph) or a .keras "
+                        "classifier whose output is logits.")
+    flags.DEFINE_string("feature_layer", None,
+                        "Layer of a .keras --classifier whose output is the feature vector "
+                        "(default: the input of its last layer).")
+    flags.DEFINE_integer("num_samples", None,
+                         f"Use only this many images of {images} (default: all of --split).")
+    flags.DEFINE_string("split", "train", f"Split of {images}: train or test.")
+    flags.DEFINE_integer("batch_size", 100, "Images per forward pass.")
+    flags.DEFINE_integer("image_size", None,
+                         f"Resolution of {images} (default: the data set's own).")
+    flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+    flags.DEFINE_string("inception_path", None, "classify_image_graph_def.pb or "
+                        "inception-2015-12-05.tgz (default: cache/download).")
 
 
 def define_runtime_flags():

@@ -19,16 +19,7 @@ from autogan_tf.cli import common
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
-flags.DEFINE_string("classifier", "inception",
-                    "'inception' (2015-12-05 graph) or a .keras classifier whose output is logits.")
-flags.DEFINE_string("feature_layer", None, "Feature layer of a .keras --classifier.")
-flags.DEFINE_integer("num_samples", None, "Images per data set argument (default: all of --split).")
-flags.DEFINE_string("split", "train", "Split of data set arguments: train or test.")
-flags.DEFINE_integer("batch_size", 100, "Images per forward pass.")
-flags.DEFINE_integer("image_size", None, "Resolution of data set arguments (default: their own).")
-flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
-flags.DEFINE_string("inception_path", None,
-                    "classify_image_graph_def.pb or inception-2015-12-05.tgz (default: cache/download).")
+common.define_feature_flags("each data set argument")
 flags.DEFINE_bool("json", False, "Print one JSON object with key 'fid' instead of text.")
 
 

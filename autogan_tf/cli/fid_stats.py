@@ -21,18 +21,7 @@ FLAGS = flags.FLAGS
 common.define_runtime_flags()
 flags.DEFINE_string("dataset", None, "cifar10, stl10, shapes or folder:PATH.")
 flags.DEFINE_string("output", None, "Where to write the statistics .npz.")
-flags.DEFINE_string("classifier", "inception",
-                    "'inception' (2015-12-05 graph) or a .keras classifier whose output is logits.")
-flags.DEFINE_string("feature_layer", None,
-                    "Layer of a .keras --classifier whose output is the feature vector "
-                    "(default: the input of its last layer).")
-flags.DEFINE_integer("num_samples", None, "Use only this many images (default: the whole split).")
-flags.DEFINE_string("split", "train", "Data set split: train or test.")
-flags.DEFINE_integer("batch_size", 100, "Images per forward pass.")
-flags.DEFINE_integer("image_size", None, "Resolution of the images (default: the data set's own).")
-flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
-flags.DEFINE_string("inception_path", None,
-                    "classify_image_graph_def.pb or inception-2015-12-05.tgz (default: cache/download).")
+common.define_feature_flags("--dataset")
 flags.mark_flags_as_required(["dataset", "output"])
 
 
