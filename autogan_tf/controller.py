@@ -31,13 +31,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from autogan_tf import errors
 from autogan_tf import search_space as ss
 from autogan_tf.layers import track
 
 HIDDEN_SIZE = 100
 
 
-class ControllerError(ValueError):
+class ControllerError(errors.AutoganError, ValueError):
     """Bad input to a controller (shapes of the beam, cell indices)."""
 
 
@@ -289,11 +290,11 @@ class Reinforce(tf.Module):
                  loss: str = "official", name=None):
         super().__init__(name=name)
         if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"--baseline_decay must be in [0, 1), got {baseline_decay}")
+            raise errors.UserError(f"--baseline_decay must be in [0, 1), got {baseline_decay}")
         if entropy_coeff < 0:
-            raise ValueError(f"--entropy_coeff must be >= 0, got {entropy_coeff}")
+            raise errors.UserError(f"--entropy_coeff must be >= 0, got {entropy_coeff}")
         if loss not in CTRL_LOSSES:
-            raise ValueError(f"--ctrl_loss must be one of {CTRL_LOSSES}, got {loss!r}")
+            raise errors.UserError(f"--ctrl_loss must be one of {CTRL_LOSSES}, got {loss!r}")
         self.entropy_coeff = float(entropy_coeff)
         self.baseline_decay = float(baseline_decay)
         self.loss = loss

@@ -31,6 +31,8 @@ import warnings
 
 import numpy as np
 
+from autogan_tf import errors
+
 DATASETS = ("cifar10", "stl10", "shapes")  # plus the "folder:PATH" form
 SPLITS = ("train", "test")
 BAD_IMAGE_POLICIES = ("error", "skip")
@@ -52,7 +54,7 @@ STREAM_SHUFFLE_BUFFER = 10_000
 _DECODE_BATCH = 512
 
 
-class DataError(ValueError):
+class DataError(errors.UserError):
     """A ``--dataset`` that cannot be loaded: bad name, missing data, unreadable image."""
 
 
@@ -171,15 +173,15 @@ def _uint8_batches(name, batch_size, image_size, split, *, shuffle, repeat, seed
 
 def _check_arguments(batch_size, image_size, split, on_bad_image, max_images):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise errors.UserError(f"batch_size must be a positive integer, got {batch_size!r}")
     if image_size is not None and (not isinstance(image_size, (int, np.integer)) or image_size < 1):
-        raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
+        raise errors.UserError(f"image_size must be a positive integer or None, got {image_size!r}")
     if split not in SPLITS:
         raise DataError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     if on_bad_image not in BAD_IMAGE_POLICIES:
         raise DataError(f"--on_bad_image={on_bad_image!r}: use one of {', '.join(BAD_IMAGE_POLICIES)}")
     if max_images is not None and max_images < 1:
-        raise ValueError(f"max_images must be positive or None, got {max_images!r}")
+        raise errors.UserError(f"max_images must be positive or None, got {max_images!r}")
 
 
 _InMemory = collections.namedtuple("_InMemory", "images labels")  # uint8 [N,s,s,3], int32 [N]

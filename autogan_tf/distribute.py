@@ -26,10 +26,12 @@ import shutil
 
 import tensorflow as tf
 
+from autogan_tf import errors
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
-class DistributeError(ValueError):
+class DistributeError(errors.UserError):
     """A strategy that cannot be built as asked."""
 
 

@@ -30,6 +30,7 @@ import tempfile
 
 import numpy as np
 
+from autogan_tf import errors
 from autogan_tf.images import to_uint8
 
 SERVING_DEFAULT = "serving_default"
@@ -42,7 +43,7 @@ SEED = "seed"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-class ExportError(ValueError):
+class ExportError(errors.UserError):
     """A bad export request: bad version, existing target, generator contract broken."""
 
 

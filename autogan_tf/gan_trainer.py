@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import losses, models
+from autogan_tf import errors, losses, models
 
 UNUSED_OPS_MODES = ("freeze", "momentum")
 EMA_WARMUPS = ("bias_correction", "none")
@@ -58,7 +58,7 @@ def ema_decay_at(decay, step, warmup: str = "bias_correction"):
       The effective decay, a float64 tensor.
     """
     if warmup not in EMA_WARMUPS:
-        raise ValueError(f"--ema_warmup must be one of {EMA_WARMUPS}, got {warmup!r}")
+        raise errors.UserError(f"--ema_warmup must be one of {EMA_WARMUPS}, got {warmup!r}")
     decay = tf.constant(decay, tf.float64)
     if warmup == "none":
         return decay
@@ -182,18 +182,19 @@ class GANTrainer(tf.Module):
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         if g_batch_size % self.replicas:
-            raise ValueError(f"--g_batch_size={g_batch_size} must be a multiple of the "
-                             f"{self.replicas} replicas")
+            raise errors.UserError(f"--g_batch_size={g_batch_size} must be a multiple of the "
+                                   f"{self.replicas} replicas")
         if n_critic < 1:
-            raise ValueError(f"--n_critic must be >= 1, got {n_critic}")
+            raise errors.UserError(f"--n_critic must be >= 1, got {n_critic}")
         if g_batch_size < 1:
-            raise ValueError(f"--gen_batch_size must be >= 1, got {g_batch_size}")
+            raise errors.UserError(f"--g_batch_size must be >= 1, got {g_batch_size}")
         if unused_ops not in UNUSED_OPS_MODES:
-            raise ValueError(f"--unused_ops must be one of {UNUSED_OPS_MODES}, got {unused_ops!r}")
+            raise errors.UserError(
+                f"--unused_ops must be one of {UNUSED_OPS_MODES}, got {unused_ops!r}")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"--ema_decay must be in [0, 1), got {ema_decay}")
+            raise errors.UserError(f"--ema_decay must be in [0, 1), got {ema_decay}")
         if ema_warmup not in EMA_WARMUPS:
-            raise ValueError(f"--ema_warmup must be one of {EMA_WARMUPS}, got {ema_warmup!r}")
+            raise errors.UserError(f"--ema_warmup must be one of {EMA_WARMUPS}, got {ema_warmup!r}")
         if precision is not None:
             # Same variables, other compute dtype: see models.set_precision. The
             # EMA copy below stays float32: it is only read for evaluation.
@@ -333,8 +334,8 @@ class GANTrainer(tf.Module):
             raise ValueError("the supernet needs an architecture per discriminator step")
         batch = reals.shape[1]
         if batch is not None and batch % self.replicas:
-            raise ValueError(f"the discriminator batch ({batch}, --d_batch_size) must be a "
-                             f"multiple of the {self.replicas} replicas")
+            raise errors.UserError(f"the discriminator batch ({batch}, --d_batch_size) must be a "
+                                   f"multiple of the {self.replicas} replicas")
         key = (stage, archs is None)
         if key not in self._compiled:
             logging.info("compiling the training step%s (once; the first iteration is slow)",

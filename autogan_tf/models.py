@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from autogan_tf import errors
 from autogan_tf import search_space as ss
 from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCell, ToRGB,
                                SpectralNorm, _sn, cell_op_usage, torch_bias_init,
@@ -29,7 +30,7 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {PRECISIONS}, got {precision!r}")
+        raise errors.UserError(f"--precision must be one of {PRECISIONS}, got {precision!r}")
     return precision
 
 
@@ -85,7 +86,7 @@ class _GeneratorBase(keras.Model):
         for name, value in (("gf_dim", gf_dim), ("latent_dim", latent_dim),
                             ("bottom_width", bottom_width), ("num_cells", num_cells)):
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+                raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
         self.gf_dim = gf_dim
         self.latent_dim = latent_dim
         self.bottom_width = bottom_width
@@ -227,7 +228,7 @@ class Discriminator(keras.Model):
                  **kwargs):
         super().__init__(**kwargs)
         if not isinstance(df_dim, int) or df_dim < 1:
-            raise ValueError(f"--df_dim must be a positive integer, got {df_dim!r}")
+            raise errors.UserError(f"--df_dim must be a positive integer, got {df_dim!r}")
         self.df_dim = df_dim
         self.precision = check_precision(precision)
         self.num_cells = num_cells
@@ -359,3 +360,30 @@ def discriminator_macs(df_dim: int = 128, image_size: int = 32, num_cells: int =
             s //= 2
     total += 2 * s * s * 9 * d * d  # final block
     return total + d
+
+
+def summarize(arch, gf_dim: int = 256, df_dim: int = 128, latent_dim: int = 128,
+              bottom_width: int = 4) -> dict:
+    """Size and forward cost of a derived generator and its discriminator (``autogan-summary``).
+
+    Args:
+      arch: the generator's architecture (alias, vector or `search_space.Arch`).
+      gf_dim, df_dim: generator and discriminator widths (the paper's models: 256, 128).
+      latent_dim, bottom_width: size of z and side of the first feature map.
+
+    Returns:
+      ``arch`` (string), ``image_size``, ``g_params``/``d_params``, and per image
+      ``g_gmacs``/``d_gmacs`` and ``g_gflops``/``d_gflops`` (FLOPs = 2 x MACs; the
+      paper's "GFLOPs" are GMACs).
+    """
+    arch = ss.parse_arch(arch)
+    g = DerivedGenerator(arch, gf_dim=gf_dim, latent_dim=latent_dim, bottom_width=bottom_width)
+    d = Discriminator(df_dim, num_cells=arch.num_cells)
+    g_macs = generator_macs(arch, gf_dim, latent_dim, bottom_width)
+    d_macs = discriminator_macs(df_dim, g.image_size, arch.num_cells)
+    return {
+        "arch": str(arch), "image_size": g.image_size,
+        "g_params": count_params(g), "d_params": count_params(d),
+        "g_gflops": 2 * g_macs / 1e9, "d_gflops": 2 * d_macs / 1e9,
+        "g_gmacs": g_macs / 1e9, "d_gmacs": d_macs / 1e9,
+    }

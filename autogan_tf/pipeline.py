@@ -73,6 +73,54 @@ def train_small_classifier(dataset, path, epochs=4, data_dir=None, max_train_ima
     return path, accuracy
 
 
+def resolve_classifier(classifier: str, dataset: str, model_dir: str, data_dir=None) -> str:
+    """The classifier a run scores with: ``'auto'`` becomes a small one trained on ``dataset``.
+
+    Args:
+      classifier: a ``--classifier`` value: ``'inception'``, a ``.keras`` file (both
+        returned as they are) or ``'auto'``.
+      dataset, data_dir: the run's data set, which the small classifier learns.
+      model_dir: the run directory; the classifier is cached there as
+        ``classifier.keras`` so that a resumed run scores with the same network.
+
+    Returns:
+      The ``--classifier`` value to use (for ``'auto'``, the ``.keras`` path).
+    """
+    if classifier != "auto":
+        return classifier
+    from autogan_tf import distribute
+
+    cached = os.path.join(model_dir, "classifier.keras")
+    if not (os.path.exists(cached) or distribute.is_chief()):
+        # Another worker of a multi-worker job, before the chief has one: train its own in
+        # its scratch directory (never into model_dir). Scores stay the same on every
+        # worker: the features of each replica's share are gathered from all of them.
+        cached = os.path.join(distribute.worker_dir(model_dir), "classifier.keras")
+    path, _ = train_small_classifier(dataset, cached, data_dir=data_dir)
+    return path
+
+
+def prepare_run_dir(model_dir: str, config, check_config, min_free_mb: float = 200.0):
+    """Everything a training or a search checks before its first step, in order.
+
+    Args:
+      model_dir: the run directory (``--model_dir``).
+      config: the run's `training.TrainConfig` or `search.SearchConfig`; an ``'auto'``
+        classifier is replaced in place by the path of the small one it trains.
+      check_config: ``check(model_dir, config)`` that records the configuration or
+        refuses a directory holding another (`training.check_model_dir_config`,
+        `search.check_config`).
+      min_free_mb: free space the directory's file system must have.
+
+    Why: refused flags, a full disk or another run's directory cost seconds this
+    way, not the minutes of training a classifier or the hours of a run.
+    """
+    runlog.check_writable(model_dir, min_free_mb=min_free_mb)
+    check_config(model_dir, config)
+    config.classifier = resolve_classifier(config.classifier, config.dataset, model_dir,
+                                           config.data_dir)
+
+
 class _op_determinism:
     """TensorFlow's deterministic kernels inside the block (same seed -> same classifier)."""
 

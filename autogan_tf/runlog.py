@@ -34,17 +34,18 @@ from typing import Optional
 import numpy as np
 from absl import logging
 
+from autogan_tf import errors
 # make_grid and save_png are here for existing callers; they live in autogan_tf.images.
 from autogan_tf.images import encode_png, make_grid, save_png  # noqa: F401
 
 TB_SUBDIR = "logs"
 
 
-class ModelDirError(ValueError):
+class ModelDirError(errors.UserError):
     """The output directory cannot be used (not creatable, not writable, disk full)."""
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(errors.UserError, RuntimeError):
     """Checkpoints exist but none of them can be read."""
 
 

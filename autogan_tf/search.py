@@ -48,7 +48,7 @@ import tensorflow as tf
 from absl import logging
 
 from autogan_tf import controller as ctrl_lib
-from autogan_tf import distribute, gan_trainer, models, runlog, training
+from autogan_tf import distribute, errors, gan_trainer, models, runlog, training
 from autogan_tf import search_space as ss
 from autogan_tf.images import make_grid, save_png, to_uint8
 
@@ -80,8 +80,18 @@ def describe_event(record: dict) -> str:
     return f"iteration {it}: {event}" + (f" ({details})" if details else "")
 
 
-class SearchError(RuntimeError):
-    """A search that cannot continue."""
+class SearchError(errors.AutoganError, RuntimeError):
+    """A search that cannot go on.
+
+    Raised as such when the run itself fails: losses, weights or rewards stayed
+    NaN/Inf more often than ``--max_nan_restores`` allows. What the user can fix
+    raises the subclass `SearchUserError`.
+    """
+
+
+class SearchUserError(SearchError, errors.UserError):
+    """A search that cannot start as asked: settings that do not fit together, or a
+    ``--model_dir`` that holds a search of another configuration."""
 
 
 class _Diverged(Exception):
@@ -155,36 +165,36 @@ class SearchConfig:
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+                raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
         for name in ("shared_epochs", "shared_iters", "ctrl_steps", "save_every",
                      "max_nan_restores"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+                raise errors.UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.shared_iters == 0 and self.shared_epochs == 0:
-            raise ValueError("--shared_iters or --shared_epochs must be positive")
+            raise errors.UserError("--shared_iters or --shared_epochs must be positive")
         if self.topk > self.num_candidates:
-            raise ValueError(f"--topk={self.topk} must not exceed "
-                             f"--num_candidates={self.num_candidates}")
+            raise errors.UserError(f"--topk={self.topk} must not exceed "
+                                   f"--num_candidates={self.num_candidates}")
         if self.reward not in REWARDS:
-            raise ValueError(f"--reward must be one of {REWARDS}, got {self.reward!r}")
+            raise errors.UserError(f"--reward must be one of {REWARDS}, got {self.reward!r}")
         if self.search not in SEARCHES:
-            raise ValueError(f"--search must be one of {SEARCHES}, got {self.search!r}")
+            raise errors.UserError(f"--search must be one of {SEARCHES}, got {self.search!r}")
         if self.reset_statistic not in RESET_STATISTICS:
-            raise ValueError(f"--reset_statistic must be one of {RESET_STATISTICS}")
+            raise errors.UserError(f"--reset_statistic must be one of {RESET_STATISTICS}")
         if self.ctrl_baseline not in CTRL_BASELINES:
-            raise ValueError(f"--ctrl_baseline must be one of {CTRL_BASELINES}")
+            raise errors.UserError(f"--ctrl_baseline must be one of {CTRL_BASELINES}")
         if self.ctrl_loss not in ctrl_lib.CTRL_LOSSES:
-            raise ValueError(f"--ctrl_loss must be one of {ctrl_lib.CTRL_LOSSES}")
+            raise errors.UserError(f"--ctrl_loss must be one of {ctrl_lib.CTRL_LOSSES}")
         if self.unused_ops not in gan_trainer.UNUSED_OPS_MODES:
-            raise ValueError(f"--unused_ops must be one of {gan_trainer.UNUSED_OPS_MODES}")
+            raise errors.UserError(f"--unused_ops must be one of {gan_trainer.UNUSED_OPS_MODES}")
         if not self.reset_threshold > 0:
-            raise ValueError("--reset_threshold must be > 0")
+            raise errors.UserError("--reset_threshold must be > 0")
         if not 0 <= self.baseline_decay < 1:
-            raise ValueError("--baseline_decay must be in [0, 1)")
+            raise errors.UserError("--baseline_decay must be in [0, 1)")
         if self.entropy_coeff < 0:
-            raise ValueError("--entropy_coeff must be >= 0")
+            raise errors.UserError("--entropy_coeff must be >= 0")
         if self.reward_num_images < 2:
-            raise ValueError("--reward_num_images must be at least 2")
+            raise errors.UserError("--reward_num_images must be at least 2")
         self.grow_steps_list()  # validates
 
     def grow_steps_list(self) -> list[int]:
@@ -193,24 +203,27 @@ class SearchConfig:
         try:
             steps = [int(s) for s in text.split(",") if s]
         except ValueError:
-            raise ValueError(f"--grow_steps must be comma-separated integers, got {text!r}") from None
+            raise errors.UserError(
+                f"--grow_steps must be comma-separated integers, got {text!r}") from None
         if not self.mlas:
             return []
         if len(steps) != self.num_cells - 1:
-            raise ValueError(f"--grow_steps needs {self.num_cells - 1} values for "
-                             f"{self.num_cells} cells, got {steps}")
+            raise errors.UserError(f"--grow_steps needs {self.num_cells - 1} values for "
+                                   f"{self.num_cells} cells, got {steps}")
         if any(b <= a for a, b in zip(steps, steps[1:])) or (steps and steps[0] <= 0):
-            raise ValueError(f"--grow_steps must be positive and strictly increasing, got {steps}")
+            raise errors.UserError(
+                f"--grow_steps must be positive and strictly increasing, got {steps}")
         if steps and steps[-1] >= self.max_search_iters:
-            raise ValueError(f"--grow_steps {steps} must be below "
-                             f"--max_search_iters={self.max_search_iters}")
+            raise errors.UserError(f"--grow_steps {steps} must be below "
+                                   f"--max_search_iters={self.max_search_iters}")
         return steps
 
     def check_reward(self):
         """The reward's own limits (not checked for a custom reward function)."""
         if self.reward_num_images < IS_SPLITS:
-            raise ValueError(f"--reward_num_images={self.reward_num_images} must be at least "
-                             f"{IS_SPLITS}: the Inception Score averages over {IS_SPLITS} splits")
+            raise errors.UserError(
+                f"--reward_num_images={self.reward_num_images} must be at least {IS_SPLITS}: "
+                f"the Inception Score averages over {IS_SPLITS} splits")
 
     def stage_at(self, iteration: int) -> int:
         if not self.mlas:
@@ -753,7 +766,7 @@ def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
     try:
         config.check_reward()
     except ValueError as e:
-        raise SearchError(str(e)) from None
+        raise SearchUserError(str(e)) from None
     evaluator = training.Evaluator(
         config.classifier, config.feature_layer, config.inception_path,
         config.fid_stats if config.reward == "fid" else None,
@@ -784,12 +797,12 @@ def check_config(model_dir, config: SearchConfig):
             if not isinstance(saved, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as e:
-            raise SearchError(f"{path} is unreadable ({e}); use a new --model_dir") from None
+            raise SearchUserError(f"{path} is unreadable ({e}); use a new --model_dir") from None
         diff = {k: (saved.get(k), current[k]) for k in STRUCTURAL_KEYS
                 if saved.get(k) != current[k]}
         if diff:
             pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
-            raise SearchError(f"--model_dir={model_dir} holds a search of a different "
+            raise SearchUserError(f"--model_dir={model_dir} holds a search of a different "
                               f"configuration ({pretty}); use a new --model_dir")
     if distribute.is_chief():  # other workers only check
         runlog.write_json_atomic(path, current)

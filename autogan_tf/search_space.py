@@ -27,6 +27,8 @@ import os
 import random
 from typing import Iterable, Iterator, Sequence
 
+from autogan_tf import errors
+
 # The four choices of a cell; a choice is stored as the index of its name here.
 CONV_TYPES = ("post", "pre")  # C: 0 post-activation, 1 pre-activation
 NORM_TYPES = ("none", "bn", "in")  # N: none, batch norm, instance norm
@@ -53,7 +55,7 @@ ALIASES = {
 }
 
 
-class ArchError(ValueError):
+class ArchError(errors.UserError):
     """An architecture vector that is malformed or out of range."""
 
 

@@ -29,6 +29,7 @@ import urllib.request
 
 import numpy as np
 
+from autogan_tf import errors
 from autogan_tf.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
                                latest_version_dir)
 from autogan_tf import serving_proto
@@ -53,7 +54,7 @@ _CODE_FOR_HTTP = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISS
                   503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
 
-class ServingError(RuntimeError):
+class ServingError(errors.AutoganError, RuntimeError):
     """The server (or the local SavedModel) refused or failed a request."""
 
     def __init__(self, code: str, message: str):
@@ -62,7 +63,7 @@ class ServingError(RuntimeError):
         self.message = message
 
 
-class RequestError(ValueError):
+class RequestError(errors.UserError):
     """A request that cannot even be encoded (e.g. a seed outside int64)."""
 
 
@@ -108,6 +109,7 @@ class Predictor:
     """The shared surface: subclasses implement `predict` for their transport."""
 
     signature = SERVING_DEFAULT
+    where = "the model"  # where requests go, for messages: an address or a directory
 
     def predict(self, signature: str, inputs: dict, outputs=None) -> dict:
         """Run ``signature`` on numpy ``inputs``; return the (optionally filtered) outputs."""
@@ -139,6 +141,7 @@ class LocalGenerator(Predictor):
         import tensorflow as tf
 
         self.path = latest_version_dir(saved_model_path)
+        self.where = self.path
         self.signature = signature
         self._loaded = tf.saved_model.load(self.path)
         self.signatures = dict(self._loaded.signatures)
@@ -193,6 +196,31 @@ class LocalGenerator(Predictor):
         return {n: result[n].numpy() for n in names}
 
 
+def connect(server: str | None = None, saved_model: str | None = None, protocol: str = "grpc",
+            model_name: str = "autogan", version: int | None = None,
+            timeout: float = 60.0) -> Predictor:
+    """A `Predictor` for exactly one of a TF Serving address or an export directory.
+
+    Args:
+      server: ``HOST:PORT`` of TF Serving (gRPC usually 8500, REST 8501).
+      saved_model: an export directory (or one version of it), run in this process.
+      protocol, model_name, version, timeout: how to talk to ``server`` (see
+        `PredictClient`); unused with ``saved_model``.
+
+    Returns:
+      A `PredictClient` or a `LocalGenerator`: the same images for the same seed.
+
+    Raises:
+      errors.UserError: neither or both of ``server`` and ``saved_model``, a bad
+        address or protocol, or an export directory without a SavedModel.
+    """
+    if (server is None) == (saved_model is None):
+        raise errors.UserError("give exactly one of --server=HOST:PORT or --saved_model=DIR")
+    if saved_model is not None:
+        return LocalGenerator(saved_model)
+    return PredictClient(server, protocol, model_name, version=version, timeout=timeout)
+
+
 _TF_CODE_NAMES = {
     "InvalidArgumentError": "INVALID_ARGUMENT", "ResourceExhaustedError": "RESOURCE_EXHAUSTED",
     "FailedPreconditionError": "FAILED_PRECONDITION", "OutOfRangeError": "OUT_OF_RANGE",
@@ -214,11 +242,12 @@ class PredictClient(Predictor):
                  signature: str = SERVING_DEFAULT, version: int | None = None,
                  timeout: float = 60.0):
         if protocol not in ("grpc", "rest"):
-            raise ValueError(f"--protocol must be 'grpc' or 'rest', got {protocol!r}")
+            raise errors.UserError(f"--protocol must be 'grpc' or 'rest', got {protocol!r}")
         if not re.fullmatch(r"[^\s:/]+:\d+|\[[0-9a-fA-F:]+\]:\d+", server or ""):
-            raise ValueError(f"--server must be HOST:PORT, got {server!r}")
+            raise errors.UserError(f"--server must be HOST:PORT, got {server!r}")
         self.server = server
         self.protocol = protocol
+        self.where = f"{protocol}://{server}"
         self.model_name = model_name
         self.signature = signature
         self.version = version
@@ -384,13 +413,20 @@ def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir:
     The individual files are the model's own PNG bytes (``png_bytes``), so
     what lands on disk is exactly what the server encodes; the grid is built
     from the uint8 images. Returns {"images": [...paths], "grid": path}.
+    A refused request raises `ServingError` naming ``predictor.where``.
     """
     import os
 
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
             or num_samples < 1:
         raise RequestError(f"--num_samples must be a positive integer, got {num_samples!r}")
-    out = predictor.generate_outputs(num_samples, seed)
+    if nrow < 1:
+        raise errors.UserError(f"--nrow must be >= 1, got {nrow}")
+    try:
+        out = predictor.generate_outputs(num_samples, seed)
+    except ServingError as err:
+        raise ServingError(err.code, f"{predictor.where} refused the request: "
+                                     f"{err.message}") from None
     os.makedirs(output_dir, exist_ok=True)
     width = max(4, len(str(num_samples - 1)))
     paths = []

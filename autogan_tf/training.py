@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import distribute, gan_trainer, models, runlog
+from autogan_tf import distribute, errors, gan_trainer, models, runlog
 from autogan_tf import search_space as ss
 from autogan_tf.images import make_grid, save_png, to_uint8
 
@@ -36,8 +36,18 @@ IS_SPLITS = 10
 STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "latent_dim", "bottom_width")
 
 
-class TrainingError(RuntimeError):
-    """A run that cannot continue (diverged, bad model_dir, ...)."""
+class TrainingError(errors.AutoganError, RuntimeError):
+    """A training run that cannot go on.
+
+    Raised as such when the run itself fails: losses or weights stayed NaN/Inf
+    more often than ``--max_nan_restores`` allows. What the user can fix raises
+    the subclass `TrainingUserError`.
+    """
+
+
+class TrainingUserError(TrainingError, errors.UserError):
+    """A run that cannot start as asked: its ``--model_dir`` holds a run of another
+    configuration, no run at all, or not the checkpoint asked for."""
 
 
 @dataclasses.dataclass
@@ -80,28 +90,28 @@ class TrainConfig:
         self.arch = str(ss.parse_arch(self.arch))
         models.check_precision(self.precision)
         if self.ema_warmup not in gan_trainer.EMA_WARMUPS:
-            raise ValueError(f"--ema_warmup must be one of {gan_trainer.EMA_WARMUPS}, "
-                             f"got {self.ema_warmup!r}")
+            raise errors.UserError(f"--ema_warmup must be one of {gan_trainer.EMA_WARMUPS}, "
+                                   f"got {self.ema_warmup!r}")
         positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "g_batch_size",
                     "d_batch_size", "n_critic", "max_iters", "log_every", "keep_checkpoints",
                     "eval_batch_size")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+                raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
         for name in ("save_every", "eval_every", "eval_num_samples", "max_nan_restores"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+                raise errors.UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
         for name in ("g_lr", "d_lr"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
+                raise errors.UserError(f"--{name} must be > 0, got {getattr(self, name)}")
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+                raise errors.UserError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if self.eval_every and self.eval_num_samples and self.eval_num_samples < IS_SPLITS:
-            raise ValueError(f"--eval_num_samples={self.eval_num_samples} must be at least "
-                             f"{IS_SPLITS} (the Inception Score averages over {IS_SPLITS} "
-                             "splits), or 0 to skip evaluation")
+            raise errors.UserError(f"--eval_num_samples={self.eval_num_samples} must be at least "
+                                   f"{IS_SPLITS} (the Inception Score averages over {IS_SPLITS} "
+                                   "splits), or 0 to skip evaluation")
 
     @property
     def image_size(self) -> int:
@@ -125,11 +135,11 @@ def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUC
             with open(path, encoding="utf-8") as f:
                 saved = json.load(f)
         except (OSError, json.JSONDecodeError) as e:
-            raise TrainingError(f"{path} is unreadable ({e}); use a new --model_dir") from None
+            raise TrainingUserError(f"{path} is unreadable ({e}); use a new --model_dir") from None
         diff = {k: (saved.get(k), current[k]) for k in structural if saved.get(k) != current[k]}
         if diff:
             pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
-            raise TrainingError(
+            raise TrainingUserError(
                 f"--model_dir={model_dir} holds a run of a different configuration ({pretty}); "
                 "use a new --model_dir or the same flags")
     if distribute.is_chief() if write is None else write:
@@ -427,7 +437,7 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True,
 def load_config(model_dir: str) -> TrainConfig:
     path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.exists(path):
-        raise TrainingError(f"--model_dir={model_dir} has no {CONFIG_FILE}: not a training run")
+        raise TrainingUserError(f"--model_dir={model_dir} has no {CONFIG_FILE}: not a training run")
     with open(path, encoding="utf-8") as f:
         saved = json.load(f)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -448,5 +458,54 @@ def restore_generator(model_dir: str, which: str = "latest", ema: bool = True):
     manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=None)
     path = runlog.restore_latest(manager, ckpt, expect_partial=True)
     if path is None:
-        raise TrainingError(f"no {which} checkpoint in --model_dir={model_dir} ({directory})")
+        raise TrainingUserError(f"no {which} checkpoint in --model_dir={model_dir} ({directory})")
     return g, config, path
+
+
+def evaluate_run(model_dir: str, which: str = "latest", ema: bool = True,
+                 num_samples: int = 50_000, batch_size: int = 100, seed: int = 0,
+                 classifier=None, feature_layer=None, inception_path=None, fid_stats=None,
+                 output=None, strategy=None) -> dict:
+    """Inception Score and FID of a training run's generator (``autogan-evaluate``).
+
+    Args:
+      model_dir: the run directory (``autogan-train --model_dir``).
+      which, ema: the checkpoint ("latest" or "best") and its weights (EMA or raw);
+        see `restore_generator`.
+      num_samples, batch_size, seed: images generated, per batch, from stateless noise
+        of ``seed`` (the same images however many replicas share the work).
+      classifier, feature_layer, inception_path, fid_stats: the scoring network and
+        reference statistics; None takes the run's own. Without statistics of its own
+        the run's cached ``fid_stats.npz`` is used when the classifier is the run's
+        (else they are computed from the run's data set).
+      output: where to write the result as JSON (default ``model_dir/eval_<which>.json``;
+        only the chief of a multi-worker job writes).
+      strategy: a `tf.distribute` strategy to split sampling and features over.
+
+    Returns:
+      The scores (``is_mean``, ``is_std``, ``fid``, ``num_samples``, ``classifier``)
+      with ``checkpoint``, ``generator`` ("ema"/"raw"), ``seed``, ``arch`` and ``replicas``.
+    """
+    if num_samples < IS_SPLITS:
+        raise errors.UserError(f"--num_samples must be at least {IS_SPLITS} "
+                               f"({IS_SPLITS} IS splits)")
+    generator, config, checkpoint = restore_generator(model_dir, which, ema=ema)
+    classifier = classifier or config.classifier
+    fid_stats = fid_stats or config.fid_stats
+    cached = os.path.join(model_dir, "fid_stats.npz")
+    if not fid_stats and os.path.exists(cached) and classifier == config.classifier:
+        fid_stats = cached
+    strategy = strategy or tf.distribute.get_strategy()
+    evaluator = Evaluator(classifier, feature_layer or config.feature_layer,
+                          inception_path or config.inception_path, fid_stats, config.dataset,
+                          config.image_size, config.data_dir, model_dir, batch_size,
+                          strategy=strategy)
+    result = evaluator(generator, num_samples, seed=seed)
+    result.update({"checkpoint": checkpoint, "generator": "ema" if ema else "raw",
+                   "seed": seed, "arch": config.arch,
+                   "replicas": strategy.num_replicas_in_sync})
+    if distribute.is_chief():  # the other workers computed the same numbers
+        with open(output or os.path.join(model_dir, f"eval_{which}.json"), "w",
+                  encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    return result

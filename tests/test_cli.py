@@ -1,23 +1,14 @@
 """The command lines as a user runs them (subprocesses of this interpreter)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(module, *args, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+from conftest import run_cli
 
 
 def test_summary_json_matches_official_counts():
-    out = run("summary", "--arch=autogan_cifar10_a", "--gf_dim=256", "--df_dim=128", "--json")
+    out = run_cli("summary", "--arch=autogan_cifar10_a", "--gf_dim=256", "--df_dim=128", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["g_params"] == 4_405_251
@@ -28,23 +19,23 @@ def test_summary_json_matches_official_counts():
 
 
 def test_summary_table_and_bad_arch():
-    out = run("summary", "--arch=1 0 1 1", "--gf_dim=8", "--df_dim=8")
+    out = run_cli("summary", "--arch=1 0 1 1", "--gf_dim=8", "--df_dim=8")
     assert out.returncode == 0, out.stderr
     assert "G" in out.stdout and "GFLOPs/img" in out.stdout
-    bad = run("summary", "--arch=1 0 1 1 1 0 0 1 7")
+    bad = run_cli("summary", "--arch=1 0 1 1 1 0 0 1 7")
     assert bad.returncode != 0
     assert "--arch: cell 2: field 'skip_mask' is 7; allowed 0..1" in bad.stderr
 
 
 def test_train_rejects_bad_flags_naming_them(tmp_path):
-    bad = run("train", f"--model_dir={tmp_path}", "--n_critic=0")
+    bad = run_cli("train", f"--model_dir={tmp_path}", "--n_critic=0")
     assert bad.returncode != 0 and "--n_critic" in bad.stderr
-    bad = run("train", f"--model_dir={tmp_path}", "--arch=autogan_cifar10_q")
+    bad = run_cli("train", f"--model_dir={tmp_path}", "--arch=autogan_cifar10_q")
     assert bad.returncode != 0 and "--arch" in bad.stderr and "alias" in bad.stderr
 
 
 def test_search_rejects_bad_flags_naming_them(tmp_path):
-    bad = run("search", f"--model_dir={tmp_path}", "--topk=11")
+    bad = run_cli("search", f"--model_dir={tmp_path}", "--topk=11")
     assert bad.returncode != 0 and "--topk=11 must not exceed --num_candidates=10" in bad.stderr
-    bad = run("search", f"--model_dir={tmp_path}", "--grow_steps=35,15")
+    bad = run_cli("search", f"--model_dir={tmp_path}", "--grow_steps=35,15")
     assert bad.returncode != 0 and "--grow_steps" in bad.stderr

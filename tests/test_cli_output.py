@@ -9,8 +9,7 @@ import pytest
 
 from autogan_tf import flagfiles
 from autogan_tf.cli import common, output
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT, TINY_GAN, flag_args, run_cli
 NATIVE = re.compile(r"^[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]", re.M)
 
 
@@ -57,12 +56,9 @@ def tiny_run_output(tmp_path_factory):
     runs = {}
     for name, extra in (("default", []), ("verbose", ["--verbosity=0"])):
         model_dir = tmp_path_factory.mktemp(name)
-        args = [sys.executable, "-m", "autogan_tf.cli.train", f"--model_dir={model_dir}",
-                "--arch=1 1 1 1", "--dataset=shapes", "--gf_dim=4", "--df_dim=4",
-                "--latent_dim=4", "--bottom_width=4", "--g_batch_size=4", "--d_batch_size=4",
-                "--n_critic=1", "--max_iters=2", "--save_every=1", "--eval_every=0", *extra]
-        runs[name] = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True,
-                                    text=True, timeout=600)
+        runs[name] = run_cli("train", f"--model_dir={model_dir}", "--arch=1 1 1 1",
+                             *flag_args(**TINY_GAN, bottom_width=4, max_iters=2, save_every=1,
+                                        eval_every=0), *extra, timeout=600, env=_env())
     return runs
 
 

@@ -6,6 +6,8 @@ import textwrap
 
 import pytest
 
+from conftest import ROOT, TINY_GAN, cli_env, flag_args, last_json, run_cli
+
 
 def _run_fresh(code: str) -> str:
     """Run ``code`` in a fresh interpreter (thread pools can only be set before TF starts)."""
@@ -127,15 +129,8 @@ def test_two_cpu_replicas_match_the_default_strategy(search, side):
 
 
 def _train_cli(model_dir, *flags):
-    import os
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    args = [sys.executable, "-m", "autogan_tf.cli.train", f"--model_dir={model_dir}", "--dataset=shapes",
-            "--arch=1 1 0 1 0 2 1 1 1 1 1 1 0 3", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
-            "--g_batch_size=4", "--d_batch_size=4", "--n_critic=1", "--log_every=1",
-            "--eval_every=0", "--max_iters=2", *flags]
-    return subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return run_cli("train", f"--model_dir={model_dir}", "--arch=1 1 0 1 0 2 1 1 1 1 1 1 0 3",
+                   *flag_args(**TINY_GAN, log_every=1, eval_every=0, max_iters=2), *flags)
 
 
 def test_autogan_train_mirrored_on_two_cpu_devices_matches_one_device(tmp_path):
@@ -160,39 +155,27 @@ def test_autogan_train_mirrored_on_two_cpu_devices_matches_one_device(tmp_path):
 def test_strategy_flag_errors_name_the_flag(tmp_path):
     bad = _train_cli(tmp_path / "bad", "--strategy=mirrored", "--cpu_devices=-1")
     assert bad.returncode != 0 and "--cpu_devices" in bad.stderr
-    import os
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # Export runs on one device: it refuses a strategy by name rather than ignoring it.
-    other = subprocess.run([sys.executable, "-m", "autogan_tf.cli.export", f"--model_dir={tmp_path}",
-                            f"--export_dir={tmp_path / 'export'}", "--strategy=mirrored"],
-                           cwd=root, capture_output=True, text=True, timeout=120)
+    other = run_cli("export", f"--model_dir={tmp_path}", f"--export_dir={tmp_path / 'export'}",
+                    "--strategy=mirrored", timeout=120)
     assert other.returncode != 0 and "--strategy=mirrored is not supported" in other.stderr
     # multi_worker without TF_CONFIG names the variable.
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    bad = subprocess.run([sys.executable, "-m", "autogan_tf.cli.evaluate", f"--model_dir={tmp_path}",
-                          "--strategy=multi_worker"], cwd=root, capture_output=True, text=True,
-                         timeout=120, env=env)
+    bad = run_cli("evaluate", f"--model_dir={tmp_path}", "--strategy=multi_worker", timeout=120,
+                  env=cli_env(TF_CONFIG=None))
     assert bad.returncode != 0 and "TF_CONFIG" in bad.stderr
 
 
 # -- several workers: MultiWorkerMirroredStrategy over localhost ports -----------------------
-ROOT = __import__("os").path.dirname(__import__("os").path.dirname(__import__("os").path.abspath(
-    __file__)))
-
-
 def run_workers(module, args, num_workers=2, timeout=600):
     """``python -m module args`` as ``num_workers`` workers of one cluster (TF_CONFIG on
     localhost ports); the CompletedProcess of each, worker 0 (the chief) first."""
-    import os
-
     from autogan_tf.testing import cluster
 
     procs = []
     for tf_config in cluster.local_tf_configs(num_workers):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config}
         procs.append(subprocess.Popen([sys.executable, "-m", module, *args,
-                                       "--strategy=multi_worker"], cwd=ROOT, env=env,
+                                       "--strategy=multi_worker"], cwd=ROOT,
+                                      env=cli_env(TF_CONFIG=tf_config),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
     try:
@@ -204,22 +187,6 @@ def run_workers(module, args, num_workers=2, timeout=600):
             if proc.poll() is None:
                 proc.kill()
     return results
-
-
-@pytest.fixture(scope="module")
-def tiny_classifier(tmp_path_factory):
-    """An untrained 32x32 classifier: enough for the plumbing of IS/FID across workers."""
-    from autogan_tf.metrics import classifiers
-
-    path = str(tmp_path_factory.mktemp("clf") / "tiny32.keras")
-    classifiers.build_classifier(num_classes=8, image_size=32, width=4).save(path)
-    return path
-
-
-def _last_json(stdout):
-    import json
-
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def test_two_workers_train_like_one_device_and_only_the_chief_writes(tmp_path, tiny_classifier):
@@ -236,12 +203,12 @@ def test_two_workers_train_like_one_device_and_only_the_chief_writes(tmp_path, t
                                               "--max_iters=2"])
     assert chief.returncode == 0, chief.stderr[-3000:]
     assert worker.returncode == 0, worker.stderr[-3000:]
-    a, b = _last_json(chief.stdout), _last_json(worker.stdout)
+    a, b = last_json(chief.stdout), last_json(worker.stdout)
     assert a["chief"] and not b["chief"]
     # The workers agree with each other exactly, and with one device to float rounding.
     for key in ("d_loss", "g_loss", "is_mean", "fid"):
         assert a[key] == b[key], key
-    ref = _last_json(one.stdout)
+    ref = last_json(one.stdout)
     np = pytest.importorskip("numpy")
     np.testing.assert_allclose([a["d_loss"], a["g_loss"]], [ref["d_loss"], ref["g_loss"]],
                                rtol=1e-3, atol=1e-4)
@@ -258,17 +225,15 @@ def test_two_workers_train_like_one_device_and_only_the_chief_writes(tmp_path, t
     assert chief.returncode == 0 and worker.returncode == 0, (chief.stderr + worker.stderr)[-3000:]
     for proc in (chief, worker):
         assert "resumed from" in proc.stderr and "ckpt-2" in proc.stderr
-        assert _last_json(proc.stdout)["step"] == 3
+        assert last_json(proc.stdout)["step"] == 3
     rows = [json.loads(line) for line in open(model_dir / "metrics.jsonl")]
     assert [r["step"] for r in rows if "d_loss" in r] == [1, 2, 3]
 
 
-SEARCH_FLAGS = ["--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
-                "--g_batch_size=4", "--d_batch_size=4", "--n_critic=1", "--shared_iters=2",
-                "--max_search_iters=3", "--grow_steps=2", "--num_cells=2", "--ctrl_steps=2",
-                "--ctrl_sample_batch=2", "--num_candidates=3", "--topk=2",
-                "--reward_num_images=10", "--eval_batch_size=10", "--reset_window=4",
-                "--save_every=1", "--log_every=1"]
+SEARCH_FLAGS = flag_args(**TINY_GAN, shared_iters=2, max_search_iters=3, grow_steps=2,
+                         num_cells=2, ctrl_steps=2, ctrl_sample_batch=2, num_candidates=3,
+                         topk=2, reward_num_images=10, eval_batch_size=10, reset_window=4,
+                         save_every=1, log_every=1)
 
 
 @pytest.mark.slow
@@ -278,7 +243,7 @@ def test_two_workers_search_agree_and_only_the_chief_writes(tmp_path, tiny_class
                                                f"--classifier={tiny_classifier}"])
     assert chief.returncode == 0, chief.stderr[-3000:]
     assert worker.returncode == 0, worker.stderr[-3000:]
-    a, b = _last_json(chief.stdout), _last_json(worker.stdout)
+    a, b = last_json(chief.stdout), last_json(worker.stdout)
     # Same controller samples, same gathered rewards: the same result on both workers.
     assert a == b
     import json
@@ -292,12 +257,6 @@ def test_two_workers_search_agree_and_only_the_chief_writes(tmp_path, tiny_class
     assert events[-1]["event"] == "wall_time"
 
 
-def _cli(module, *args):
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300,
-                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-
-
 def test_evaluate_and_fid_stats_split_over_two_cpu_replicas_match_one_device(tmp_path,
                                                                              tiny_classifier):
     import json
@@ -306,11 +265,11 @@ def test_evaluate_and_fid_stats_split_over_two_cpu_replicas_match_one_device(tmp
     assert trained.returncode == 0, trained.stderr[-3000:]
     stats = {}
     for name, extra in (("one", []), ("two", ["--strategy=mirrored", "--cpu_devices=2"])):
-        out = _cli("autogan_tf.cli.fid_stats", "--dataset=shapes", f"--classifier={tiny_classifier}",
-                   "--num_samples=37", "--batch_size=10", f"--output={tmp_path / name}.npz",
-                   *extra)  # 37: a last batch of 7 that does not divide by 2 replicas
+        out = run_cli("fid_stats", "--dataset=shapes", f"--classifier={tiny_classifier}",
+                      "--num_samples=37", "--batch_size=10", f"--output={tmp_path / name}.npz",
+                      *extra)  # 37: a last batch of 7 that does not divide by 2 replicas
         assert out.returncode == 0, out.stderr[-3000:]
-        assert _last_json(out.stdout)["replicas"] == (2 if extra else 1)
+        assert last_json(out.stdout)["replicas"] == (2 if extra else 1)
         stats[name] = __import__("numpy").load(tmp_path / f"{name}.npz")
     np = pytest.importorskip("numpy")
     np.testing.assert_allclose(stats["two"]["mu"], stats["one"]["mu"], rtol=1e-4, atol=1e-5)
@@ -318,10 +277,10 @@ def test_evaluate_and_fid_stats_split_over_two_cpu_replicas_match_one_device(tmp
                                atol=1e-5)
     scores = {}
     for name, extra in (("one", []), ("two", ["--strategy=mirrored", "--cpu_devices=2"])):
-        out = _cli("autogan_tf.cli.evaluate", f"--model_dir={tmp_path / 'run'}", "--num_samples=25",
-                   "--batch_size=10", f"--classifier={tiny_classifier}",
-                   f"--fid_stats={tmp_path / 'one'}.npz", f"--output={tmp_path / name}.json",
-                   *extra)
+        out = run_cli("evaluate", f"--model_dir={tmp_path / 'run'}", "--num_samples=25",
+                      "--batch_size=10", f"--classifier={tiny_classifier}",
+                      f"--fid_stats={tmp_path / 'one'}.npz", f"--output={tmp_path / name}.json",
+                      *extra)
         assert out.returncode == 0, out.stderr[-3000:]
         scores[name] = json.load(open(tmp_path / f"{name}.json"))
     assert scores["two"]["replicas"] == 2 and scores["two"]["num_samples"] == 25
@@ -402,9 +361,9 @@ def test_non_chief_saves_into_scratch_deletes_it_and_restores_from_the_chief(tmp
 def test_autogan_search_mirrored_on_two_cpu_devices(tmp_path, tiny_classifier):
     import json
 
-    out = _cli("autogan_tf.cli.search", f"--model_dir={tmp_path}", *SEARCH_FLAGS,
-               f"--classifier={tiny_classifier}", "--strategy=mirrored", "--cpu_devices=2")
+    out = run_cli("search", f"--model_dir={tmp_path}", *SEARCH_FLAGS,
+                  f"--classifier={tiny_classifier}", "--strategy=mirrored", "--cpu_devices=2")
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.load(open(tmp_path / "search_result.json"))
-    assert result["top_archs"][0]["arch_str"] == _last_json(out.stdout)["best_arch"]
+    assert result["top_archs"][0]["arch_str"] == last_json(out.stdout)["best_arch"]
     assert len(result["top_archs"]) == 2 and len(result["stage_results"]) == 2

@@ -12,26 +12,10 @@ from PIL import Image
 
 from autogan_tf import export
 from autogan_tf.testing import TinyGenerator
+from conftest import assert_close_uint8, reference_uint8
 
-LATENT = 8
+LATENT = 8  # latent_dim of the `generator` fixture (conftest)
 MAX_BATCH = 8
-
-
-def reference_uint8(generator, z):
-    """The official conversion done in NumPy: x*127.5+127.5, clamp to [0, 255], truncate."""
-    x = np.asarray(generator(tf.constant(z, tf.float32), training=False))
-    return np.clip(x * 127.5 + 127.5, 0, 255).astype(np.uint8)
-
-
-def assert_close_uint8(a, b):
-    assert a.dtype == np.uint8 and b.dtype == np.uint8 and a.shape == b.shape
-    # float32 rounding in a different graph may move a value across an integer.
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return TinyGenerator(latent_dim=LATENT)
 
 
 @pytest.fixture(scope="module")

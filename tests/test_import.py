@@ -7,17 +7,17 @@ nothing here imports torch. The images the official models produced for a fixed
 """
 
 import collections
+import functools
 import os
 import pickle
 import struct
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 
 from autogan_tf.official import pth
+from conftest import run_cli
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 LEGACY_A = os.path.join(DATA, "official_a_gf8_bw4_legacy.pth")  # train.py checkpoint, a
@@ -493,9 +493,7 @@ def test_existing_model_dir_is_refused(tmp_path):
 
 
 # -- the command line ----------------------------------------------------------
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "autogan_tf.cli.import_checkpoint", *args],
-                          capture_output=True, text=True, timeout=300)
+_cli = functools.partial(run_cli, "import_checkpoint")
 
 
 def test_cli_imports_and_refuses_in_one_line(tmp_path):

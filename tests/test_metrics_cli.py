@@ -5,28 +5,15 @@ classifier (width 4, a couple of epochs on 512 images) stands in for
 Inception so no download is needed.
 """
 
-import json
+import functools
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import last_json, run_cli
 
-
-def _run(module, *args, expect_ok=True):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if expect_ok:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
-def _last_json(stdout):
-    return json.loads(stdout.strip().splitlines()[-1])
+_run = functools.partial(run_cli, check=True)  # each command must succeed
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +23,7 @@ def trained(tmp_path_factory):
     proc = _run("train_classifier", "--dataset=shapes", f"--output={model}", "--epochs=2", "--width=4",
                 "--batch_size=64", "--max_train_images=512", "--max_test_images=256",
                 f"--model_dir={work / 'md'}")
-    report = _last_json(proc.stdout)
+    report = last_json(proc.stdout)
     assert os.path.isfile(model) and report["image_size"] == 32
     assert 0.0 <= report["test_accuracy"] <= 1.0
     return work, model
@@ -56,7 +43,7 @@ def test_train_classifier_writes_model_and_logs(trained):
 def test_fid_stats_then_fid(trained):
     work, model = trained
     train_stats, test_stats = str(work / "train.npz"), str(work / "test.npz")
-    report = _last_json(_run("fid_stats", "--dataset=shapes", f"--output={train_stats}",
+    report = last_json(_run("fid_stats", "--dataset=shapes", f"--output={train_stats}",
                              f"--classifier={model}", "--num_samples=300", "--batch_size=64").stdout)
     assert report["num_samples"] == 300 and report["resolution"] == 32
     with np.load(train_stats) as f:  # TTUR's keys plus the description
@@ -73,7 +60,7 @@ def test_fid_stats_then_fid(trained):
     text = _run("fid", train_stats, test_stats).stdout
     assert f"FID: {expected:.4f}" in text
     # A data set argument is computed on the fly; the same 300 images give ~0.
-    mixed = _last_json(_run("fid", train_stats, "shapes", f"--classifier={model}", "--num_samples=300",
+    mixed = last_json(_run("fid", train_stats, "shapes", f"--classifier={model}", "--num_samples=300",
                             "--batch_size=64", "--json").stdout)
     assert mixed["classifier"] == "keras:clf.keras"
     assert abs(mixed["fid"]) < 1e-3 * expected
@@ -83,12 +70,11 @@ def test_cli_errors_are_clear(trained, tmp_path):
     work, model = trained
     bad = tmp_path / "bad.npz"
     np.savez(bad, mu=np.zeros(3), sigma=np.eye(4))
-    proc = _run("fid", str(bad), str(bad), expect_ok=False)
+    proc = run_cli("fid", str(bad), str(bad))
     assert proc.returncode != 0 and "bad.npz" in proc.stderr and "wrong shape" in proc.stderr
     other = tmp_path / "inception_like.npz"
     np.savez(other, mu=np.zeros(16), sigma=np.eye(16))  # TTUR-style: no classifier name
-    proc = _run("fid", str(other), "shapes", f"--classifier={model}", "--num_samples=20",
-                expect_ok=False)
+    proc = run_cli("fid", str(other), "shapes", f"--classifier={model}", "--num_samples=20")
     assert proc.returncode != 0 and "'inception'" in proc.stderr and "--classifier" in proc.stderr
-    proc = _run("fid_stats", "--dataset=nope", f"--output={tmp_path / 'x.npz'}", expect_ok=False)
+    proc = run_cli("fid_stats", "--dataset=nope", f"--output={tmp_path / 'x.npz'}")
     assert proc.returncode != 0 and "--dataset='nope'" in proc.stderr

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from autogan_tf import pipeline
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT, TINY_GAN, flag_args
 
 
 def test_reward_spread_reads_the_last_iteration(tmp_path):
@@ -45,12 +44,26 @@ def test_small_classifier_is_repeatable_for_a_seed_and_cached(tmp_path):
     assert os.path.getmtime(tmp_path / "a.keras") == before
 
 
+def test_auto_classifier_resolves_to_the_path_of_the_trained_one(tmp_path, monkeypatch):
+    trained = []
+
+    def fake_training(dataset, path, data_dir=None, **kwargs):
+        trained.append((dataset, path, data_dir))
+        return path, 0.9  # (path, test accuracy), as train_small_classifier returns
+
+    monkeypatch.setattr(pipeline, "train_small_classifier", fake_training)
+    assert pipeline.resolve_classifier("inception", "shapes", str(tmp_path)) == "inception"
+    assert trained == []
+    cached = str(tmp_path / "classifier.keras")
+    assert pipeline.resolve_classifier("auto", "shapes", str(tmp_path), "/data") == cached
+    assert trained == [("shapes", cached, "/data")]
+
+
 def test_sigterm_stops_training_with_exit_status_75_and_resumes(tmp_path):
     model_dir = tmp_path / "run"
     args = [sys.executable, "-m", "autogan_tf.cli.train", f"--model_dir={model_dir}",
-            "--arch=1 1 1 1", "--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
-            "--g_batch_size=4", "--d_batch_size=4", "--n_critic=1", "--max_iters=100000",
-            "--log_every=1", "--save_every=0", "--eval_every=0"]
+            "--arch=1 1 1 1", *flag_args(**TINY_GAN, max_iters=100000, log_every=1,
+                                         save_every=0, eval_every=0)]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     metrics = model_dir / "metrics.jsonl"

@@ -7,11 +7,8 @@ The kill -9 / resume loops are in tests/test_kill_resume.py (``pytest -m slow``)
 import ast
 import concurrent.futures
 import errno
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -21,8 +18,8 @@ import tensorflow as tf
 from autogan_tf import gan_trainer, runlog, search, training
 from autogan_tf.metrics import classifiers, scores
 from autogan_tf.testing import faults
+from conftest import ROOT, TINY_GAN, brightness_reward, flag_args, run_cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH2 = "1 0 1 1 1 0 0 1 1"  # two cells: 16 x 16 images
 
 
@@ -56,29 +53,20 @@ def files(tmp_path_factory):
 
 
 def search_flags(model_dir, clf, **overrides):
-    flags = dict(model_dir=model_dir, dataset="shapes", gf_dim=4, df_dim=4, latent_dim=4,
-                 g_batch_size=4, d_batch_size=4, n_critic=1, shared_iters=2,
-                 max_search_iters=2, grow_steps="1", num_cells=2, ctrl_steps=1,
-                 ctrl_sample_batch=2, num_candidates=3, topk=2, reward_num_images=20,
-                 eval_batch_size=10, reset_window=3, save_every=1, log_every=1, hid_size=8,
-                 classifier=clf)
+    flags = dict(model_dir=model_dir, **TINY_GAN, shared_iters=2, max_search_iters=2,
+                 grow_steps="1", num_cells=2, ctrl_steps=1, ctrl_sample_batch=2,
+                 num_candidates=3, topk=2, reward_num_images=20, eval_batch_size=10,
+                 reset_window=3, save_every=1, log_every=1, hid_size=8, classifier=clf)
     flags.update(overrides)
-    return [f"--{k}={v}" for k, v in flags.items()]
+    return flag_args(**flags)
 
 
 def train_flags(model_dir, clf, **overrides):
-    flags = dict(model_dir=model_dir, arch=ARCH2, dataset="shapes", gf_dim=4, df_dim=4,
-                 latent_dim=4, g_batch_size=4, d_batch_size=4, n_critic=1, max_iters=4,
-                 log_every=1, save_every=2, eval_every=4, eval_num_samples=20,
-                 eval_batch_size=10, classifier=clf)
+    flags = dict(model_dir=model_dir, arch=ARCH2, **TINY_GAN, max_iters=4, log_every=1,
+                 save_every=2, eval_every=4, eval_num_samples=20, eval_batch_size=10,
+                 classifier=clf)
     flags.update(overrides)
-    return [f"--{k}={v}" for k, v in flags.items()]
-
-
-def run_command(module, args, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return flag_args(**flags)
 
 
 # ---------------------------------------------------------------------------
@@ -155,7 +143,7 @@ def command_results(files):
         model_dir = extra.pop("model_dir", model_dir)
         before = checkpoint_files(model_dir)
         make = search_flags if command == "search" else train_flags
-        out = run_command(command, make(model_dir, files["clf"], **extra))
+        out = run_cli(command, *make(model_dir, files["clf"], **extra))
         return name, model_dir, before, out
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
@@ -277,10 +265,8 @@ def poison_generator_at(monkeypatch, iterations):
 def test_training_restores_after_nan_in_the_generator(tmp_path, files, monkeypatch):
     poison_generator_at(monkeypatch, {4})
     model_dir = str(tmp_path / "run")
-    config = training.TrainConfig(arch=ARCH2, dataset="shapes", gf_dim=4, df_dim=4,
-                                  latent_dim=4, g_batch_size=4, d_batch_size=4, n_critic=1,
-                                  max_iters=6, log_every=1, save_every=2, eval_every=0,
-                                  max_nan_restores=1)
+    config = training.TrainConfig(arch=ARCH2, **TINY_GAN, max_iters=6, log_every=1,
+                                  save_every=2, eval_every=0, max_nan_restores=1)
     result = training.train(config, model_dir, progress=False)
     assert result["step"] == 6 and not result["preempted"]
     records = faults.read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
@@ -298,9 +284,8 @@ def test_training_restores_after_nan_in_the_generator(tmp_path, files, monkeypat
 def test_training_stops_after_max_nan_restores(tmp_path, monkeypatch):
     poison_generator_at(monkeypatch, set(range(3, 100)))
     model_dir = str(tmp_path / "run")
-    config = training.TrainConfig(arch="1 0 1 1", dataset="shapes", gf_dim=4, df_dim=4,
-                                  latent_dim=4, g_batch_size=4, d_batch_size=4, n_critic=1,
-                                  max_iters=10, save_every=2, eval_every=0, max_nan_restores=2)
+    config = training.TrainConfig(arch="1 0 1 1", **TINY_GAN, max_iters=10, save_every=2,
+                                  eval_every=0, max_nan_restores=2)
     with pytest.raises(training.TrainingError, match=r"NaN/Inf at step 3 \(3 time\(s\), "
                                                      r"--max_nan_restores=2\)"):
         training.train(config, model_dir, progress=False)
@@ -309,18 +294,11 @@ def test_training_stops_after_max_nan_restores(tmp_path, monkeypatch):
     assert events == ["nonfinite_loss", "restored_after_nonfinite"] * 2 + ["nonfinite_loss"]
 
 
-def brightness_reward(search_obj, arch, stage, seed):
-    images = search_obj.images(arch, 8, stage, seed)
-    return float(tf.reduce_mean(tf.cast(images, tf.float32))) / 255.0
-
-
 def tiny_search_config(**overrides):
-    base = dict(dataset="shapes", gf_dim=4, df_dim=4, latent_dim=4, g_batch_size=4,
-                d_batch_size=4, n_critic=1, shared_iters=3, max_search_iters=2, num_cells=1,
-                mlas=False, grow_steps="", ctrl_steps=1, ctrl_sample_batch=2,
-                num_candidates=2, topk=2, reward_num_images=8, eval_batch_size=8,
-                reset_window=4, reset_threshold=1e-9, save_every=1, log_every=1,
-                hid_size=8, classifier="unused")
+    base = dict(TINY_GAN, shared_iters=3, max_search_iters=2, num_cells=1, mlas=False,
+                grow_steps="", ctrl_steps=1, ctrl_sample_batch=2, num_candidates=2, topk=2,
+                reward_num_images=8, eval_batch_size=8, reset_window=4, reset_threshold=1e-9,
+                save_every=1, log_every=1, hid_size=8, classifier="unused")
     base.update(overrides)
     return search.SearchConfig(**base)
 
@@ -400,9 +378,8 @@ def test_training_sigterm_checkpoints_and_resumes_in_process(tmp_path, monkeypat
         return original(self, reals, archs, stage)
 
     monkeypatch.setattr(gan_trainer.GANTrainer, "train_iteration", signalled)
-    config = training.TrainConfig(arch="1 0 1 1", dataset="shapes", gf_dim=4, df_dim=4,
-                                  latent_dim=4, g_batch_size=4, d_batch_size=4, n_critic=1,
-                                  max_iters=5, save_every=100, eval_every=0)
+    config = training.TrainConfig(arch="1 0 1 1", **TINY_GAN, max_iters=5, save_every=100,
+                                  eval_every=0)
     model_dir = str(tmp_path / "run")
     previous = signal.getsignal(signal.SIGTERM)
     result = training.train(config, model_dir, progress=False)

@@ -7,29 +7,17 @@ import tensorflow as tf
 
 from autogan_tf import search
 from autogan_tf import search_space as ss
-
-
-def brightness_reward(search_obj, arch, stage, seed):
-    """A cheap deterministic stand-in for the Inception Score."""
-    images = search_obj.images(arch, 8, stage, seed)
-    return float(tf.reduce_mean(tf.cast(images, tf.float32))) / 255.0
+from conftest import TINY_GAN, brightness_reward, read_jsonl
 
 
 def tiny_config(**overrides):
     """Two cells (8 and 16 px): compiling the 32 px supernet step costs tens of seconds."""
-    base = dict(dataset="shapes", gf_dim=4, df_dim=4, latent_dim=4, g_batch_size=4,
-                d_batch_size=4, n_critic=1, shared_iters=3, max_search_iters=3, grow_steps="2",
-                num_cells=2,
+    base = dict(TINY_GAN, shared_iters=3, max_search_iters=3, grow_steps="2", num_cells=2,
                 ctrl_steps=2, ctrl_sample_batch=2, num_candidates=3, topk=2,
                 reward_num_images=8, eval_batch_size=8, reset_window=4, save_every=2,
                 log_every=1, classifier="unused")
     base.update(overrides)
     return search.SearchConfig(**base)
-
-
-def read_jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
 
 
 def test_search_end_to_end(tmp_path):

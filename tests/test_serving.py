@@ -10,32 +10,15 @@ import urllib.request
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from autogan_tf import export, serving
-from autogan_tf.testing import TinyGenerator
 from autogan_tf.testing.predict_server import PredictServer, json_to_array
+from conftest import ROOT, assert_close_uint8, cli_env, reference_uint8, run_cli
 
-LATENT = 8
+LATENT = 8  # latent_dim of the `generator` fixture (conftest)
 MAX_BATCH = 8
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTOCOLS = ["grpc", "rest"]
-
-
-def reference_uint8(generator, z):
-    x = np.asarray(generator(tf.constant(z, tf.float32), training=False))
-    return np.clip(x * 127.5 + 127.5, 0, 255).astype(np.uint8)
-
-
-def assert_close_uint8(a, b):
-    assert a.dtype == np.uint8 and a.shape == b.shape
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return TinyGenerator(latent_dim=LATENT)
 
 
 @pytest.fixture(scope="module")
@@ -374,19 +357,13 @@ def test_write_samples_local(local, tmp_path):
 # Command lines over real sockets
 # ---------------------------------------------------------------------------
 
-def run_sample(args, timeout=180):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "autogan_tf.cli.sample", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_autogan_sample_over_the_network(server, local, protocol, tmp_path):
     address = server.grpc_address if protocol == "grpc" else server.rest_address
     out = tmp_path / protocol
-    result = run_sample([f"--server={address}", f"--protocol={protocol}",
-                         "--model_name=autogan", "--num_samples=4", "--seed=21",
-                         f"--output_dir={out}", "--nrow=2"])
+    result = run_cli("sample", f"--server={address}", f"--protocol={protocol}",
+                               "--model_name=autogan", "--num_samples=4", "--seed=21",
+                               f"--output_dir={out}", "--nrow=2", timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     files = sorted(os.listdir(out))
     assert files == [f"sample_21_{i:04d}.png" for i in range(4)] + ["sample_21_grid.png"]
@@ -399,29 +376,28 @@ def test_autogan_sample_over_the_network(server, local, protocol, tmp_path):
 
 
 def test_autogan_sample_reports_server_refusal(server, tmp_path):
-    result = run_sample([f"--server={server.rest_address}", "--protocol=rest",
-                         f"--num_samples={MAX_BATCH + 1}", f"--output_dir={tmp_path}"])
+    result = run_cli("sample", f"--server={server.rest_address}", "--protocol=rest",
+                     f"--num_samples={MAX_BATCH + 1}", f"--output_dir={tmp_path}", timeout=180)
     assert result.returncode != 0
     assert "maximum batch of 8" in result.stderr
     assert os.listdir(tmp_path) == []
 
 
 def test_autogan_sample_flag_errors_and_local_mode(export_base, local, tmp_path):
-    result = run_sample([f"--output_dir={tmp_path}"])
+    result = run_cli("sample", f"--output_dir={tmp_path}", timeout=180)
     assert result.returncode != 0 and "exactly one of --server" in result.stderr
-    result = run_sample([f"--saved_model={export_base}", "--num_samples=2", "--seed=5",
-                         f"--output_dir={tmp_path}"])
+    result = run_cli("sample", f"--saved_model={export_base}", "--num_samples=2", "--seed=5",
+                               f"--output_dir={tmp_path}", timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     decoded = np.asarray(Image.open(tmp_path / "sample_5_0001.png").convert("RGB"))
     np.testing.assert_array_equal(decoded, local.generate(2, 5)[1])
 
 
 def test_predict_server_command_line(export_base):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.Popen([sys.executable, "-m", "autogan_tf.testing.predict_server",
                              f"--saved_model={export_base}", "--grpc_port=0", "--rest_port=0"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert line.startswith("serving model autogan version 3"), proc.stderr.read()

@@ -1,48 +1,27 @@
 """autogan-train / -evaluate / -export / -derive as a user runs them, on tiny settings."""
 
+import functools
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from autogan_tf.metrics import classifiers
+from conftest import TINY_GAN, flag_args, last_json, run_cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--dataset=shapes", "--gf_dim=4", "--df_dim=4", "--latent_dim=4", "--g_batch_size=4",
-        "--d_batch_size=4", "--n_critic=1", "--log_every=1", "--eval_num_samples=20",
-        "--eval_batch_size=10"]
-
-
-def run(module, *args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-m", f"autogan_tf.cli.{module}", *args], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=timeout)
-    return out
-
-
-def last_json(text):
-    return json.loads(text.strip().splitlines()[-1])
+TINY = flag_args(**TINY_GAN, log_every=1, eval_num_samples=20, eval_batch_size=10)
+run = functools.partial(run_cli, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("clf") / "clf.keras")
-    classifiers.build_classifier(num_classes=8, image_size=32, width=4).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, classifier):
+def trained(tmp_path_factory, tiny_classifier):
     model_dir = str(tmp_path_factory.mktemp("run"))
     out = run("train", f"--model_dir={model_dir}", "--arch=autogan_cifar10_a", "--max_iters=3",
-              "--eval_every=3", f"--classifier={classifier}", *TINY)
+              "--eval_every=3", f"--classifier={tiny_classifier}", *TINY)
     assert out.returncode == 0, out.stderr[-3000:]
     return model_dir
 
 
-def test_train_then_evaluate(trained, classifier):
+def test_train_then_evaluate(trained):
     out = run("evaluate", f"--model_dir={trained}", "--num_samples=20", "--batch_size=10")
     assert out.returncode == 0, out.stderr[-3000:]
     result = last_json(out.stdout)
@@ -80,14 +59,14 @@ def test_export_then_sample_locally(trained, tmp_path):
     assert len([f for f in os.listdir(samples) if f.endswith(".png")]) == 5  # 4 + grid
 
 
-def test_derive_trains_each_top_arch(tmp_path, classifier):
+def test_derive_trains_each_top_arch(tmp_path, tiny_classifier):
     result = tmp_path / "search_result.json"
     result.write_text(json.dumps({"top_archs": [
         {"arch": [1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 3], "reward": 2.0},
         {"arch": [0, 1, 2, 1, 1, 2, 0, 0, 1, 0, 0, 0, 1, 2], "reward": 1.5}]}))
     model_dir = str(tmp_path / "derive")
     out = run("derive", f"--search_result={result}", f"--model_dir={model_dir}", "--max_iters=2",
-              f"--classifier={classifier}", *TINY)
+              f"--classifier={tiny_classifier}", *TINY)
     assert out.returncode == 0, out.stderr[-3000:]
     with open(os.path.join(model_dir, "derive_result.json")) as f:
         derived = json.load(f)

@@ -1,4 +1,3 @@
-import json
 import os
 
 import numpy as np
@@ -6,29 +5,15 @@ import pytest
 import tensorflow as tf
 
 from autogan_tf import gan_trainer, training
-from autogan_tf.metrics import classifiers
-
-
-@pytest.fixture(scope="module")
-def tiny_classifier(tmp_path_factory):
-    """An untrained but valid Keras classifier: enough to exercise IS/FID plumbing."""
-    path = str(tmp_path_factory.mktemp("clf") / "clf.keras")
-    classifiers.build_classifier(num_classes=5, image_size=32, width=4).save(path)
-    return path
+from conftest import TINY_GAN, read_jsonl
 
 
 def tiny_config(classifier, **overrides):
-    base = dict(arch="1 0 1 1 1 0 0 1 1 1 0 1 0 3", dataset="shapes", gf_dim=4, df_dim=4,
-                latent_dim=4, g_batch_size=4, d_batch_size=4, n_critic=1, max_iters=4,
-                log_every=2, save_every=2, eval_every=4, eval_num_samples=20,
-                eval_batch_size=10, classifier=classifier, ema_decay=0.9)
+    base = dict(arch="1 0 1 1 1 0 0 1 1 1 0 1 0 3", **TINY_GAN, max_iters=4, log_every=2,
+                save_every=2, eval_every=4, eval_num_samples=20, eval_batch_size=10,
+                classifier=classifier, ema_decay=0.9)
     base.update(overrides)
     return training.TrainConfig(**base)
-
-
-def read_jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
 
 
 def test_train_logs_evaluates_and_resumes(tmp_path, tiny_classifier):

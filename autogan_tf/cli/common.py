@@ -1,11 +1,24 @@
-"""Flag helpers shared by the autogan-* command lines."""
+"""What every autogan-* command line shares: its entry point, error report and common flags.
+
+A command module defines its flags, a ``main(argv)`` that makes one call into
+the library and prints the result, and ``run = lambda: common.run(main)``.
+Errors are not caught in the commands: `run` turns any `errors.AutoganError`
+into one line on stderr (see `report_errors`).
+"""
 
 import dataclasses
+import functools
 import os
 import sys
 import typing
 
 from absl import flags
+
+from autogan_tf import errors
+
+# The flags the helpers below define belong to the command that calls them: they are
+# listed by its --help like the flags it defines itself.
+flags.disclaim_key_flags()
 
 # sysexits.h EX_TEMPFAIL: "try again later". A run stopped by SIGTERM/SIGINT after
 # checkpointing exits with it, so Slurm (--requeue) or a Kubernetes Job retries it.
@@ -31,12 +44,71 @@ def resolve_flagfiles(argv):
     return resolved
 
 
-def run(main):
-    """Entry point of a command line: resolve shipped flagfiles, then ``app.run(main)``."""
+def command_name(module_name: str) -> str:
+    """The console script of a command module: ``autogan_tf.cli.fid_stats`` -> ``autogan-fid-stats``.
+
+    Args:
+      module_name: the module's ``__name__`` (or, run with ``python -m``, its spec's name).
+
+    Returns:
+      The name a user types, used to begin every line the command reports.
+    """
+    short = module_name.rsplit(".", 1)[-1]
+    short = {"import_checkpoint": "import"}.get(short, short)
+    return "autogan-" + short.replace("_", "-")
+
+
+def _module_of(main) -> str:
+    """The dotted name of the module defining ``main``, also when it runs as ``__main__``."""
+    name = main.__module__
+    if name == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        name = spec.name if spec else os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    return name
+
+
+def report_errors(main, command: str, num_args: int | None = 0):
+    """``main`` wrapped so that an error raised on purpose ends the command in one line.
+
+    Args:
+      main: the command's ``main(argv)``.
+      command: its name (`command_name`), the first word of the line.
+      num_args: positional arguments it takes after the flags (None: ``main`` checks them).
+
+    Returns:
+      A ``main(argv)`` for ``app.run``. Any `errors.AutoganError` (a `errors.UserError`
+      such as a bad flag value or file, or a run that failed, such as losses that stayed
+      NaN) exits with status 1 and ``<command>: error: <message>`` on stderr, without
+      traceback or usage text: the message names the flag or file. Other exceptions are
+      bugs and keep their traceback. ``SystemExit`` (e.g. exit status 75 of a
+      preempted run) passes through.
+    """
+
+    @functools.wraps(main)
+    def checked_main(argv):
+        try:
+            if num_args is not None and len(argv) - 1 != num_args:
+                raise errors.UserError(f"unexpected arguments: {argv[1:]}")
+            return main(argv)
+        except errors.AutoganError as e:
+            sys.stdout.flush()
+            raise SystemExit(f"{command}: error: {e}") from None
+
+    return checked_main
+
+
+def run(main, num_args: int | None = 0):
+    """Entry point of a command line: resolve shipped flagfiles, parse flags, run ``main``.
+
+    Args:
+      main: the command's ``main(argv)``; ``argv[0]`` is the program, the rest are
+        positional arguments left after the flags.
+      num_args: how many positional arguments ``main`` takes (None: it checks them).
+    """
     from absl import app
 
     sys.argv = resolve_flagfiles(sys.argv)
-    app.run(main)
+    app.run(report_errors(main, command_name(_module_of(main)), num_args))
 
 
 def exit_if_preempted(result, command: str):
@@ -68,30 +140,43 @@ def define_dataclass_flags(cls, helps, skip=()):
 
 
 def dataclass_from_flags(cls, values, **overrides):
+    """A ``cls`` configuration from the parsed flags of its fields.
+
+    Args:
+      cls: a configuration dataclass (`training.TrainConfig`, `search.SearchConfig`).
+      values: the parsed flags (``flags.FLAGS``); fields without a flag keep their default.
+      **overrides: field values that replace the flags' (e.g. an ``arch`` read elsewhere).
+
+    Returns:
+      The validated configuration; a bad ``arch`` is reported naming ``--arch``
+      (`parse_arch_flag`).
+    """
     kwargs = {f.name: getattr(values, f.name) for f in dataclasses.fields(cls)
               if f.name in values}
     kwargs.update(overrides)
+    if "arch" in kwargs:
+        kwargs["arch"] = str(parse_arch_flag(kwargs["arch"]))
     return cls(**kwargs)
 
 
+def parse_arch_flag(value, flag: str = "--arch"):
+    """An architecture flag's value as a `search_space.Arch`.
 
-def resolve_classifier(classifier, dataset, model_dir, data_dir=None):
-    """'auto' becomes a small classifier trained on ``dataset`` once, cached in model_dir."""
-    import os
+    Args:
+      value: an alias, a vector such as ``'1 0 1 1'``, or a JSON file.
+      flag: the flag it came from, put in front of the message of a bad value.
 
-    if classifier != "auto":
-        return classifier
-    from autogan_tf import distribute, pipeline
+    Returns:
+      The parsed `search_space.Arch`; a bad value raises `search_space.ArchError`
+      (a user error) whose message begins with ``flag``.
+    """
+    from autogan_tf import search_space
 
-    cached = os.path.join(model_dir, "classifier.keras")
-    if os.path.exists(cached) or distribute.is_chief():
-        return pipeline.train_small_classifier(dataset, cached, data_dir=data_dir)
-    # Another worker of a multi-worker job, before the chief has one: train its own in its
-    # scratch directory (never into model_dir). Scores stay the same on every worker: the
-    # features of each replica's share are gathered from all of them.
-    return pipeline.train_small_classifier(
-        dataset, os.path.join(distribute.worker_dir(model_dir), "classifier.keras"),
-        data_dir=data_dir)
+    try:
+        return search_space.parse_arch(value)
+    except search_space.ArchError as e:
+        raise search_space.ArchError(f"{flag}: {e}") from None
+
 
 
 # Help texts of the TrainConfig flags, shared by autogan-train and autogan-derive.
@@ -131,6 +216,31 @@ def define_generator_flags(verb: str):
                       "weights the last G step left.")
 
 
+def define_feature_flags(images: str):
+    """Flags of the network that embeds real images for FID statistics, and of which images.
+
+    Args:
+      images: what the images are, in the help texts (``"--dataset"``, ``"each data set
+        argument"``).
+
+    Shared by autogan-fid-stats and autogan-fid, so the two embed a data set alike.
+    """
+    flags.DEFINE_string("classifier", "inception", "'inception' (2015-12-05 graph) or a .keras "
+                        "classifier whose output is logits.")
+    flags.DEFINE_string("feature_layer", None,
+                        "Layer of a .keras --classifier whose output is the feature vector "
+                        "(default: the input of its last layer).")
+    flags.DEFINE_integer("num_samples", None,
+                         f"Use only this many images of {images} (default: all of --split).")
+    flags.DEFINE_string("split", "train", f"Split of {images}: train or test.")
+    flags.DEFINE_integer("batch_size", 100, "Images per forward pass.")
+    flags.DEFINE_integer("image_size", None,
+                         f"Resolution of {images} (default: the data set's own).")
+    flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+    flags.DEFINE_string("inception_path", None, "classify_image_graph_def.pb or "
+                        "inception-2015-12-05.tgz (default: cache/download).")
+
+
 def define_runtime_flags():
     """Flags of how TensorFlow uses this host, shared by every command that computes."""
     flags.DEFINE_integer(
@@ -159,26 +269,17 @@ def apply_runtime_flags(values=None, distributed=False):
     Returns the `tf.distribute` strategy; a command that cannot run under
     one (``distributed=False``) refuses ``--strategy`` other than default.
     """
-    from absl import app
-
     from autogan_tf import distribute
-
     from autogan_tf.cli import output
 
     output.configure()
     values = values or flags.FLAGS
-    try:
-        distribute.configure_threads(values.inter_op_threads, values.intra_op_threads)
-    except distribute.DistributeError as e:
-        raise app.UsageError(str(e)) from None
+    distribute.configure_threads(values.inter_op_threads, values.intra_op_threads)
     if not distributed and values.strategy != "default":
-        raise app.UsageError(f"--strategy={values.strategy} is not supported by this command; "
-                             "use it with autogan-search, autogan-train, autogan-evaluate or "
-                             "autogan-fid-stats")
-    try:
-        return distribute.make_strategy(values.strategy, values.cpu_devices)
-    except distribute.DistributeError as e:
-        raise app.UsageError(str(e)) from None
+        raise errors.UserError(f"--strategy={values.strategy} is not supported by this command; "
+                               "use it with autogan-search, autogan-train, autogan-evaluate or "
+                               "autogan-fid-stats")
+    return distribute.make_strategy(values.strategy, values.cpu_devices)
 
 
 def sync_bn(values, strategy) -> bool:

@@ -8,9 +8,8 @@ MODEL_DIR/derive_result.json list arch, IS and FID, best FID first.
 """
 
 import json
-import os
 
-from absl import app, flags
+from absl import flags
 
 from autogan_tf.training import TrainConfig
 from autogan_tf.cli import common
@@ -24,43 +23,12 @@ flags.DEFINE_integer("num_archs", 0, "Train only the first N architectures (0: a
 flags.mark_flags_as_required(["search_result", "model_dir"])
 
 
-def derive(search_result, model_dir, base_config_kwargs, num_archs=0):
-    from autogan_tf import runlog, search_space, training
-
-    with open(search_result, encoding="utf-8") as f:
-        top = json.load(f)["top_archs"]
-    if num_archs:
-        top = top[:num_archs]
-    rows = []
-    for rank, entry in enumerate(top):
-        arch = str(search_space.parse_arch(entry["arch"]))
-        kwargs = dict(base_config_kwargs, arch=arch)
-        kwargs["eval_every"] = kwargs["max_iters"]  # one evaluation, at the end
-        config = TrainConfig(**kwargs)
-        result = training.train(config, os.path.join(model_dir, f"rank_{rank}"))
-        if result.get("preempted"):  # rerunning resumes this rank, then goes on
-            return {"preempted": True, "rank": rank}
-        rows.append({"rank": rank, "arch": arch, "search_reward": entry.get("reward"),
-                     "is_mean": result.get("is_mean"), "is_std": result.get("is_std"),
-                     "fid": result.get("fid")})
-    rows.sort(key=lambda r: (r["fid"] is None, r["fid"] if r["fid"] is not None
-                             else -(r["is_mean"] or 0)))
-    out = {"best": rows[0] if rows else None, "archs": rows}
-    runlog.write_json_atomic(os.path.join(model_dir, "derive_result.json"), out)
-    return out
-
-
 def main(argv):
     common.apply_runtime_flags()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    kwargs = {f: getattr(FLAGS, f) for f in TrainConfig.__dataclass_fields__ if f != "arch"}
-    kwargs["classifier"] = common.resolve_classifier(kwargs["classifier"], kwargs["dataset"],
-                                                     FLAGS.model_dir, kwargs["data_dir"])
-    try:
-        out = derive(FLAGS.search_result, FLAGS.model_dir, kwargs, FLAGS.num_archs)
-    except (OSError, KeyError, ValueError) as e:
-        raise app.UsageError(f"--search_result={FLAGS.search_result}: {e}")
+    from autogan_tf import derive
+
+    config = {f: getattr(FLAGS, f) for f in TrainConfig.__dataclass_fields__ if f != "arch"}
+    out = derive.derive(FLAGS.search_result, FLAGS.model_dir, config, FLAGS.num_archs)
     common.exit_if_preempted(out, "autogan-derive")
     print(f"{'rank':>4}  {'architecture':<32}{'IS':>8}{'FID':>9}")
     for row in out["archs"]:

@@ -5,9 +5,8 @@
 """
 
 import json
-import os
 
-from absl import app, flags
+from absl import flags
 
 from autogan_tf.cli import common
 
@@ -28,34 +27,15 @@ flags.mark_flag_as_required("model_dir")
 
 def main(argv):
     strategy = common.apply_runtime_flags(distributed=True)
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from autogan_tf import distribute, training
+    from autogan_tf import training
 
-    if FLAGS.num_samples < 10:
-        raise app.UsageError("--num_samples must be at least 10 (10 IS splits)")
-    try:
-        generator, config, checkpoint = training.restore_generator(
-            FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema")
-    except training.TrainingError as e:
-        raise app.UsageError(str(e))
-    fid_stats = FLAGS.fid_stats or config.fid_stats
-    cached = os.path.join(FLAGS.model_dir, "fid_stats.npz")
-    classifier = FLAGS.classifier or config.classifier
-    if not fid_stats and os.path.exists(cached) and classifier == config.classifier:
-        fid_stats = cached
-    evaluator = training.Evaluator(classifier, FLAGS.feature_layer or config.feature_layer,
-                                   FLAGS.inception_path or config.inception_path, fid_stats,
-                                   config.dataset, config.image_size, config.data_dir,
-                                   FLAGS.model_dir, FLAGS.batch_size, strategy=strategy)
     # Sampling and features are split across the replicas (and workers) and gathered.
-    result = evaluator(generator, FLAGS.num_samples, seed=FLAGS.seed)
-    result.update({"checkpoint": checkpoint, "generator": FLAGS.generator, "seed": FLAGS.seed, "arch": config.arch,
-                   "replicas": strategy.num_replicas_in_sync})
-    output = FLAGS.output or os.path.join(FLAGS.model_dir, f"eval_{FLAGS.checkpoint}.json")
-    if distribute.is_chief():  # the other workers computed the same numbers
-        with open(output, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    result = training.evaluate_run(
+        FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema",
+        num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+        classifier=FLAGS.classifier, feature_layer=FLAGS.feature_layer,
+        inception_path=FLAGS.inception_path, fid_stats=FLAGS.fid_stats, output=FLAGS.output,
+        strategy=strategy)
     print(json.dumps(result))
 
 

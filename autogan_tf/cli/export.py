@@ -3,7 +3,7 @@
     autogan-export --model_dir=/tmp/train_a --export_dir=/tmp/export/autogan --version=1
 """
 
-from absl import app, flags
+from absl import flags
 
 from autogan_tf.cli import common
 
@@ -25,20 +25,15 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 def main(argv):
     common.apply_runtime_flags()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import export, models, training
 
-    try:
-        generator, _, checkpoint = training.restore_generator(
-            FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema")
-        models.set_precision(generator, FLAGS.precision)
-        path = export.export_generator(generator, FLAGS.export_dir, FLAGS.version,
-                                       max_batch=FLAGS.max_batch,
-                                       warmup_requests=FLAGS.warmup_requests,
-                                       overwrite=FLAGS.overwrite)
-    except (training.TrainingError, export.ExportError) as e:
-        raise app.UsageError(str(e))
+    generator, _, checkpoint = training.restore_generator(
+        FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema")
+    models.set_precision(generator, FLAGS.precision)
+    path = export.export_generator(generator, FLAGS.export_dir, FLAGS.version,
+                                   max_batch=FLAGS.max_batch,
+                                   warmup_requests=FLAGS.warmup_requests,
+                                   overwrite=FLAGS.overwrite)
     weights = "EMA" if FLAGS.generator == "ema" else "raw"
     print(f"exported {checkpoint} ({weights} weights, {FLAGS.precision}) to {path}")
 

@@ -12,53 +12,37 @@ the CIFAR-10 training set, and STL-10 train+unlabelled at 48x48.
 import json
 import time
 
-from absl import app, flags
+from absl import flags
 
+from autogan_tf import errors
 from autogan_tf.cli import common
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
 flags.DEFINE_string("dataset", None, "cifar10, stl10, shapes or folder:PATH.")
 flags.DEFINE_string("output", None, "Where to write the statistics .npz.")
-flags.DEFINE_string("classifier", "inception",
-                    "'inception' (2015-12-05 graph) or a .keras classifier whose output is logits.")
-flags.DEFINE_string("feature_layer", None,
-                    "Layer of a .keras --classifier whose output is the feature vector "
-                    "(default: the input of its last layer).")
-flags.DEFINE_integer("num_samples", None, "Use only this many images (default: the whole split).")
-flags.DEFINE_string("split", "train", "Data set split: train or test.")
-flags.DEFINE_integer("batch_size", 100, "Images per forward pass.")
-flags.DEFINE_integer("image_size", None, "Resolution of the images (default: the data set's own).")
-flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
-flags.DEFINE_string("inception_path", None,
-                    "classify_image_graph_def.pb or inception-2015-12-05.tgz (default: cache/download).")
+common.define_feature_flags("--dataset")
 flags.mark_flags_as_required(["dataset", "output"])
 
 
 def main(argv):
     strategy = common.apply_runtime_flags(distributed=True)
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import data, distribute
-    from autogan_tf.metrics import classifiers, evaluate, inception, scores
+    from autogan_tf.metrics import classifiers, evaluate, scores
 
     if FLAGS.num_samples is not None and FLAGS.num_samples < 2:
-        raise app.UsageError("--num_samples must be at least 2")
+        raise errors.UserError("--num_samples must be at least 2")
     start = time.time()
-    try:
-        data.parse_dataset(FLAGS.dataset)
-        extractor = classifiers.load_feature_extractor(
-            FLAGS.classifier, FLAGS.feature_layer, FLAGS.inception_path, FLAGS.image_size)
-        # Every worker reads the same batches; each replica extracts its slice, gathered.
-        stats = evaluate.dataset_statistics(
-            FLAGS.dataset, distribute.split_extractor(extractor, strategy), split=FLAGS.split, batch_size=FLAGS.batch_size,
-            num_samples=FLAGS.num_samples, image_size=FLAGS.image_size, data_dir=FLAGS.data_dir,
-            progress=f"{FLAGS.dataset} {FLAGS.split}")
-        if distribute.is_chief():
-            scores.save_statistics(FLAGS.output, stats)
-    except (data.DataError, classifiers.ClassifierError, inception.InceptionUnavailableError,
-            inception.InceptionGraphError, scores.StatsError) as e:
-        raise app.UsageError(str(e))
+    data.parse_dataset(FLAGS.dataset)
+    extractor = classifiers.load_feature_extractor(
+        FLAGS.classifier, FLAGS.feature_layer, FLAGS.inception_path, FLAGS.image_size)
+    # Every worker reads the same batches; each replica extracts its slice, gathered.
+    stats = evaluate.dataset_statistics(
+        FLAGS.dataset, distribute.split_extractor(extractor, strategy), split=FLAGS.split,
+        batch_size=FLAGS.batch_size, num_samples=FLAGS.num_samples, image_size=FLAGS.image_size,
+        data_dir=FLAGS.data_dir, progress=f"{FLAGS.dataset} {FLAGS.split}")
+    if distribute.is_chief():
+        scores.save_statistics(FLAGS.output, stats)
     print(json.dumps({"output": FLAGS.output, "dataset": FLAGS.dataset, "split": FLAGS.split,
                       "classifier": stats.classifier, "num_samples": stats.num_samples,
                       "resolution": stats.resolution, "feature_dim": int(stats.mu.shape[0]),

@@ -8,9 +8,7 @@ The run directory is what ``autogan-evaluate``, ``autogan-export`` (and then
 without running anything it contains: tensors, containers and numbers only.
 """
 
-import sys
-
-from absl import app, flags
+from absl import flags
 
 from autogan_tf.cli import common
 
@@ -33,17 +31,11 @@ flags.mark_flags_as_required(["checkpoint", "arch", "gf_dim", "model_dir"])
 
 def main(argv):
     common.apply_runtime_flags()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from autogan_tf.official import importer, pth
+    from autogan_tf.official import importer
 
-    try:
-        importer.import_checkpoint(FLAGS.checkpoint, FLAGS.arch, FLAGS.gf_dim,
-                                   FLAGS.bottom_width, FLAGS.model_dir,
-                                   latent_dim=FLAGS.latent_dim, dataset=FLAGS.dataset)
-    except (pth.PthError, importer.ImportCheckpointError) as e:
-        # A problem of the file or of its fit to the flags: one line, no usage text.
-        sys.exit(f"autogan-import: {e}")
+    importer.import_checkpoint(FLAGS.checkpoint, FLAGS.arch, FLAGS.gf_dim,
+                               FLAGS.bottom_width, FLAGS.model_dir,
+                               latent_dim=FLAGS.latent_dim, dataset=FLAGS.dataset)
 
 
 def run():

@@ -8,7 +8,7 @@ search -> train the best architecture -> evaluate -> export a SavedModel -> samp
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
 from autogan_tf.cli import common
 
@@ -21,8 +21,6 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 
 def main(argv):
     common.apply_runtime_flags()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import pipeline
 
     print("autogan-quickstart: search -> train -> evaluate -> export on the built-in shapes "

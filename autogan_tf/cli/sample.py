@@ -9,9 +9,7 @@ encodes) and a grid (``sample_<seed>_grid.png``). The same seed gives the same
 images whichever way they are served.
 """
 
-import sys
-
-from absl import app, flags
+from absl import flags
 
 from autogan_tf.cli import common
 
@@ -30,38 +28,15 @@ flags.DEFINE_integer("nrow", 8, "Images per row of the grid.")
 flags.DEFINE_float("timeout", 60.0, "Seconds to wait for the server.")
 
 
-def make_predictor():
-    from autogan_tf import serving
-
-    if (FLAGS.server is None) == (FLAGS.saved_model is None):
-        raise app.UsageError("give exactly one of --server=HOST:PORT or --saved_model=DIR")
-    if FLAGS.saved_model is not None:
-        return serving.LocalGenerator(FLAGS.saved_model)
-    try:
-        return serving.PredictClient(FLAGS.server, FLAGS.protocol, FLAGS.model_name,
-                                     version=FLAGS.model_version, timeout=FLAGS.timeout)
-    except ValueError as e:
-        raise app.UsageError(str(e))
-
-
 def main(argv):
     common.apply_runtime_flags()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if FLAGS.nrow < 1:
-        raise app.UsageError(f"--nrow must be >= 1, got {FLAGS.nrow}")
-    from autogan_tf import export, serving
+    from autogan_tf import serving
 
-    try:
-        predictor = make_predictor()
-        written = serving.write_samples(predictor, FLAGS.num_samples, FLAGS.seed,
-                                        FLAGS.output_dir, FLAGS.nrow)
-    except (serving.RequestError, export.ExportError) as e:
-        raise app.UsageError(str(e))
-    except serving.ServingError as e:
-        where = FLAGS.saved_model or f"{FLAGS.protocol}://{FLAGS.server}"
-        # Not a flag problem: report the server's answer without the usage text.
-        sys.exit(f"autogan-sample: {where} refused the request: {e}")
+    predictor = serving.connect(FLAGS.server, FLAGS.saved_model, FLAGS.protocol,
+                                FLAGS.model_name, version=FLAGS.model_version,
+                                timeout=FLAGS.timeout)
+    written = serving.write_samples(predictor, FLAGS.num_samples, FLAGS.seed,
+                                    FLAGS.output_dir, FLAGS.nrow)
     print(f"wrote {len(written['images'])} images and {written['grid']}")
 
 

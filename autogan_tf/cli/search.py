@@ -9,7 +9,7 @@ Rerunning the same command resumes from the latest checkpoint in --model_dir.
 
 import json
 
-from absl import app, flags
+from absl import flags
 
 from autogan_tf.search import SearchConfig
 from autogan_tf.cli import common
@@ -59,39 +59,15 @@ flags.DEFINE_float("min_free_mb", 200.0, "Refuse to start when the file system o
 flags.mark_flag_as_required("model_dir")
 
 
-def user_errors():
-    """Errors that mean "fix a flag, a file or the disk": printed as one line, exit status 1."""
-    from autogan_tf import data, runlog, search
-    from autogan_tf import search_space as ss
-    from autogan_tf.metrics import classifiers, inception, scores
-
-    return (search.SearchError, runlog.ModelDirError, runlog.CheckpointError, ss.ArchError,
-            data.DataError, classifiers.ClassifierError, scores.StatsError,
-            inception.InceptionUnavailableError, inception.InceptionGraphError)
-
-
 def main(argv):
     strategy = common.apply_runtime_flags(distributed=True)
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from autogan_tf import runlog, search
+    from autogan_tf import pipeline, search
 
-    try:
-        config = common.dataclass_from_flags(SearchConfig, FLAGS)
-        config.check_reward()
-    except ValueError as e:
-        raise app.UsageError(str(e))
-    try:
-        # Before any work (training an 'auto' classifier, hours of search): the directory
-        # must be usable and not hold a search of another configuration.
-        runlog.check_writable(FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb)
-        search.check_config(FLAGS.model_dir, config)
-        config.classifier = common.resolve_classifier(config.classifier, config.dataset,
-                                                      FLAGS.model_dir, config.data_dir)
-        result = search.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
-                                   strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
-    except user_errors() as e:
-        raise SystemExit(f"autogan-search: error: {e}") from None
+    config = common.dataclass_from_flags(SearchConfig, FLAGS)
+    config.check_reward()
+    pipeline.prepare_run_dir(FLAGS.model_dir, config, search.check_config, FLAGS.min_free_mb)
+    result = search.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
+                               strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     if result.get("preempted"):
         print(json.dumps({"preempted": True, "checkpoint": result["checkpoint"],
                           "iteration": result["iteration"],

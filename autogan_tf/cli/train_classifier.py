@@ -13,8 +13,9 @@ import json
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
+from autogan_tf import errors
 from autogan_tf.cli import common
 
 FLAGS = flags.FLAGS
@@ -37,26 +38,20 @@ flags.mark_flags_as_required(["dataset", "output"])
 
 def main(argv):
     common.apply_runtime_flags()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.output.endswith(".keras"):
-        raise app.UsageError(f"--output={FLAGS.output} must end in .keras")
+        raise errors.UserError(f"--output={FLAGS.output} must end in .keras")
     for name in ("epochs", "batch_size", "width"):
         if getattr(FLAGS, name) < 1:
-            raise app.UsageError(f"--{name} must be positive")
-    from autogan_tf import data
+            raise errors.UserError(f"--{name} must be positive")
     from autogan_tf.metrics import classifiers
 
     start = time.time()
-    try:
-        model, accuracy = classifiers.train_classifier(
-            FLAGS.dataset, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
-            image_size=FLAGS.image_size, width=FLAGS.width, learning_rate=FLAGS.learning_rate,
-            augment=FLAGS.augment, model_dir=FLAGS.model_dir, data_dir=FLAGS.data_dir,
-            seed=FLAGS.seed, max_train_images=FLAGS.max_train_images,
-            max_test_images=FLAGS.max_test_images)
-    except data.DataError as e:
-        raise app.UsageError(str(e))
+    model, accuracy = classifiers.train_classifier(
+        FLAGS.dataset, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+        image_size=FLAGS.image_size, width=FLAGS.width, learning_rate=FLAGS.learning_rate,
+        augment=FLAGS.augment, model_dir=FLAGS.model_dir, data_dir=FLAGS.data_dir,
+        seed=FLAGS.seed, max_train_images=FLAGS.max_train_images,
+        max_test_images=FLAGS.max_test_images)
     directory = os.path.dirname(os.path.abspath(FLAGS.output))
     os.makedirs(directory, exist_ok=True)
     model.save(FLAGS.output)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 import os
 
+from autogan_tf import errors
+
 FEATURE_LAYER = "features"
 BN_MOMENTUM = 0.9  # of the small classifier's batch norm; see build_classifier
 INCEPTION = "inception"
 
 
-class ClassifierError(ValueError):
+class ClassifierError(errors.UserError):
     """A classifier file or feature layer that cannot serve as a feature extractor."""
 
 

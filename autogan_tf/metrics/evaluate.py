@@ -7,12 +7,14 @@ mean/covariance and the logits are kept (for CIFAR-10 with Inception, about
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from autogan_tf import errors
 from autogan_tf.images import to_uint8  # noqa: F401 (part of this module's API)
 from autogan_tf.metrics.scores import (RunningMoments, Statistics, StatsError,
                                        inception_score_from_logits, load_statistics)
@@ -57,7 +59,7 @@ def compute_statistics(extractor, uint8_batches: Iterable, max_images: int | Non
         logits_parts.append(np.asarray(logits, dtype=np.float32))
         meter.update(moments.count)
     if moments.count < 2:
-        raise ValueError(f"need at least 2 images for statistics, got {moments.count}")
+        raise StatsError(f"need at least 2 images for statistics, got {moments.count}")
     meter.update(moments.count, final=True)
     return moments.mean, moments.covariance, np.concatenate(logits_parts)
 
@@ -91,7 +93,7 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
     fid, num_samples, classifier)``.
     """
     if num_samples < max(2, splits):
-        raise ValueError(f"num_samples={num_samples} must be at least max(2, splits={splits})")
+        raise errors.UserError(f"num_samples={num_samples} must be at least max(2, splits={splits})")
     reference = _as_statistics(fid_stats, extractor) if fid_stats is not None else None
     if reference is not None:
         check_compatible(reference, extractor)
@@ -127,3 +129,85 @@ def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_s
                                            progress=progress)
     return Statistics(mu=mu, sigma=sigma, classifier=extractor.name, num_samples=int(logits.shape[0]),
                       resolution=int(image_size))
+
+
+def _is_statistics_file(source: str) -> bool:
+    return source.endswith(".npz")
+
+
+def check_source(source: str) -> None:
+    """Refuse, before any work, what is neither a statistics file nor a data set.
+
+    Args:
+      source: a statistics ``.npz`` path (it must exist) or a ``--dataset`` value.
+
+    Raises:
+      StatsError: a ``.npz`` path that does not exist.
+      data.DataError: anything else that is not a data set name.
+    """
+    from autogan_tf import data
+
+    if _is_statistics_file(source):
+        if not os.path.isfile(source):
+            raise StatsError(f"statistics file not found: {source}")
+        return
+    try:
+        data.parse_dataset(source)
+    except data.DataError as e:
+        raise data.DataError(f"{source}: not a .npz statistics file and {e}") from None
+
+
+def frechet_distance(first: str, second: str, *, classifier: str = "inception",
+                     feature_layer: str | None = None, inception_path: str | None = None,
+                     image_size: int | None = None, split: str = "train",
+                     batch_size: int = 100, num_samples: int | None = None,
+                     data_dir: str | None = None) -> dict:
+    """FID between two image sources, each a statistics file or a data set (``autogan-fid``).
+
+    As TTUR's ``fid.py path1 path2``: a statistics ``.npz`` (TTUR's keys ``mu`` and
+    ``sigma``) is read as it is; a data set (``cifar10``, ``shapes``, ``folder:PATH``...)
+    is embedded on the fly.
+
+    Args:
+      first, second: the two sources (see `check_source`).
+      classifier, feature_layer, inception_path, image_size: the network that embeds
+        data sets (see `classifiers.load_feature_extractor`); loaded only if needed.
+      split, batch_size, num_samples, data_dir: which images of a data set are embedded
+        (num_samples None: the whole split).
+
+    Returns:
+      ``{"fid", "a", "b", "classifier", "num_samples": [n_a, n_b]}``.
+
+    Raises:
+      StatsError: the two sides come from different networks (a distance between
+        them would mean nothing), or a file is unusable.
+      errors.UserError: any other bad source, classifier or setting.
+    """
+    from autogan_tf.metrics import classifiers
+
+    sources = (first, second)
+    for source in sources:
+        check_source(source)
+    extractor = None
+    both = []
+    for source in sources:
+        if _is_statistics_file(source):
+            both.append(load_statistics(source))
+            continue
+        if extractor is None:
+            extractor = classifiers.load_feature_extractor(classifier, feature_layer,
+                                                           inception_path, image_size)
+        both.append(dataset_statistics(source, extractor, split=split, batch_size=batch_size,
+                                       num_samples=num_samples, image_size=image_size,
+                                       data_dir=data_dir, progress=source))
+    if extractor is not None:  # a data set was embedded: files must come from the same network
+        for source, stats in zip(sources, both):
+            check_compatible(stats, extractor, where=source)
+    else:
+        names = [s.classifier or "inception" for s in both]
+        if names[0] != names[1]:
+            raise StatsError(f"{first} was computed with '{names[0]}' but {second} with "
+                             f"'{names[1]}'; FID needs features of the same network")
+    return {"fid": both[0].fid(both[1]), "a": first, "b": second,
+            "classifier": both[0].classifier or "inception",
+            "num_samples": [s.num_samples for s in both]}

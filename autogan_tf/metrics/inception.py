@@ -26,6 +26,8 @@ import sys
 import tarfile
 import tempfile
 
+from autogan_tf import errors
+
 INCEPTION_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 ARCHIVE_NAME = "inception-2015-12-05.tgz"
 GRAPH_NAME = "classify_image_graph_def.pb"
@@ -43,11 +45,11 @@ CACHE_ENV = "AUTOGAN_TF_CACHE"
 SHA256_ENV = "AUTOGAN_TF_INCEPTION_SHA256"
 
 
-class InceptionUnavailableError(RuntimeError):
+class InceptionUnavailableError(errors.UserError, RuntimeError):
     """The Inception graph is neither given, nor cached, nor downloadable."""
 
 
-class InceptionGraphError(ValueError):
+class InceptionGraphError(errors.UserError):
     """A file that is not the expected Inception graph (wrong tensors or corrupt)."""
 
 

@@ -18,12 +18,14 @@ import zipfile
 
 import numpy as np
 
+from autogan_tf import errors
+
 # An imaginary part of sqrtm larger than this means the product of the two
 # covariances is badly conditioned and the distance cannot be trusted.
 _IMAGINARY_TOLERANCE = 1e-3
 
 
-class StatsError(ValueError):
+class StatsError(errors.UserError):
     """A statistics file or array that cannot be used for a Frechet distance."""
 
 

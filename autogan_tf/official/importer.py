@@ -32,6 +32,7 @@ import tempfile
 
 import numpy as np
 
+from autogan_tf import errors
 from autogan_tf.official import pth, weights
 
 # Where the official code keeps generator weights, in the order its test.py tries them
@@ -42,7 +43,7 @@ IMPORT_FILE = "import.json"
 CHECKPOINT_DIR = "checkpoints"
 
 
-class ImportCheckpointError(ValueError):
+class ImportCheckpointError(errors.UserError):
     """An official checkpoint that cannot become a run directory (and nothing was written)."""
 
 

@@ -38,6 +38,8 @@ import zipfile
 
 import numpy as np
 
+from autogan_tf import errors
+
 # Element type of each storage class name torch writes.
 STORAGE_DTYPES = {
     "DoubleStorage": np.dtype("float64"),
@@ -57,7 +59,7 @@ _ZIP_SIGNATURE = b"PK\x03\x04"
 _MAX_LISTED = 60  # characters of a refused name quoted in an error
 
 
-class PthError(ValueError):
+class PthError(errors.UserError):
     """A ``.pth`` file that is not a readable, tensors-only PyTorch checkpoint."""
 
 

@@ -59,6 +59,7 @@ from typing import Callable
 
 import numpy as np
 
+from autogan_tf import errors
 from autogan_tf import search_space as ss
 
 __all__ = [
@@ -71,7 +72,7 @@ __all__ = [
 GENERATOR_LAYOUTS = ("search", "derived")
 
 
-class WeightMappingError(ValueError):
+class WeightMappingError(errors.UserError):
     """A state dict does not fit the model: a missing, unexpected or wrongly shaped tensor."""
 
 

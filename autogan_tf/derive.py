@@ -1,0 +1,113 @@
+"""From a search's result to a chosen architecture: read its top architectures, train each
+briefly, rank them by the scores of the trained generators.
+
+The search ranks architectures by the reward of the shared supernet's weights; training
+each candidate on its own for a short while and scoring it tells them apart better
+before one is trained at full length (``autogan-derive``, then ``autogan-train``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from autogan_tf import errors
+from autogan_tf import search_space as ss
+
+RESULT_FILE = "derive_result.json"
+
+
+def read_top_archs(search_result: str) -> list[dict]:
+    """The ``top_archs`` of a search's ``search_result.json``, best reward first.
+
+    Args:
+      search_result: path of the file ``autogan-search`` wrote.
+
+    Returns:
+      One dict per architecture: ``arch`` as the canonical string (``"1 0 1 1 ..."``)
+      and ``reward``, the search's reward (None if the file has none).
+
+    Raises:
+      errors.UserError: the file is missing, not JSON, has no ``top_archs``, or holds
+        an invalid architecture; the message names ``--search_result``.
+    """
+    try:
+        with open(search_result, encoding="utf-8") as f:
+            entries = json.load(f)["top_archs"]
+        return [{"arch": str(ss.parse_arch(entry["arch"])), "reward": entry.get("reward")}
+                for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise errors.UserError(f"--search_result={search_result}: cannot read top_archs "
+                               f"({e})") from None
+
+
+def top_arch(search_result: str, rank: int = 0) -> str:
+    """Architecture ``rank`` (0: the best) of a search's result, as a string.
+
+    Args:
+      search_result: path of ``search_result.json``.
+      rank: index into its ``top_archs``.
+
+    Returns:
+      The canonical architecture string, ready for ``TrainConfig(arch=...)``.
+
+    Raises:
+      errors.UserError: unreadable file (see `read_top_archs`) or ``rank`` out of range.
+    """
+    top = read_top_archs(search_result)
+    if not 0 <= rank < len(top):
+        raise errors.UserError(f"--rank={rank} is out of range: {search_result} has "
+                               f"{len(top)} architectures")
+    return top[rank]["arch"]
+
+
+def rank_key(row: dict) -> tuple:
+    """Sort key of a derived architecture: lowest FID first; rows without a FID after,
+    highest Inception Score first (None counts as 0)."""
+    if row["fid"] is not None:
+        return (False, row["fid"])
+    return (True, -(row["is_mean"] or 0))
+
+
+def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int = 0) -> dict:
+    """Train each top architecture of a search briefly and rank them.
+
+    Args:
+      search_result: the search's ``search_result.json``.
+      model_dir: each architecture trains in ``model_dir/rank_<i>`` (rerunning resumes);
+        the ranking is written to ``model_dir/derive_result.json``.
+      base_config: `training.TrainConfig` fields shared by every architecture (without
+        ``arch``); ``classifier='auto'`` trains one small classifier, cached in model_dir.
+        Each run is evaluated once, at its last iteration.
+      num_archs: train only the first N architectures (0: all).
+
+    Returns:
+      ``{"best": row, "archs": [row, ...]}`` sorted by `rank_key`, each row with
+      ``rank`` (in the search's order), ``arch``, ``search_reward``, ``is_mean``,
+      ``is_std`` and ``fid``; or ``{"preempted": True, "rank": i}`` when a signal
+      stopped the training of rank i (rerunning resumes it and goes on).
+    """
+    from autogan_tf import pipeline, runlog, training
+
+    top = read_top_archs(search_result)
+    if num_archs:
+        top = top[:num_archs]
+    config = dict(base_config)
+    config["classifier"] = pipeline.resolve_classifier(
+        config.get("classifier", "inception"), config.get("dataset", "cifar10"), model_dir,
+        config.get("data_dir"))
+    rows = []
+    for rank, entry in enumerate(top):
+        max_iters = config.get("max_iters", training.TrainConfig.max_iters)
+        run_config = training.TrainConfig(**dict(config, arch=entry["arch"],
+                                                 eval_every=max_iters))
+        result = training.train(run_config, os.path.join(model_dir, f"rank_{rank}"))
+        if result.get("preempted"):
+            return {"preempted": True, "rank": rank}
+        rows.append({"rank": rank, "arch": entry["arch"], "search_reward": entry["reward"],
+                     "is_mean": result.get("is_mean"), "is_std": result.get("is_std"),
+                     "fid": result.get("fid")})
+    rows.sort(key=rank_key)
+    out = {"best": rows[0] if rows else None, "archs": rows}
+    runlog.write_json_atomic(os.path.join(model_dir, RESULT_FILE), out)
+    return out
