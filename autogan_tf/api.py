@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from autogan_tf import errors
+
 GENERATORS = ("ema", "raw")
 CHECKPOINTS = ("latest", "best")
 
@@ -45,14 +47,14 @@ def _config(config_class, config, settings):
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(merged) - known)
     if unknown:
-        raise ValueError(f"unknown {config_class.__name__} setting(s) {unknown}; "
+        raise errors.UserError(f"unknown {config_class.__name__} setting(s) {unknown}; "
                          f"known: {sorted(known)}")
     return config_class(**merged)
 
 
 def _check_choice(name, value, choices):
     if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        raise errors.UserError(f"{name} must be one of {choices}, got {value!r}")
 
 
 def search(directory: str, config=None, *, progress: bool = True, strategy=None, **settings) -> dict:
@@ -126,12 +128,12 @@ def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
     import numpy as np
 
     from autogan_tf import export as export_lib
-    from autogan_tf import training
+    from autogan_tf import images
 
     if num_images < 1:
-        raise ValueError(f"num_images must be positive, got {num_images}")
+        raise errors.UserError(f"num_images must be positive, got {num_images}")
     z = export_lib.latent_for_seed(num_images, seed, generator.latent_dim)
-    return np.concatenate([training.to_uint8(generator(z[i:i + batch_size], training=False))
+    return np.concatenate([images.to_uint8(generator(z[i:i + batch_size], training=False))
                            .numpy() for i in range(0, num_images, batch_size)])
 
 
@@ -158,7 +160,7 @@ def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema
     from autogan_tf import training
 
     if num_samples < 10:
-        raise ValueError(f"num_samples must be at least 10 (10 IS splits), got {num_samples}")
+        raise errors.UserError(f"num_samples must be at least 10 (10 IS splits), got {num_samples}")
     _check_choice("generator", generator, GENERATORS)
     model, config, path = training.restore_generator(directory, checkpoint,
                                                      ema=generator == "ema")
