@@ -245,7 +245,7 @@ def test_search_sigterm_checkpoints_and_resumes(tmp_path, classifier, search_ref
     assert stopped_at >= done[-1]  # checkpointed at the next safe point
     assert stop["checkpoint"] == reply["checkpoint"] and os.path.exists(
         stop["checkpoint"] + ".index")
-    assert "Rerun the same command to resume" in run.stderr
+    assert "rerun the same command to resume" in run.stderr  # cli.common.exit_if_preempted
     final = run_to_end("search", args, str(tmp_path))
     log = faults.read_jsonl(log_path)
     resumed = [r for r in log if r.get("event") == "resumed"]
