@@ -31,7 +31,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from autogan_tf import config as config_lib
 from autogan_tf import search_space as ss
+from autogan_tf.config import CTRL_LOSSES  # noqa: F401 - used by callers
 from autogan_tf.layers import track
 
 HIDDEN_SIZE = 100
@@ -246,7 +248,6 @@ class Controller(keras.Model):
                             initial_hidden=initial_hidden)
 
 
-CTRL_LOSSES = ("official", "independent")
 
 
 class Reinforce(tf.Module):
@@ -288,12 +289,8 @@ class Reinforce(tf.Module):
                  entropy_coeff: float = 1e-4, baseline_decay: float = 0.9, optimizer=None,
                  loss: str = "official", name=None):
         super().__init__(name=name)
-        if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"--baseline_decay must be in [0, 1), got {baseline_decay}")
-        if entropy_coeff < 0:
-            raise ValueError(f"--entropy_coeff must be >= 0, got {entropy_coeff}")
-        if loss not in CTRL_LOSSES:
-            raise ValueError(f"--ctrl_loss must be one of {CTRL_LOSSES}, got {loss!r}")
+        config_lib.check_values(baseline_decay=baseline_decay, entropy_coeff=entropy_coeff,
+                            ctrl_loss=loss)
         self.entropy_coeff = float(entropy_coeff)
         self.baseline_decay = float(baseline_decay)
         self.loss = loss

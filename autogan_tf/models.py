@@ -18,12 +18,12 @@ import tensorflow as tf
 from keras import layers
 
 from autogan_tf import search_space as ss
+from autogan_tf.config import PRECISIONS
 from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCell, ToRGB,
                                SpectralNorm, _sn, cell_op_usage, torch_bias_init,
                                torch_default_init, track)
 
 
-PRECISIONS = ("float32", "bfloat16")
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 

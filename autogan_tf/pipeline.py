@@ -103,10 +103,10 @@ class _Lap:
 
 def quick_settings():
     """``(search kwargs, train kwargs)`` of the quick start, from the shipped flagfiles."""
-    from autogan_tf import search, training
+    from autogan_tf.config import SearchConfig, TrainConfig
 
-    return (flagfiles.read("search_quick", search.SearchConfig),
-            flagfiles.read("train_quick", training.TrainConfig))
+    return (flagfiles.read("search_quick", SearchConfig),
+            flagfiles.read("train_quick", TrainConfig))
 
 
 def reward_spread(search_dir: str) -> float:

@@ -38,7 +38,6 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -47,17 +46,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from autogan_tf import config as config_lib
 from autogan_tf import controller as ctrl_lib
 from autogan_tf import distribute, gan_trainer, models, runlog, training
 from autogan_tf import search_space as ss
+from autogan_tf.config import SearchConfig  # noqa: F401 - importable from here, as before
 
 RESULT_FILE = "search_result.json"
 CONFIG_FILE = "search_config.json"
-REWARDS = ("is", "fid")
-IS_SPLITS = 10  # the Inception Score averages over 10 splits: a reward needs >= 10 images
-SEARCHES = ("rl", "random")
-RESET_STATISTICS = ("std", "var")
-CTRL_BASELINES = ("iteration", "persistent")
 STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells", "hid_size",
                    "search", "mlas", "topk", "num_candidates", "grow_steps", "n_critic",
                    "reset_window", "dataset")
@@ -89,154 +85,6 @@ class _Diverged(Exception):
 
 class _Preempted(Exception):
     """A signal asked the run to stop; the state is checkpointed in ``args[0]``."""
-
-
-@dataclasses.dataclass
-class SearchConfig:
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    gf_dim: int = 128
-    df_dim: int = 64
-    latent_dim: int = 128
-    bottom_width: int = 4
-    num_cells: int = 3
-    g_batch_size: int = 128
-    d_batch_size: int = 64
-    n_critic: int = 5
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    unused_ops: str = "freeze"
-    precision: str = "float32"
-    shared_epochs: int = 15
-    epoch_images: int = 50_000
-    shared_iters: int = 0
-    max_search_iters: int = 65
-    grow_steps: str = "15,35"
-    ctrl_steps: int = 30
-    ctrl_sample_batch: int = 1
-    ctrl_lr: float = 3.5e-4
-    hid_size: int = 100
-    entropy_coeff: float = 1e-4
-    baseline_decay: float = 0.9
-    num_candidates: int = 10
-    topk: int = 5
-    reward: str = "is"
-    reward_num_images: int = 5000
-    eval_batch_size: int = 100
-    classifier: str = "inception"
-    feature_layer: str | None = None
-    inception_path: str | None = None
-    fid_stats: str | None = None
-    search: str = "rl"
-    mlas: bool = True
-    dynamic_reset: bool = True
-    reset_threshold: float = 1e-3
-    reset_window: int = 500
-    reset_statistic: str = "var"
-    ctrl_baseline: str = "iteration"
-    ctrl_loss: str = "official"
-    save_every: int = 200
-    log_every: int = 50
-    keep_checkpoints: int = 2
-    max_nan_restores: int = 3
-    seed: int = 0
-    on_bad_image: str = "error"
-
-    def __post_init__(self):
-        positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells",
-                    "g_batch_size", "d_batch_size", "n_critic", "max_search_iters",
-                    "ctrl_sample_batch", "hid_size", "num_candidates", "topk",
-                    "reward_num_images", "eval_batch_size", "reset_window", "log_every",
-                    "keep_checkpoints", "epoch_images")
-        models.check_precision(self.precision)
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
-        for name in ("shared_epochs", "shared_iters", "ctrl_steps", "save_every",
-                     "max_nan_restores"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        if self.shared_iters == 0 and self.shared_epochs == 0:
-            raise ValueError("--shared_iters or --shared_epochs must be positive")
-        if self.topk > self.num_candidates:
-            raise ValueError(f"--topk={self.topk} must not exceed "
-                             f"--num_candidates={self.num_candidates}")
-        if self.reward not in REWARDS:
-            raise ValueError(f"--reward must be one of {REWARDS}, got {self.reward!r}")
-        if self.search not in SEARCHES:
-            raise ValueError(f"--search must be one of {SEARCHES}, got {self.search!r}")
-        if self.reset_statistic not in RESET_STATISTICS:
-            raise ValueError(f"--reset_statistic must be one of {RESET_STATISTICS}")
-        if self.ctrl_baseline not in CTRL_BASELINES:
-            raise ValueError(f"--ctrl_baseline must be one of {CTRL_BASELINES}")
-        if self.ctrl_loss not in ctrl_lib.CTRL_LOSSES:
-            raise ValueError(f"--ctrl_loss must be one of {ctrl_lib.CTRL_LOSSES}")
-        if self.unused_ops not in gan_trainer.UNUSED_OPS_MODES:
-            raise ValueError(f"--unused_ops must be one of {gan_trainer.UNUSED_OPS_MODES}")
-        if not self.reset_threshold > 0:
-            raise ValueError("--reset_threshold must be > 0")
-        if not 0 <= self.baseline_decay < 1:
-            raise ValueError("--baseline_decay must be in [0, 1)")
-        if self.entropy_coeff < 0:
-            raise ValueError("--entropy_coeff must be >= 0")
-        if self.reward_num_images < 2:
-            raise ValueError("--reward_num_images must be at least 2")
-        self.grow_steps_list()  # validates
-
-    def grow_steps_list(self) -> list[int]:
-        """Search iterations at which the next cell is added (mlas only)."""
-        text = str(self.grow_steps).replace(" ", "")
-        try:
-            steps = [int(s) for s in text.split(",") if s]
-        except ValueError:
-            raise ValueError(f"--grow_steps must be comma-separated integers, got {text!r}") from None
-        if not self.mlas:
-            return []
-        if len(steps) != self.num_cells - 1:
-            raise ValueError(f"--grow_steps needs {self.num_cells - 1} values for "
-                             f"{self.num_cells} cells, got {steps}")
-        if any(b <= a for a, b in zip(steps, steps[1:])) or (steps and steps[0] <= 0):
-            raise ValueError(f"--grow_steps must be positive and strictly increasing, got {steps}")
-        if steps and steps[-1] >= self.max_search_iters:
-            raise ValueError(f"--grow_steps {steps} must be below "
-                             f"--max_search_iters={self.max_search_iters}")
-        return steps
-
-    def check_reward(self):
-        """The reward's own limits (not checked for a custom reward function)."""
-        if self.reward_num_images < IS_SPLITS:
-            raise ValueError(f"--reward_num_images={self.reward_num_images} must be at least "
-                             f"{IS_SPLITS}: the Inception Score averages over {IS_SPLITS} splits")
-
-    def stage_at(self, iteration: int) -> int:
-        if not self.mlas:
-            return self.num_cells - 1
-        return sum(1 for step in self.grow_steps_list() if iteration >= step)
-
-    @property
-    def gen_iters_per_search_iter(self) -> int:
-        """Generator iterations of one shared-training phase.
-
-        With epochs, as the official loop: an epoch is ceil(epoch_images /
-        d_batch_size) D steps (its data loader keeps the last, smaller batch)
-        and a G step follows every n_critic-th D step, so ceil(D steps /
-        n_critic) G steps (CIFAR-10, 15 epochs, 64, 5: 11,730 D and 2,346 G
-        steps). Here every D batch is full and every G iteration has n_critic
-        D steps.
-        """
-        if self.shared_iters:
-            return self.shared_iters
-        d_steps = self.shared_epochs * -(-self.epoch_images // self.d_batch_size)
-        return max(1, -(-d_steps // self.n_critic))
-
-    def resolution(self, stage: int) -> int:
-        return models.output_size(self.bottom_width, stage)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
 
 
 class LossWindow(tf.Module):
@@ -774,24 +622,15 @@ def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
 
 
 def check_config(model_dir, config: SearchConfig):
-    path = os.path.join(model_dir, CONFIG_FILE)
-    current = config.to_dict()
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                saved = json.load(f)
-            if not isinstance(saved, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            raise SearchError(f"{path} is unreadable ({e}); use a new --model_dir") from None
-        diff = {k: (saved.get(k), current[k]) for k in STRUCTURAL_KEYS
-                if saved.get(k) != current[k]}
-        if diff:
-            pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
-            raise SearchError(f"--model_dir={model_dir} holds a search of a different "
-                              f"configuration ({pretty}); use a new --model_dir")
-    if distribute.is_chief():  # other workers only check
-        runlog.write_json_atomic(path, current)
+    """Write ``search_config.json``, or refuse a ``model_dir`` holding another search.
+
+    Raises:
+      SearchError: the saved configuration is unreadable or differs in a
+        `STRUCTURAL_KEYS` setting.
+    """
+    config_lib.check_run_dir_config(model_dir, CONFIG_FILE, config, STRUCTURAL_KEYS,
+                                    SearchError, "search", "use a new --model_dir",
+                                    write=distribute.is_chief())  # other workers only check
 
 
 def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True,

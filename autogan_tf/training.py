@@ -17,7 +17,6 @@ at most ``max_nan_restores`` times.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -26,11 +25,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from autogan_tf import config as config_lib
 from autogan_tf import distribute, gan_trainer, models, runlog
-from autogan_tf import search_space as ss
+from autogan_tf.config import TrainConfig  # noqa: F401 - importable from here, as before
 
 CONFIG_FILE = "config.json"
-IS_SPLITS = 10
 # Keys that must match between a run and the --model_dir it resumes from.
 STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "latent_dim", "bottom_width")
 
@@ -39,100 +38,24 @@ class TrainingError(RuntimeError):
     """A run that cannot continue (diverged, bad model_dir, ...)."""
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    arch: str = "autogan_cifar10_a"
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    gf_dim: int = 256
-    df_dim: int = 128
-    latent_dim: int = 128
-    bottom_width: int = 4
-    g_batch_size: int = 128
-    d_batch_size: int = 64
-    n_critic: int = 5
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    max_iters: int = 50_000
-    lr_decay: bool = False
-    ema_decay: float = 0.999
-    ema_warmup: str = "bias_correction"
-    log_every: int = 100
-    save_every: int = 1000
-    eval_every: int = 5000
-    eval_num_samples: int = 50_000
-    eval_batch_size: int = 100
-    classifier: str = "inception"
-    feature_layer: str | None = None
-    inception_path: str | None = None
-    fid_stats: str | None = None
-    keep_checkpoints: int = 3
-    max_nan_restores: int = 3
-    seed: int = 0
-    on_bad_image: str = "error"
-    jit_compile: bool = False
-    precision: str = "float32"
-
-    def __post_init__(self):
-        self.arch = str(ss.parse_arch(self.arch))
-        models.check_precision(self.precision)
-        if self.ema_warmup not in gan_trainer.EMA_WARMUPS:
-            raise ValueError(f"--ema_warmup must be one of {gan_trainer.EMA_WARMUPS}, "
-                             f"got {self.ema_warmup!r}")
-        positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "g_batch_size",
-                    "d_batch_size", "n_critic", "max_iters", "log_every", "keep_checkpoints",
-                    "eval_batch_size")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
-        for name in ("save_every", "eval_every", "eval_num_samples", "max_nan_restores"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("g_lr", "d_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.eval_every and self.eval_num_samples and self.eval_num_samples < IS_SPLITS:
-            raise ValueError(f"--eval_num_samples={self.eval_num_samples} must be at least "
-                             f"{IS_SPLITS} (the Inception Score averages over {IS_SPLITS} "
-                             "splits), or 0 to skip evaluation")
-
-    @property
-    def image_size(self) -> int:
-        return self.bottom_width * 2 ** ss.parse_arch(self.arch).num_cells
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-
 def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUCTURAL_KEYS,
                            write: bool | None = None):
     """Write config.json, or verify that an existing one describes the same model.
 
-    ``write`` (default: on the chief) False only verifies: other workers of a
-    multi-worker job never write into ``model_dir``.
+    Args:
+      model_dir: the run directory.
+      config: the configuration of the run about to start or resume.
+      structural: the keys that must match the saved ones.
+      write: False only verifies (other workers of a multi-worker job never
+        write into ``model_dir``); None writes on the chief.
+
+    Raises:
+      TrainingError: the saved configuration is unreadable or differs.
     """
-    path = os.path.join(model_dir, CONFIG_FILE)
-    current = config.to_dict()
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                saved = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise TrainingError(f"{path} is unreadable ({e}); use a new --model_dir") from None
-        diff = {k: (saved.get(k), current[k]) for k in structural if saved.get(k) != current[k]}
-        if diff:
-            pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
-            raise TrainingError(
-                f"--model_dir={model_dir} holds a run of a different configuration ({pretty}); "
-                "use a new --model_dir or the same flags")
-    if distribute.is_chief() if write is None else write:
-        runlog.write_json_atomic(path, current)
+    config_lib.check_run_dir_config(
+        model_dir, CONFIG_FILE, config, structural, TrainingError, "run",
+        "use a new --model_dir or the same flags",
+        write=distribute.is_chief() if write is None else write)
 
 
 def build_models(config: TrainConfig, sync_bn: bool = False):
@@ -435,9 +358,7 @@ def load_config(model_dir: str) -> TrainConfig:
     if not os.path.exists(path):
         raise TrainingError(f"--model_dir={model_dir} has no {CONFIG_FILE}: not a training run")
     with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+        return TrainConfig.from_dict(json.load(f))
 
 
 def restore_generator(model_dir: str, which: str = "latest", ema: bool = True):

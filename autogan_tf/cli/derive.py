@@ -12,12 +12,13 @@ import os
 
 from absl import app, flags
 
-from autogan_tf.training import TrainConfig
+from autogan_tf import config as config_lib
 from autogan_tf.cli import common
+from autogan_tf.config import TrainConfig
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
-common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS, skip=("arch",))
+config_lib.define_flags(TrainConfig, skip=("arch",))
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search.")
 flags.DEFINE_string("model_dir", None, "Directory for one training run per architecture.")
 flags.DEFINE_integer("num_archs", 0, "Train only the first N architectures (0: all).")
@@ -54,7 +55,7 @@ def main(argv):
     common.apply_runtime_flags()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    kwargs = {f: getattr(FLAGS, f) for f in TrainConfig.__dataclass_fields__ if f != "arch"}
+    kwargs = config_lib.values_from_flags(TrainConfig, FLAGS, skip=("arch",))
     kwargs["classifier"] = common.resolve_classifier(kwargs["classifier"], kwargs["dataset"],
                                                      FLAGS.model_dir, kwargs["data_dir"])
     try:

@@ -10,6 +10,7 @@ import os
 from absl import app, flags
 
 from autogan_tf.cli import common
+from autogan_tf.config import IS_SPLITS
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
@@ -32,8 +33,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import distribute, training
 
-    if FLAGS.num_samples < 10:
-        raise app.UsageError("--num_samples must be at least 10 (10 IS splits)")
+    if FLAGS.num_samples < IS_SPLITS:
+        raise app.UsageError(f"--num_samples must be at least {IS_SPLITS} ({IS_SPLITS} IS splits)")
     try:
         generator, config, checkpoint = training.restore_generator(
             FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema")

@@ -12,12 +12,13 @@ import json
 from absl import app, flags
 
 from autogan_tf import search_space as ss
-from autogan_tf.training import TrainConfig
+from autogan_tf import config as config_lib
 from autogan_tf.cli import common
+from autogan_tf.config import TrainConfig
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
-common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS)
+config_lib.define_flags(TrainConfig)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and samples.")
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search; use with --rank.")
 flags.DEFINE_integer("rank", 0, "Which of the search result's top architectures (0 = best).")
@@ -58,7 +59,7 @@ def main(argv):
     if FLAGS.search_result:
         overrides["arch"] = arch_from_search_result(FLAGS.search_result, FLAGS.rank)
     try:
-        config = common.dataclass_from_flags(TrainConfig, FLAGS, **overrides)
+        config = config_lib.from_flags(TrainConfig, FLAGS, **overrides)
     except ss.ArchError as e:
         raise app.UsageError(f"--arch: {e}")
     except ValueError as e:
