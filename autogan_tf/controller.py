@@ -376,3 +376,40 @@ class Reinforce(tf.Module):
                 "baseline": tf.reduce_mean(baseline),
                 "advantage_mean": tf.reduce_mean(advantage),
                 "entropy_mean": tf.reduce_mean(entropies)}
+
+
+class RandomSampler(tf.Module):
+    """Uniform architectures with the controller's interface (``--search=random``).
+
+    Args:
+      cell_indices: the cells it decides (as `Controller`).
+      seed: seeds its random generator (checkpointed with it).
+    """
+
+    def __init__(self, cell_indices, seed):
+        super().__init__(name="random_sampler")
+        self.cell_indices = tuple(cell_indices)
+        self.rng = tf.random.Generator.from_seed(seed)
+
+    def sample(self, batch_size, prev_archs=None, prev_hidden=None):
+        """``batch_size`` uniform decisions, each appended to a uniformly picked beam entry
+        (``prev_archs``/``prev_hidden``, whose states are passed through).
+
+        Returns:
+          A `SampleResult` without log-probabilities.
+        """
+        cols = []
+        for index in self.cell_indices:
+            for size in ss.decision_sizes(index):
+                cols.append(self.rng.uniform([batch_size], 0, size, dtype=tf.int32))
+        decisions = tf.stack(cols, 1)
+        if prev_archs is not None:
+            pick = self.rng.uniform([batch_size], 0, prev_archs.shape[0], dtype=tf.int32)
+            archs = tf.concat([tf.gather(prev_archs, pick), decisions], 1)
+        else:
+            archs = decisions
+        hidden = None
+        if prev_hidden is not None:
+            hidden = tuple(tf.gather(h, pick) for h in prev_hidden)
+        return SampleResult(archs=archs, decisions=decisions, beam_index=None,
+                            log_probs=None, entropies=None, hidden=hidden)

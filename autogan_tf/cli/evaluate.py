@@ -32,6 +32,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from autogan_tf import distribute, training
+    from autogan_tf.metrics.evaluator import Evaluator
 
     if FLAGS.num_samples < IS_SPLITS:
         raise app.UsageError(f"--num_samples must be at least {IS_SPLITS} ({IS_SPLITS} IS splits)")
@@ -45,10 +46,10 @@ def main(argv):
     classifier = FLAGS.classifier or config.classifier
     if not fid_stats and os.path.exists(cached) and classifier == config.classifier:
         fid_stats = cached
-    evaluator = training.Evaluator(classifier, FLAGS.feature_layer or config.feature_layer,
-                                   FLAGS.inception_path or config.inception_path, fid_stats,
-                                   config.dataset, config.image_size, config.data_dir,
-                                   FLAGS.model_dir, FLAGS.batch_size, strategy=strategy)
+    evaluator = Evaluator(classifier, FLAGS.feature_layer or config.feature_layer,
+                          FLAGS.inception_path or config.inception_path, fid_stats,
+                          config.dataset, config.image_size, config.data_dir,
+                          FLAGS.model_dir, FLAGS.batch_size, strategy=strategy)
     # Sampling and features are split across the replicas (and workers) and gathered.
     result = evaluator(generator, FLAGS.num_samples, seed=FLAGS.seed)
     result.update({"checkpoint": checkpoint, "generator": FLAGS.generator, "seed": FLAGS.seed, "arch": config.arch,
