@@ -100,6 +100,19 @@ def to_uint8(images):
     return evaluate.to_uint8(images)
 
 
+def make_evaluator(config: TrainConfig, model_dir: str, strategy=None):
+    """The run's `metrics.evaluator.Evaluator`, or None when the run does not evaluate.
+
+    Built before training, so an unusable classifier or statistics file fails at once.
+    """
+    if not (config.eval_every and config.eval_num_samples):
+        return None
+    return evaluator_lib.Evaluator(
+        config.classifier, config.feature_layer, config.inception_path, config.fid_stats,
+        config.dataset, config.image_size, config.data_dir, model_dir, config.eval_batch_size,
+        strategy=strategy)
+
+
 def _real_batches(config: TrainConfig):
     """An iterator of [n_critic, batch, H, W, 3] batches; checkpoint it to resume its order."""
     return data.critic_batches(config, config.image_size, config.seed)
@@ -136,16 +149,12 @@ class _TrainingRun:
         self.models_finite = recovery.make_finite_check(g, d)
         self.log = runlog.RunLog(model_dir, name="metrics", is_chief=self.chief)
         self.resume()
-        self.evaluator = None
-        if config.eval_every and config.eval_num_samples:
-            self.evaluator = evaluator_lib.Evaluator(
-                config.classifier, config.feature_layer, config.inception_path,
-                config.fid_stats, config.dataset, config.image_size, config.data_dir, model_dir,
-                config.eval_batch_size, strategy=strategy)
+        self.evaluator = make_evaluator(config, model_dir, strategy)
         self.fixed_z = tf.random.stateless_normal([64, config.latent_dim], [config.seed, 7])
         self.last = {}
 
     def resume(self):
+        """Restore the newest readable checkpoint, if any (logged as ``resumed``)."""
         restored = self.checkpoints.restore()
         if restored:
             step = self.trainer.iterations
@@ -219,6 +228,7 @@ class _TrainingRun:
         return True
 
     def evaluation_due(self, step: int) -> bool:
+        """At every ``eval_every``-th step and the last, unless already evaluated."""
         c = self.config
         return (self.evaluator is not None and step > 0 and int(self.evaluated) < step
                 and (step % c.eval_every == 0 or step == c.max_iters))
