@@ -32,7 +32,9 @@ import numpy as np
 import tensorflow as tf
 
 from autogan_tf import errors
+from autogan_tf import config as config_lib
 from autogan_tf import search_space as ss
+from autogan_tf.config import CTRL_LOSSES  # noqa: F401 - used by callers
 from autogan_tf.layers import track
 
 HIDDEN_SIZE = 100
@@ -247,7 +249,6 @@ class Controller(keras.Model):
                             initial_hidden=initial_hidden)
 
 
-CTRL_LOSSES = ("official", "independent")
 
 
 class Reinforce(tf.Module):
@@ -289,12 +290,8 @@ class Reinforce(tf.Module):
                  entropy_coeff: float = 1e-4, baseline_decay: float = 0.9, optimizer=None,
                  loss: str = "official", name=None):
         super().__init__(name=name)
-        if not 0.0 <= baseline_decay < 1.0:
-            raise errors.UserError(f"--baseline_decay must be in [0, 1), got {baseline_decay}")
-        if entropy_coeff < 0:
-            raise errors.UserError(f"--entropy_coeff must be >= 0, got {entropy_coeff}")
-        if loss not in CTRL_LOSSES:
-            raise errors.UserError(f"--ctrl_loss must be one of {CTRL_LOSSES}, got {loss!r}")
+        config_lib.check_values(baseline_decay=baseline_decay, entropy_coeff=entropy_coeff,
+                            ctrl_loss=loss)
         self.entropy_coeff = float(entropy_coeff)
         self.baseline_decay = float(baseline_decay)
         self.loss = loss
@@ -380,3 +377,40 @@ class Reinforce(tf.Module):
                 "baseline": tf.reduce_mean(baseline),
                 "advantage_mean": tf.reduce_mean(advantage),
                 "entropy_mean": tf.reduce_mean(entropies)}
+
+
+class RandomSampler(tf.Module):
+    """Uniform architectures with the controller's interface (``--search=random``).
+
+    Args:
+      cell_indices: the cells it decides (as `Controller`).
+      seed: seeds its random generator (checkpointed with it).
+    """
+
+    def __init__(self, cell_indices, seed):
+        super().__init__(name="random_sampler")
+        self.cell_indices = tuple(cell_indices)
+        self.rng = tf.random.Generator.from_seed(seed)
+
+    def sample(self, batch_size, prev_archs=None, prev_hidden=None):
+        """``batch_size`` uniform decisions, each appended to a uniformly picked beam entry
+        (``prev_archs``/``prev_hidden``, whose states are passed through).
+
+        Returns:
+          A `SampleResult` without log-probabilities.
+        """
+        cols = []
+        for index in self.cell_indices:
+            for size in ss.decision_sizes(index):
+                cols.append(self.rng.uniform([batch_size], 0, size, dtype=tf.int32))
+        decisions = tf.stack(cols, 1)
+        if prev_archs is not None:
+            pick = self.rng.uniform([batch_size], 0, prev_archs.shape[0], dtype=tf.int32)
+            archs = tf.concat([tf.gather(prev_archs, pick), decisions], 1)
+        else:
+            archs = decisions
+        hidden = None
+        if prev_hidden is not None:
+            hidden = tuple(tf.gather(h, pick) for h in prev_hidden)
+        return SampleResult(archs=archs, decisions=decisions, beam_index=None,
+                            log_probs=None, entropies=None, hidden=hidden)

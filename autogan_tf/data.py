@@ -135,6 +135,24 @@ def make_dataset(name: str, batch_size: int, image_size: int | None = None, spli
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def critic_batches(config, image_size: int, seed: int):
+    """The real images of GAN training: one ``[n_critic, d_batch_size, H, W, 3]`` batch per
+    generator iteration (a batch per discriminator step).
+
+    Args:
+      config: a `config.SearchConfig` or `config.TrainConfig` (its dataset, data_dir,
+        on_bad_image, d_batch_size and n_critic).
+      image_size: side length of the images.
+      seed: the shuffling seed.
+
+    Returns:
+      An iterator; checkpoint it to resume the same order after a restart.
+    """
+    ds = make_dataset(config.dataset, config.d_batch_size, image_size, split="train", seed=seed,
+                      on_bad_image=config.on_bad_image, data_dir=config.data_dir)
+    return iter(ds.batch(config.n_critic, drop_remainder=True).prefetch(2))
+
+
 def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data_dir=None,
                        max_images=None, on_bad_image="error"):
     """Every image once, in a fixed order, as uint8 [B, H, W, 3] (last batch may be short).

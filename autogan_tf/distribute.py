@@ -31,6 +31,16 @@ from autogan_tf import errors
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
+def __getattr__(name):
+    """`ChiefCheckpoints` lives in `checkpointing` (which imports this module); kept
+    importable from here."""
+    if name == "ChiefCheckpoints":
+        from autogan_tf import checkpointing
+
+        return checkpointing.ChiefCheckpoints
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class DistributeError(errors.UserError):
     """A strategy that cannot be built as asked."""
 
@@ -143,50 +153,6 @@ def cleanup_worker_dir(model_dir: str) -> None:
     path = worker_dir(model_dir)
     if path != model_dir:
         shutil.rmtree(path, ignore_errors=True)
-
-
-# -- checkpoints: the chief keeps them, every worker takes part ----------------
-class ChiefCheckpoints:
-    """A `tf.train.CheckpointManager` for a job with one or more workers.
-
-    ``directory``, ``latest_checkpoint`` and ``checkpoints`` are the chief's
-    (``model_dir/subdir``), which is also where every worker restores from (a
-    restarted worker resumes from the chief's checkpoint; the directory must be
-    shared, e.g. NFS or GCS, across hosts). `save` writes there on the chief;
-    elsewhere it writes into this worker's scratch directory and deletes it.
-    """
-
-    def __init__(self, checkpoint, model_dir: str, subdir: str, max_to_keep: int | None):
-        self.checkpoint = checkpoint
-        self.chief = is_chief()
-        self._scratch = os.path.join(worker_dir(model_dir), subdir)
-        self.manager = tf.train.CheckpointManager(
-            checkpoint, os.path.join(model_dir, subdir), max_to_keep=max_to_keep)
-
-    @property
-    def directory(self):
-        return self.manager.directory
-
-    @property
-    def latest_checkpoint(self):
-        return tf.train.latest_checkpoint(self.manager.directory) if not self.chief \
-            else self.manager.latest_checkpoint
-
-    @property
-    def checkpoints(self):
-        return self.manager.checkpoints
-
-    @property
-    def _prefix(self):  # runlog.restore_latest globs for checkpoints the manager lost
-        return os.path.join(self.manager.directory, "ckpt")
-
-    def save(self, checkpoint_number=None):
-        if self.chief:
-            return self.manager.save(checkpoint_number=checkpoint_number)
-        scratch = tf.train.CheckpointManager(self.checkpoint, self._scratch, max_to_keep=1)
-        path = scratch.save(checkpoint_number=checkpoint_number)
-        shutil.rmtree(self._scratch, ignore_errors=True)
-        return os.path.join(self.manager.directory, os.path.basename(path))
 
 
 # -- work split across replicas --------------------------------------------------

@@ -29,10 +29,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from autogan_tf import config as config_lib
 from autogan_tf import errors, losses, models
-
-UNUSED_OPS_MODES = ("freeze", "momentum")
-EMA_WARMUPS = ("bias_correction", "none")
+from autogan_tf.config import EMA_WARMUPS, UNUSED_OPS_MODES  # noqa: F401 - used by callers
 
 
 def ema_decay_at(decay, step, warmup: str = "bias_correction"):
@@ -184,17 +183,11 @@ class GANTrainer(tf.Module):
         if g_batch_size % self.replicas:
             raise errors.UserError(f"--g_batch_size={g_batch_size} must be a multiple of the "
                                    f"{self.replicas} replicas")
-        if n_critic < 1:
-            raise errors.UserError(f"--n_critic must be >= 1, got {n_critic}")
-        if g_batch_size < 1:
-            raise errors.UserError(f"--g_batch_size must be >= 1, got {g_batch_size}")
-        if unused_ops not in UNUSED_OPS_MODES:
-            raise errors.UserError(
-                f"--unused_ops must be one of {UNUSED_OPS_MODES}, got {unused_ops!r}")
-        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
-            raise errors.UserError(f"--ema_decay must be in [0, 1), got {ema_decay}")
-        if ema_warmup not in EMA_WARMUPS:
-            raise errors.UserError(f"--ema_warmup must be one of {EMA_WARMUPS}, got {ema_warmup!r}")
+        # The settings' own checks (`autogan_tf.config`), as when they come in a configuration.
+        config_lib.check_values(n_critic=n_critic, g_batch_size=g_batch_size, unused_ops=unused_ops,
+                            ema_warmup=ema_warmup)
+        if ema_decay is not None:
+            config_lib.check_values(ema_decay=ema_decay)
         if precision is not None:
             # Same variables, other compute dtype: see models.set_precision. The
             # EMA copy below stays float32: it is only read for evaluation.

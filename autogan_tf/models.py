@@ -17,20 +17,20 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from autogan_tf import errors
+from autogan_tf import config as config_lib
 from autogan_tf import search_space as ss
+from autogan_tf.config import PRECISIONS
 from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCell, ToRGB,
                                SpectralNorm, _sn, cell_op_usage, torch_bias_init,
                                torch_default_init, track)
 
 
-PRECISIONS = ("float32", "bfloat16")
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise errors.UserError(f"--precision must be one of {PRECISIONS}, got {precision!r}")
+    """``precision`` if it is one of `PRECISIONS`; else a ValueError naming --precision."""
+    config_lib.check_values(precision=precision)
     return precision
 
 
@@ -83,10 +83,8 @@ class _GeneratorBase(keras.Model):
         super().__init__(**kwargs)
         self.precision = check_precision(precision)
         self.sync_bn = bool(sync_bn)
-        for name, value in (("gf_dim", gf_dim), ("latent_dim", latent_dim),
-                            ("bottom_width", bottom_width), ("num_cells", num_cells)):
-            if not isinstance(value, int) or value < 1:
-                raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
+        config_lib.check_values(gf_dim=gf_dim, latent_dim=latent_dim, bottom_width=bottom_width,
+                                num_cells=num_cells)
         self.gf_dim = gf_dim
         self.latent_dim = latent_dim
         self.bottom_width = bottom_width
@@ -227,8 +225,7 @@ class Discriminator(keras.Model):
     def __init__(self, df_dim: int = 128, num_cells: int = 3, precision: str = "float32",
                  **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(df_dim, int) or df_dim < 1:
-            raise errors.UserError(f"--df_dim must be a positive integer, got {df_dim!r}")
+        config_lib.check_values(df_dim=df_dim)
         self.df_dim = df_dim
         self.precision = check_precision(precision)
         self.num_cells = num_cells

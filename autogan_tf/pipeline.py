@@ -152,10 +152,10 @@ class _Lap:
 
 def quick_settings():
     """``(search kwargs, train kwargs)`` of the quick start, from the shipped flagfiles."""
-    from autogan_tf import search, training
+    from autogan_tf.config import SearchConfig, TrainConfig
 
-    return (flagfiles.read("search_quick", search.SearchConfig),
-            flagfiles.read("train_quick", training.TrainConfig))
+    return (flagfiles.read("search_quick", SearchConfig),
+            flagfiles.read("train_quick", TrainConfig))
 
 
 def reward_spread(search_dir: str) -> float:
@@ -188,6 +188,7 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
       ``{"preempted": True, ...}`` when a signal stopped the search or the training.
     """
     from autogan_tf import export, search, serving, training
+    from autogan_tf.metrics.evaluator import Evaluator
 
     t0 = time.time()
     lap = _Lap()
@@ -228,8 +229,8 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
     echo(f"[4/5] evaluating the EMA generator on {EVAL_SAMPLES} samples")
     generator, config, checkpoint = training.restore_generator(train_dir)
     # FID reference statistics of the real shapes, computed once and cached in train_dir.
-    evaluator = training.Evaluator(classifier, dataset="shapes", image_size=config.image_size,
-                                   model_dir=train_dir)
+    evaluator = Evaluator(classifier, dataset="shapes", image_size=config.image_size,
+                          model_dir=train_dir)
     scores = evaluator(generator, EVAL_SAMPLES, seed=seed)
     scores.update({"checkpoint": checkpoint, "arch": best, "seed": seed})
     runlog.write_json_atomic(os.path.join(output_dir, "evaluation.json"), scores)

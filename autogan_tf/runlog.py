@@ -1,4 +1,4 @@
-"""One logging path for long commands: JSON lines, TensorBoard, a progress line, checkpoints.
+"""One logging path for long commands: JSON lines, TensorBoard, a progress line.
 
 `RunLog` appends one JSON object per line to ``MODEL_DIR/<name>.jsonl``
 (flushed at every write, so a killed run loses nothing), writes TensorBoard
@@ -17,28 +17,36 @@ needed to write them.
 
 from __future__ import annotations
 
-import glob
 import json
 import math
 import os
 import contextlib
 import random
-import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
-from typing import Optional
-
 import numpy as np
-from absl import logging
 
 from autogan_tf import errors
 # make_grid and save_png are here for existing callers; they live in autogan_tf.images.
 from autogan_tf.images import encode_png, make_grid, save_png  # noqa: F401
 
 TB_SUBDIR = "logs"
+# Checkpoint helpers now live in `checkpointing`, signal handling in `recovery`; both
+# stay importable from here.
+_MOVED = {"restore_latest": "autogan_tf.checkpointing",
+          "save_checkpoint": "autogan_tf.checkpointing",
+          "Preemption": "autogan_tf.recovery"}
+
+
+def __getattr__(name):
+    """Names that moved to other modules (resolved lazily: those modules import this one)."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ModelDirError(errors.UserError):
@@ -257,77 +265,7 @@ def _plugin_metadata(plugin: str) -> bytes:
     ).SerializeToString()
 
 
-# -- checkpoints and directories -----------------------------------------------
-def _checkpoint_candidates(manager) -> list[str]:
-    """Checkpoint prefixes newest first: the manager's list, plus any on disk it lost."""
-    paths = {os.path.abspath(p): p for p in manager.checkpoints}
-    prefix = getattr(manager, "_prefix", None) or os.path.join(manager.directory, "ckpt")
-    for index in glob.glob(glob.escape(prefix) + "-*.index"):
-        path = index[:-len(".index")]
-        if re.fullmatch(r"\d+", path.rsplit("-", 1)[1]):
-            paths.setdefault(os.path.abspath(path), path)
-
-    def number(path):
-        tail = path.rsplit("-", 1)[-1]
-        return int(tail) if tail.isdigit() else -1
-
-    return sorted(paths.values(), key=number, reverse=True)
-
-
-def restore_latest(manager, checkpoint, expect_partial: bool = False) -> Optional[str]:
-    """Restore the newest readable checkpoint of ``manager`` into ``checkpoint``.
-
-    A newest checkpoint that cannot be read (truncated by a kill, corrupted)
-    is skipped with a warning naming it, and the one before is tried. Returns
-    the restored path, or None when the directory holds no checkpoint. When
-    checkpoints exist but none can be read this raises `CheckpointError`
-    rather than silently starting over.
-    """
-    candidates = _checkpoint_candidates(manager)
-    failures = []
-    for path in candidates:
-        try:
-            status = checkpoint.restore(path)  # eager: reads existing variables now
-            if expect_partial:
-                status.expect_partial()
-        except Exception as e:  # noqa: BLE001 - any read failure means "try the older one"
-            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e) else ''}"
-            logging.warning("checkpoint %s cannot be restored (%s); trying an older one",
-                            path, reason)
-            failures.append(f"{path} ({reason})")
-            continue
-        if failures:
-            logging.warning("restored %s after skipping %d unreadable checkpoint(s)",
-                            path, len(failures))
-        return path
-    if failures:
-        raise CheckpointError(
-            f"no checkpoint in {manager.directory} can be restored: " + "; ".join(failures)
-            + ". Move the directory away to start over (or put back a good checkpoint)")
-    return None
-
-
-def save_checkpoint(manager, checkpoint_number=None) -> str:
-    """``manager.save(...)``, turning a failed write (disk full, directory gone) into a
-    `ModelDirError` that names the directory and the checkpoint a rerun resumes from.
-
-    A failed or killed write never damages older checkpoints: TensorFlow writes
-    the new files under temporary names, and the manager's state file is
-    replaced atomically afterwards; `restore_latest` skips a half-written one.
-    """
-    import tensorflow as tf
-
-    try:
-        return manager.save(checkpoint_number=checkpoint_number)
-    except (OSError, tf.errors.OpError) as e:
-        reason = str(getattr(e, "message", "") or e).strip().splitlines()
-        raise ModelDirError(
-            f"cannot write a checkpoint into {manager.directory} "
-            f"({type(e).__name__}: {reason[0] if reason else ''}); the newest complete "
-            f"checkpoint is {manager.latest_checkpoint}. Free space (or fix the directory) "
-            "and rerun the same command to resume from it") from None
-
-
+# -- directories ------------------------------------------------------------------
 def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--model_dir"):
     """Fail early, naming ``flag``, if ``model_dir`` cannot hold this run's output."""
     if not model_dir:
@@ -352,42 +290,7 @@ def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--mo
     return model_dir
 
 
-# -- signals and reproducibility -----------------------------------------------
-class Preemption:
-    """Turns SIGTERM/SIGINT into a flag that a loop polls at a safe point, so it can
-    checkpoint and exit cleanly (a preemptible machine sends SIGTERM before it goes).
-
-    A second SIGINT raises KeyboardInterrupt at once, for an impatient Ctrl-C.
-    Handlers are installed only in the main thread and restored on exit.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self.signal = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        logging.warning("signal %d received: checkpointing at the next safe point, then "
-                        "stopping (rerun the same command to resume)", signum)
-        self.requested = True
-        self.signal = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
-
-
+# -- reproducibility ------------------------------------------------------------
 @contextlib.contextmanager
 def python_random_seed(seed: int):
     """Run the body with Python's `random` seeded by ``seed``, then restore its state.

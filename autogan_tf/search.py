@@ -20,15 +20,21 @@ At each grow step (and at the end) the current controller proposes
 controller's hidden states, form the beam the next stage's new controller
 extends (multi-level architecture search).
 
-Everything that must survive a crash is a `tf.Variable` in one
-`tf.train.Checkpoint`: the shared G and D with their optimizers, every
-controller with its optimizer and baseline, the stage, the iteration, the
-phase inside the iteration, the beam, the loss windows, the random
-generators, the data iterators (one per stage, so a resumed run sees the same
-batches as an uninterrupted one) and the history. Rerunning the same command
-after ``kill -9`` resumes from the last complete checkpoint; the initial and
-re-initialised weights are drawn from ``seed`` (and the iteration), so a
-resumed search is the same computation as an uninterrupted one.
+The parts live beside this driver, one concept each: `shared_gan` (the
+supernet and its training), `search_state` (the position and history), `beam`
+(the top-K kept at a stage end), `rewards` (scoring an architecture),
+`dynamic_reset` (the loss windows), `search_log` (what is reported) and,
+shared with the final training, `checkpointing` and `recovery`.
+
+Everything that must survive a crash is tracked by one `tf.train.Checkpoint`:
+the shared G and D with their optimizers, every controller with its optimizer
+and baseline, the iteration, the phase inside it and its step, the beam, the
+loss windows, the random generators, the data iterators (one per stage, so a
+resumed run sees the same batches as an uninterrupted one) and the history.
+Rerunning the same command after ``kill -9`` resumes from the last complete
+checkpoint; the initial and re-initialised weights are drawn from ``seed``
+(and the iteration), so a resumed search is the same computation as an
+uninterrupted one.
 
 Faults: NaN/Inf in a shared-GAN loss (or a reward) restores the last good
 checkpoint and retries with the next batches of data, at most
@@ -38,8 +44,6 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import time
 
@@ -47,37 +51,24 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from autogan_tf import beam as beam_lib
+from autogan_tf import checkpointing, distribute, dynamic_reset, errors
+from autogan_tf import config as config_lib
 from autogan_tf import controller as ctrl_lib
-from autogan_tf import distribute, errors, gan_trainer, models, runlog, training
+from autogan_tf import recovery
+from autogan_tf import rewards as rewards_lib
+from autogan_tf import runlog, search_log, search_state, shared_gan
 from autogan_tf import search_space as ss
-from autogan_tf.images import make_grid, save_png, to_uint8
+# Importable from here, as before the parts moved out:
+from autogan_tf.config import SearchConfig  # noqa: F401
+from autogan_tf.dynamic_reset import LossWindow  # noqa: F401
+from autogan_tf.search_log import describe_event  # noqa: F401
 
 RESULT_FILE = "search_result.json"
 CONFIG_FILE = "search_config.json"
-REWARDS = ("is", "fid")
-IS_SPLITS = 10  # the Inception Score averages over 10 splits: a reward needs >= 10 images
-SEARCHES = ("rl", "random")
-RESET_STATISTICS = ("std", "var")
-CTRL_BASELINES = ("iteration", "persistent")
 STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells", "hid_size",
                    "search", "mlas", "topk", "num_candidates", "grow_steps", "n_critic",
                    "reset_window", "dataset")
-
-
-def describe_event(record: dict) -> str:
-    """One terminal line for a search event of the log (the JSONL keeps every field)."""
-    event, it = record.get("event"), record.get("iteration")
-    if event == "stage_top_k":
-        best = ", ".join(f"{a} ({r:.2f})" for a, r in zip(record["archs"], record["rewards"]))
-        return f"iteration {it}: stage {record['stage']} top {len(record['archs'])}: {best}"
-    if event == "grow":
-        return f"iteration {it}: growing to stage {record['stage']} (one more cell)"
-    if event == "finished":
-        return (f"search finished: best architecture {record['best_arch']} "
-                f"(reward {record['best_reward']:.2f})")
-    details = ", ".join(f"{k}={v}" for k, v in record.items()
-                        if k not in ("event", "iteration", "time"))
-    return f"iteration {it}: {event}" + (f" ({details})" if details else "")
 
 
 class SearchError(errors.AutoganError, RuntimeError):
@@ -102,635 +93,193 @@ class _Preempted(Exception):
     """A signal asked the run to stop; the state is checkpointed in ``args[0]``."""
 
 
-@dataclasses.dataclass
-class SearchConfig:
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    gf_dim: int = 128
-    df_dim: int = 64
-    latent_dim: int = 128
-    bottom_width: int = 4
-    num_cells: int = 3
-    g_batch_size: int = 128
-    d_batch_size: int = 64
-    n_critic: int = 5
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    unused_ops: str = "freeze"
-    precision: str = "float32"
-    shared_epochs: int = 15
-    epoch_images: int = 50_000
-    shared_iters: int = 0
-    max_search_iters: int = 65
-    grow_steps: str = "15,35"
-    ctrl_steps: int = 30
-    ctrl_sample_batch: int = 1
-    ctrl_lr: float = 3.5e-4
-    hid_size: int = 100
-    entropy_coeff: float = 1e-4
-    baseline_decay: float = 0.9
-    num_candidates: int = 10
-    topk: int = 5
-    reward: str = "is"
-    reward_num_images: int = 5000
-    eval_batch_size: int = 100
-    classifier: str = "inception"
-    feature_layer: str | None = None
-    inception_path: str | None = None
-    fid_stats: str | None = None
-    search: str = "rl"
-    mlas: bool = True
-    dynamic_reset: bool = True
-    reset_threshold: float = 1e-3
-    reset_window: int = 500
-    reset_statistic: str = "var"
-    ctrl_baseline: str = "iteration"
-    ctrl_loss: str = "official"
-    save_every: int = 200
-    log_every: int = 50
-    keep_checkpoints: int = 2
-    max_nan_restores: int = 3
-    seed: int = 0
-    on_bad_image: str = "error"
+def build_samplers(config: SearchConfig):
+    """The architecture samplers, one per level (per cell with mlas, else one), and their
+    REINFORCE updaters (None for random search).
 
-    def __post_init__(self):
-        positive = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells",
-                    "g_batch_size", "d_batch_size", "n_critic", "max_search_iters",
-                    "ctrl_sample_batch", "hid_size", "num_candidates", "topk",
-                    "reward_num_images", "eval_batch_size", "reset_window", "log_every",
-                    "keep_checkpoints", "epoch_images")
-        models.check_precision(self.precision)
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
-        for name in ("shared_epochs", "shared_iters", "ctrl_steps", "save_every",
-                     "max_nan_restores"):
-            if getattr(self, name) < 0:
-                raise errors.UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        if self.shared_iters == 0 and self.shared_epochs == 0:
-            raise errors.UserError("--shared_iters or --shared_epochs must be positive")
-        if self.topk > self.num_candidates:
-            raise errors.UserError(f"--topk={self.topk} must not exceed "
-                                   f"--num_candidates={self.num_candidates}")
-        if self.reward not in REWARDS:
-            raise errors.UserError(f"--reward must be one of {REWARDS}, got {self.reward!r}")
-        if self.search not in SEARCHES:
-            raise errors.UserError(f"--search must be one of {SEARCHES}, got {self.search!r}")
-        if self.reset_statistic not in RESET_STATISTICS:
-            raise errors.UserError(f"--reset_statistic must be one of {RESET_STATISTICS}")
-        if self.ctrl_baseline not in CTRL_BASELINES:
-            raise errors.UserError(f"--ctrl_baseline must be one of {CTRL_BASELINES}")
-        if self.ctrl_loss not in ctrl_lib.CTRL_LOSSES:
-            raise errors.UserError(f"--ctrl_loss must be one of {ctrl_lib.CTRL_LOSSES}")
-        if self.unused_ops not in gan_trainer.UNUSED_OPS_MODES:
-            raise errors.UserError(f"--unused_ops must be one of {gan_trainer.UNUSED_OPS_MODES}")
-        if not self.reset_threshold > 0:
-            raise errors.UserError("--reset_threshold must be > 0")
-        if not 0 <= self.baseline_decay < 1:
-            raise errors.UserError("--baseline_decay must be in [0, 1)")
-        if self.entropy_coeff < 0:
-            raise errors.UserError("--entropy_coeff must be >= 0")
-        if self.reward_num_images < 2:
-            raise errors.UserError("--reward_num_images must be at least 2")
-        self.grow_steps_list()  # validates
-
-    def grow_steps_list(self) -> list[int]:
-        """Search iterations at which the next cell is added (mlas only)."""
-        text = str(self.grow_steps).replace(" ", "")
-        try:
-            steps = [int(s) for s in text.split(",") if s]
-        except ValueError:
-            raise errors.UserError(
-                f"--grow_steps must be comma-separated integers, got {text!r}") from None
-        if not self.mlas:
-            return []
-        if len(steps) != self.num_cells - 1:
-            raise errors.UserError(f"--grow_steps needs {self.num_cells - 1} values for "
-                                   f"{self.num_cells} cells, got {steps}")
-        if any(b <= a for a, b in zip(steps, steps[1:])) or (steps and steps[0] <= 0):
-            raise errors.UserError(
-                f"--grow_steps must be positive and strictly increasing, got {steps}")
-        if steps and steps[-1] >= self.max_search_iters:
-            raise errors.UserError(f"--grow_steps {steps} must be below "
-                                   f"--max_search_iters={self.max_search_iters}")
-        return steps
-
-    def check_reward(self):
-        """The reward's own limits (not checked for a custom reward function)."""
-        if self.reward_num_images < IS_SPLITS:
-            raise errors.UserError(
-                f"--reward_num_images={self.reward_num_images} must be at least {IS_SPLITS}: "
-                f"the Inception Score averages over {IS_SPLITS} splits")
-
-    def stage_at(self, iteration: int) -> int:
-        if not self.mlas:
-            return self.num_cells - 1
-        return sum(1 for step in self.grow_steps_list() if iteration >= step)
-
-    @property
-    def gen_iters_per_search_iter(self) -> int:
-        """Generator iterations of one shared-training phase.
-
-        With epochs, as the official loop: an epoch is ceil(epoch_images /
-        d_batch_size) D steps (its data loader keeps the last, smaller batch)
-        and a G step follows every n_critic-th D step, so ceil(D steps /
-        n_critic) G steps (CIFAR-10, 15 epochs, 64, 5: 11,730 D and 2,346 G
-        steps). Here every D batch is full and every G iteration has n_critic
-        D steps.
-        """
-        if self.shared_iters:
-            return self.shared_iters
-        d_steps = self.shared_epochs * -(-self.epoch_images // self.d_batch_size)
-        return max(1, -(-d_steps // self.n_critic))
-
-    def resolution(self, stage: int) -> int:
-        return models.output_size(self.bottom_width, stage)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-
-class LossWindow(tf.Module):
-    """The last ``size`` losses, on device and checkpointed, with their spread."""
-
-    def __init__(self, size: int, name=None):
-        super().__init__(name=name)
-        self.size = size
-        self.values = tf.Variable(tf.zeros([size], tf.float64), trainable=False)
-        self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def push(self, values):
-        for v in tf.reshape(tf.cast(values, tf.float64), [-1]).numpy():
-            self.values.scatter_nd_update([[int(self.count) % self.size]], [v])
-            self.count.assign_add(1)
-
-    @property
-    def full(self) -> bool:
-        return int(self.count) >= self.size
-
-    def statistic(self, kind="std") -> float:
-        n = min(int(self.count), self.size)
-        if n < 2:
-            return float("nan")
-        var = float(np.var(self.values.numpy()[:n]))
-        return var if kind == "var" else var ** 0.5
-
-    def clear(self):
-        self.values.assign(tf.zeros_like(self.values))
-        self.count.assign(0)
-
-
-def _reinitialise(model, fresh, optimizer):
-    """Give ``model`` the freshly initialised weights of ``fresh``; zero its optimizer state."""
-    model.set_weights(fresh.get_weights())
-    for v in optimizer.variables:
-        if "learning_rate" not in v.path:
-            v.assign(tf.zeros_like(v))
-
-
-class RandomSampler(tf.Module):
-    """Uniform architectures with the controller's interface (``--search=random``)."""
-
-    def __init__(self, cell_indices, seed):
-        super().__init__(name="random_sampler")
-        self.cell_indices = tuple(cell_indices)
-        self.rng = tf.random.Generator.from_seed(seed)
-
-    def sample(self, batch_size, prev_archs=None, prev_hidden=None):
-        cols = []
-        for index in self.cell_indices:
-            for size in ss.decision_sizes(index):
-                cols.append(self.rng.uniform([batch_size], 0, size, dtype=tf.int32))
-        decisions = tf.stack(cols, 1)
-        if prev_archs is not None:
-            pick = self.rng.uniform([batch_size], 0, prev_archs.shape[0], dtype=tf.int32)
-            archs = tf.concat([tf.gather(prev_archs, pick), decisions], 1)
-        else:
-            archs = decisions
-        hidden = None
-        if prev_hidden is not None:
-            hidden = tuple(tf.gather(h, pick) for h in prev_hidden)
-        return ctrl_lib.SampleResult(archs=archs, decisions=decisions, beam_index=None,
-                                     log_probs=None, entropies=None, hidden=hidden)
+    Returns:
+      ``(samplers, reinforces)``, two lists of the same length.
+    """
+    c = config
+    samplers, reinforces = [], []
+    for level in range(c.num_cells if c.mlas else 1):
+        cells = (level,) if c.mlas else tuple(range(c.num_cells))
+        if c.search == "random":
+            samplers.append(ctrl_lib.RandomSampler(cells, c.seed + 101 * level))
+            reinforces.append(None)
+            continue
+        samplers.append(ctrl_lib.Controller(cells, hidden_size=c.hid_size,
+                                            seed=c.seed + 101 * level, name=f"controller{level}"))
+        reinforce = ctrl_lib.Reinforce(
+            learning_rate=c.ctrl_lr, entropy_coeff=c.entropy_coeff,
+            baseline_decay=c.baseline_decay, loss=c.ctrl_loss, name=f"reinforce{level}")
+        reinforce.build(samplers[-1])  # baseline and Adam slots: before any checkpoint restore
+        reinforces.append(reinforce)
+    return samplers, reinforces
 
 
 class Search:
-    """State and steps of one search; `run()` drives it to the end.
+    """One search: its parts and the steps of the algorithm; `run()` drives it to the end.
 
-    ``strategy``: the shared GAN trains data-parallel under it (batches are
-    global; ``sync_bn``, default on with several replicas, synchronises the
-    supernet's output batch norm) and reward images are generated and
-    classified split across its replicas. The controllers stay on the host,
-    outside the strategy: on every worker they see the same gathered rewards
-    from the same seeds and so make the same samples and updates. Only the
-    chief writes into ``model_dir``.
+    The parts: the shared GAN (`shared_gan.SharedGAN`), the samplers
+    (`build_samplers`), the position and history (`search_state.SearchState`),
+    the beam (`beam.Beam`), the rewards (`rewards.Rewards`), the dynamic-reset
+    monitor (`dynamic_reset.ResetMonitor`), the log (`search_log.SearchLog`),
+    the checkpoints (`checkpointing.RunCheckpoints`) and the roll-back after
+    NaN/Inf (`recovery.NonFiniteRollback`).
+
+    Args:
+      config: the `config.SearchConfig`.
+      model_dir: where checkpoints, logs and the result go (only the chief writes).
+      reward_fn: ``(search, arch, stage, seed) -> float`` (see `rewards`).
+      strategy: the shared GAN trains data-parallel under it (batches are
+        global) and reward images are generated and classified split across
+        its replicas. The controllers stay on the host, outside the strategy:
+        on every worker they see the same gathered rewards from the same seeds
+        and so make the same samples and updates.
+      sync_bn: synchronise the supernet's output batch norm across replicas
+        (None: whenever there are several).
     """
 
     def __init__(self, config: SearchConfig, model_dir: str, reward_fn=None, strategy=None,
                  sync_bn: bool | None = None):
-        self.config = config
+        c = self.config = config
         self.model_dir = model_dir
         self.chief = distribute.is_chief()
-        self.strategy = strategy or tf.distribute.get_strategy()
+        strategy = strategy or tf.distribute.get_strategy()
         if sync_bn is None:
-            sync_bn = self.strategy.num_replicas_in_sync > 1
-        c = config
-        with runlog.python_random_seed(c.seed), self.strategy.scope():
-            self.generator = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width,
-                                                   c.num_cells, sync_bn=sync_bn)
-            self.discriminator = models.Discriminator(c.df_dim, c.num_cells)
-        self.trainer = gan_trainer.GANTrainer(
-            self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
-            beta2=c.beta2, n_critic=c.n_critic, g_batch_size=c.g_batch_size,
-            unused_ops=c.unused_ops, seed=c.seed, precision=c.precision,
-            strategy=self.strategy)
-        num_levels = c.num_cells if c.mlas else 1
-        self.samplers, self.reinforces = [], []
-        for level in range(num_levels):
-            cells = (level,) if c.mlas else tuple(range(c.num_cells))
-            if c.search == "random":
-                self.samplers.append(RandomSampler(cells, c.seed + 101 * level))
-                self.reinforces.append(None)
-            else:
-                self.samplers.append(ctrl_lib.Controller(
-                    cells, hidden_size=c.hid_size, seed=c.seed + 101 * level,
-                    name=f"controller{level}"))
-                reinforce = ctrl_lib.Reinforce(
-                    learning_rate=c.ctrl_lr, entropy_coeff=c.entropy_coeff,
-                    baseline_decay=c.baseline_decay, loss=c.ctrl_loss, name=f"reinforce{level}")
-                # Baseline and Adam slots: build before any checkpoint restore.
-                reinforce.build(self.samplers[-1])
-                self.reinforces.append(reinforce)
-        length = ss.vector_length(c.num_cells)
-        self.iteration = tf.Variable(0, dtype=tf.int64, name="iteration")
-        self.phase = tf.Variable(0, dtype=tf.int64, name="phase")  # 0 shared, 1 controller
-        self.phase_step = tf.Variable(0, dtype=tf.int64, name="phase_step")
-        self.pending_reset = tf.Variable(False, name="pending_reset")
-        self.beam_archs = tf.Variable(tf.zeros([c.topk, length], tf.int32), name="beam_archs")
-        self.beam_len = tf.Variable(0, dtype=tf.int32, name="beam_len")
-        self.beam_h = tf.Variable(tf.zeros([c.topk, c.hid_size]), name="beam_h")
-        self.beam_c = tf.Variable(tf.zeros([c.topk, c.hid_size]), name="beam_c")
-        self.history = tf.Variable("{}", dtype=tf.string, name="history")
-        self.reward_rng = tf.random.Generator.from_seed(c.seed + 7)
-        self.g_window = LossWindow(c.reset_window, name="g_window")
-        self.d_window = LossWindow(c.reset_window, name="d_window")
-        self.reward_fn = reward_fn
-        items = dict(self.trainer.checkpoint_items())
-        for level, (sampler, rf) in enumerate(zip(self.samplers, self.reinforces)):
-            items[f"sampler{level}"] = sampler
-            if rf is not None:
-                items[f"reinforce{level}"] = rf
-        items.update(iteration=self.iteration, phase=self.phase, phase_step=self.phase_step,
-                     pending_reset=self.pending_reset, beam_archs=self.beam_archs,
-                     beam_len=self.beam_len, beam_h=self.beam_h, beam_c=self.beam_c,
-                     history=self.history, reward_rng=self.reward_rng, g_window=self.g_window,
-                     d_window=self.d_window)
-        # Everything but the data: what a NaN restore rolls back (the data moves on).
-        self._state_checkpoint = tf.train.Checkpoint(**items)
-        # The data iterators exist before any restore, so their position is restored too
-        # (and a missing data set fails here, before any training).
-        self._data_iters = {}
-        used_stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
-        data_items = {f"data{stage}": self._data(stage) for stage in used_stages}
-        self.checkpoint = tf.train.Checkpoint(**items, **data_items)
-        self._nan_restores = 0
-        self._models_finite = training.make_finite_check(self.generator, self.discriminator)
+            sync_bn = strategy.num_replicas_in_sync > 1
+        self.shared = shared_gan.SharedGAN(c, strategy, sync_bn)
+        self.samplers, self.reinforces = build_samplers(c)
+        self.state = search_state.SearchState()
+        self.beam = beam_lib.Beam(c.topk, c.hid_size, c.num_cells, c.mlas)
+        self.rewards = rewards_lib.Rewards(reward_fn, c.seed)
+        self.reset_monitor = dynamic_reset.ResetMonitor(c.reset_window, c.reset_statistic,
+                                                        c.reset_threshold)
+        self.checkpoints = checkpointing.RunCheckpoints(
+            self._state_items(), self.shared.data_items(), model_dir,
+            max_to_keep=c.keep_checkpoints)
+        self.rollback = recovery.NonFiniteRollback(self.checkpoints, c.max_nan_restores)
         self._preemption = None
-        self.manager = distribute.ChiefCheckpoints(self.checkpoint, model_dir, "checkpoints",
-                                                   max_to_keep=c.keep_checkpoints)
-        self.log = runlog.RunLog(model_dir, name="search_log", is_chief=self.chief)
-        self._sample_fn = {}
+        self.log = search_log.SearchLog(model_dir, self.chief, self.state, c)
 
-    # -- history (kept in the checkpoint as JSON) -----------------------------
-    def _hist(self):
-        return json.loads(self.history.numpy().decode())
+    def _state_items(self) -> dict:
+        """Everything of the search but the data: what a NaN/Inf roll-back restores."""
+        items = dict(self.shared.checkpoint_items())
+        for level, (sampler, reinforce) in enumerate(zip(self.samplers, self.reinforces)):
+            items[f"sampler{level}"] = sampler
+            if reinforce is not None:
+                items[f"reinforce{level}"] = reinforce
+        for part in (self.state, self.beam, self.rewards, self.reset_monitor):
+            items.update(part.checkpoint_items())
+        return items
 
-    def _hist_append(self, key, record):
-        hist = self._hist()
-        hist.setdefault(key, []).append(record)
-        self.history.assign(json.dumps(hist))
-
-    def _event(self, record):
-        record = {"iteration": int(self.iteration), **record}
-        self.log.log(record)
-        logging.info("%s", describe_event(record))
-
-    # -- pieces -----------------------------------------------------------------
     @property
-    def stage(self) -> int:
-        return self.config.stage_at(int(self.iteration))
-
-    def _level(self, stage):
-        return stage if self.config.mlas else 0
-
-    def _beam(self, stage):
-        """The beam the controller of ``stage`` extends (None before the first growth)."""
-        n = int(self.beam_len)
-        if n == 0 or stage == 0 or not self.config.mlas:
-            return None, None
-        length = sum(ss.cell_vector_length(i) for i in range(stage))
-        return (self.beam_archs[:n, :length],
-                (self.beam_h[:n], self.beam_c[:n]))
-
-    def sample(self, batch_size):
-        stage = self.stage
-        prev_archs, prev_hidden = self._beam(stage)
-        sampler = self.samplers[self._level(stage)]
-        return sampler.sample(batch_size, prev_archs=prev_archs, prev_hidden=prev_hidden)
-
-    def _padded(self, archs):
-        archs = tf.convert_to_tensor(archs, tf.int32)
-        pad = ss.vector_length(self.config.num_cells) - archs.shape[1]
-        return tf.pad(archs, [[0, 0], [0, pad]])
-
-    def _data(self, stage):
-        if stage not in self._data_iters:
-            from autogan_tf import data
-
-            c = self.config
-            ds = data.make_dataset(c.dataset, c.d_batch_size, c.resolution(stage),
-                                   split="train", seed=c.seed + stage,
-                                   on_bad_image=c.on_bad_image, data_dir=c.data_dir)
-            self._data_iters[stage] = iter(ds.batch(c.n_critic, drop_remainder=True).prefetch(2))
-        return self._data_iters[stage]
+    def generator(self):
+        """The supernet generator."""
+        return self.shared.generator
 
     def images(self, arch, num, stage, seed):
-        """uint8 images of one architecture from the supernet (BN in inference mode)."""
-        if stage not in self._sample_fn:  # split across the replicas, gathered
-            self._sample_fn[stage] = distribute.ReplicaSplit(
-                self.strategy, lambda z, a: to_uint8(
-                    self.generator(z, a, stage=stage, training=False)))
-        arch = self._padded([arch])[0]
-        out = []
-        for start in range(0, num, self.config.eval_batch_size):
-            n = min(self.config.eval_batch_size, num - start)
-            z = tf.random.stateless_normal([n, self.config.latent_dim], [seed, start])
-            out.append(self._sample_fn[stage](z, arch))
-        return tf.concat(out, 0)
+        """uint8 images of ``arch`` at ``stage`` (what reward functions score)."""
+        return self.shared.images(arch, num, stage, seed)
 
-    def reward(self, arch, stage):
-        seed = int(self.reward_rng.uniform_full_int([], tf.int64)) % (2 ** 31)
-        value = float(self.reward_fn(self, arch, stage, seed))
-        if not np.isfinite(value):
-            raise _Diverged(f"the reward of architecture {ss.Arch.from_list(arch)} is {value}")
-        return value
-
-    # -- phases -----------------------------------------------------------------
-    def train_shared(self, progress):
-        """Shared GAN training for the rest of this iteration; True when a reset fires."""
-        c = self.config
-        stage = self.stage
-        data = self._data(stage)
-        total = c.gen_iters_per_search_iter
-        while int(self.phase_step) < total:
-            sample = self.sample(c.n_critic)
-            out = self.trainer.train_iteration(next(data), self._padded(sample.archs), stage)
-            if not bool(out["finite"] & self._models_finite()):
-                raise _Diverged(f"the shared GAN losses or weights are NaN/Inf at shared step "
-                                f"{int(self.phase_step) + 1}")
-            self.phase_step.assign_add(1)
-            step = int(self.phase_step)
-            self.d_window.push(out["d_losses"])
-            self.g_window.push(out["g_loss"])
-            if step % c.log_every == 0 or step == total:
-                record = {"stage": stage, "shared_step": step,
-                          "d_loss": float(tf.reduce_mean(out["d_losses"])),
-                          "g_loss": float(out["g_loss"])}
-                self.log.log({"iteration": int(self.iteration), **record})
-                self.log.scalars(self._global_step(), {"shared/d_loss": record["d_loss"],
-                                                       "shared/g_loss": record["g_loss"]})
-                if progress:
-                    self.log.progress(self._global_step(), self._total_steps(),
-                                      stage=stage, d_loss=record["d_loss"],
-                                      g_loss=record["g_loss"])
-            if c.dynamic_reset and self.g_window.full and self.d_window.full:
-                g_stat = self.g_window.statistic(c.reset_statistic)
-                d_stat = self.d_window.statistic(c.reset_statistic)
-                if g_stat < c.reset_threshold or d_stat < c.reset_threshold:
-                    event = {"event": "dynamic_reset", "stage": stage, "shared_step": step,
-                             f"g_loss_{c.reset_statistic}": g_stat,
-                             f"d_loss_{c.reset_statistic}": d_stat}
-                    self._event(event)
-                    self._hist_append("resets", {"iteration": int(self.iteration),
-                                                 "shared_step": step})
-                    self.log.scalars(self._global_step(), {"shared/reset": 1.0})
-                    self.g_window.clear()
-                    self.d_window.clear()
-                    self.pending_reset.assign(True)
-                    return
-            saved = bool(c.save_every and step % c.save_every == 0)
-            if saved:
-                self.save()
-            self._stop_if_requested(saved)
-
-    def train_controller(self):
-        c = self.config
-        stage = self.stage
-        level = self._level(stage)
-        sampler, reinforce = self.samplers[level], self.reinforces[level]
-        if reinforce is not None and c.ctrl_baseline == "iteration" and int(self.phase_step) == 0:
-            reinforce.reset_baseline()  # the official baseline lives one search iteration
-        steps = []
-        while int(self.phase_step) < c.ctrl_steps:
-            prev_archs, prev_hidden = self._beam(stage)
-            sample = sampler.sample(c.ctrl_sample_batch, prev_archs=prev_archs,
-                                    prev_hidden=prev_hidden)
-            rewards = [self.reward(a, stage) for a in sample.archs.numpy().tolist()]
-            record = {"stage": stage, "ctrl_step": int(self.phase_step) + 1,
-                      "reward": float(np.mean(rewards))}
-            if reinforce is not None:
-                stats = reinforce.update(sampler, sample, tf.constant(rewards, tf.float32))
-                record.update({k: float(v) for k, v in stats.items()})
-            record["archs"] = [str(ss.Arch.from_list(a)) for a in sample.archs.numpy().tolist()]
-            self.log.log({"iteration": int(self.iteration), **record})
-            self.log.scalars(self._ctrl_global_step(),
-                             {f"controller/{k}": v for k, v in record.items()
-                              if isinstance(v, float)})
-            self.phase_step.assign_add(1)
-            steps.append(record)
-            self._stop_if_requested()
-        if steps:  # what a user watches converge; every step is in the JSONL and TensorBoard
-            last = steps[-1]
-            summary = f"reward {np.mean([r['reward'] for r in steps]):.3f}"
-            for key in ("baseline", "entropy_mean"):
-                if key in last:
-                    summary += f", {key.replace('_mean', '')} {last[key]:.3f}"
-            logging.info("iteration %d (stage %d): controller %s; last sampled %s",
-                         int(self.iteration), stage, summary, last["archs"][0])
-
-    def top_k(self, stage):
-        """Sample candidates, score them, keep the best ``topk`` (archs, hidden, rewards)."""
-        c = self.config
-        prev_archs, prev_hidden = self._beam(stage)
-        sampler = self.samplers[self._level(stage)]
-        sample = sampler.sample(c.num_candidates, prev_archs=prev_archs, prev_hidden=prev_hidden)
-        archs = sample.archs.numpy().tolist()
-        rewards = [self.reward(a, stage) for a in archs]
-        order = sorted(range(len(archs)), key=lambda i: -rewards[i])[:c.topk]
-        hidden = sample.hidden
-        if hidden is None:
-            hidden = (tf.zeros([len(archs), c.hid_size]), tf.zeros([len(archs), c.hid_size]))
-        return ([archs[i] for i in order], (tf.gather(hidden[0], order),
-                                            tf.gather(hidden[1], order)),
-                [rewards[i] for i in order])
-
-    def _set_beam(self, archs, hidden):
-        padded = self._padded(archs)
-        k = len(archs)
-        self.beam_archs.assign(tf.tensor_scatter_nd_update(
-            tf.zeros_like(self.beam_archs), [[i] for i in range(k)], padded))
-        self.beam_h.assign(tf.tensor_scatter_nd_update(
-            tf.zeros_like(self.beam_h), [[i] for i in range(k)], hidden[0]))
-        self.beam_c.assign(tf.tensor_scatter_nd_update(
-            tf.zeros_like(self.beam_c), [[i] for i in range(k)], hidden[1]))
-        self.beam_len.assign(k)
-
-    def _record_stage(self, stage, archs, rewards):
-        entries = [{"arch": a, "reward": r} for a, r in zip(archs, rewards)]
-        self._hist_append("stage_results", {"stage": stage, "iteration": int(self.iteration),
-                                            "top_archs": entries})
-        self._event({"event": "stage_top_k", "stage": stage, "rewards": rewards,
-                     "mean_reward": float(np.mean(rewards)),
-                     "archs": [str(ss.Arch.from_list(a)) for a in archs]})
-        self.log.scalars(self._ctrl_global_step(),
-                         {f"stage{stage}/mean_top_reward": float(np.mean(rewards))})
-        grid = make_grid(self.images(archs[0], 64, stage, seed=stage).numpy(), 8)
-        if self.chief:
-            save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
-        self.log.image(self._ctrl_global_step(), f"samples/stage{stage}", grid)
-
-    def reinitialise_shared(self):
-        c = self.config
-        # Seeded by the iteration: a resumed search re-initialises to the same weights.
-        with runlog.python_random_seed(c.seed * 100_003 + 1 + int(self.iteration)):
-            fresh_g = models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells)
-            fresh_d = models.Discriminator(c.df_dim, c.num_cells)
-        _reinitialise(self.generator, fresh_g, self.trainer.g_opt)
-        _reinitialise(self.discriminator, fresh_d, self.trainer.d_opt)
-        self._event({"event": "reinitialised_shared_gan"})
-
-    def _global_step(self):
-        return int(self.iteration) * self.config.gen_iters_per_search_iter + int(self.phase_step)
-
-    def _total_steps(self):
-        return self.config.max_search_iters * self.config.gen_iters_per_search_iter
-
-    def _ctrl_global_step(self):
-        return int(self.iteration) * max(1, self.config.ctrl_steps) + (
-            int(self.phase_step) if int(self.phase) == 1 else 0)
-
-    def save(self):
-        return runlog.save_checkpoint(self.manager)
-
-    def _stop_if_requested(self, saved=False):
-        """At a safe point: if a signal asked to stop, checkpoint (unless just done) and stop."""
-        if self._preemption is not None and self._preemption.requested:
-            raise _Preempted(self.manager.latest_checkpoint if saved else self.save())
-
-    def _position(self):
-        return {"iteration": int(self.iteration), "phase": int(self.phase),
-                "phase_step": int(self.phase_step)}
-
-    def _recover(self, reason):
-        """Roll back to the last good checkpoint after a NaN/Inf, or stop when out of retries."""
-        c = self.config
-        self._nan_restores += 1
-        where = self._position()
-        self._event({"event": "nonfinite", "reason": reason, **where,
-                     "restores_so_far": self._nan_restores})
-        if self._nan_restores > c.max_nan_restores:
-            raise SearchError(
-                f"{reason} at search iteration {where['iteration']} (phase {where['phase']}); "
-                f"this is non-finite value number {self._nan_restores}, more than "
-                f"--max_nan_restores={c.max_nan_restores}. The last good checkpoint is kept in "
-                f"{self.manager.directory}. Lower --g_lr/--d_lr or check the data")
-        # Not the data iterators: the retry trains on the next batches, not the same ones.
-        path = runlog.restore_latest(self.manager, self._state_checkpoint, expect_partial=True)
-        if path is None:
-            raise SearchError(f"{reason} at search iteration {where['iteration']} before the "
-                              f"first checkpoint in {self.manager.directory}; nothing to restore. "
-                              "Lower --g_lr/--d_lr or check the data")
-        self._event({"event": "restored_after_nonfinite", "checkpoint": path,
-                     **self._position(), "restores_so_far": self._nan_restores,
-                     "max_nan_restores": c.max_nan_restores})
-        logging.warning("%s: restored %s (retry %d of --max_nan_restores=%d) with the next "
-                        "batches of data; nothing else is changed", reason, path,
-                        self._nan_restores, c.max_nan_restores)
-
-    def restore(self):
-        path = runlog.restore_latest(self.manager, self.checkpoint)
-        if path:
-            self._event({"event": "resumed", "checkpoint": path, "phase": int(self.phase),
-                         "phase_step": int(self.phase_step)})
-        return path
-
-    # -- driver -----------------------------------------------------------------
+    # -- the algorithm --------------------------------------------------------------
     def run(self, progress=True) -> dict:
         """Search to the end and return the result; after a SIGTERM/SIGINT, checkpoint and
         return ``{"preempted": True, ...}`` instead (rerun to resume)."""
-        c = self.config
-        with runlog.Preemption() as preemption:
+        with recovery.Preemption() as preemption:
             self._preemption = preemption
             try:
-                while int(self.iteration) < c.max_search_iters:
+                while self.state.iteration < self.config.max_search_iters:
                     try:
                         self._run_iteration(progress)
                     except _Diverged as e:
                         self._recover(str(e))
             except _Preempted as stop:
-                record = {"event": "preempted", "checkpoint": stop.args[0], **self._position()}
-                self._event(record)
-                logging.warning("stopped after signal %s at %s; checkpoint %s. Rerun the same "
-                                "command to resume", preemption.signal, self._position(),
-                                stop.args[0])
-                return {"preempted": True, **record}
+                return self._preempted(stop.args[0], preemption.signal)
             finally:
                 self._preemption = None
         return self.finish()
 
-    def _grown(self, iteration) -> bool:
-        return any(change["iteration"] == iteration
-                   for change in self._hist().get("stage_changes", []))
-
     def _run_iteration(self, progress):
-        """The rest of the current search iteration, from the checkpointed phase and step."""
-        c = self.config
-        it = int(self.iteration)
-        stage = self.stage
-        # A resume from the checkpoint written right after growing must not grow twice.
-        if int(self.phase) == 0 and int(self.phase_step) == 0 and it > 0 \
-                and c.mlas and it in c.grow_steps_list() and not self._grown(it):
-            archs, hidden, rewards = self.top_k(stage - 1)
-            self._record_stage(stage - 1, archs, rewards)
-            self._set_beam(archs, hidden)
-            self._event({"event": "grow", "stage": stage})
-            self._hist_append("stage_changes", {"iteration": it, "stage": stage})
-            self.save()
-            self._stop_if_requested(saved=True)
-        if int(self.phase) == 0:
+        """The rest of the current search iteration, from the checkpointed phase and step:
+        growth (at a grow step), shared GAN training, controller training, dynamic reset."""
+        if self._growth_due():
+            self.grow()
+        if self.state.phase == search_state.SHARED:
             self.train_shared(progress)
-            self.phase.assign(1)
-            self.phase_step.assign(0)
-            self.save()
-            self._stop_if_requested(saved=True)
-        if int(self.phase) == 1:
+            self.state.start_controller_phase()
+            self._stop_if_requested(saved=self.save())
+        if self.state.phase == search_state.CONTROLLER:
             self.train_controller()
-            if bool(self.pending_reset):
+            if self.state.pending_reset:
                 self.reinitialise_shared()
-                self.pending_reset.assign(False)
-            self.phase.assign(0)
-            self.phase_step.assign(0)
-            self.iteration.assign_add(1)
-            self.save()
-            self._stop_if_requested(saved=True)
+            self.state.next_iteration()
+            self._stop_if_requested(saved=self.save())
+
+    def train_shared(self, progress):
+        """Train the shared GAN for the rest of this iteration's shared phase, an architecture
+        from the controller per D step; stops early when a dynamic reset fires."""
+        c, stage = self.config, self.stage
+        while self.state.step < c.gen_iters_per_search_iter:
+            out = self.shared.train_iteration(self.sample(c.n_critic).archs, stage)
+            if not bool(out["finite"]):
+                raise _Diverged(f"the shared GAN losses or weights are NaN/Inf at shared step "
+                                f"{self.state.step + 1}")
+            step = self.state.count_step()
+            self.reset_monitor.push(out["d_losses"], out["g_loss"])
+            self.log.shared_step(out, stage, progress)
+            if c.dynamic_reset and self._reset_fired(stage):
+                return
+            saved = self.save() if c.save_every and step % c.save_every == 0 else None
+            self._stop_if_requested(saved)
+
+    def train_controller(self):
+        """Train this stage's controller with REINFORCE for the rest of the controller phase."""
+        stage = self.stage
+        sampler, reinforce = self._samplers(stage)
+        if (reinforce is not None and self.config.ctrl_baseline == "iteration"
+                and self.state.step == 0):
+            reinforce.reset_baseline()  # the official baseline lives one search iteration
+        steps = []
+        while self.state.step < self.config.ctrl_steps:
+            steps.append(self._controller_step(stage, sampler, reinforce))
+            self._stop_if_requested()
+        self.log.controller_summary(stage, steps)
+
+    def grow(self):
+        """Multi-level search: the finished stage's top-K become the beam the next stage's
+        controller extends by one cell."""
+        stage = self.stage
+        archs, hidden, rewards = self.top_k(stage - 1)
+        self._record_stage(stage - 1, archs, rewards)
+        self.beam.set(archs, hidden)
+        self.log.event({"event": "grow", "stage": stage})
+        self.state.append("stage_changes", {"iteration": self.state.iteration, "stage": stage})
+        self._stop_if_requested(saved=self.save())
+
+    def top_k(self, stage):
+        """Sample ``num_candidates`` architectures, score them, keep the best ``topk``.
+
+        Returns:
+          ``(archs, (h, c), rewards)``, best first (see `beam.best`).
+        """
+        c = self.config
+        sample = self.sample(c.num_candidates, stage)
+        archs = sample.archs.numpy().tolist()
+        return beam_lib.best(archs, sample.hidden, self.score(archs, stage), c.topk, c.hid_size)
+
+    def reinitialise_shared(self):
+        """Dynamic reset, after the controller phase: fresh weights for the shared G and D."""
+        # Seeded by the iteration: a resumed search re-initialises to the same weights.
+        self.shared.reinitialise(self.config.seed * 100_003 + 1 + self.state.iteration)
+        self.log.event({"event": "reinitialised_shared_gan"})
+        self.state.set_pending_reset(False)
 
     def finish(self) -> dict:
+        """The final stage's top-K (sampled now unless recorded), written to the result file."""
         stage = self.config.num_cells - 1
-        hist = self._hist()
-        done = [r for r in hist.get("stage_results", []) if r["stage"] == stage]
+        done = [r for r in self.state.records("stage_results") if r["stage"] == stage]
         if done:
             final = done[-1]["top_archs"]
         else:
@@ -738,74 +287,167 @@ class Search:
                 archs, _, rewards = self.top_k(stage)
             except _Diverged as e:
                 raise SearchError(f"{e} in the final top-k of the search; the last checkpoint "
-                                  f"is kept in {self.manager.directory}") from None
+                                  f"is kept in {self.checkpoints.directory}") from None
             self._record_stage(stage, archs, rewards)
             self.save()
             final = [{"arch": a, "reward": r} for a, r in zip(archs, rewards)]
-            hist = self._hist()
-        result = {
-            "top_archs": [{"arch": list(map(int, e["arch"])), "reward": e["reward"],
-                           "arch_str": str(ss.Arch.from_list(e["arch"]))} for e in final],
-            "stage_results": hist.get("stage_results", []),
-            "resets": hist.get("resets", []),
-            "stage_changes": hist.get("stage_changes", []),
-            "config": self.config.to_dict(),
-        }
+        result = self._result(final)
         if self.chief:
             runlog.write_json_atomic(os.path.join(self.model_dir, RESULT_FILE), result)
-        self._event({"event": "finished", "best_arch": result["top_archs"][0]["arch_str"],
-                     "best_reward": result["top_archs"][0]["reward"]})
+        self.log.event({"event": "finished", "best_arch": result["top_archs"][0]["arch_str"],
+                        "best_reward": result["top_archs"][0]["reward"]})
         return result
+
+    # -- the steps' parts -------------------------------------------------------------
+    @property
+    def stage(self) -> int:
+        """The current stage (index of the last active cell)."""
+        return self.config.stage_at(self.state.iteration)
+
+    def _samplers(self, stage):
+        """``(sampler, reinforce)`` of ``stage``."""
+        level = stage if self.config.mlas else 0
+        return self.samplers[level], self.reinforces[level]
+
+    def sample(self, batch_size, stage=None):
+        """Architectures from the sampler of ``stage`` (default: the current one), extending
+        the beam."""
+        stage = self.stage if stage is None else stage
+        prev_archs, prev_hidden = self.beam.prefix(stage)
+        return self._samplers(stage)[0].sample(batch_size, prev_archs=prev_archs,
+                                               prev_hidden=prev_hidden)
+
+    def score(self, archs, stage) -> list[float]:
+        """Rewards of ``archs`` at ``stage``; a NaN/Inf one raises `_Diverged`."""
+        values = []
+        for arch in archs:
+            value = self.rewards(self, arch, stage)
+            if not np.isfinite(value):
+                raise _Diverged(f"the reward of architecture {ss.Arch.from_list(arch)} is {value}")
+            values.append(value)
+        return values
+
+    def _reset_fired(self, stage) -> bool:
+        """Check the loss windows; on a reset, log it and mark the shared GAN for
+        re-initialisation at the end of the iteration."""
+        stats = self.reset_monitor.due()
+        if stats is None:
+            return False
+        self.log.reset(stage, stats)
+        self.state.append("resets", {"iteration": self.state.iteration,
+                                     "shared_step": self.state.step})
+        self.reset_monitor.clear()
+        self.state.set_pending_reset(True)
+        return True
+
+    def _controller_step(self, stage, sampler, reinforce) -> dict:
+        """Sample, score, and (with a controller) one REINFORCE update; returns the record."""
+        sample = self.sample(self.config.ctrl_sample_batch, stage)
+        archs = sample.archs.numpy().tolist()
+        rewards = self.score(archs, stage)
+        record = {"stage": stage, "ctrl_step": self.state.step + 1,
+                  "reward": float(np.mean(rewards))}
+        if reinforce is not None:
+            stats = reinforce.update(sampler, sample, tf.constant(rewards, tf.float32))
+            record.update({k: float(v) for k, v in stats.items()})
+        record["archs"] = search_log.arch_strings(archs)
+        self.log.controller_step(record)
+        self.state.count_step()
+        return record
+
+    def _growth_due(self) -> bool:
+        """At the start of a grow step's iteration, unless already grown (a resume from the
+        checkpoint written right after growing must not grow twice)."""
+        it = self.state.iteration
+        return (self.state.at_iteration_start and it > 0 and self.config.mlas
+                and it in self.config.grow_steps_list() and not self.state.grown_at(it))
+
+    def _record_stage(self, stage, archs, rewards):
+        """Keep a stage's top-K in the history, and log it."""
+        entries = [{"arch": a, "reward": r} for a, r in zip(archs, rewards)]
+        self.state.append("stage_results", {"stage": stage, "iteration": self.state.iteration,
+                                            "top_archs": entries})
+        self.log.stage_top_k(stage, archs, rewards, self.images)
+
+    def _result(self, final) -> dict:
+        history = self.state.history()
+        return {
+            "top_archs": [{"arch": list(map(int, e["arch"])), "reward": e["reward"],
+                           "arch_str": str(ss.Arch.from_list(e["arch"]))} for e in final],
+            "stage_results": history.get("stage_results", []),
+            "resets": history.get("resets", []),
+            "stage_changes": history.get("stage_changes", []),
+            "config": self.config.to_dict(),
+        }
+
+    # -- checkpoints and faults ----------------------------------------------------------
+    def save(self) -> str:
+        """Checkpoint everything; returns the path."""
+        return self.checkpoints.save()
+
+    def restore(self):
+        """Resume from the newest readable checkpoint; returns its path (None: a new search)."""
+        path = self.checkpoints.restore()
+        if path:
+            self.log.event({"event": "resumed", "checkpoint": path, "phase": self.state.phase,
+                            "phase_step": self.state.step})
+        return path
+
+    def _stop_if_requested(self, saved=None):
+        """At a safe point: if a signal asked to stop, checkpoint (unless ``saved`` is the
+        checkpoint just written) and stop."""
+        if self._preemption is not None:
+            path = self._preemption.checkpoint_if_requested(self.save, saved)
+            if path is not None:
+                raise _Preempted(path)
+
+    def _preempted(self, checkpoint, signal) -> dict:
+        record = {"event": "preempted", "checkpoint": checkpoint, **self.state.position()}
+        self.log.event(record)
+        logging.warning("stopped after signal %s at %s; checkpoint %s. Rerun the same command "
+                        "to resume", signal, self.state.position(), checkpoint)
+        return {"preempted": True, **record}
+
+    def _recover(self, reason):
+        """Roll back to the last good checkpoint after a NaN/Inf, or stop when out of retries."""
+        where = self.state.position()
+        count = self.rollback.count_one()
+        self.log.event({"event": "nonfinite", "reason": reason, **where, "restores_so_far": count})
+        if self.rollback.exhausted:
+            raise SearchError(
+                f"{reason} at search iteration {where['iteration']} (phase {where['phase']}); "
+                f"this is non-finite value number {count}, more than "
+                f"--max_nan_restores={self.config.max_nan_restores}. The last good checkpoint "
+                f"is kept in {self.checkpoints.directory}. Lower --g_lr/--d_lr or check the data")
+        # Not the data iterators: the retry trains on the next batches, not the same ones.
+        path = self.rollback.restore(reason)
+        if path is None:
+            raise SearchError(f"{reason} at search iteration {where['iteration']} before the "
+                              f"first checkpoint in {self.checkpoints.directory}; nothing to "
+                              "restore. Lower --g_lr/--d_lr or check the data")
+        self.log.event({"event": "restored_after_nonfinite", **self.state.position(),
+                        **self.rollback.restored_record(path)})
 
 
 def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
-    """Reward of an architecture: IS (or 1/FID) of its supernet samples (generated and
-    classified split across the replicas of ``strategy``)."""
-    from autogan_tf import training
-
+    """The paper's reward (`rewards.make_reward_fn`), its limits raised as `SearchUserError`."""
     try:
         config.check_reward()
     except ValueError as e:
         raise SearchUserError(str(e)) from None
-    evaluator = training.Evaluator(
-        config.classifier, config.feature_layer, config.inception_path,
-        config.fid_stats if config.reward == "fid" else None,
-        config.dataset if config.reward == "fid" else None,
-        config.resolution(config.num_cells - 1), config.data_dir, model_dir,
-        config.eval_batch_size, strategy=strategy)
-
-    def reward(search, arch, stage, seed):
-        # Native resolution (8 / 16 / 32 px), as the official get_is: the
-        # Inception graph resizes to 299 itself; a Keras classifier's extractor
-        # resizes to the data set's resolution (its image_size) only.
-        images = search.images(arch, config.reward_num_images, stage, seed)
-        result = evaluator.score_images(images)
-        if config.reward == "fid":
-            return 1.0 / max(result["fid"], 1e-6)
-        return result["is_mean"]
-
-    return reward
+    return rewards_lib.make_reward_fn(config, model_dir, strategy)
 
 
 def check_config(model_dir, config: SearchConfig):
-    path = os.path.join(model_dir, CONFIG_FILE)
-    current = config.to_dict()
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                saved = json.load(f)
-            if not isinstance(saved, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            raise SearchUserError(f"{path} is unreadable ({e}); use a new --model_dir") from None
-        diff = {k: (saved.get(k), current[k]) for k in STRUCTURAL_KEYS
-                if saved.get(k) != current[k]}
-        if diff:
-            pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
-            raise SearchUserError(f"--model_dir={model_dir} holds a search of a different "
-                              f"configuration ({pretty}); use a new --model_dir")
-    if distribute.is_chief():  # other workers only check
-        runlog.write_json_atomic(path, current)
+    """Write ``search_config.json``, or refuse a ``model_dir`` holding another search.
+
+    Raises:
+      SearchUserError: the saved configuration is unreadable or differs in a
+        `STRUCTURAL_KEYS` setting.
+    """
+    config_lib.check_run_dir_config(model_dir, CONFIG_FILE, config, STRUCTURAL_KEYS,
+                                    SearchUserError, "search", "use a new --model_dir",
+                                    write=distribute.is_chief())  # other workers only check
 
 
 def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True,

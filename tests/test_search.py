@@ -119,7 +119,7 @@ def test_other_configuration_is_refused(tmp_path):
 
 def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
     """As the official get_is: 8 px samples go to the scorer as they are (Inception resizes)."""
-    from autogan_tf import training
+    from autogan_tf.metrics import evaluator
 
     seen = []
 
@@ -135,7 +135,7 @@ def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
         def images(self, arch, num, stage, seed):
             return tf.zeros([num, 8, 8, 3], tf.uint8)
 
-    monkeypatch.setattr(training, "Evaluator", FakeEvaluator)
+    monkeypatch.setattr(evaluator, "Evaluator", FakeEvaluator)
     reward = search.make_reward_fn(tiny_config(classifier="inception", reward_num_images=10),
                                    str(tmp_path))
     assert reward(FakeSearch(), [0, 0, 0, 0], 0, 1) == 1.5

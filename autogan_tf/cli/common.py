@@ -6,11 +6,9 @@ Errors are not caught in the commands: `run` turns any `errors.AutoganError`
 into one line on stderr (see `report_errors`).
 """
 
-import dataclasses
 import functools
 import os
 import sys
-import typing
 
 from absl import flags
 
@@ -120,45 +118,6 @@ def exit_if_preempted(result, command: str):
         raise SystemExit(EX_TEMPFAIL)
 
 
-def define_dataclass_flags(cls, helps, skip=()):
-    """One absl flag per dataclass field, typed from its default; help text from ``helps``."""
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
-        default = field.default
-        help_text = helps.get(field.name, field.name.replace("_", " "))
-        hint = hints[field.name]
-        if hint is bool:
-            flags.DEFINE_bool(field.name, default, help_text)
-        elif hint is int:
-            flags.DEFINE_integer(field.name, default, help_text)
-        elif hint is float:
-            flags.DEFINE_float(field.name, default, help_text)
-        else:
-            flags.DEFINE_string(field.name, default, help_text)
-
-
-def dataclass_from_flags(cls, values, **overrides):
-    """A ``cls`` configuration from the parsed flags of its fields.
-
-    Args:
-      cls: a configuration dataclass (`training.TrainConfig`, `search.SearchConfig`).
-      values: the parsed flags (``flags.FLAGS``); fields without a flag keep their default.
-      **overrides: field values that replace the flags' (e.g. an ``arch`` read elsewhere).
-
-    Returns:
-      The validated configuration; a bad ``arch`` is reported naming ``--arch``
-      (`parse_arch_flag`).
-    """
-    kwargs = {f.name: getattr(values, f.name) for f in dataclasses.fields(cls)
-              if f.name in values}
-    kwargs.update(overrides)
-    if "arch" in kwargs:
-        kwargs["arch"] = str(parse_arch_flag(kwargs["arch"]))
-    return cls(**kwargs)
-
-
 def parse_arch_flag(value, flag: str = "--arch"):
     """An architecture flag's value as a `search_space.Arch`.
 
@@ -177,35 +136,6 @@ def parse_arch_flag(value, flag: str = "--arch"):
     except search_space.ArchError as e:
         raise search_space.ArchError(f"{flag}: {e}") from None
 
-
-
-# Help texts of the TrainConfig flags, shared by autogan-train and autogan-derive.
-TRAIN_HELPS = {
-    "arch": "Architecture: alias (autogan_cifar10_a), vector '1 0 1 1 ...', or JSON file.",
-    "dataset": "cifar10, stl10, shapes (built in) or folder:PATH.",
-    "data_dir": "tensorflow-datasets data directory.",
-    "max_iters": "Generator iterations (each is n_critic D steps + 1 G step).",
-    "lr_decay": "Linear learning-rate decay to 0 over max_iters (the paper's run: off).",
-    "ema_decay": "Decay of the exponential moving average of G's weights used for eval/export.",
-    "ema_warmup": "bias_correction: the EMA is the bias-corrected average of the weights seen "
-                  "so far (as Adam's moments), useful from the first iterations and equal to "
-                  "the paper's at full length; none: the official average, started at the "
-                  "initial weights (mostly random init for the first few thousand iterations "
-                  "at 0.999).",
-    "save_every": "Checkpoint every N generator iterations (0: only at the end).",
-    "eval_every": "Evaluate IS/FID every N generator iterations (0: never).",
-    "eval_num_samples": "Samples per evaluation (paper: 50000).",
-    "classifier": "'inception' (2015-12-05 graph) or a .keras classifier file for IS/FID.",
-    "feature_layer": "Feature layer name of a --classifier .keras model.",
-    "inception_path": "classify_image_graph_def.pb or inception-2015-12-05.tgz.",
-    "fid_stats": "Reference statistics .npz (TTUR format); default: computed from --dataset.",
-    "on_bad_image": "'error' stops at an unreadable image, 'skip' skips it with a warning.",
-    "jit_compile": "Compile the training step with XLA.",
-    "precision": "float32, or bfloat16 compute with float32 variables, losses and spectral "
-                 "norms (about 1.7-2x faster on CPUs with AVX-512 bf16 or AMX, and on TPUs/GPUs "
-                 "with bf16 units; see the README's Performance section).",
-    "max_nan_restores": "Restores of the last good checkpoint after NaN/Inf before stopping.",
-}
 
 
 def define_generator_flags(verb: str):

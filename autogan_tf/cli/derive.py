@@ -11,12 +11,13 @@ import json
 
 from absl import flags
 
-from autogan_tf.training import TrainConfig
+from autogan_tf import config as config_lib
 from autogan_tf.cli import common
+from autogan_tf.config import TrainConfig
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
-common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS, skip=("arch",))
+config_lib.define_flags(TrainConfig, skip=("arch",))
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search.")
 flags.DEFINE_string("model_dir", None, "Directory for one training run per architecture.")
 flags.DEFINE_integer("num_archs", 0, "Train only the first N architectures (0: all).")
@@ -27,7 +28,7 @@ def main(argv):
     common.apply_runtime_flags()
     from autogan_tf import derive
 
-    config = {f: getattr(FLAGS, f) for f in TrainConfig.__dataclass_fields__ if f != "arch"}
+    config = config_lib.values_from_flags(TrainConfig, FLAGS, skip=("arch",))
     out = derive.derive(FLAGS.search_result, FLAGS.model_dir, config, FLAGS.num_archs)
     common.exit_if_preempted(out, "autogan-derive")
     print(f"{'rank':>4}  {'architecture':<32}{'IS':>8}{'FID':>9}")

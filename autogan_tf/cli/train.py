@@ -11,12 +11,13 @@ import json
 
 from absl import flags
 
-from autogan_tf.training import TrainConfig
+from autogan_tf import config as config_lib
 from autogan_tf.cli import common
+from autogan_tf.config import TrainConfig
 
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
-common.define_dataclass_flags(TrainConfig, common.TRAIN_HELPS)
+config_lib.define_flags(TrainConfig)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and samples.")
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search; use with --rank.")
 flags.DEFINE_integer("rank", 0, "Which of the search result's top architectures (0 = best).")
@@ -32,7 +33,7 @@ def main(argv):
     overrides = {}
     if FLAGS.search_result:
         overrides["arch"] = derive.top_arch(FLAGS.search_result, FLAGS.rank)
-    config = common.dataclass_from_flags(TrainConfig, FLAGS, **overrides)
+    config = config_lib.from_flags(TrainConfig, FLAGS, **overrides)
     pipeline.prepare_run_dir(FLAGS.model_dir, config, training.check_model_dir_config,
                              FLAGS.min_free_mb)
     result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,

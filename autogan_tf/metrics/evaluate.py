@@ -16,6 +16,7 @@ import numpy as np
 
 from autogan_tf import errors
 from autogan_tf.images import to_uint8  # noqa: F401 (part of this module's API)
+from autogan_tf.config import IS_SPLITS
 from autogan_tf.metrics.scores import (RunningMoments, Statistics, StatsError,
                                        inception_score_from_logits, load_statistics)
 
@@ -85,7 +86,7 @@ def check_compatible(stats: Statistics, extractor, where: str = "reference stati
 
 
 def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, extractor,
-                     fid_stats=None, splits: int = 10, progress: str | None = None) -> dict:
+                     fid_stats=None, splits: int = IS_SPLITS, progress: str | None = None) -> dict:
     """IS and FID of ``num_samples`` images from ``generate_fn(n) -> uint8 [n, H, W, 3]``.
 
     ``fid_stats`` is a statistics file, a :class:`Statistics` or ``(mu,

@@ -19,6 +19,7 @@ import zipfile
 import numpy as np
 
 from autogan_tf import errors
+from autogan_tf.config import IS_SPLITS
 
 # An imaginary part of sqrtm larger than this means the product of the two
 # covariances is badly conditioned and the distance cannot be trusted.
@@ -42,7 +43,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+def inception_score(probs: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, float]:
     """Mean and standard deviation of exp(E[KL(p(y|x) || p(y))]) over splits.
 
     Split ``i`` holds rows ``[i*N//splits, (i+1)*N//splits)``, as in the
@@ -68,7 +69,7 @@ def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def inception_score_from_logits(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
+def inception_score_from_logits(logits: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, float]:
     """Inception Score of class logits (softmax first)."""
     return inception_score(softmax(logits), splits)
 

@@ -162,13 +162,13 @@ def _write_run(directory, generator, config, provenance):
     """config.json, the checkpoint (as raw and EMA generator) and import.json."""
     import tensorflow as tf
 
-    from autogan_tf import runlog, training
+    from autogan_tf import checkpointing, runlog, training
 
     runlog.write_json_atomic(os.path.join(directory, training.CONFIG_FILE), config.to_dict())
     ckpt = tf.train.Checkpoint(generator=generator, ema_generator=generator)
     manager = tf.train.CheckpointManager(ckpt, os.path.join(directory, CHECKPOINT_DIR),
                                          max_to_keep=None)
-    runlog.save_checkpoint(manager, checkpoint_number=0)
+    checkpointing.save_checkpoint(manager, checkpoint_number=0)
     runlog.write_json_atomic(os.path.join(directory, IMPORT_FILE), provenance)
     _verify(directory, generator)
 

@@ -1,0 +1,517 @@
+"""Every setting of the search and of the final training, defined once.
+
+A setting is a dataclass field made by `setting`: its default, the help text
+of its command-line flag and the checks its value must pass sit together.
+Settings that the search and the training share are grouped by what they
+configure (data, model, optimiser, evaluation, the run itself); the two job
+configurations, `SearchConfig` and `TrainConfig`, are those groups plus their
+own settings. Attribute access stays flat (``config.gf_dim``) and ``to_dict``
+gives the flat JSON written into run directories, so ``config.json`` and
+``search_config.json`` of older runs still load (`from_dict`).
+
+The command lines do not repeat any of this: `define_flags` makes one absl
+flag per field, typed from its annotation and documented by its help, and
+`from_flags` builds the configuration back from the parsed flags. Building a
+configuration validates it (`Settings.__post_init__`); `check_values` applies
+the same checks to loose keyword arguments, for classes such as
+`gan_trainer.GANTrainer` that take settings one by one.
+
+Pure Python: no TensorFlow is imported, so a command's ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from typing import Callable
+
+from autogan_tf import errors
+
+# The Inception Score averages over 10 splits (improved-GAN's code, which the
+# paper's figures use), so an evaluation needs at least 10 images.
+IS_SPLITS = 10
+
+# Choices of enumerated settings; the modules acting on them import them from here.
+PRECISIONS = ("float32", "bfloat16")
+UNUSED_OPS_MODES = ("freeze", "momentum")
+EMA_WARMUPS = ("bias_correction", "none")
+CTRL_LOSSES = ("official", "independent")
+REWARDS = ("is", "fid")
+SEARCHES = ("rl", "random")
+RESET_STATISTICS = ("std", "var")
+CTRL_BASELINES = ("iteration", "persistent")
+
+
+# -- checks --------------------------------------------------------------------
+# A check takes the setting's name and value and raises errors.UserError (a ValueError)
+# naming the flag.
+Check = Callable[[str, object], None]
+
+
+def positive_int(name: str, value) -> None:
+    """An integer >= 1 (a bool is not an integer here)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
+
+
+def non_negative(name: str, value) -> None:
+    """A number >= 0 (0 usually means "never" or "none")."""
+    if value < 0:
+        raise errors.UserError(f"--{name} must be >= 0, got {value}")
+
+
+def positive(name: str, value) -> None:
+    """A number > 0 (learning rates, thresholds)."""
+    if not value > 0:
+        raise errors.UserError(f"--{name} must be > 0, got {value}")
+
+
+def unit_interval(name: str, value) -> None:
+    """A number in [0, 1): decays and Adam betas."""
+    if not 0 <= value < 1:
+        raise errors.UserError(f"--{name} must be in [0, 1), got {value}")
+
+
+def one_of(choices: tuple) -> Check:
+    """A check that the value is one of ``choices``."""
+
+    def check(name: str, value) -> None:
+        if value not in choices:
+            raise errors.UserError(f"--{name} must be one of {choices}, got {value!r}")
+
+    return check
+
+
+def at_least(minimum: int, why: str = "") -> Check:
+    """A check that the value is >= ``minimum``; ``why`` is appended to the message."""
+
+    def check(name: str, value) -> None:
+        if value < minimum:
+            raise errors.UserError(f"--{name}={value} must be at least {minimum}{why}")
+
+    return check
+
+
+def setting(default, help: str, *checks: Check) -> dataclasses.Field:  # noqa: A002 - absl's word
+    """A configuration field: its default, its flag's help text and its checks.
+
+    Args:
+      default: the value when the flag is not given (immutable: str, number, bool, None).
+      help: the flag's help text, as ``--helpfull`` shows it.
+      *checks: functions ``(name, value)`` raising ValueError for a bad value, run in
+        order when a configuration is built and by `check_values`.
+
+    Returns:
+      A `dataclasses.Field` for a class derived from `Settings`.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "checks": checks})
+
+
+def redefine(group, name: str, default, help: str | None = None) -> dataclasses.Field:  # noqa: A002
+    """Field ``name`` of the settings group ``group`` with another default (and help).
+
+    For the settings the search and the training share but start from different
+    values (the search's supernet is half as wide as the final model): the
+    checks stay the group's, only the default and possibly the help change.
+    """
+    base = group.__dataclass_fields__[name]
+    return setting(default, help or base.metadata["help"], *base.metadata["checks"])
+
+
+@dataclasses.dataclass
+class Settings:
+    """Base of every settings group: validates the fields and converts to and from dicts."""
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            for check in field.metadata.get("checks", ()):
+                check(field.name, getattr(self, field.name))
+        self.check_together()
+
+    def check_together(self) -> None:
+        """Checks that involve several fields; a configuration class adds its own."""
+
+    def to_dict(self) -> dict:
+        """The flat dict of every field (what run directories keep as JSON)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """A configuration from a saved dict; keys that are no longer settings are ignored,
+        and settings added since then take their defaults (old runs still load)."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# -- groups shared by the search and the training --------------------------------
+@dataclasses.dataclass
+class DataSettings(Settings):
+    """Where the real images come from."""
+
+    dataset: str = setting("cifar10", "cifar10, stl10, shapes (built in) or folder:PATH.")
+    data_dir: str | None = setting(None, "tensorflow-datasets data directory.")
+    on_bad_image: str = setting(
+        "error", "'error' stops at an unreadable image, 'skip' skips it with a warning.")
+
+
+@dataclasses.dataclass
+class ModelSettings(Settings):
+    """Sizes of the generator and the discriminator (defaults: the paper's final model)."""
+
+    gf_dim: int = setting(256, "Generator width: channels of its cells (paper: 256).",
+                          positive_int)
+    df_dim: int = setting(128, "Discriminator width (paper: 128).", positive_int)
+    latent_dim: int = setting(128, "Dimension of the noise z.", positive_int)
+    bottom_width: int = setting(4, "Side of the generator's first feature map; images are "
+                                   "bottom_width * 2^cells pixels.", positive_int)
+
+
+@dataclasses.dataclass
+class OptimizerSettings(Settings):
+    """The adversarial training step: batch sizes, n_critic and Adam (the paper's values)."""
+
+    g_batch_size: int = setting(128, "Generated images per generator step (global: split "
+                                     "across replicas).", positive_int)
+    d_batch_size: int = setting(64, "Real images per discriminator step (global: split across "
+                                    "replicas).", positive_int)
+    n_critic: int = setting(5, "Discriminator steps per generator step.", positive_int)
+    g_lr: float = setting(2e-4, "Adam learning rate of the generator.", positive)
+    d_lr: float = setting(2e-4, "Adam learning rate of the discriminator.", positive)
+    beta1: float = setting(0.0, "Adam beta1 of G and D (paper: 0).", unit_interval)
+    beta2: float = setting(0.9, "Adam beta2 of G and D (paper: 0.9).", unit_interval)
+
+
+@dataclasses.dataclass
+class EvaluationSettings(Settings):
+    """How images are scored (IS/FID of the final model, the search's rewards)."""
+
+    eval_batch_size: int = setting(100, "Images per batch when generating and classifying "
+                                        "for IS/FID.", positive_int)
+    classifier: str = setting(
+        "inception", "'inception' (the 2015-12-05 graph), a .keras classifier file, or 'auto' "
+                     "(a small classifier trained once on --dataset) for IS/FID.")
+    feature_layer: str | None = setting(None, "Feature layer name of a --classifier .keras "
+                                              "model.")
+    inception_path: str | None = setting(None, "classify_image_graph_def.pb or "
+                                               "inception-2015-12-05.tgz.")
+    fid_stats: str | None = setting(None, "Reference statistics .npz (TTUR format); default: "
+                                          "computed from --dataset.")
+
+
+@dataclasses.dataclass
+class RunSettings(Settings):
+    """How a run computes, logs, checkpoints and survives faults."""
+
+    precision: str = setting(
+        "float32", "float32, or bfloat16 compute with float32 variables, losses and spectral "
+                   "norms (about 1.7-2x faster on CPUs with AVX-512 bf16 or AMX, and on "
+                   "TPUs/GPUs with bf16 units; see the README's Performance section).",
+        one_of(PRECISIONS))
+    log_every: int = setting(100, "Log the losses every N generator iterations.",
+                             positive_int)
+    save_every: int = setting(1000, "Checkpoint every N generator iterations (0: only at the "
+                                    "end).", non_negative)
+    keep_checkpoints: int = setting(3, "Recent checkpoints kept in MODEL_DIR/checkpoints.",
+                                    positive_int)
+    max_nan_restores: int = setting(
+        3, "On NaN/Inf losses or weights, restore the last checkpoint and go on with the next "
+           "batches at most this many times, then stop with an error.", non_negative)
+    seed: int = setting(0, "Seed of the initial weights, the noise, the data order and the "
+                           "controllers.")
+
+
+_SHARED_GROUPS = (RunSettings, EvaluationSettings, OptimizerSettings, ModelSettings,
+                  DataSettings)
+
+
+# -- the two jobs ----------------------------------------------------------------
+@dataclasses.dataclass
+class SearchConfig(*_SHARED_GROUPS):
+    """Settings of `search.run_search`; defaults are the official search script's.
+
+    Beyond the shared groups: the supernet (``num_cells``, ``unused_ops``), the
+    schedule (epochs, iterations, growth), the controller and REINFORCE, the
+    reward, and dynamic resetting.
+    """
+
+    gf_dim: int = redefine(ModelSettings, "gf_dim", 128,
+                           "Supernet generator width (paper search: 128).")
+    df_dim: int = redefine(ModelSettings, "df_dim", 64, "Discriminator width (paper search: 64).")
+    log_every: int = redefine(RunSettings, "log_every", 50)
+    save_every: int = redefine(RunSettings, "save_every", 200,
+                               "Checkpoint every N generator iterations inside shared training "
+                               "(0: only between phases).")
+    keep_checkpoints: int = redefine(RunSettings, "keep_checkpoints", 2)
+    # the supernet
+    num_cells: int = setting(3, "Generator cells; images are bottom_width * 2^num_cells.",
+                             positive_int)
+    unused_ops: str = setting(
+        "freeze", "'freeze': ops a step did not use keep weights and Adam moments; 'momentum': "
+                  "plain Adam on their zero gradients (official code under PyTorch 1.x).",
+        one_of(UNUSED_OPS_MODES))
+    # the schedule
+    shared_epochs: int = setting(15, "Shared-GAN training per search iteration, in epochs of "
+                                     "--epoch_images images.", non_negative)
+    epoch_images: int = setting(50_000, "Images in one epoch (CIFAR-10: 50000).", positive_int)
+    shared_iters: int = setting(0, "Generator iterations of shared training per search "
+                                   "iteration (overrides --shared_epochs).", non_negative)
+    max_search_iters: int = setting(65, "Search iterations (official: 65).", positive_int)
+    grow_steps: str = setting("15,35", "Search iterations at which a cell is added, comma "
+                                       "separated (official script: 15,35).")
+    # the controller
+    ctrl_steps: int = setting(30, "Controller steps per search iteration.", non_negative)
+    ctrl_sample_batch: int = setting(1, "Architectures per controller step.", positive_int)
+    ctrl_lr: float = setting(3.5e-4, "Adam learning rate of the controller.", positive)
+    hid_size: int = setting(100, "Hidden size of the controller's LSTM.", positive_int)
+    entropy_coeff: float = setting(1e-4, "Entropy bonus (paper: 1e-4; official code default "
+                                         "1e-3).", non_negative)
+    baseline_decay: float = setting(0.9, "Decay of the REINFORCE baseline's moving average.",
+                                    unit_interval)
+    ctrl_baseline: str = setting(
+        "iteration", "'iteration': the REINFORCE baseline restarts every search iteration "
+                     "(official); 'persistent': kept across iterations.", one_of(CTRL_BASELINES))
+    ctrl_loss: str = setting(
+        "official", "'official': the official controller loss (per-decision rewards and "
+                    "baseline, summed log-probs times summed advantages); 'independent': "
+                    "textbook REINFORCE.", one_of(CTRL_LOSSES))
+    # growth and the beam
+    num_candidates: int = setting(10, "Architectures sampled at each stage end.", positive_int)
+    topk: int = setting(5, "Architectures kept in the beam at each stage end.", positive_int)
+    search: str = setting("rl", "'rl' (controller) or 'random' (random search with weight "
+                                "sharing).", one_of(SEARCHES))
+    mlas: bool = setting(True, "Multi-level search (one controller per cell, growing); false: "
+                               "one controller, full resolution.")
+    # the reward
+    reward: str = setting("is", "'is' (Inception Score) or 'fid' (reciprocal FID).",
+                          one_of(REWARDS))
+    reward_num_images: int = setting(5000, "Images per reward evaluation (official: 5000).",
+                                     positive_int, at_least(2))
+    # dynamic reset
+    dynamic_reset: bool = setting(True, "Re-initialise the shared GAN when its losses stop "
+                                        "moving.")
+    reset_threshold: float = setting(1e-3, "Dynamic-reset threshold on the moving loss "
+                                           "statistic.", positive)
+    reset_window: int = setting(500, "Window (losses) of the dynamic-reset statistic.",
+                                positive_int)
+    reset_statistic: str = setting("var", "'var' (the official code and the paper: variance < "
+                                          "threshold) or 'std'.", one_of(RESET_STATISTICS))
+
+    def check_together(self):
+        if self.shared_iters == 0 and self.shared_epochs == 0:
+            raise errors.UserError("--shared_iters or --shared_epochs must be positive")
+        if self.topk > self.num_candidates:
+            raise errors.UserError(f"--topk={self.topk} must not exceed "
+                             f"--num_candidates={self.num_candidates}")
+        self.grow_steps_list()  # validates
+
+    def grow_steps_list(self) -> list[int]:
+        """Search iterations at which the next cell is added (empty without mlas).
+
+        Raises:
+          ValueError: ``grow_steps`` is not one strictly increasing positive
+            integer per added cell, all below ``max_search_iters``.
+        """
+        text = str(self.grow_steps).replace(" ", "")
+        try:
+            steps = [int(s) for s in text.split(",") if s]
+        except ValueError:
+            raise errors.UserError(f"--grow_steps must be comma-separated integers, got {text!r}") from None
+        if not self.mlas:
+            return []
+        if len(steps) != self.num_cells - 1:
+            raise errors.UserError(f"--grow_steps needs {self.num_cells - 1} values for "
+                             f"{self.num_cells} cells, got {steps}")
+        if any(b <= a for a, b in zip(steps, steps[1:])) or (steps and steps[0] <= 0):
+            raise errors.UserError(f"--grow_steps must be positive and strictly increasing, got {steps}")
+        if steps and steps[-1] >= self.max_search_iters:
+            raise errors.UserError(f"--grow_steps {steps} must be below "
+                             f"--max_search_iters={self.max_search_iters}")
+        return steps
+
+    def check_reward(self):
+        """The built-in reward's own limit (not checked for a custom reward function):
+        the Inception Score needs at least `IS_SPLITS` images."""
+        at_least(IS_SPLITS, f": the Inception Score averages over {IS_SPLITS} splits")(
+            "reward_num_images", self.reward_num_images)
+
+    def stage_at(self, iteration: int) -> int:
+        """The stage (index of the last active cell) at search iteration ``iteration``."""
+        if not self.mlas:
+            return self.num_cells - 1
+        return sum(1 for step in self.grow_steps_list() if iteration >= step)
+
+    @property
+    def gen_iters_per_search_iter(self) -> int:
+        """Generator iterations of one shared-training phase.
+
+        With epochs, as the official loop: an epoch is ceil(epoch_images /
+        d_batch_size) D steps (its data loader keeps the last, smaller batch)
+        and a G step follows every n_critic-th D step, so ceil(D steps /
+        n_critic) G steps (CIFAR-10, 15 epochs, 64, 5: 11,730 D and 2,346 G
+        steps). Here every D batch is full and every G iteration has n_critic
+        D steps.
+        """
+        if self.shared_iters:
+            return self.shared_iters
+        d_steps = self.shared_epochs * -(-self.epoch_images // self.d_batch_size)
+        return max(1, -(-d_steps // self.n_critic))
+
+    def resolution(self, stage: int) -> int:
+        """Image side length the supernet generates at ``stage``."""
+        from autogan_tf import models
+
+        return models.output_size(self.bottom_width, stage)
+
+
+@dataclasses.dataclass
+class TrainConfig(*_SHARED_GROUPS):
+    """Settings of `training.train`; defaults are the paper's run of autogan_cifar10_a."""
+
+    arch: str = setting("autogan_cifar10_a", "Architecture: alias (autogan_cifar10_a), vector "
+                                             "'1 0 1 1 ...', or JSON file.")
+    max_iters: int = setting(50_000, "Generator iterations (each is n_critic D steps + 1 G "
+                                     "step).", positive_int)
+    lr_decay: bool = setting(False, "Linear learning-rate decay to 0 over max_iters (the "
+                                    "paper's run: off).")
+    ema_decay: float = setting(0.999, "Decay of the exponential moving average of G's weights "
+                                      "used for eval/export.", unit_interval)
+    ema_warmup: str = setting(
+        "bias_correction", "bias_correction: the EMA is the bias-corrected average of the "
+                           "weights seen so far (as Adam's moments), useful from the first "
+                           "iterations and equal to the paper's at full length; none: the "
+                           "official average, started at the initial weights (mostly random "
+                           "init for the first few thousand iterations at 0.999).",
+        one_of(EMA_WARMUPS))
+    eval_every: int = setting(5000, "Evaluate IS/FID every N generator iterations (0: never).",
+                              non_negative)
+    eval_num_samples: int = setting(50_000, "Samples per evaluation (paper: 50000).",
+                                    non_negative)
+    jit_compile: bool = setting(False, "Compile the training step with XLA.")
+
+    def __post_init__(self):
+        from autogan_tf import search_space as ss
+
+        self.arch = str(ss.parse_arch(self.arch))  # an ArchError (ValueError) names the field
+        super().__post_init__()
+
+    def check_together(self):
+        if self.eval_every and self.eval_num_samples and self.eval_num_samples < IS_SPLITS:
+            raise errors.UserError(f"--eval_num_samples={self.eval_num_samples} must be at least "
+                             f"{IS_SPLITS} (the Inception Score averages over {IS_SPLITS} "
+                             "splits), or 0 to skip evaluation")
+
+    @property
+    def image_size(self) -> int:
+        """Side length of the generated (and real) images."""
+        from autogan_tf import search_space as ss
+
+        return self.bottom_width * 2 ** ss.parse_arch(self.arch).num_cells
+
+
+# -- loose values, flags and run directories ---------------------------------------
+_CHECKS = {field.name: field.metadata["checks"]
+           for cls in (SearchConfig, TrainConfig) for field in dataclasses.fields(cls)}
+
+
+def check_values(**values) -> None:
+    """Apply the checks of the settings named by the keywords to their values.
+
+    For objects that take settings one by one rather than as a configuration
+    (`gan_trainer.GANTrainer`, `controller.Reinforce`), so a bad value is
+    refused with the same message wherever it enters.
+
+    Raises:
+      ValueError: a value fails its setting's checks (the message names the flag).
+      KeyError: a keyword is not a setting.
+    """
+    for name, value in values.items():
+        for check in _CHECKS[name]:
+            check(name, value)
+
+
+def define_flags(cls, skip=(), flag_values=None) -> None:
+    """Define one absl flag per field of the configuration class ``cls``.
+
+    Args:
+      cls: `SearchConfig`, `TrainConfig` or another `Settings` dataclass.
+      skip: field names that get no flag (the command sets them otherwise).
+      flag_values: where to define them (default: ``absl.flags.FLAGS``).
+
+    The flag type follows the field's annotation (bool, int, float, else
+    string), its default and help text are the field's.
+    """
+    from absl import flags
+
+    flag_values = flag_values or flags.FLAGS
+    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        define.get(hints[field.name], flags.DEFINE_string)(
+            field.name, field.default, field.metadata.get("help", field.name),
+            flag_values=flag_values)
+
+
+def values_from_flags(cls, flag_values, skip=()) -> dict:
+    """The parsed flags of the fields of ``cls`` (those defined, minus ``skip``) as a dict."""
+    return {field.name: getattr(flag_values, field.name) for field in dataclasses.fields(cls)
+            if field.name in flag_values and field.name not in skip}
+
+
+def from_flags(cls, flag_values, **overrides):
+    """A validated ``cls`` from parsed flags, with ``overrides`` replacing flag values.
+
+    Raises:
+      ValueError: a value fails its checks (the message names the flag).
+    """
+    from autogan_tf import search_space as ss
+
+    values = {**values_from_flags(cls, flag_values), **overrides}
+    if "arch" in values:  # a bad architecture names its flag
+        try:
+            values["arch"] = str(ss.parse_arch(values["arch"]))
+        except ss.ArchError as e:
+            raise ss.ArchError(f"--arch: {e}") from None
+    return cls(**values)
+
+
+def check_run_dir_config(model_dir: str, filename: str, config: Settings, structural, error,
+                         what: str, advice: str, write: bool) -> None:
+    """Refuse a run directory whose saved configuration differs in ``structural`` keys.
+
+    Args:
+      model_dir: the run directory (``--model_dir``).
+      filename: the saved configuration's JSON file in it (``config.json`` ...).
+      config: the configuration of the run about to start or resume.
+      structural: the keys that must match (widths, architecture, ...): other
+        settings may change between a run and its resumption.
+      error: the exception class raised (the job's error type).
+      what: what the directory holds ("run", "search"), for the message.
+      advice: the end of the message, what to do instead.
+      write: write ``config`` to ``path`` once it is accepted (the chief does).
+
+    Raises:
+      ``error``: the file is unreadable or describes another configuration.
+    """
+    from autogan_tf import runlog
+
+    path = os.path.join(model_dir, filename)
+    current = config.to_dict()
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+            if not isinstance(saved, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise error(f"{path} is unreadable ({e}); use a new --model_dir") from None
+        diff = {k: (saved.get(k), current[k]) for k in structural if saved.get(k) != current[k]}
+        if diff:
+            pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
+            raise error(f"--model_dir={model_dir} holds a {what} of a different "
+                        f"configuration ({pretty}); {advice}")
+    if write:
+        runlog.write_json_atomic(path, current)

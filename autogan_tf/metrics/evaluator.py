@@ -1,0 +1,121 @@
+"""`Evaluator`: IS and FID of generators (or of images) with one classifier and fixed statistics.
+
+What the final training evaluates periodically, what ``autogan-evaluate`` and
+the quick start report, and what the search's reward is computed with. Built
+once per run: loading the classifier and the reference statistics, and checking
+that they fit together, happens before any training, not at the first
+evaluation hours later.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+from absl import logging
+
+from autogan_tf import distribute
+from autogan_tf.images import to_uint8
+from autogan_tf.metrics import classifiers, evaluate, scores
+
+
+class Evaluator:
+    """IS/FID of a generator with one feature extractor and fixed reference statistics.
+
+    Args:
+      classifier: "inception" or a ``.keras`` classifier file (see
+        `classifiers.load_feature_extractor`).
+      feature_layer: the feature layer of a ``.keras`` classifier (None: its default).
+      inception_path: the Inception graph file (None: the cached download).
+      fid_stats: a reference statistics ``.npz``; None: computed from ``dataset``
+        (cached in ``model_dir``) when both are given, else FID is not computed.
+      dataset, image_size, data_dir: the data set of the reference statistics.
+      model_dir: where computed reference statistics are cached (``fid_stats.npz``).
+      batch_size: images per generation and classification batch.
+      strategy: generation and classification are split across its replicas
+        and gathered (None: one device).
+    """
+
+    def __init__(self, classifier="inception", feature_layer=None, inception_path=None,
+                 fid_stats=None, dataset=None, image_size=None, data_dir=None,
+                 model_dir=None, batch_size=100, strategy=None):
+        self.extractor = classifiers.load_feature_extractor(
+            classifier, feature_layer=feature_layer, inception_path=inception_path,
+            image_size=image_size)
+        # Generated images: sampling and features split across the replicas, gathered.
+        self.strategy = strategy
+        self.split_extractor = distribute.split_extractor(self.extractor, strategy)
+        self._split_generators = {}
+        self.batch_size = batch_size
+        self.stats = None
+        if fid_stats:
+            self.stats = scores.load_statistics(fid_stats)
+            where = f"--fid_stats={fid_stats}"
+        elif dataset is not None and model_dir is not None:
+            self.stats = self._reference_stats(dataset, image_size, data_dir, model_dir)
+            where = os.path.join(model_dir, "fid_stats.npz")
+        if self.stats is not None:
+            # Now, not at the first evaluation hours later.
+            evaluate.check_compatible(self.stats, self.extractor, where=where)
+
+    def _reference_stats(self, dataset, image_size, data_dir, model_dir):
+        """Statistics of the training data with this classifier, cached in model_dir.
+
+        Computed with the unsplit extractor, so without collectives: in a
+        multi-worker job one worker may find the chief's cache while another
+        computes the same statistics. Only the chief writes the cache.
+        """
+        path = os.path.join(model_dir, "fid_stats.npz")
+        if os.path.exists(path):
+            return scores.load_statistics(path)
+        logging.info("computing FID reference statistics of %s with %s into %s",
+                     dataset, self.extractor.name, path)
+        stats = evaluate.dataset_statistics(dataset, self.extractor, image_size=image_size,
+                                            data_dir=data_dir, batch_size=self.batch_size)
+        if distribute.is_chief():
+            scores.save_statistics(path, stats)
+        return stats
+
+    def _scores(self, make_images, num_images: int) -> dict:
+        """Scores of ``num_images`` images from ``make_images(start, n)``, batch by batch."""
+        made = {"start": 0}
+
+        def generate(n):
+            start = made["start"]
+            made["start"] += n
+            return make_images(start, n)
+
+        return evaluate.generator_scores(generate, num_images, self.batch_size,
+                                         self.split_extractor, fid_stats=self.stats)
+
+    def score_images(self, images) -> dict:
+        """IS (and FID when statistics are set) of uint8 images ``[N, H, W, 3]`` in memory.
+
+        Returns:
+          The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+        """
+        images = tf.convert_to_tensor(images)
+        return self._scores(lambda start, n: images[start:start + n], int(images.shape[0]))
+
+    def __call__(self, generator, num_samples: int, seed=None) -> dict:
+        """IS/FID of ``num_samples`` images of ``generator`` (a derived generator).
+
+        With a seed the noise is stateless, so the scores do not depend on how
+        many replicas share the work (up to float rounding of the convolutions).
+
+        Returns:
+          The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+        """
+        key = id(generator)
+        if key not in self._split_generators:
+            self._split_generators[key] = distribute.ReplicaSplit(
+                self.strategy or tf.distribute.get_strategy(),
+                lambda z: to_uint8(generator(z, training=False)))
+        sample = self._split_generators[key]
+
+        def images(start, n):
+            if seed is None:
+                return sample(tf.random.normal([n, generator.latent_dim]))
+            return sample(tf.random.stateless_normal([n, generator.latent_dim], [seed, start]))
+
+        return self._scores(images, num_samples)

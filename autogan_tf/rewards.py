@@ -1,0 +1,116 @@
+"""Rewards of the search: how good the images of one architecture of the supernet are.
+
+A reward function has the signature ``reward_fn(search, arch, stage, seed) ->
+float``: ``search.images(arch, num, stage, seed)`` gives it uint8 images of
+the architecture at the stage's native resolution (8, 16, 32 px), and it
+returns a number the controller maximises. The built-in one (`make_reward_fn`)
+is the paper's: the Inception Score of ``reward_num_images`` images, or the
+reciprocal FID. A test or an experiment can pass any other.
+
+`Rewards` draws each evaluation's noise seed from a checkpointed random
+generator, so a resumed search scores the same images as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from autogan_tf import distribute
+from autogan_tf.beam import pad_archs
+from autogan_tf.images import to_uint8
+from autogan_tf.metrics import evaluator as evaluator_lib
+
+
+class SupernetImages:
+    """uint8 images of one architecture of the supernet (batch norm in inference mode).
+
+    Generation is split across the replicas of ``strategy`` and gathered.
+
+    Args:
+      generator: the `models.SuperGenerator`.
+      strategy: the `tf.distribute` strategy it was built under.
+      num_cells: cells of a full architecture (architectures are padded to it).
+      batch_size: images generated per call (``--eval_batch_size``).
+    """
+
+    def __init__(self, generator, strategy, num_cells: int, batch_size: int):
+        self.generator = generator
+        self.strategy = strategy
+        self.num_cells = num_cells
+        self.batch_size = batch_size
+        self._sample_fn = {}
+
+    def _sampler(self, stage):
+        if stage not in self._sample_fn:  # split across the replicas, gathered
+            self._sample_fn[stage] = distribute.ReplicaSplit(
+                self.strategy, lambda z, a: to_uint8(
+                    self.generator(z, a, stage=stage, training=False)))
+        return self._sample_fn[stage]
+
+    def __call__(self, arch, num: int, stage: int, seed: int) -> tf.Tensor:
+        """``num`` images ``[num, H, W, 3]`` of ``arch`` at ``stage`` from stateless noise."""
+        arch = pad_archs([arch], self.num_cells)[0]
+        out = []
+        for start in range(0, num, self.batch_size):
+            n = min(self.batch_size, num - start)
+            z = tf.random.stateless_normal([n, self.generator.latent_dim], [seed, start])
+            out.append(self._sampler(stage)(z, arch))
+        return tf.concat(out, 0)
+
+
+class Rewards:
+    """A reward function with a checkpointed stream of evaluation seeds.
+
+    Args:
+      reward_fn: ``(search, arch, stage, seed) -> float``.
+      seed: the search's ``--seed`` (the stream is derived from it).
+    """
+
+    def __init__(self, reward_fn, seed: int):
+        self.reward_fn = reward_fn
+        self.rng = tf.random.Generator.from_seed(seed + 7)
+
+    def checkpoint_items(self) -> dict:
+        """Name -> trackable, for the run's `tf.train.Checkpoint` (names are the format)."""
+        return {"reward_rng": self.rng}
+
+    def __call__(self, search, arch, stage: int) -> float:
+        """The reward of ``arch`` at ``stage`` (possibly NaN/Inf: the caller checks)."""
+        seed = int(self.rng.uniform_full_int([], tf.int64)) % (2 ** 31)
+        return float(self.reward_fn(search, arch, stage, seed))
+
+
+def make_reward_fn(config, model_dir: str, strategy=None):
+    """The paper's reward: IS (or 1/FID) of an architecture's supernet samples.
+
+    Args:
+      config: the `config.SearchConfig` (reward, reward_num_images, classifier ...).
+      model_dir: where FID reference statistics are cached.
+      strategy: images are generated and classified split across its replicas.
+
+    Returns:
+      ``reward(search, arch, stage, seed) -> float``.
+
+    Raises:
+      ValueError: ``reward_num_images`` is below the Inception Score's splits.
+      Errors of `metrics.evaluator.Evaluator` for an unusable classifier or statistics.
+    """
+    config.check_reward()
+    evaluator = evaluator_lib.Evaluator(
+        config.classifier, config.feature_layer, config.inception_path,
+        config.fid_stats if config.reward == "fid" else None,
+        config.dataset if config.reward == "fid" else None,
+        config.resolution(config.num_cells - 1), config.data_dir, model_dir,
+        config.eval_batch_size, strategy=strategy)
+
+    def reward(search, arch, stage, seed):
+        # Native resolution (8 / 16 / 32 px), as the official get_is: the
+        # Inception graph resizes to 299 itself; a Keras classifier's extractor
+        # resizes to the data set's resolution (its image_size) only.
+        images = search.images(arch, config.reward_num_images, stage, seed)
+        result = evaluator.score_images(images)
+        if config.reward == "fid":
+            return 1.0 / max(result["fid"], 1e-6)
+        return result["is_mean"]
+
+    return reward

@@ -1,0 +1,134 @@
+"""What a search reports while it runs: JSON lines, TensorBoard, terminal lines, sample grids.
+
+Every record goes to ``MODEL_DIR/search_log.jsonl`` with the search iteration
+(`runlog.RunLog`); numbers also go to TensorBoard, on two step axes: shared-GAN
+steps (generator iterations) and controller steps. Events (growth, resets,
+roll-backs, the stage results) also print one line each (`describe_event`);
+controller steps are summarised once per phase.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from autogan_tf import runlog
+from autogan_tf import search_space as ss
+from autogan_tf.images import make_grid, save_png
+from autogan_tf.search_state import CONTROLLER
+
+
+def describe_event(record: dict) -> str:
+    """One terminal line for a search event of the log (the JSONL keeps every field)."""
+    event, it = record.get("event"), record.get("iteration")
+    if event == "stage_top_k":
+        best = ", ".join(f"{a} ({r:.2f})" for a, r in zip(record["archs"], record["rewards"]))
+        return f"iteration {it}: stage {record['stage']} top {len(record['archs'])}: {best}"
+    if event == "grow":
+        return f"iteration {it}: growing to stage {record['stage']} (one more cell)"
+    if event == "finished":
+        return (f"search finished: best architecture {record['best_arch']} "
+                f"(reward {record['best_reward']:.2f})")
+    details = ", ".join(f"{k}={v}" for k, v in record.items()
+                        if k not in ("event", "iteration", "time"))
+    return f"iteration {it}: {event}" + (f" ({details})" if details else "")
+
+
+def arch_strings(archs) -> list[str]:
+    """Architecture vectors as the official space-separated strings."""
+    return [str(ss.Arch.from_list(a)) for a in archs]
+
+
+class SearchLog:
+    """The search's log, positioned by its `search_state.SearchState`.
+
+    Args:
+      model_dir: where ``search_log.jsonl``, TensorBoard logs and sample grids go.
+      chief: only the chief writes (elsewhere every method only computes).
+      state: the search's position (iteration, phase, step).
+      config: the `config.SearchConfig` (steps per phase, logging interval).
+    """
+
+    def __init__(self, model_dir: str, chief: bool, state, config):
+        self.model_dir = model_dir
+        self.chief = chief
+        self.state = state
+        self.config = config
+        self.run_log = runlog.RunLog(model_dir, name="search_log", is_chief=chief)
+
+    def log(self, record: dict):
+        """One JSON line, as is."""
+        self.run_log.log(record)
+
+    def close(self):
+        self.run_log.close()
+
+    def event(self, record: dict):
+        """An event: a JSON line with the iteration, and a terminal line."""
+        record = {"iteration": self.state.iteration, **record}
+        self.run_log.log(record)
+        logging.info("%s", describe_event(record))
+
+    def shared_step(self, out: dict, stage: int, progress: bool):
+        """The losses of a shared-GAN step, every ``log_every`` steps and at the phase end."""
+        c, step = self.config, self.state.step
+        total = c.gen_iters_per_search_iter
+        if step % c.log_every and step != total:
+            return
+        record = {"stage": stage, "shared_step": step,
+                  "d_loss": float(tf.reduce_mean(out["d_losses"])), "g_loss": float(out["g_loss"])}
+        self.run_log.log({"iteration": self.state.iteration, **record})
+        self.run_log.scalars(self.shared_global_step(), {"shared/d_loss": record["d_loss"],
+                                                         "shared/g_loss": record["g_loss"]})
+        if progress:
+            self.run_log.progress(self.shared_global_step(), c.max_search_iters * total,
+                                  stage=stage, d_loss=record["d_loss"], g_loss=record["g_loss"])
+
+    def reset(self, stage: int, stats: dict):
+        """A dynamic reset fired at the current shared step."""
+        self.event({"event": "dynamic_reset", "stage": stage, "shared_step": self.state.step,
+                    **stats})
+        self.run_log.scalars(self.shared_global_step(), {"shared/reset": 1.0})
+
+    def controller_step(self, record: dict):
+        """A controller step's record (rewards, REINFORCE statistics, sampled archs)."""
+        self.run_log.log({"iteration": self.state.iteration, **record})
+        self.run_log.scalars(self.controller_global_step(),
+                             {f"controller/{k}": v for k, v in record.items()
+                              if isinstance(v, float)})
+
+    def controller_summary(self, stage: int, steps: list):
+        """One terminal line per controller phase: what a user watches converge."""
+        if not steps:
+            return
+        last = steps[-1]
+        summary = f"reward {np.mean([r['reward'] for r in steps]):.3f}"
+        for key in ("baseline", "entropy_mean"):
+            if key in last:
+                summary += f", {key.replace('_mean', '')} {last[key]:.3f}"
+        logging.info("iteration %d (stage %d): controller %s; last sampled %s",
+                     self.state.iteration, stage, summary, last["archs"][0])
+
+    def stage_top_k(self, stage: int, archs: list, rewards: list, images):
+        """A stage's top-K, with a grid of 64 samples of the best (``images`` is the
+        search's ``(arch, num, stage, seed) -> uint8`` sampler)."""
+        self.event({"event": "stage_top_k", "stage": stage, "rewards": rewards,
+                    "mean_reward": float(np.mean(rewards)), "archs": arch_strings(archs)})
+        self.run_log.scalars(self.controller_global_step(),
+                             {f"stage{stage}/mean_top_reward": float(np.mean(rewards))})
+        grid = make_grid(images(archs[0], 64, stage, seed=stage).numpy(), 8)
+        if self.chief:
+            save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
+        self.run_log.image(self.controller_global_step(), f"samples/stage{stage}", grid)
+
+    def shared_global_step(self) -> int:
+        """Generator iterations of shared training since the search began."""
+        return self.state.iteration * self.config.gen_iters_per_search_iter + self.state.step
+
+    def controller_global_step(self) -> int:
+        """Controller steps since the search began."""
+        return self.state.iteration * max(1, self.config.ctrl_steps) + (
+            self.state.step if self.state.phase == CONTROLLER else 0)

@@ -1,0 +1,91 @@
+"""The shared GAN of the search: the supernet generator, the discriminator, their training.
+
+Every architecture the controllers sample is a path through one supernet
+(`models.SuperGenerator`) whose weights all architectures share. One
+generator iteration trains it with a freshly sampled architecture per
+discriminator step (`gan_trainer.GANTrainer` with an architecture tensor) on
+real images at the resolution of the current stage. A dynamic reset gives G
+and D fresh weights and optimizer state (`SharedGAN.reinitialise`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from autogan_tf import data, gan_trainer, models, recovery, runlog
+from autogan_tf.beam import pad_archs
+from autogan_tf.rewards import SupernetImages
+
+
+def build_supernet(config, sync_bn: bool = False):
+    """The supernet generator and the discriminator of a `config.SearchConfig`, ``(g, d)``.
+
+    Their initial weights come from Python's `random`: build them inside
+    `runlog.python_random_seed` for repeatable weights.
+    """
+    c = config
+    return (models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells,
+                                  sync_bn=sync_bn),
+            models.Discriminator(c.df_dim, c.num_cells))
+
+
+def _reset_weights(model, fresh, optimizer):
+    """Give ``model`` the freshly initialised weights of ``fresh``; zero its optimizer's state
+    (moments and step counts; the learning rate is kept)."""
+    model.set_weights(fresh.get_weights())
+    for v in optimizer.variables:
+        if "learning_rate" not in v.path:
+            v.assign(tf.zeros_like(v))
+
+
+class SharedGAN:
+    """The supernet G and D with their trainer and the real data of every stage.
+
+    Args:
+      config: the `config.SearchConfig`.
+      strategy: the `tf.distribute` strategy G and D train under (batches are global).
+      sync_bn: synchronise the supernet's output batch norm across replicas.
+    """
+
+    def __init__(self, config, strategy, sync_bn: bool):
+        c = self.config = config
+        with runlog.python_random_seed(c.seed), strategy.scope():
+            self.generator, self.discriminator = build_supernet(c, sync_bn)
+        self.trainer = gan_trainer.GANTrainer(
+            self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
+            beta2=c.beta2, n_critic=c.n_critic, g_batch_size=c.g_batch_size,
+            unused_ops=c.unused_ops, seed=c.seed, precision=c.precision, strategy=strategy)
+        # One iterator per stage, created now so that a checkpoint restores their positions
+        # (and a missing data set fails here, before any training).
+        stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
+        self._batches = {stage: data.critic_batches(c, c.resolution(stage), c.seed + stage)
+                         for stage in stages}
+        self.images = SupernetImages(self.generator, strategy, c.num_cells, c.eval_batch_size)
+        self._models_finite = recovery.make_finite_check(self.generator, self.discriminator)
+
+    def checkpoint_items(self) -> dict:
+        """G, D, their optimizers and noise generator (names are the checkpoint format)."""
+        return self.trainer.checkpoint_items()
+
+    def data_items(self) -> dict:
+        """The data iterators, ``data<stage>``: checkpointed, but not rolled back."""
+        return {f"data{stage}": batches for stage, batches in self._batches.items()}
+
+    def train_iteration(self, archs, stage: int) -> dict:
+        """One generator iteration at ``stage``: n_critic D steps, one per row of ``archs``
+        (architecture prefixes), then a G step with the last.
+
+        Returns:
+          ``d_losses``, ``g_loss`` and ``finite``: False when a loss or a weight of G
+          or D is NaN/Inf.
+        """
+        out = self.trainer.train_iteration(next(self._batches[stage]),
+                                           pad_archs(archs, self.config.num_cells), stage)
+        return dict(out, finite=out["finite"] & self._models_finite())
+
+    def reinitialise(self, seed: int):
+        """Fresh weights (drawn from ``seed``) and optimizer state for G and D."""
+        with runlog.python_random_seed(seed):
+            fresh_g, fresh_d = build_supernet(self.config)
+        _reset_weights(self.generator, fresh_g, self.trainer.g_opt)
+        _reset_weights(self.discriminator, fresh_d, self.trainer.d_opt)
