@@ -140,7 +140,8 @@ def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
 def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema",
              checkpoint: str = "latest", classifier: str | None = None,
              fid_stats: str | None = None, seed: int = 0, batch_size: int = 100) -> dict:
-    """IS and FID of a run's generator (``autogan-evaluate``).
+    """IS and FID of a run's generator (``autogan-evaluate``; also written to
+    ``directory/eval_<checkpoint>.json``).
 
     Args:
         directory: a training run directory.
@@ -153,28 +154,15 @@ def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema
         batch_size: generation and feature batch size.
 
     Returns:
-        ``{"is_mean", "is_std", "fid", "num_samples", "classifier", ...}``.
+        ``{"is_mean", "is_std", "fid", "num_samples", "classifier", "checkpoint", ...}``.
     """
-    import os
-
     from autogan_tf import training
 
-    if num_samples < 10:
-        raise errors.UserError(f"num_samples must be at least 10 (10 IS splits), got {num_samples}")
     _check_choice("generator", generator, GENERATORS)
-    model, config, path = training.restore_generator(directory, checkpoint,
-                                                     ema=generator == "ema")
-    classifier = classifier or config.classifier
-    cached = os.path.join(directory, "fid_stats.npz")
-    if not fid_stats and not config.fid_stats and classifier == config.classifier \
-            and os.path.exists(cached):
-        fid_stats = cached
-    evaluator = training.Evaluator(classifier, config.feature_layer, config.inception_path,
-                                   fid_stats or config.fid_stats, config.dataset,
-                                   config.image_size, config.data_dir, directory, batch_size)
-    result = evaluator(model, num_samples, seed=seed)
-    return {**result, "checkpoint": path, "generator": generator, "seed": seed,
-            "arch": config.arch}
+    _check_choice("checkpoint", checkpoint, CHECKPOINTS)
+    return training.evaluate_run(directory, checkpoint, ema=generator == "ema",
+                                 num_samples=num_samples, batch_size=batch_size, seed=seed,
+                                 classifier=classifier, fid_stats=fid_stats)
 
 
 def export(directory: str, export_dir: str, version: int = 1, *, generator: str = "ema",

@@ -61,15 +61,28 @@ def top_arch(search_result: str, rank: int = 0) -> str:
     return top[rank]["arch"]
 
 
-def rank_key(row: dict) -> tuple:
-    """Sort key of a derived architecture: lowest FID first; rows without a FID after,
-    highest Inception Score first (None counts as 0)."""
-    if row["fid"] is not None:
-        return (False, row["fid"])
-    return (True, -(row["is_mean"] or 0))
+SELECT_BY = ("is", "fid")
 
 
-def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int = 0) -> dict:
+def rank_key(row: dict, select_by: str = "is") -> tuple:
+    """Sort key of a derived architecture, best first.
+
+    Args:
+      row: a result row with ``is_mean`` and ``fid`` (either may be None).
+      select_by: ``"is"``, the paper's choice (section 3.4: the top architectures
+        are trained from scratch and the one with the highest Inception Score is
+        kept): highest IS first; ``"fid"``: lowest FID first. Rows without the
+        chosen score come after, ordered by the other one.
+    """
+    is_key = -(row["is_mean"] if row["is_mean"] is not None else float("-inf"))
+    fid_key = row["fid"] if row["fid"] is not None else float("inf")
+    if select_by == "fid":
+        return (row["fid"] is None, fid_key, is_key)
+    return (row["is_mean"] is None, is_key, fid_key)
+
+
+def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int = 0,
+           select_by: str = "is") -> dict:
     """Train each top architecture of a search briefly and rank them.
 
     Args:
@@ -80,6 +93,7 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
         ``arch``); ``classifier='auto'`` trains one small classifier, cached in model_dir.
         Each run is evaluated once, at its last iteration.
       num_archs: train only the first N architectures (0: all).
+      select_by: ``"is"`` (the paper's) or ``"fid"``: which score ranks them (`rank_key`).
 
     Returns:
       ``{"best": row, "archs": [row, ...]}`` sorted by `rank_key`, each row with
@@ -89,6 +103,8 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
     """
     from autogan_tf import pipeline, runlog, training
 
+    if select_by not in SELECT_BY:
+        raise errors.UserError(f"--select_by must be one of {SELECT_BY}, got {select_by!r}")
     top = read_top_archs(search_result)
     if num_archs:
         top = top[:num_archs]
@@ -107,7 +123,7 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
         rows.append({"rank": rank, "arch": entry["arch"], "search_reward": entry["reward"],
                      "is_mean": result.get("is_mean"), "is_std": result.get("is_std"),
                      "fid": result.get("fid")})
-    rows.sort(key=rank_key)
+    rows.sort(key=lambda row: rank_key(row, select_by))
     out = {"best": rows[0] if rows else None, "archs": rows}
     runlog.write_json_atomic(os.path.join(model_dir, RESULT_FILE), out)
     return out

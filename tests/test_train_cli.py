@@ -71,8 +71,8 @@ def test_derive_trains_each_top_arch(tmp_path, tiny_classifier):
     with open(os.path.join(model_dir, "derive_result.json")) as f:
         derived = json.load(f)
     assert len(derived["archs"]) == 2
-    fids = [row["fid"] for row in derived["archs"]]
-    assert fids == sorted(fids) and derived["best"]["fid"] == fids[0]
+    scores = [row["is_mean"] for row in derived["archs"]]  # the paper's choice: highest IS
+    assert scores == sorted(scores, reverse=True) and derived["best"]["is_mean"] == scores[0]
     assert "IS" in out.stdout and "FID" in out.stdout
     bad = run("derive", f"--search_result={tmp_path / 'nope.json'}", f"--model_dir={model_dir}")
     assert bad.returncode != 0 and "--search_result" in bad.stderr

@@ -4,7 +4,8 @@
         --max_iters=2000 [training flags of autogan-train]
 
 Each architecture trains in MODEL_DIR/rank_<i>/ (resumable); the table and
-MODEL_DIR/derive_result.json list arch, IS and FID, best FID first.
+MODEL_DIR/derive_result.json list arch, IS and FID, best first: highest IS as in the paper,
+or lowest FID with --select_by=fid.
 """
 
 import json
@@ -21,6 +22,8 @@ config_lib.define_flags(TrainConfig, skip=("arch",))
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search.")
 flags.DEFINE_string("model_dir", None, "Directory for one training run per architecture.")
 flags.DEFINE_integer("num_archs", 0, "Train only the first N architectures (0: all).")
+flags.DEFINE_enum("select_by", "is", ["is", "fid"], "Which score picks the best: is (highest "
+                  "Inception Score, the paper's choice) or fid (lowest FID).")
 flags.mark_flags_as_required(["search_result", "model_dir"])
 
 
@@ -29,7 +32,8 @@ def main(argv):
     from autogan_tf import derive
 
     config = config_lib.values_from_flags(TrainConfig, FLAGS, skip=("arch",))
-    out = derive.derive(FLAGS.search_result, FLAGS.model_dir, config, FLAGS.num_archs)
+    out = derive.derive(FLAGS.search_result, FLAGS.model_dir, config, FLAGS.num_archs,
+                        FLAGS.select_by)
     common.exit_if_preempted(out, "autogan-derive")
     print(f"{'rank':>4}  {'architecture':<32}{'IS':>8}{'FID':>9}")
     for row in out["archs"]:

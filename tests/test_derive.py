@@ -1,0 +1,30 @@
+"""Ranking the derived architectures: by IS as the paper does, or by FID."""
+
+import pytest
+
+from autogan_tf import derive, errors
+
+ROWS = [
+    {"rank": 0, "is_mean": 7.1, "fid": 20.0},
+    {"rank": 1, "is_mean": 7.9, "fid": 25.0},  # best IS, worse FID
+    {"rank": 2, "is_mean": None, "fid": 15.0},  # never scored by IS
+    {"rank": 3, "is_mean": 7.1, "fid": 18.0},  # ties rank 0 on IS, better FID
+    {"rank": 4, "is_mean": 6.0, "fid": None},
+]
+
+
+def order(select_by):
+    return [r["rank"] for r in sorted(ROWS, key=lambda r: derive.rank_key(r, select_by))]
+
+
+def test_is_ranks_highest_first_ties_broken_by_fid_missing_last():
+    assert order("is") == [1, 3, 0, 4, 2]
+
+
+def test_fid_ranks_lowest_first_missing_last():
+    assert order("fid") == [2, 3, 0, 1, 4]
+
+
+def test_unknown_selection_is_a_user_error(tmp_path):
+    with pytest.raises(errors.UserError, match="--select_by must be one of"):
+        derive.derive(str(tmp_path / "r.json"), str(tmp_path), {}, select_by="kid")
