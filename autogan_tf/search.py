@@ -294,6 +294,7 @@ class Search:
         result = self._result(final)
         if self.chief:
             runlog.write_json_atomic(os.path.join(self.model_dir, RESULT_FILE), result)
+        self.log.found_architecture(result["top_archs"][0]["arch_str"])
         self.log.event({"event": "finished", "best_arch": result["top_archs"][0]["arch_str"],
                         "best_reward": result["top_archs"][0]["reward"]})
         return result

@@ -42,6 +42,9 @@ def arch_strings(archs) -> list[str]:
     return [str(ss.Arch.from_list(a)) for a in archs]
 
 
+ARCH_PLOT = "arch.png"
+
+
 class SearchLog:
     """The search's log, positioned by its `search_state.SearchState`.
 
@@ -123,6 +126,20 @@ class SearchLog:
         if self.chief:
             save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
         self.run_log.image(self.controller_global_step(), f"samples/stage{stage}", grid)
+
+    def found_architecture(self, arch) -> str:
+        """The search's best architecture drawn as the paper's Figure 3 (`arch_plot`) into
+        ``MODEL_DIR/arch.png`` and TensorBoard (``found_architecture``); returns the path."""
+        from autogan_tf import arch_plot
+
+        c = self.config
+        drawing = arch_plot.architecture_array(arch, bottom_width=c.bottom_width,
+                                               gf_dim=c.gf_dim, latent_dim=c.latent_dim)[0]
+        path = os.path.join(self.model_dir, ARCH_PLOT)
+        if self.chief:
+            save_png(path, drawing)
+        self.run_log.image(self.controller_global_step(), "found_architecture", drawing)
+        return path
 
     def shared_global_step(self) -> int:
         """Generator iterations of shared training since the search began."""

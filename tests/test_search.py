@@ -48,6 +48,17 @@ def test_search_end_to_end(tmp_path):
     firsts = [r for r in ctrl if r["ctrl_step"] == 1]
     assert len(firsts) == 3 and all(abs(r["advantage_mean"]) < 1e-6 for r in firsts)
     assert any("d_loss" in r for r in log)
+    # The found architecture drawn as the paper's Figure 3, in the directory and TensorBoard.
+    from PIL import Image
+
+    from autogan_tf import arch_plot
+
+    with Image.open(os.path.join(model_dir, "arch.png")) as drawn:
+        expected = arch_plot.draw_architecture(saved["top_archs"][0]["arch_str"],
+                                               bottom_width=tiny_config().bottom_width,
+                                               gf_dim=TINY_GAN["gf_dim"],
+                                               latent_dim=TINY_GAN["latent_dim"])
+        np.testing.assert_array_equal(np.asarray(drawn.convert("RGB")), np.asarray(expected))
 
 
 def test_dynamic_reset_fires_and_is_logged(tmp_path):
