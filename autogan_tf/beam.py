@@ -16,7 +16,17 @@ from autogan_tf import search_space as ss
 
 
 def pad_archs(archs, num_cells: int) -> tf.Tensor:
-    """Architecture vectors ``[n, L]`` (a prefix) zero-padded to the length of ``num_cells``."""
+    """Architecture vectors ``[n, L]`` (a prefix) zero-padded to the length of ``num_cells``.
+
+    The beam's variables have a fixed width, so prefixes of any stage are stored padded.
+
+    Args:
+      archs: ``n`` architecture prefixes of equal length ``L``, as a nested list or tensor.
+      num_cells: cells of the full architecture whose vector length is padded to.
+
+    Returns:
+      An int32 tensor ``[n, vector_length(num_cells)]``.
+    """
     archs = tf.convert_to_tensor(archs, tf.int32)
     pad = ss.vector_length(num_cells) - archs.shape[1]
     return tf.pad(archs, [[0, 0], [0, pad]])
@@ -70,7 +80,15 @@ class Beam:
 
     def prefix(self, stage: int):
         """``(prev_archs, prev_hidden)`` the sampler of ``stage`` extends; ``(None, None)``
-        for the first stage, before the first growth and without multi-level search."""
+        for the first stage, before the first growth and without multi-level search.
+
+        Args:
+          stage: the search stage (number of cells already fixed by earlier stages).
+
+        Returns:
+          The kept prefixes cut to the length of ``stage`` cells, ``[size, L]``, and the
+          controller states ``(h, c)`` after them; or ``(None, None)``.
+        """
         n = int(self.size)
         if n == 0 or stage == 0 or not self.mlas:
             return None, None
@@ -78,7 +96,14 @@ class Beam:
         return self.archs[:n, :length], (self.h[:n], self.c[:n])
 
     def set(self, archs: list, hidden):
-        """Keep ``archs`` (at most ``topk`` prefixes) with their states ``(h, c)``."""
+        """Keep ``archs`` (at most ``topk`` prefixes) with their states ``(h, c)``.
+
+        Rows past ``len(archs)`` are zeroed, and `size` records how many are valid.
+
+        Args:
+          archs: the prefixes to keep, best first (lists of ints of equal length).
+          hidden: the controller's ``(h, c)`` after each prefix, each ``[len(archs), hid_size]``.
+        """
         k = len(archs)
         rows = [[i] for i in range(k)]
         for variable, values in ((self.archs, pad_archs(archs, self.num_cells)),

@@ -16,7 +16,15 @@ import tensorflow as tf
 
 
 class LossWindow(tf.Module):
-    """The last ``size`` losses, on device and checkpointed, with their spread."""
+    """The last ``size`` losses, on device and checkpointed, with their spread.
+
+    A ring buffer in a `tf.Variable` (rather than a Python deque) so a resumed search sees the
+    same window it had saved.
+
+    Args:
+      size: how many of the most recent losses are kept.
+      name: the module's name (its checkpoint scope).
+    """
 
     def __init__(self, size: int, name=None):
         super().__init__(name=name)
@@ -25,18 +33,30 @@ class LossWindow(tf.Module):
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def push(self, values):
-        """Append every element of ``values`` (a scalar or a tensor), oldest dropped."""
+        """Append every element of ``values`` (a scalar or a tensor), oldest dropped.
+
+        Args:
+          values: a loss, or a tensor of losses appended in order.
+        """
         for v in tf.reshape(tf.cast(values, tf.float64), [-1]).numpy():
             self.values.scatter_nd_update([[int(self.count) % self.size]], [v])
             self.count.assign_add(1)
 
     @property
     def full(self) -> bool:
+        """At least ``size`` losses have been pushed since the last `clear`."""
         return int(self.count) >= self.size
 
     def statistic(self, kind="std") -> float:
         """Standard deviation (``"std"``) or variance (``"var"``) of the kept losses
-        (NaN with fewer than two)."""
+        (NaN with fewer than two).
+
+        Args:
+          kind: ``"var"`` for the variance; anything else gives the standard deviation.
+
+        Returns:
+          The statistic as a Python float.
+        """
         n = min(int(self.count), self.size)
         if n < 2:
             return float("nan")
@@ -44,6 +64,7 @@ class LossWindow(tf.Module):
         return var if kind == "var" else var ** 0.5
 
     def clear(self):
+        """Empty the window (zeros and a count of 0)."""
         self.values.assign(tf.zeros_like(self.values))
         self.count.assign(0)
 
@@ -68,7 +89,12 @@ class ResetMonitor:
         return {"g_window": self.g_window, "d_window": self.d_window}
 
     def push(self, d_losses, g_loss):
-        """Record one generator iteration's losses (its n_critic D losses and the G loss)."""
+        """Record one generator iteration's losses (its n_critic D losses and the G loss).
+
+        Args:
+          d_losses: the discriminator losses of the iteration (a scalar or a vector).
+          g_loss: the generator loss.
+        """
         self.d_window.push(d_losses)
         self.g_window.push(g_loss)
 

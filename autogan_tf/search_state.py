@@ -56,6 +56,7 @@ class SearchState:
 
     @property
     def at_iteration_start(self) -> bool:
+        """Nothing of the current iteration is done yet (shared phase, step 0)."""
         return self.phase == SHARED and self.step == 0
 
     def position(self) -> dict:
@@ -68,10 +69,12 @@ class SearchState:
         return self.step
 
     def start_controller_phase(self):
+        """Move from shared GAN training to controller training, at step 0."""
         self._phase.assign(CONTROLLER)
         self._phase_step.assign(0)
 
     def next_iteration(self):
+        """Finish the iteration: the next one starts in the shared phase at step 0."""
         self._phase.assign(SHARED)
         self._phase_step.assign(0)
         self._iteration.assign_add(1)
@@ -84,6 +87,11 @@ class SearchState:
         return bool(self._pending_reset)
 
     def set_pending_reset(self, value: bool):
+        """Mark (or clear) a dynamic reset to apply after the controller phase.
+
+        Args:
+          value: True when a reset fired, False once it has been applied.
+        """
         self._pending_reset.assign(value)
 
     # -- history -------------------------------------------------------------------
@@ -92,14 +100,37 @@ class SearchState:
         return json.loads(self._history.numpy().decode())
 
     def records(self, key: str) -> list:
+        """The history's records under one key.
+
+        Args:
+          key: ``"stage_results"``, ``"resets"`` or ``"stage_changes"`` (any key `append` used).
+
+        Returns:
+          The list of records, empty when none were added under ``key``.
+        """
         return self.history().get(key, [])
 
     def append(self, key: str, record: dict):
-        """Add a JSON-able ``record`` to the history's list ``key``."""
+        """Add a JSON-able ``record`` to the history's list ``key``.
+
+        The whole history is rewritten into its string variable, which is cheap because the
+        history stays small (a few records per search iteration).
+
+        Args:
+          key: the list to append to (created when missing).
+          record: a JSON-serialisable dict.
+        """
         history = self.history()
         history.setdefault(key, []).append(record)
         self._history.assign(json.dumps(history))
 
     def grown_at(self, iteration: int) -> bool:
-        """The search added a cell at ``iteration`` (recorded in the history)."""
+        """The search added a cell at ``iteration`` (recorded in the history).
+
+        Args:
+          iteration: a search iteration (0-based).
+
+        Returns:
+          True when a ``stage_changes`` record names that iteration.
+        """
         return any(change["iteration"] == iteration for change in self.records("stage_changes"))
