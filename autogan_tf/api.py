@@ -71,6 +71,10 @@ def search(directory: str, config=None, *, progress: bool = True, strategy=None,
         The search result: ``top_archs`` (best first, each with ``arch_str`` and
         ``reward``) and the rest of ``search_result.json``; ``{"preempted": True}``
         when a signal stopped it (call again to resume).
+
+    Raises:
+        errors.UserError: an unknown setting, a bad value, or an unusable directory or data.
+        TypeError: ``config`` is neither a `SearchConfig`, a dict nor None.
     """
     from autogan_tf import search as search_lib
 
@@ -90,6 +94,10 @@ def train(directory: str, config=None, *, progress: bool = True, strategy=None, 
 
     Returns:
         The last logged values (losses, IS/FID when evaluated) with ``step``.
+
+    Raises:
+        errors.UserError: an unknown setting, a bad value, or an unusable directory or data.
+        TypeError: ``config`` is neither a `TrainConfig`, a dict nor None.
     """
     from autogan_tf import training
 
@@ -109,6 +117,10 @@ def load_generator(directory: str, *, generator: str = "ema", checkpoint: str = 
     Returns:
         A built `models.DerivedGenerator`; call it as ``model(z, training=False)``
         with ``z`` of shape ``[n, model.latent_dim]``.
+
+    Raises:
+        errors.UserError: an unknown ``generator`` or ``checkpoint``, a directory that is not
+            a training run, or no such checkpoint.
     """
     from autogan_tf import training
 
@@ -124,6 +136,18 @@ def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
     The noise is the exported model's (`export.latent_for_seed`), so a seed gives
     the same images here, at any ``batch_size``, and from the SavedModel's
     ``generate`` signature.
+
+    Args:
+        generator: a generator model with a ``latent_dim`` attribute (`load_generator`).
+        num_images: how many images (at least 1).
+        seed: the noise seed.
+        batch_size: images generated per call of the model.
+
+    Returns:
+        A numpy uint8 array ``[num_images, H, W, 3]``.
+
+    Raises:
+        errors.UserError: ``num_images`` is below 1.
     """
     import numpy as np
 

@@ -31,7 +31,13 @@ SHORTCUT_ADD = "+ shortcut"
 
 @dataclasses.dataclass(frozen=True)
 class CellLayout:
-    """One cell as drawn: a title, its ops top to bottom, and its shortcut label (or None)."""
+    """One cell as drawn: a title, its ops top to bottom, and its shortcut label (or None).
+
+    Attributes:
+      title: ``"Cell i: in -> out, pre-activation"`` (or post-activation).
+      ops: the op labels in the order they run.
+      shortcut: a description of the in-cell shortcut, None when the cell has none.
+    """
 
     title: str
     ops: tuple[str, ...]
@@ -40,7 +46,14 @@ class CellLayout:
 
 @dataclasses.dataclass(frozen=True)
 class SkipEdge:
-    """A skip connection: cell ``source`` (0-based) feeds cell ``target``, upsampled ``factor`` x."""
+    """A skip connection: cell ``source`` (0-based) feeds cell ``target``, upsampled ``factor`` x.
+
+    Attributes:
+      source: the cell whose feature is taken (0-based).
+      target: the cell that adds it (0-based).
+      factor: the upsampling factor, ``2 ** (target - source)``.
+      label: the text drawn next to the edge (upsampling and the 1x1 conv).
+    """
 
     source: int
     target: int
@@ -151,6 +164,12 @@ def draw_architecture(arch, bottom_width: int = 4, gf_dim: int | None = None,
         bottom_width: side of the first feature map (4 for CIFAR-10's 32x32 images).
         gf_dim: generator width, shown in the linear layer's box when given.
         latent_dim: size of ``z``.
+
+    Returns:
+        An RGB `PIL.Image.Image` sized to fit every cell and skip lane.
+
+    Raises:
+        search_space.ArchError: ``arch`` cannot be parsed (a ValueError).
     """
     arch = ss.parse_arch(arch)
     cells, skips = architecture_layout(arch, bottom_width)
@@ -220,11 +239,28 @@ def draw_architecture(arch, bottom_width: int = 4, gf_dim: int | None = None,
 
 
 def save_architecture(arch, path: str, **kwargs) -> str:
-    """Draw ``arch`` (see `draw_architecture` for the keyword arguments) into a PNG at ``path``."""
+    """Draw ``arch`` (see `draw_architecture` for the keyword arguments) into a PNG at ``path``.
+
+    Args:
+        arch: an `Arch`, an alias or a vector string.
+        path: the PNG file to write.
+        **kwargs: ``bottom_width``, ``gf_dim``, ``latent_dim`` of `draw_architecture`.
+
+    Returns:
+        ``path``.
+    """
     draw_architecture(arch, **kwargs).save(path, format="PNG")
     return path
 
 
 def architecture_array(arch, **kwargs) -> np.ndarray:
-    """The drawing as a uint8 ``[1, H, W, 3]`` array, ready for ``tf.summary.image``."""
+    """The drawing as a uint8 ``[1, H, W, 3]`` array, ready for ``tf.summary.image``.
+
+    Args:
+        arch: an `Arch`, an alias or a vector string.
+        **kwargs: ``bottom_width``, ``gf_dim``, ``latent_dim`` of `draw_architecture`.
+
+    Returns:
+        The image with a leading batch axis of 1.
+    """
     return np.asarray(draw_architecture(arch, **kwargs), np.uint8)[None]

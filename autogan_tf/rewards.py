@@ -48,7 +48,20 @@ class SupernetImages:
         return self._sample_fn[stage]
 
     def __call__(self, arch, num: int, stage: int, seed: int) -> tf.Tensor:
-        """``num`` images ``[num, H, W, 3]`` of ``arch`` at ``stage`` from stateless noise."""
+        """``num`` images ``[num, H, W, 3]`` of ``arch`` at ``stage`` from stateless noise.
+
+        The noise of each batch is drawn from ``(seed, start index)``, so the same seed gives
+        the same images whatever the search did in between.
+
+        Args:
+          arch: an architecture vector (or prefix, zero-padded here).
+          num: how many images.
+          stage: the stage whose output resolution is generated.
+          seed: the noise seed.
+
+        Returns:
+          A uint8 tensor ``[num, H, W, 3]``.
+        """
         arch = pad_archs([arch], self.num_cells)[0]
         out = []
         for start in range(0, num, self.batch_size):
@@ -75,7 +88,19 @@ class Rewards:
         return {"reward_rng": self.rng}
 
     def __call__(self, search, arch, stage: int) -> float:
-        """The reward of ``arch`` at ``stage`` (possibly NaN/Inf: the caller checks)."""
+        """The reward of ``arch`` at ``stage`` (possibly NaN/Inf: the caller checks).
+
+        Each call draws the next seed of the checkpointed stream and passes it to
+        ``reward_fn``.
+
+        Args:
+          search: the object handed to ``reward_fn`` (it provides ``images``).
+          arch: the architecture vector to score.
+          stage: the search stage it belongs to.
+
+        Returns:
+          The reward as a Python float.
+        """
         seed = int(self.rng.uniform_full_int([], tf.int64)) % (2 ** 31)
         return float(self.reward_fn(search, arch, stage, seed))
 

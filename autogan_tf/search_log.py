@@ -22,7 +22,17 @@ from autogan_tf.search_state import CONTROLLER
 
 
 def describe_event(record: dict) -> str:
-    """One terminal line for a search event of the log (the JSONL keeps every field)."""
+    """One terminal line for a search event of the log (the JSONL keeps every field).
+
+    ``stage_top_k``, ``grow`` and ``finished`` get their own wording; any other event is printed
+    with its fields as ``key=value``.
+
+    Args:
+      record: the event's record, with at least ``event`` (and usually ``iteration``).
+
+    Returns:
+      The line, without a trailing newline.
+    """
     event, it = record.get("event"), record.get("iteration")
     if event == "stage_top_k":
         best = ", ".join(f"{a} ({r:.2f})" for a, r in zip(record["archs"], record["rewards"]))
@@ -38,7 +48,14 @@ def describe_event(record: dict) -> str:
 
 
 def arch_strings(archs) -> list[str]:
-    """Architecture vectors as the official space-separated strings."""
+    """Architecture vectors as the official space-separated strings.
+
+    Args:
+      archs: architecture vectors (lists of ints, each a whole number of cells).
+
+    Returns:
+      One string per vector, as `search_space.Arch.__str__` writes it.
+    """
     return [str(ss.Arch.from_list(a)) for a in archs]
 
 
@@ -63,20 +80,35 @@ class SearchLog:
         self.run_log = runlog.RunLog(model_dir, name="search_log", is_chief=chief)
 
     def log(self, record: dict):
-        """One JSON line, as is."""
+        """One JSON line, as is.
+
+        Args:
+          record: a JSON-serialisable dict.
+        """
         self.run_log.log(record)
 
     def close(self):
+        """Flush and close the JSON-lines file and the TensorBoard writer."""
         self.run_log.close()
 
     def event(self, record: dict):
-        """An event: a JSON line with the iteration, and a terminal line."""
+        """An event: a JSON line with the iteration, and a terminal line.
+
+        Args:
+          record: the event's fields, with ``event`` naming it; ``iteration`` is added.
+        """
         record = {"iteration": self.state.iteration, **record}
         self.run_log.log(record)
         logging.info("%s", describe_event(record))
 
     def shared_step(self, out: dict, stage: int, progress: bool):
-        """The losses of a shared-GAN step, every ``log_every`` steps and at the phase end."""
+        """The losses of a shared-GAN step, every ``log_every`` steps and at the phase end.
+
+        Args:
+          out: the step's result, with ``d_losses`` (averaged here) and ``g_loss``.
+          stage: the current stage, recorded with the losses.
+          progress: also update the terminal progress bar.
+        """
         c, step = self.config, self.state.step
         total = c.gen_iters_per_search_iter
         if step % c.log_every and step != total:
@@ -91,20 +123,36 @@ class SearchLog:
                                   stage=stage, d_loss=record["d_loss"], g_loss=record["g_loss"])
 
     def reset(self, stage: int, stats: dict):
-        """A dynamic reset fired at the current shared step."""
+        """A dynamic reset fired at the current shared step.
+
+        Args:
+          stage: the current stage.
+          stats: the loss statistics that triggered it (`dynamic_reset.ResetMonitor.due`).
+        """
         self.event({"event": "dynamic_reset", "stage": stage, "shared_step": self.state.step,
                     **stats})
         self.run_log.scalars(self.shared_global_step(), {"shared/reset": 1.0})
 
     def controller_step(self, record: dict):
-        """A controller step's record (rewards, REINFORCE statistics, sampled archs)."""
+        """A controller step's record (rewards, REINFORCE statistics, sampled archs).
+
+        Args:
+          record: the step's fields; its float values also go to TensorBoard under
+            ``controller/``.
+        """
         self.run_log.log({"iteration": self.state.iteration, **record})
         self.run_log.scalars(self.controller_global_step(),
                              {f"controller/{k}": v for k, v in record.items()
                               if isinstance(v, float)})
 
     def controller_summary(self, stage: int, steps: list):
-        """One terminal line per controller phase: what a user watches converge."""
+        """One terminal line per controller phase: what a user watches converge.
+
+        Args:
+          stage: the current stage.
+          steps: the phase's controller-step records (each with ``reward`` and ``archs``);
+            nothing is printed when empty.
+        """
         if not steps:
             return
         last = steps[-1]
@@ -117,7 +165,14 @@ class SearchLog:
 
     def stage_top_k(self, stage: int, archs: list, rewards: list, images):
         """A stage's top-K, with a grid of 64 samples of the best (``images`` is the
-        search's ``(arch, num, stage, seed) -> uint8`` sampler)."""
+        search's ``(arch, num, stage, seed) -> uint8`` sampler).
+
+        Args:
+          stage: the stage that finished.
+          archs: its best architecture vectors, best first.
+          rewards: their rewards, in the same order.
+          images: the sampler drawing the grid of ``archs[0]`` (seeded by ``stage``).
+        """
         self.event({"event": "stage_top_k", "stage": stage, "rewards": rewards,
                     "mean_reward": float(np.mean(rewards)), "archs": arch_strings(archs)})
         self.run_log.scalars(self.controller_global_step(),
@@ -129,7 +184,14 @@ class SearchLog:
 
     def found_architecture(self, arch) -> str:
         """The search's best architecture drawn as the paper's Figure 3 (`arch_plot`) into
-        ``MODEL_DIR/arch.png`` and TensorBoard (``found_architecture``); returns the path."""
+        ``MODEL_DIR/arch.png`` and TensorBoard (``found_architecture``); returns the path.
+
+        Args:
+          arch: the architecture, anything `search_space.parse_arch` takes.
+
+        Returns:
+          The PNG's path (written by the chief only).
+        """
         from autogan_tf import arch_plot
 
         c = self.config

@@ -22,6 +22,13 @@ def build_supernet(config, sync_bn: bool = False):
 
     Their initial weights come from Python's `random`: build them inside
     `runlog.python_random_seed` for repeatable weights.
+
+    Args:
+      config: the `config.SearchConfig` (widths, latent size, bottom width, cells).
+      sync_bn: synchronise the generator's output batch norm across replicas.
+
+    Returns:
+      ``(models.SuperGenerator, models.Discriminator)``, built (their variables exist).
     """
     c = config
     return (models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells,
@@ -75,6 +82,11 @@ class SharedGAN:
         """One generator iteration at ``stage``: n_critic D steps, one per row of ``archs``
         (architecture prefixes), then a G step with the last.
 
+        Args:
+          archs: ``n_critic`` architecture vectors (prefixes of the stage's length), one per
+            discriminator step.
+          stage: the current stage; selects the real-data resolution and the supernet's depth.
+
         Returns:
           ``d_losses``, ``g_loss`` and ``finite``: False when a loss or a weight of G
           or D is NaN/Inf.
@@ -84,7 +96,14 @@ class SharedGAN:
         return dict(out, finite=out["finite"] & self._models_finite())
 
     def reinitialise(self, seed: int):
-        """Fresh weights (drawn from ``seed``) and optimizer state for G and D."""
+        """Fresh weights (drawn from ``seed``) and optimizer state for G and D.
+
+        Fresh models are built from the config and their weights copied in, so the variables
+        (and checkpoint) stay the same objects; the optimizers keep their learning rates.
+
+        Args:
+          seed: the Python random seed the new initial weights are drawn with.
+        """
         with runlog.python_random_seed(seed):
             fresh_g, fresh_d = build_supernet(self.config)
         _reset_weights(self.generator, fresh_g, self.trainer.g_opt)
