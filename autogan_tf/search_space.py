@@ -60,24 +60,59 @@ class ArchError(errors.UserError):
 
 
 def cell_vector_length(cell_index: int) -> int:
-    """Integers describing cell ``cell_index`` (0-based): 4, plus a skip mask after cell 0."""
+    """Integers describing cell ``cell_index`` (0-based): 4, plus a skip mask after cell 0.
+
+    Args:
+      cell_index: the cell's position (0-based).
+    """
     return 4 if cell_index == 0 else 5
 
 
 def vector_length(num_cells: int) -> int:
-    """Length of the flat vector of a generator with ``num_cells`` cells."""
+    """Length of the flat vector of a generator with ``num_cells`` cells.
+
+    Args:
+      num_cells: cells of the generator.
+
+    Returns:
+      ``5 * num_cells - 1`` (the first cell has no skip mask).
+    """
     return 5 * num_cells - 1
 
 
 def decision_sizes(cell_index: int) -> tuple[int, ...]:
-    """Number of options of each decision of one cell, in vector order."""
+    """Number of options of each decision of one cell, in vector order.
+
+    The controller makes one categorical decision per entry, so these are the sizes of its
+    output heads.
+
+    Args:
+      cell_index: the cell's position (0-based).
+
+    Returns:
+      ``(2, 3, 3, 2)`` for the four choices, plus ``2 ** cell_index`` skip masks after cell 0.
+    """
     sizes = tuple(FIELD_SIZES[field] for field in FIELDS)
     return sizes if cell_index == 0 else sizes + (2 ** cell_index,)
 
 
 @dataclasses.dataclass(frozen=True)
 class CellSpec:
-    """The choices of one generator cell; ``index`` is 0-based."""
+    """The choices of one generator cell; ``index`` is 0-based.
+
+    Every field is an index into its choice tuple (`CONV_TYPES` ...), validated on creation.
+
+    Args:
+      index: the cell's position (0-based).
+      conv: index into `CONV_TYPES`.
+      norm: index into `NORM_TYPES`.
+      up: index into `UP_TYPES`.
+      shortcut: index into `SHORTCUT_TYPES` (1: in-cell shortcut).
+      skip_mask: bit mask of skip-ins, below ``2 ** index``; bit 0 is the previous cell.
+
+    Raises:
+      ArchError: a field out of range or not an integer.
+    """
 
     index: int
     conv: int
@@ -101,14 +136,17 @@ class CellSpec:
 
     @property
     def conv_type(self) -> str:
+        """``"post"`` or ``"pre"`` (activation)."""
         return CONV_TYPES[self.conv]
 
     @property
     def norm_type(self) -> str:
+        """``"none"``, ``"bn"`` or ``"in"``."""
         return NORM_TYPES[self.norm]
 
     @property
     def up_type(self) -> str:
+        """``"bilinear"``, ``"nearest"`` or ``"deconv"``."""
         return UP_TYPES[self.up]
 
     @property
@@ -118,13 +156,23 @@ class CellSpec:
                      if (self.skip_mask >> (self.index - 1 - src)) & 1)
 
     def to_list(self) -> list[int]:
+        """The cell's integers in vector order: ``C N U SC``, then the skip mask after cell 0."""
         values = [self.conv, self.norm, self.up, self.shortcut]
         return values if self.index == 0 else values + [self.skip_mask]
 
 
 @dataclasses.dataclass(frozen=True)
 class Arch:
-    """A whole generator architecture (possibly a prefix of cells, during search)."""
+    """A whole generator architecture (possibly a prefix of cells, during search).
+
+    ``str(arch)`` is the official space-separated vector.
+
+    Args:
+      cells: the cells in order, ``cells[i].index == i``.
+
+    Raises:
+      ArchError: no cells, or cells out of order.
+    """
 
     cells: tuple[CellSpec, ...]
 
@@ -137,22 +185,48 @@ class Arch:
 
     @property
     def num_cells(self) -> int:
+        """How many cells the architecture has."""
         return len(self.cells)
 
     def to_list(self) -> list[int]:
+        """The flat vector, every cell's integers in order."""
         return [v for cell in self.cells for v in cell.to_list()]
 
     def __str__(self) -> str:
         return " ".join(str(v) for v in self.to_list())
 
     def padded(self, num_cells: int) -> list[int]:
-        """The vector extended with zeros to ``num_cells`` cells (the supernet's input)."""
+        """The vector extended with zeros to ``num_cells`` cells (the supernet's input).
+
+        Args:
+          num_cells: the length to pad to, in cells.
+
+        Raises:
+          ArchError: the architecture already has more cells.
+        """
         if num_cells < self.num_cells:
             raise ArchError(f"architecture has {self.num_cells} cells, more than {num_cells}")
         return self.to_list() + [0] * (vector_length(num_cells) - len(self.to_list()))
 
     @classmethod
     def from_list(cls, values: Sequence[int], num_cells: int | None = None) -> "Arch":
+        """An `Arch` from its flat vector.
+
+        Integral floats and numpy integers are accepted (vectors come back from JSON and
+        tensors); other non-integers are rejected.
+
+        Args:
+          values: the integers, ``C N U SC`` for the first cell then ``C N U SC mask`` for
+            each further one.
+          num_cells: the expected number of cells; None infers it from the length.
+
+        Returns:
+          The architecture.
+
+        Raises:
+          ArchError: a non-integer, a length that fits no (or not ``num_cells``) cells, or a
+            value out of range.
+        """
         values = list(values)
         for pos, v in enumerate(values):
             if isinstance(v, bool) or not isinstance(v, int):
@@ -186,6 +260,18 @@ class Arch:
         """An `Arch` from an alias, a string of ints, a list, or a JSON file path.
 
         A JSON file may hold a list of ints, or an object with key ``arch``.
+
+        Args:
+          value: an `Arch` (returned as is), an alias of `ALIASES`, a string of integers
+            (spaces, commas or brackets between them), a path to a JSON file, or an iterable
+            of integers.
+          num_cells: the number of cells the architecture must have; None accepts any.
+
+        Returns:
+          The architecture.
+
+        Raises:
+          ArchError: ``value`` cannot be read, or has another number of cells.
         """
         if isinstance(value, Arch):
             arch = value
@@ -237,16 +323,32 @@ class Arch:
         return cls.from_list(data)
 
     def to_json(self) -> str:
+        """``{"arch": [...]}`` as JSON text, the file format `parse` reads."""
         return json.dumps({"arch": self.to_list()})
 
 
 def parse_arch(value, num_cells: int | None = None) -> Arch:
-    """Shorthand for `Arch.parse`."""
+    """Shorthand for `Arch.parse`.
+
+    Args:
+      value: an `Arch`, an alias, a string of integers, a JSON file path, or a list.
+      num_cells: the number of cells required, or None.
+
+    Returns:
+      The `Arch`.
+
+    Raises:
+      ArchError: ``value`` is not a valid architecture (of ``num_cells`` cells).
+    """
     return Arch.parse(value, num_cells)
 
 
 def count_archs(num_cells: int = 3) -> int:
-    """Size of the search space: 36 choices per cell times 2^i skip masks for cell i."""
+    """Size of the search space: 36 choices per cell times 2^i skip masks for cell i.
+
+    Args:
+      num_cells: cells of the generator.
+    """
     total = 1
     for i in range(num_cells):
         for size in decision_sizes(i):
@@ -255,14 +357,26 @@ def count_archs(num_cells: int = 3) -> int:
 
 
 def enumerate_archs(num_cells: int = 3) -> Iterator[Arch]:
-    """Every architecture with ``num_cells`` cells, in lexicographic vector order."""
+    """Every architecture with ``num_cells`` cells, in lexicographic vector order.
+
+    Args:
+      num_cells: cells of the generator (`count_archs` of them are yielded).
+
+    Yields:
+      `Arch` objects.
+    """
     ranges = [range(size) for i in range(num_cells) for size in decision_sizes(i)]
     for values in itertools.product(*ranges):
         yield Arch.from_list(values)
 
 
 def sample_arch(num_cells: int = 3, rng: random.Random | None = None) -> Arch:
-    """A uniformly random architecture (every decision independent and uniform)."""
+    """A uniformly random architecture (every decision independent and uniform).
+
+    Args:
+      num_cells: cells of the generator.
+      rng: the random source; None uses a fresh unseeded `random.Random`.
+    """
     rng = rng or random.Random()
     return Arch.from_list([rng.randrange(size) for i in range(num_cells)
                            for size in decision_sizes(i)])
@@ -316,17 +430,36 @@ class CellOp:
 
 
 def skip_factor(cell_index: int, source: int) -> int:
-    """How many times larger cell ``cell_index``'s side is than earlier cell ``source``'s output."""
+    """How many times larger cell ``cell_index``'s side is than earlier cell ``source``'s output.
+
+    Args:
+      cell_index: the cell adding the skip-in (0-based).
+      source: the earlier cell it comes from (0-based).
+    """
     return 2 ** (cell_index - source)
 
 
 def skip_conv_name(source: int) -> str:
-    """The 1x1 conv of the skip-in from earlier cell ``source``."""
+    """The 1x1 conv of the skip-in from earlier cell ``source``.
+
+    Args:
+      source: the earlier cell (0-based).
+
+    Returns:
+      The op's name (part of checkpoint paths).
+    """
     return f"skip{source}_conv"
 
 
 def skip_deconv_name(factor: int) -> str:
-    """The transposed convs that upsample a skip-in ``factor`` times (shared by no other)."""
+    """The transposed convs that upsample a skip-in ``factor`` times (shared by no other).
+
+    Args:
+      factor: the upsampling factor (a power of 2).
+
+    Returns:
+      The op's name (part of checkpoint paths).
+    """
     return f"skip_deconv_x{factor}"
 
 
@@ -351,6 +484,12 @@ def cell_ops(cell_index: int) -> tuple[CellOp, ...]:
     Two blocks (the first upsamples), the shortcut, and for each earlier cell
     a skip-in: a 1x1 conv and, for deconv upsampling, a chain of deconvs.
     A `CellSpec` uses the ops whose ``requires`` and ``skip_source`` it meets.
+
+    Args:
+      cell_index: the cell's position (0-based).
+
+    Returns:
+      The ops, in a fixed order (cached: the same tuple on every call).
     """
     shortcut = (("shortcut", SHORTCUT_ON),)
     ops = _block_ops(1, upsamples=True) + _block_ops(2, upsamples=False) + [
@@ -367,5 +506,9 @@ def cell_ops(cell_index: int) -> tuple[CellOp, ...]:
 
 @functools.lru_cache(maxsize=None)
 def cell_op_table(cell_index: int) -> dict[str, CellOp]:
-    """`cell_ops` of cell ``cell_index`` by name (do not modify: it is shared)."""
+    """`cell_ops` of cell ``cell_index`` by name (do not modify: it is shared).
+
+    Args:
+      cell_index: the cell's position (0-based).
+    """
     return {op.name: op for op in cell_ops(cell_index)}
