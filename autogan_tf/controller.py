@@ -51,6 +51,16 @@ class SampleResult:
     ``archs`` is the beam prefix (if any) followed by ``decisions``;
     ``initial_hidden`` is the (h, c) each sample started from (None: zeros),
     which `Reinforce.update` needs to recompute the log-probabilities.
+
+    Attributes:
+      archs: int32 ``[B, prefix + decisions]``, the full architecture vectors drawn.
+      decisions: int32 ``[B, T]``, this controller's decisions only.
+      beam_index: int32 ``[B]``, the beam entry each sample continued (None without a beam).
+      log_probs: ``[B, T]`` log pi of each decision (None for `RandomSampler`).
+      entropies: ``[B, T]`` policy entropies per step (None for `RandomSampler`).
+      hidden: the LSTM ``(h, c)`` after the last decision, each ``[B, hidden_size]``: what
+        the beam keeps for the next stage.
+      initial_hidden: the ``(h, c)`` each sample started from, or None for zeros.
     """
 
     archs: tf.Tensor
@@ -73,12 +83,29 @@ def _as_cell_indices(cell_indices) -> tuple[int, ...]:
 
 
 def prefix_length(first_cell: int) -> int:
-    """Integers of the architecture vector before cell ``first_cell``."""
+    """Integers of the architecture vector before cell ``first_cell``.
+
+    Args:
+      first_cell: the first cell a controller decides (0-based).
+    """
     return sum(ss.cell_vector_length(i) for i in range(first_cell))
 
 
 class Controller(keras.Model):
-    """LSTM policy over the decisions of ``cell_indices`` (see the module docstring)."""
+    """LSTM policy over the decisions of ``cell_indices`` (see the module docstring).
+
+    All weights are created in the constructor, so a checkpoint can be restored into a fresh
+    controller before its first call.
+
+    Args:
+      cell_indices: the cell (an int) or consecutive cells (a sequence) it decides.
+      hidden_size: the LSTM's size (``--hid_size``).
+      seed: seeds the initialisers and the controller's random generator.
+      **kwargs: passed to `keras.Model` (e.g. ``name``).
+
+    Raises:
+      ControllerError: ``cell_indices`` empty, negative or not consecutive.
+    """
 
     def __init__(self, cell_indices=0, hidden_size: int = HIDDEN_SIZE, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -118,6 +145,7 @@ class Controller(keras.Model):
     # -- structure --------------------------------------------------------------
     @property
     def num_decisions(self) -> int:
+        """Decisions per sample: 4 per cell, plus a skip mask for cells after the first."""
         return len(self.tokens)
 
     @property
@@ -126,6 +154,7 @@ class Controller(keras.Model):
         return prefix_length(self.cell_indices[0])
 
     def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
         config = super().get_config()
         config.update(cell_indices=list(self.cell_indices), hidden_size=self.hidden_size,
                       seed=self.seed)
@@ -157,7 +186,23 @@ class Controller(keras.Model):
 
     # -- teacher forcing --------------------------------------------------------
     def log_prob_and_entropy(self, decisions, initial_hidden=None):
-        """Per-step log pi(decision) and policy entropy, [B, T] each; differentiable."""
+        """Per-step log pi(decision) and policy entropy, [B, T] each; differentiable.
+
+        The policy is run with teacher forcing: each step is fed the given decision, not a
+        sampled one, so the log-probabilities of earlier samples can be recomputed under
+        the current weights for the policy gradient.
+
+        Args:
+          decisions: int ``[B, num_decisions]``, the decisions to score.
+          initial_hidden: the ``(h, c)`` each row starts from, each ``[B, hidden_size]``;
+            None starts from zeros.
+
+        Returns:
+          ``(log_probs, entropies)``, float32 ``[B, num_decisions]`` each.
+
+        Raises:
+          ControllerError: ``decisions`` has another shape.
+        """
         decisions = tf.convert_to_tensor(decisions, tf.int32)
         if decisions.shape.rank != 2 or decisions.shape[1] != self.num_decisions:
             raise ControllerError(f"decisions must be [batch, {self.num_decisions}], "
@@ -175,6 +220,15 @@ class Controller(keras.Model):
         return tf.stack(log_probs, 1), tf.stack(entropies, 1)
 
     def call(self, decisions, initial_hidden=None):
+        """`log_prob_and_entropy`, as the Keras call.
+
+        Args:
+          decisions: int ``[B, num_decisions]``.
+          initial_hidden: starting ``(h, c)``, or None for zeros.
+
+        Returns:
+          ``(log_probs, entropies)``, ``[B, num_decisions]`` each.
+        """
         return self.log_prob_and_entropy(decisions, initial_hidden)
 
     # -- sampling ---------------------------------------------------------------
@@ -222,6 +276,21 @@ class Controller(keras.Model):
 
         Without ``seed`` the controller's own generator advances (and is
         checkpointed); with ``seed`` the draw depends on the seed only.
+
+        Args:
+          batch_size: how many architectures.
+          prev_archs: the beam's prefixes, int ``[K, prefix_length]``, or None for the first
+            cell(s).
+          prev_hidden: their ``(h, c)``, each ``[K, hidden_size]``; given exactly when
+            ``prev_archs`` is.
+          seed: an int for a draw independent of the controller's generator, or None.
+
+        Returns:
+          A `SampleResult` with log-probabilities and entropies.
+
+        Raises:
+          ControllerError: ``batch_size`` below 1, or a beam of the wrong shape, or only one
+            of ``prev_archs`` and ``prev_hidden``.
         """
         batch_size = int(batch_size)
         if batch_size < 1:
@@ -284,6 +353,20 @@ class Reinforce(tf.Module):
     flag default, which its search script leaves, is 1e-3); Adam lr 3.5e-4
     with betas (0.0, 0.9), the ``--beta1/--beta2`` the official search script
     passes to every optimizer, the controller's included.
+
+    Args:
+      learning_rate: Adam's learning rate (``--ctrl_lr``).
+      beta1: Adam's beta_1.
+      beta2: Adam's beta_2.
+      entropy_coeff: weight of the entropy term in the reward.
+      baseline_decay: the moving-average decay of the baseline.
+      optimizer: a Keras optimizer to use instead of the Adam built from the three above.
+      loss: ``"official"`` or ``"independent"`` (see above).
+      name: the module's name.
+
+    Raises:
+      ValueError: an out-of-range ``baseline_decay`` or ``entropy_coeff``, or an unknown
+        ``loss`` (from `config.check_values`).
     """
 
     def __init__(self, learning_rate: float = 3.5e-4, beta1: float = 0.0, beta2: float = 0.9,
@@ -305,6 +388,10 @@ class Reinforce(tf.Module):
         """Create the baseline and Adam slots for ``controller`` (eagerly, so updates trace once).
 
         Call before restoring a checkpoint into this object.
+
+        Args:
+          controller: the controller this object trains (its number of decisions sizes the
+            baseline; its trainable variables get the Adam slots).
         """
         if self.baseline is None:
             self.baseline = tf.Variable(tf.zeros([controller.num_decisions]), trainable=False,
@@ -321,6 +408,19 @@ class Reinforce(tf.Module):
 
         Returns scalar tensors: loss, reward_mean (with the entropy term),
         baseline (mean over decisions), advantage_mean, entropy_mean (per decision).
+
+        Args:
+          controller: the controller to train (the one `build` was called with).
+          decisions: int ``[B, T]`` decisions it sampled, or a `SampleResult` (then its
+            ``initial_hidden`` is used and the third positional argument is the rewards).
+          initial_hidden: the ``(h, c)`` the samples started from; None for zeros.
+          rewards: ``[B]`` rewards of the samples.
+
+        Returns:
+          A dict of the scalar tensors above.
+
+        Raises:
+          ValueError: no rewards, or not one reward per sample.
         """
         if isinstance(decisions, SampleResult):
             if rewards is None:
@@ -349,6 +449,19 @@ class Reinforce(tf.Module):
         """The loss, rewards with the entropy term, baseline and advantages of one batch.
 
         ``log_probs``, ``entropies``: ``[B, T]``; ``rewards``: ``[B]``.
+
+        Separate from the update so the two loss forms can be checked on fixed numbers.
+        Reads the baseline variable but does not assign it.
+
+        Args:
+          log_probs: ``[B, T]`` log pi of the sampled decisions.
+          entropies: ``[B, T]`` policy entropies.
+          rewards: ``[B]`` rewards of the samples.
+
+        Returns:
+          ``(loss, total, baseline, advantage)``: the scalar loss, the rewards with the entropy
+          term (``[B, T]`` official, ``[B]`` independent), the new baseline ``[T]`` and the
+          advantages.
         """
         c = self.entropy_coeff
         if self.loss == "official":
@@ -395,6 +508,11 @@ class RandomSampler(tf.Module):
     def sample(self, batch_size, prev_archs=None, prev_hidden=None):
         """``batch_size`` uniform decisions, each appended to a uniformly picked beam entry
         (``prev_archs``/``prev_hidden``, whose states are passed through).
+
+        Args:
+          batch_size: how many architectures.
+          prev_archs: the beam's prefixes ``[K, L]``, or None.
+          prev_hidden: their ``(h, c)``, or None (then ``hidden`` of the result is None).
 
         Returns:
           A `SampleResult` without log-probabilities.
