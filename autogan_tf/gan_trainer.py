@@ -77,9 +77,20 @@ class TorchAdam(keras.optimizers.Adam):
     skipped (see `MaskedAdam`: a skipped op keeps its own count, as PyTorch 2
     skips a parameter without gradient) and for gradients near eps. The
     golden tests compare this with PyTorch step for step.
+
+    The constructor takes Keras' `keras.optimizers.Adam` arguments; ``amsgrad`` is not
+    supported.
     """
 
     def build(self, var_list):
+        """Create the moments and one step-count variable per variable of ``var_list``.
+
+        Args:
+          var_list: the variables this optimizer will update.
+
+        Raises:
+          ValueError: the optimizer was created with ``amsgrad=True``.
+        """
         if self.built:
             return
         if self.amsgrad:
@@ -89,6 +100,13 @@ class TorchAdam(keras.optimizers.Adam):
                                          name=f"{v.name}_step") for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
+        """One PyTorch-style Adam update of ``variable``, advancing its own step count.
+
+        Args:
+          gradient: the variable's gradient.
+          variable: the variable to update.
+          learning_rate: the current learning rate (after any schedule).
+        """
         dtype = variable.dtype
         index = self._get_variable_index(variable)
         step, m, v = self._steps[index], self._momentums[index], self._velocities[index]
@@ -108,6 +126,9 @@ class MaskedAdam(TorchAdam):
 
     `apply_masked(grads, variables, masks)` takes one scalar bool tensor per
     variable; where it is False the variable's update is skipped entirely.
+
+    The supernet's generator step uses it with the ops the sampled architecture did not use
+    masked out (``unused_ops="freeze"``). Constructor arguments are `TorchAdam`'s.
     """
 
     def __init__(self, *args, **kwargs):
@@ -115,6 +136,13 @@ class MaskedAdam(TorchAdam):
         self._step_masks = None
 
     def apply_masked(self, grads, variables, masks):
+        """Apply ``grads`` like `apply_gradients`, skipping the variables whose mask is False.
+
+        Args:
+          grads: one gradient per variable.
+          variables: the variables to update.
+          masks: one scalar bool tensor per variable (True: update it).
+        """
         self._step_masks = {self._var_key(v): m for v, m in zip(variables, masks)}
         try:
             self.apply_gradients(zip(grads, variables))
@@ -122,6 +150,15 @@ class MaskedAdam(TorchAdam):
             self._step_masks = None
 
     def update_step(self, gradient, variable, learning_rate):
+        """`TorchAdam.update_step`, undone (value, moments, step count) where the mask is False.
+
+        Variables without a mask (outside `apply_masked`) are updated normally.
+
+        Args:
+          gradient: the variable's gradient.
+          variable: the variable to update.
+          learning_rate: the current learning rate.
+        """
         mask = None if self._step_masks is None else self._step_masks.get(self._var_key(variable))
         if mask is None:
             return super().update_step(gradient, variable, learning_rate)
@@ -138,7 +175,20 @@ class MaskedAdam(TorchAdam):
 
 
 def make_adam(learning_rate, beta1, beta2, decay_steps=None, masked=False, name=None):
-    """Adam with the paper's betas and an optional linear decay of the rate to 0."""
+    """Adam with the paper's betas and an optional linear decay of the rate to 0.
+
+    Args:
+      learning_rate: the initial learning rate.
+      beta1: Adam's beta_1 (the paper: 0).
+      beta2: Adam's beta_2 (the paper: 0.9).
+      decay_steps: optimizer steps over which the rate falls linearly to 0; None or 0 keeps
+        it constant.
+      masked: a `MaskedAdam` (supernet generator) instead of a `TorchAdam`.
+      name: the optimizer's name.
+
+    Returns:
+      The optimizer (epsilon 1e-8), not yet built.
+    """
     if decay_steps:
         learning_rate = keras.optimizers.schedules.PolynomialDecay(
             learning_rate, decay_steps, end_learning_rate=0.0, power=1.0)
@@ -147,7 +197,14 @@ def make_adam(learning_rate, beta1, beta2, decay_steps=None, masked=False, name=
 
 
 def clone_generator(generator: models.DerivedGenerator) -> models.DerivedGenerator:
-    """A generator of the same architecture and widths holding a copy of the weights."""
+    """A generator of the same architecture and widths holding a copy of the weights.
+
+    Args:
+      generator: the generator to copy (its weights are read, not shared).
+
+    Returns:
+      A new `models.DerivedGenerator` (float32), e.g. the EMA copy.
+    """
     copy = models.DerivedGenerator(generator.arch, generator.gf_dim, generator.latent_dim,
                                    generator.bottom_width)
     copy.set_weights(generator.get_weights())
@@ -171,6 +228,31 @@ class GANTrainer(tf.Module):
     Build the generator with ``sync_bn=True`` for batch norm over the global
     batch. Spectral norm needs nothing: every replica holds the same kernel
     and ``u`` and computes the same power iteration.
+
+    Args:
+      generator: a `models.DerivedGenerator`, or a `models.SuperGenerator` for the search
+        (then every step takes architectures).
+      discriminator: the `models.Discriminator`.
+      g_lr: the generator's learning rate.
+      d_lr: the discriminator's learning rate.
+      beta1: Adam's beta_1 for both.
+      beta2: Adam's beta_2 for both.
+      n_critic: discriminator steps per generator iteration.
+      g_batch_size: the generator step's global batch size.
+      lr_decay_iters: generator iterations of linear decay to 0 (D decays over
+        ``n_critic`` times as many steps); None keeps the rates constant.
+      ema_decay: keep an EMA copy of the generator with this decay; None for none.
+      ema_warmup: ``"bias_correction"`` or ``"none"`` (`ema_decay_at`).
+      unused_ops: ``"freeze"`` or ``"momentum"`` (see the module docstring).
+      seed: seeds the noise generator.
+      jit_compile: compile the steps with XLA.
+      precision: None, ``"float32"`` or ``"bfloat16"`` (above).
+      strategy: the `tf.distribute.Strategy` (above).
+
+    Raises:
+      errors.UserError: ``g_batch_size`` not a multiple of the replicas.
+      ValueError: a setting failing its `config` check, or ``ema_decay`` given with a
+        supernet generator.
     """
 
     def __init__(self, generator, discriminator, *, g_lr=2e-4, d_lr=2e-4, beta1=0.0,
@@ -226,6 +308,17 @@ class GANTrainer(tf.Module):
 
     # -- pieces ---------------------------------------------------------------
     def generate(self, z, arch=None, stage=None, training=False):
+        """The generator's images for noise ``z`` (the supernet's for ``arch`` at ``stage``).
+
+        Args:
+          z: noise ``[batch, latent_dim]``.
+          arch: an int architecture vector (search only; ignored otherwise).
+          stage: the stage whose output is wanted (search only).
+          training: batch norm in training mode.
+
+        Returns:
+          Images ``[batch, H, W, 3]`` in [-1, 1].
+        """
         if self.search:
             return self.generator(z, arch, stage=stage, training=training)
         return self.generator(z, training=training)
@@ -322,6 +415,21 @@ class GANTrainer(tf.Module):
         ``archs``: int ``[n_critic, L]`` (search only): one architecture per D
         step; the G step uses the last. Returns tensors ``d_losses [n_critic]``,
         ``g_loss`` and ``finite`` (False if any loss was NaN/Inf).
+
+        The compiled step is cached per ``(stage, archs is None)``: the first call of each
+        traces it, later calls with other architectures reuse it.
+
+        Args:
+          reals: real images ``[n_critic, batch, H, W, 3]`` in [-1, 1] (global batches).
+          archs: int ``[n_critic, L]`` architectures, required with a supernet; None otherwise.
+          stage: the stage to train (search); None for a derived generator.
+
+        Returns:
+          A dict with ``d_losses``, ``g_loss`` and ``finite``.
+
+        Raises:
+          ValueError: a supernet without ``archs``.
+          errors.UserError: a real batch that is not a multiple of the replicas.
         """
         if self.search and archs is None:
             raise ValueError("the supernet needs an architecture per discriminator step")
@@ -345,6 +453,8 @@ class GANTrainer(tf.Module):
         return int(tf.convert_to_tensor(self.g_opt.iterations))
 
     def checkpoint_items(self):
+        """Name -> trackable: G, D, both optimizers, the noise generator and the EMA copy (if
+        any), for the run's `tf.train.Checkpoint` (the names are the checkpoint format)."""
         items = {"generator": self.generator, "discriminator": self.discriminator,
                  "g_opt": self.g_opt, "d_opt": self.d_opt, "noise": self.noise}
         if self.ema_generator is not None:
@@ -352,5 +462,6 @@ class GANTrainer(tf.Module):
         return items
 
     def learning_rates(self):
+        """The current rates, ``{"g_lr": ..., "d_lr": ...}`` as floats (after the decay)."""
         return {name: float(tf.convert_to_tensor(opt.learning_rate))
                 for name, opt in (("g_lr", self.g_opt), ("d_lr", self.d_opt))}
