@@ -29,7 +29,14 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 def check_precision(precision: str) -> str:
-    """``precision`` if it is one of `PRECISIONS`; else a ValueError naming --precision."""
+    """``precision`` if it is one of `PRECISIONS`; else a ValueError naming --precision.
+
+    Args:
+      precision: ``"float32"`` or ``"bfloat16"``.
+
+    Raises:
+      ValueError: any other value.
+    """
     config_lib.check_values(precision=precision)
     return precision
 
@@ -52,6 +59,17 @@ def set_precision(model: keras.Model, precision: str):
 
     Variables are not recreated (mixed_bfloat16 keeps them float32), so this
     can be applied to a built model, and back.
+
+    Args:
+      model: a generator or discriminator of this module (its ``FLOAT32_HEADS`` stay
+        float32).
+      precision: ``"float32"`` or ``"bfloat16"``.
+
+    Returns:
+      ``model``, with its ``precision`` attribute set.
+
+    Raises:
+      ValueError: an unknown ``precision``.
     """
     policy = _POLICIES[check_precision(precision)]
     heads = [getattr(model, name) for name in getattr(model, "FLOAT32_HEADS", ())]
@@ -73,11 +91,28 @@ def _l1(bottom_width, gf_dim, latent_dim):
 
 
 def output_size(bottom_width: int, stage: int) -> int:
-    """Image side length after ``stage + 1`` cells."""
+    """Image side length after ``stage + 1`` cells.
+
+    Args:
+      bottom_width: side of the stem's feature map.
+      stage: the last active cell (0-based); every cell doubles the side.
+    """
     return bottom_width * 2 ** (stage + 1)
 
 
 class _GeneratorBase(keras.Model):
+    """What the two generators share: the linear stem, the cells' building and the RGB head.
+
+    Args:
+      gf_dim: channels of every feature map.
+      latent_dim: size of ``z``.
+      bottom_width: side of the stem's feature map.
+      num_cells: cells of the generator.
+      precision: ``"float32"`` or ``"bfloat16"`` (`set_precision`).
+      sync_bn: synchronise the output head's batch norm across replicas.
+      **kwargs: passed to `keras.Model`.
+    """
+
     def __init__(self, gf_dim, latent_dim, bottom_width, num_cells, precision="float32",
                  sync_bn=False, **kwargs):
         super().__init__(**kwargs)
@@ -93,6 +128,12 @@ class _GeneratorBase(keras.Model):
         self.to_rgb = ToRGB(gf_dim, self.sync_bn, name="to_rgb")
 
     def build(self, input_shape=None):
+        """Create every weight now, each cell at its input side, so checkpoints can be restored
+        before the first call.
+
+        Args:
+          input_shape: ignored (the shapes follow from the constructor's arguments).
+        """
         self.l1.build((None, self.latent_dim))
         for i, cell in enumerate(self.cells):
             side = self.bottom_width * 2 ** i
@@ -115,9 +156,11 @@ class _GeneratorBase(keras.Model):
 
     @property
     def image_size(self) -> int:
+        """Side of the generated images with every cell active."""
         return output_size(self.bottom_width, self.num_cells - 1)
 
     def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
         return {"gf_dim": self.gf_dim, "latent_dim": self.latent_dim,
                 "bottom_width": self.bottom_width, "precision": self.precision,
                 "sync_bn": self.sync_bn,
@@ -125,7 +168,23 @@ class _GeneratorBase(keras.Model):
 
 
 class DerivedGenerator(_GeneratorBase):
-    """The generator of one architecture: Linear(z) -> cells -> BN, ReLU, conv3x3, tanh."""
+    """The generator of one architecture: Linear(z) -> cells -> BN, ReLU, conv3x3, tanh.
+
+    Only the ops ``arch`` uses are created, so the weights have the official derived model's
+    shapes and names (what `official.weights` and `copy_supernet_weights` map).
+
+    Args:
+      arch: anything `search_space.Arch.parse` reads.
+      gf_dim: channels of every feature map (the paper: 256).
+      latent_dim: size of ``z``.
+      bottom_width: side of the stem's feature map (4 for 32x32 images).
+      precision: ``"float32"`` or ``"bfloat16"``.
+      sync_bn: batch norm over the global batch across replicas.
+      **kwargs: passed to `keras.Model`.
+
+    Raises:
+      search_space.ArchError: ``arch`` is not a valid architecture.
+    """
 
     def __init__(self, arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width: int = 4,
                  precision: str = "float32", sync_bn: bool = False, **kwargs):
@@ -139,6 +198,15 @@ class DerivedGenerator(_GeneratorBase):
         self._finish_init()
 
     def call(self, z, training=None):
+        """Images for noise ``z``.
+
+        Args:
+          z: float ``[batch, latent_dim]``.
+          training: batch norm in training mode.
+
+        Returns:
+          float32 images ``[batch, image_size, image_size, 3]`` in [-1, 1].
+        """
         h = self._stem(z)
         skips = []
         for cell in self.cells:
@@ -147,6 +215,7 @@ class DerivedGenerator(_GeneratorBase):
         return self._head(h, training)
 
     def get_config(self):
+        """The constructor arguments, the architecture as its vector string."""
         return {**super().get_config(), "arch": str(self.arch)}
 
 
@@ -155,6 +224,15 @@ class SuperGenerator(_GeneratorBase):
 
     ``call(z, arch, stage)``: ``arch`` int ``[vector_length(num_cells)]`` (cells
     past ``stage`` are ignored, pad them with zeros); ``stage`` a Python int.
+
+    Args:
+      gf_dim: channels of every feature map.
+      latent_dim: size of ``z``.
+      bottom_width: side of the stem's feature map.
+      num_cells: cells of a full architecture.
+      precision: ``"float32"`` or ``"bfloat16"``.
+      sync_bn: synchronise the output head's batch norm (the cells' cannot be, see below).
+      **kwargs: passed to `keras.Model`.
     """
 
     def __init__(self, gf_dim: int = 128, latent_dim: int = 128, bottom_width: int = 4,
@@ -172,7 +250,15 @@ class SuperGenerator(_GeneratorBase):
         self._finish_init()
 
     def cell_arch(self, arch, index):
-        """The 5 ints of cell ``index`` (a zero skip mask for the first cell)."""
+        """The 5 ints of cell ``index`` (a zero skip mask for the first cell).
+
+        Args:
+          arch: the architecture vector (a tensor).
+          index: the cell (0-based, a Python int).
+
+        Returns:
+          An int32 tensor ``[5]``: ``C N U SC mask``.
+        """
         arch = tf.cast(arch, tf.int32)
         if index == 0:
             return tf.concat([arch[:4], tf.zeros([1], tf.int32)], 0)
@@ -186,6 +272,20 @@ class SuperGenerator(_GeneratorBase):
         return stage
 
     def call(self, z, arch, stage=None, training=None):
+        """Images of architecture ``arch`` with cells ``0..stage`` active.
+
+        Args:
+          z: float ``[batch, latent_dim]``.
+          arch: int ``[vector_length(num_cells)]``, zero-padded past ``stage``.
+          stage: the last active cell, a Python int; None for all cells.
+          training: batch norm in training mode.
+
+        Returns:
+          float32 images ``[batch, output_size(bottom_width, stage), ..., 3]`` in [-1, 1].
+
+        Raises:
+          ValueError: ``stage`` is not an int in ``0..num_cells - 1``.
+        """
         stage = self._check_stage(stage)
         h = self._stem(z)
         skips = []
@@ -199,6 +299,15 @@ class SuperGenerator(_GeneratorBase):
 
         A variable is used when the architecture selects its op and its cell is
         active at ``stage``. The stem and the output head are always used.
+
+        `gan_trainer.MaskedAdam` uses the flags to leave unused ops untouched.
+
+        Args:
+          arch: int architecture vector (a tensor).
+          stage: the last active cell; None for all.
+
+        Raises:
+          ValueError: ``stage`` out of range.
         """
         stage = self._check_stage(stage)
         always = tf.constant(True)
@@ -218,6 +327,15 @@ class Discriminator(keras.Model):
     block always runs, followed by ReLU, global sum pooling and a bias-free linear.
     During search the number of leading blocks grows with the stage, as the
     official search does (stage s uses the first s + 1 of ``num_cells`` blocks).
+
+    Args:
+      df_dim: channels of every block (the paper: 128).
+      num_cells: the generator's cells; one growing block per cell.
+      precision: ``"float32"`` or ``"bfloat16"``.
+      **kwargs: passed to `keras.Model`.
+
+    Raises:
+      ValueError: a bad ``df_dim`` or ``precision``.
     """
 
     FLOAT32_HEADS = ("l5",)  # see set_precision
@@ -241,6 +359,11 @@ class Discriminator(keras.Model):
             set_precision(self, precision)
 
     def build(self, input_shape=None):
+        """Create every block's weights now (any image size), so checkpoints restore early.
+
+        Args:
+          input_shape: ignored.
+        """
         self.growing[0].build((None, None, None, 3))
         for block in self.growing[1:] + [self.final_block]:
             block.build((None, None, None, self.df_dim))
@@ -248,6 +371,19 @@ class Discriminator(keras.Model):
         self.built = True
 
     def call(self, x, stage=None, training=None):
+        """Logits for images ``x``.
+
+        Args:
+          x: images ``[batch, H, W, 3]`` in [-1, 1].
+          stage: how many growing blocks run (``stage + 1``); None for all.
+          training: training mode (spectral norm updates its power iteration).
+
+        Returns:
+          float32 logits ``[batch, 1]``.
+
+        Raises:
+          ValueError: ``stage`` is not an int in ``0..num_cells - 1``.
+        """
         stage = self.num_cells - 1 if stage is None else stage
         if not isinstance(stage, int) or not 0 <= stage < self.num_cells:
             raise ValueError(f"stage must be an int in 0..{self.num_cells - 1}, got {stage!r}")
@@ -259,12 +395,24 @@ class Discriminator(keras.Model):
         return self.l5(h, training=training)
 
     def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "df_dim": self.df_dim, "num_cells": self.num_cells,
                 "precision": self.precision}
 
 
 def copy_supernet_weights(supernet: SuperGenerator, derived: DerivedGenerator):
-    """Copy the weights of the ops ``derived`` uses from ``supernet`` (incl. BN statistics)."""
+    """Copy the weights of the ops ``derived`` uses from ``supernet`` (incl. BN statistics).
+
+    The derived generator's ops carry the same names as the supernet cell's, so each weight
+    is copied by name, exactly.
+
+    Args:
+      supernet: the trained `SuperGenerator`.
+      derived: a `DerivedGenerator` of the same widths, with at most as many cells.
+
+    Raises:
+      ValueError: the widths differ, or ``derived`` has more cells.
+    """
     if (supernet.gf_dim, supernet.latent_dim, supernet.bottom_width) != (
             derived.gf_dim, derived.latent_dim, derived.bottom_width):
         raise ValueError("supernet and derived generator differ in gf_dim/latent_dim/bottom_width")
@@ -279,14 +427,27 @@ def copy_supernet_weights(supernet: SuperGenerator, derived: DerivedGenerator):
 
 
 def derive_generator(supernet: SuperGenerator, arch) -> DerivedGenerator:
-    """A `DerivedGenerator` for ``arch`` carrying the supernet's weights."""
+    """A `DerivedGenerator` for ``arch`` carrying the supernet's weights.
+
+    Args:
+      supernet: the `SuperGenerator` to take the weights from.
+      arch: anything `search_space.Arch.parse` reads.
+
+    Raises:
+      search_space.ArchError: ``arch`` is invalid.
+      ValueError: ``arch`` has more cells than the supernet.
+    """
     derived = DerivedGenerator(arch, supernet.gf_dim, supernet.latent_dim, supernet.bottom_width)
     copy_supernet_weights(supernet, derived)
     return derived
 
 
 def count_params(model: keras.Model) -> int:
-    """Trainable parameters (spectral-norm vectors and BN statistics excluded)."""
+    """Trainable parameters (spectral-norm vectors and BN statistics excluded).
+
+    Args:
+      model: a built Keras model.
+    """
     return int(sum(int(tf.size(v)) for v in model.trainable_variables))
 
 
@@ -345,7 +506,19 @@ def generator_macs(arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width:
 
 def discriminator_macs(df_dim: int = 128, image_size: int = 32, num_cells: int = 3,
                        stage: int | None = None) -> int:
-    """Multiply-accumulates of one discriminator forward pass, per image."""
+    """Multiply-accumulates of one discriminator forward pass, per image.
+
+    Counts the convolutions and the last linear layer, as `generator_macs` does.
+
+    Args:
+      df_dim: the discriminator's width.
+      image_size: side of the input images.
+      num_cells: the generator's cells (growing blocks).
+      stage: active growing blocks minus one; None for all.
+
+    Returns:
+      The count as a Python int.
+    """
     stage = num_cells - 1 if stage is None else stage
     d, s = df_dim, image_size
     total = s * s * 9 * 3 * d + s * s * 9 * d * d + (s // 2) ** 2 * 3 * d  # block 1
