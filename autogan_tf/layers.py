@@ -41,6 +41,14 @@ def track(owner, name: str, layer):
     held only in a list or dict (cells, blocks, heads) would be silently missing
     from checkpoints (their trainable weights may still be reached through an
     optimizer, but BN statistics, spectral-norm vectors and EMA weights not).
+
+    Args:
+      owner: the layer or model that holds ``layer``.
+      name: the attribute name, which becomes part of the checkpoint path.
+      layer: the sublayer.
+
+    Returns:
+      ``layer``, so the call can sit inside a list comprehension.
     """
     setattr(owner, name, layer)
     return layer
@@ -77,6 +85,12 @@ def torch_bias_init(fan_in: int):
     (ConvTranspose2d: PyTorch takes dimension 1 of its ``[in, out, kh, kw]``
     weight). The official code never re-initialises biases, so every bias
     of G and D has this distribution.
+
+    Args:
+      fan_in: the fan-in of the layer's weight, as above.
+
+    Returns:
+      A `keras.initializers.RandomUniform`.
     """
     bound = 1.0 / float(fan_in) ** 0.5
     return keras.initializers.RandomUniform(-bound, bound)
@@ -91,9 +105,27 @@ class TorchBatchNorm(layers.BatchNormalization):
     replicas when synchronized), Keras with the biased one. Inference-mode
     outputs (the evaluated and exported generator) depend on it.
     Masks and batch renormalisation are not supported.
+
+    The constructor takes `keras.layers.BatchNormalization`'s arguments (``synchronized``
+    included).
     """
 
     def call(self, inputs, training=None, mask=None):
+        """Normalise ``inputs``; in training mode also update the moving statistics.
+
+        Inference mode (or a frozen layer) is Keras' own batch norm.
+
+        Args:
+          inputs: the tensor to normalise (channels on ``axis``).
+          training: use the batch statistics and update the moving ones.
+          mask: must be None in training mode.
+
+        Returns:
+          The normalised tensor in the layer's compute dtype.
+
+        Raises:
+          NotImplementedError: a mask or ``renorm`` in training mode.
+        """
         if not (training and self.trainable):
             return super().call(inputs, training=training, mask=mask)
         if mask is not None or self.renorm:
@@ -154,6 +186,13 @@ def nearest_upsample(x, factor: int = 2):
 
     Equal to ``tf.image.resize(..., 'nearest')`` for integer factors, and unlike
     it has a gradient under XLA on CPU.
+
+    Args:
+      x: NHWC tensor with a static channel count.
+      factor: the integer upsampling factor (1 returns ``x``).
+
+    Returns:
+      ``[batch, H * factor, W * factor, C]``.
     """
     if factor == 1:
         return x
@@ -166,7 +205,15 @@ def nearest_upsample(x, factor: int = 2):
 
 
 def bilinear_upsample(x, factor: int = 2):
-    """Bilinear resize with half-pixel centres (PyTorch ``align_corners=False``)."""
+    """Bilinear resize with half-pixel centres (PyTorch ``align_corners=False``).
+
+    Args:
+      x: NHWC tensor.
+      factor: the integer upsampling factor (1 returns ``x``).
+
+    Returns:
+      ``[batch, H * factor, W * factor, C]`` in the dtype of ``x``.
+    """
     if factor == 1:
         return x
     size = tf.shape(x)[1:3] * factor
@@ -174,7 +221,16 @@ def bilinear_upsample(x, factor: int = 2):
 
 
 def resize_up(x, up: int, factor: int = 2):
-    """Resize by ``factor`` with the cell's resize kind (bilinear or nearest)."""
+    """Resize by ``factor`` with the cell's resize kind (bilinear or nearest).
+
+    Args:
+      x: NHWC tensor.
+      up: `search_space.UP_BILINEAR` or `search_space.UP_NEAREST` (a Python int).
+      factor: the integer upsampling factor.
+
+    Raises:
+      ValueError: ``up`` is another kind (a deconv is a layer, not a resize).
+    """
     if up == ss.UP_BILINEAR:
         return bilinear_upsample(x, factor)
     if up == ss.UP_NEAREST:
@@ -189,6 +245,13 @@ def choose(index, branches):
     one switch over every combination: 2 + 4 x 3 small branches instead of 18
     whole blocks, which made tracing and graph optimisation of the search step
     several times faster.
+
+    Args:
+      index: a Python int or a scalar int tensor.
+      branches: callables without arguments, one per index.
+
+    Returns:
+      The chosen branch's result.
     """
     if isinstance(index, int):
         return branches[index]()
@@ -211,19 +274,36 @@ def choose_named(index, choices, branches):
 
 
 def add_if(condition, base, addend_fn):
-    """``base + addend_fn()`` where ``condition`` holds (a Python bool or a bool tensor)."""
+    """``base + addend_fn()`` where ``condition`` holds (a Python bool or a bool tensor).
+
+    Args:
+      condition: a Python bool (decided now) or a scalar bool tensor (`tf.cond`).
+      base: the tensor to add to.
+      addend_fn: a callable without arguments computing the addend (only called, or
+        traced, when needed).
+    """
     if isinstance(condition, bool):
         return base + addend_fn() if condition else base
     return tf.cond(condition, lambda: base + addend_fn(), lambda: base)
 
 
 def is_choice(value, choice: int):
-    """``value == choice`` for a Python int (a bool) or an int tensor (a bool tensor)."""
+    """``value == choice`` for a Python int (a bool) or an int tensor (a bool tensor).
+
+    Args:
+      value: a Python int or an int tensor.
+      choice: the choice index to compare with.
+    """
     return value == choice if isinstance(value, int) else tf.equal(value, choice)
 
 
 def skip_bit(mask, shift: int):
-    """Bit ``shift`` of a skip mask, for a Python int or an int tensor; True when set."""
+    """Bit ``shift`` of a skip mask, for a Python int or an int tensor; True when set.
+
+    Args:
+      mask: the skip mask (Python int or int tensor).
+      shift: the bit's position (0: the cell immediately before).
+    """
     if isinstance(mask, int):
         return (mask >> shift) & 1 == 1
     return tf.equal(tf.bitwise.bitwise_and(tf.bitwise.right_shift(mask, shift), 1), 1)
@@ -280,7 +360,17 @@ def make_cell_op(op: ss.CellOp, channels: int, sync_bn: bool = False):
 
 
 class _CellOps(layers.Layer):
-    """Owns a cell's sublayers by name and runs the cell for Python-int choices."""
+    """Owns a cell's sublayers by name and runs the cell for Python-int choices.
+
+    The same forward code also runs with int-tensor choices (`SearchCell`), through `choose`
+    and `add_if`.
+
+    Args:
+      index: the cell's position (0-based).
+      channels: the cell's width (every op maps it to itself).
+      sync_bn: batch norm over all replicas.
+      **kwargs: passed to `keras.layers.Layer`.
+    """
 
     def __init__(self, index: int, channels: int, sync_bn: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -303,6 +393,9 @@ class _CellOps(layers.Layer):
 
         Every op maps ``channels`` to ``channels``, and no variable depends on
         the spatial size, so all are built for any height and width.
+
+        Args:
+          input_shape: the cell input's shape (only the batch dimension is read).
         """
         shape = (input_shape[0], None, None, self.channels)
         for op in self.ops.values():
@@ -325,6 +418,18 @@ class _CellOps(layers.Layer):
             "deconv": lambda: self.ops[deconv_name](x)})
 
     def first_block(self, x, conv, norm, up, training):
+        """The upsampling block: pre- or post-activation, per the module docstring.
+
+        Args:
+          x: the cell input, NHWC.
+          conv: the conv type index (Python int or int tensor).
+          norm: the norm type index.
+          up: the upsampling kind index.
+          training: batch norm in training mode.
+
+        Returns:
+          The feature at twice the input side.
+        """
         def pre():
             h = tf.nn.relu(self._norm("pre1", norm, x, training))
             return self.ops["pre1_conv"](self._upsample(h, up, "pre1_deconv"))
@@ -336,6 +441,14 @@ class _CellOps(layers.Layer):
         return choose_named(conv, ss.CONV_TYPES, {"post": post, "pre": pre})
 
     def second_block(self, h, conv, norm, training):
+        """The second block (no upsampling), pre- or post-activation.
+
+        Args:
+          h: the first block's output with the skip-ins added.
+          conv: the conv type index.
+          norm: the norm type index.
+          training: batch norm in training mode.
+        """
         def pre():
             return self.ops["pre2_conv"](tf.nn.relu(self._norm("pre2", norm, h, training)))
 
@@ -345,15 +458,43 @@ class _CellOps(layers.Layer):
         return choose_named(conv, ss.CONV_TYPES, {"post": post, "pre": pre})
 
     def skip_in(self, feature, source, up):
+        """An earlier cell's feature upsampled to this cell's side and through its 1x1 conv.
+
+        Args:
+          feature: the ``skip_out`` of cell ``source``.
+          source: that cell's index (0-based, a Python int).
+          up: the upsampling kind index (a deconv kind uses this cell's skip deconv chain).
+        """
         factor = ss.skip_factor(self.index, source)
         feature = self._upsample(feature, up, ss.skip_deconv_name(factor), factor)
         return self.ops[ss.skip_conv_name(source)](feature)
 
     def shortcut(self, x, up):
+        """The in-cell shortcut: the cell input upsampled, then a 1x1 conv.
+
+        Args:
+          x: the cell input.
+          up: the upsampling kind index.
+        """
         return self.ops["sc_conv"](self._upsample(x, up, "sc_deconv"))
 
     def forward(self, x, skip_features, conv, norm, up, shortcut, skip_mask, training):
-        """``(skip_out, out)`` of the cell; the choices are Python ints or int tensors."""
+        """``(skip_out, out)`` of the cell; the choices are Python ints or int tensors.
+
+        Args:
+          x: the cell input, NHWC with ``channels`` channels.
+          skip_features: the earlier cells' ``skip_out``, in cell order.
+          conv: the conv type index.
+          norm: the norm type index.
+          up: the upsampling kind index.
+          shortcut: the shortcut choice index.
+          skip_mask: the skip mask (bit 0: the previous cell).
+          training: batch norm in training mode.
+
+        Returns:
+          ``(skip_out, out)``: the feature later cells take (after this cell's skip-ins)
+          and the cell output, both at twice the input side.
+        """
         h = self.first_block(x, conv, norm, up, training)
         for source, feature in enumerate(skip_features):
             h = add_if(skip_bit(skip_mask, self.index - 1 - source), h,
@@ -363,6 +504,7 @@ class _CellOps(layers.Layer):
         return h, out
 
     def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "index": self.index, "channels": self.channels,
                 "sync_bn": self.sync_bn}
 
@@ -372,6 +514,12 @@ class FixedCell(_CellOps):
 
     Call with ``(x, skip_features)``; returns ``(skip_out, out)`` where
     ``skip_features`` are the earlier cells' ``skip_out`` in cell order.
+
+    Args:
+      spec: the cell's `search_space.CellSpec`, or a dict of its fields (from `get_config`).
+      channels: the cell's width.
+      sync_bn: batch norm over all replicas.
+      **kwargs: passed to `keras.layers.Layer`.
     """
 
     def __init__(self, spec, channels: int, sync_bn: bool = False, **kwargs):
@@ -384,11 +532,22 @@ class FixedCell(_CellOps):
         self._make_ops([name for name, used in usage.items() if used])
 
     def call(self, x, skip_features=(), training=None):
+        """Run the cell.
+
+        Args:
+          x: the cell input, NHWC.
+          skip_features: the earlier cells' ``skip_out``, in cell order.
+          training: batch norm in training mode.
+
+        Returns:
+          ``(skip_out, out)`` (see `forward`).
+        """
         s = self.spec
         return self.forward(x, skip_features, s.conv, s.norm, s.up, s.shortcut, s.skip_mask,
                             training)
 
     def get_config(self):
+        """The constructor arguments, the spec as a dict of its fields."""
         config = super().get_config()
         config.pop("index")
         return {**config, "spec": {"index": self.spec.index, "conv": self.spec.conv,
@@ -405,6 +564,13 @@ class SearchCell(_CellOps):
     `tf.switch_case`/`tf.cond`, so changing the architecture never retraces.
     Ops a call did not select get zero gradients (not None); see
     `gan_trainer` for what the optimizer does with them.
+
+    Args:
+      index: the cell's position (0-based).
+      channels: the cell's width.
+      sync_bn: batch norm over all replicas (the supernet passes False, see
+        `models.SuperGenerator`).
+      **kwargs: passed to `keras.layers.Layer`.
     """
 
     def __init__(self, index: int, channels: int, sync_bn: bool = False, **kwargs):
@@ -412,11 +578,29 @@ class SearchCell(_CellOps):
         self._make_ops(op.name for op in ss.cell_ops(index))
 
     def usage(self, cell_arch):
-        """Bool tensors: which named ops the architecture uses."""
+        """Bool tensors: which named ops the architecture uses.
+
+        Args:
+          cell_arch: int ``[5]``: ``conv, norm, up, shortcut, skip_mask``.
+
+        Returns:
+          ``{op name: bool tensor}`` (`cell_op_usage`).
+        """
         conv, norm, up, sc, mask = (cell_arch[i] for i in range(5))
         return cell_op_usage(self.index, conv, norm, up, sc, mask)
 
     def call(self, x, skip_features, cell_arch, training=None):
+        """Run the cell with the ops ``cell_arch`` selects.
+
+        Args:
+          x: the cell input, NHWC.
+          skip_features: the earlier cells' ``skip_out``, in cell order.
+          cell_arch: int ``[5]`` choices of this cell.
+          training: batch norm in training mode.
+
+        Returns:
+          ``(skip_out, out)`` (see `forward`).
+        """
         cell_arch = tf.cast(cell_arch, tf.int32)
         conv, norm, up, sc, mask = (cell_arch[i] for i in range(5))
         return self.forward(x, skip_features, conv, norm, up, sc, mask, training)
@@ -427,6 +611,11 @@ class ToRGB(layers.Layer):
 
     ``channels``: the input width (gf_dim); it sets the conv bias bound
     1/sqrt(channels * 9) as PyTorch's default.
+
+    Args:
+      channels: the input width, as above.
+      sync_bn: batch norm over all replicas.
+      **kwargs: passed to `keras.layers.Layer`.
     """
 
     def __init__(self, channels: int, sync_bn: bool = False, **kwargs):
@@ -437,14 +626,29 @@ class ToRGB(layers.Layer):
         self.conv = _conv(3, 3, "conv", in_channels=channels)
 
     def build(self, input_shape):
+        """Build the batch norm and the conv for ``input_shape`` (NHWC).
+
+        Args:
+          input_shape: the input's shape, channels last.
+        """
         self.bn.build(input_shape)
         self.conv.build(input_shape)
         super().build(input_shape)
 
     def call(self, x, training=None):
+        """RGB images from the last cell's output.
+
+        Args:
+          x: NHWC feature map with ``channels`` channels.
+          training: batch norm in training mode.
+
+        Returns:
+          ``[batch, H, W, 3]`` in [-1, 1] (compute dtype).
+        """
         return tf.tanh(self.conv(tf.nn.relu(self.bn(x, training=training))))
 
     def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "channels": self.channels, "sync_bn": self.sync_bn}
 
 
@@ -453,7 +657,12 @@ class ToRGB(layers.Layer):
 # --------------------------------------------------------------------------
 
 def l2_normalize(x, eps=SN_EPSILON):
-    """``x / max(||x||, eps)``, PyTorch's ``F.normalize`` of a vector."""
+    """``x / max(||x||, eps)``, PyTorch's ``F.normalize`` of a vector.
+
+    Args:
+      x: the vector.
+      eps: the smallest norm divided by.
+    """
     return x / tf.maximum(tf.norm(x), eps)
 
 
@@ -491,6 +700,12 @@ class SpectralNorm(layers.Layer):
       layer: an unbuilt ``keras.layers.Conv2D`` or ``keras.layers.Dense``.
       power_iterations: power iterations per training-mode call (PyTorch's 1).
       eps: the normalisation's epsilon (PyTorch's 1e-12).
+      **kwargs: passed to `keras.layers.Layer` (``autocast`` defaults to False).
+
+    Raises:
+      TypeError: ``layer`` is not a Conv2D or Dense (or is a Conv2DTranspose).
+      ValueError: ``layer`` has an activation or is channels_first, or ``power_iterations``
+        is below 1.
     """
 
     def __init__(self, layer, power_iterations: int = 1, eps: float = SN_EPSILON, **kwargs):
@@ -510,6 +725,11 @@ class SpectralNorm(layers.Layer):
         self.eps = float(eps)
 
     def build(self, input_shape):
+        """Build the wrapped layer (if needed) and create ``u`` and ``v`` (unit vectors).
+
+        Args:
+          input_shape: the input's shape, passed to the wrapped layer.
+        """
         if not self.layer.built:
             self.layer.build(input_shape)
         shape = self.layer.kernel.shape
@@ -537,6 +757,12 @@ class SpectralNorm(layers.Layer):
 
         Its ops live in a "sigma" name scope (per batch, not per image: MAC
         counts leave them out).
+
+        Args:
+          training: run the power iteration and store ``u``/``v`` first.
+
+        Returns:
+          A float32 scalar tensor.
         """
         with tf.name_scope("sigma"):
             return self._sigma(training)
@@ -555,11 +781,24 @@ class SpectralNorm(layers.Layer):
         return tf.tensordot(u, tf.linalg.matvec(w, v), 1)
 
     def normalized_kernel(self, training=False):
-        """W / sigma(W) in float32, in the wrapped layer's kernel shape."""
+        """W / sigma(W) in float32, in the wrapped layer's kernel shape.
+
+        Args:
+          training: run the power iteration (see `sigma`).
+        """
         kernel = tf.cast(tf.convert_to_tensor(self.layer.kernel), tf.float32)
         return kernel / self.sigma(training)
 
     def call(self, inputs, training=None):
+        """The wrapped layer's op with W / sigma(W) as its kernel, plus its bias.
+
+        Args:
+          inputs: NHWC images (Conv2D) or ``[batch, in]`` (Dense).
+          training: run ``power_iterations`` power iterations first and store ``u``, ``v``.
+
+        Returns:
+          The outputs in the compute dtype.
+        """
         dtype = self.compute_dtype
         inputs = tf.cast(inputs, dtype)
         kernel = tf.cast(self.normalized_kernel(bool(training)), dtype)
@@ -572,14 +811,25 @@ class SpectralNorm(layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
+        """The wrapped layer's output shape for ``input_shape``.
+
+        Args:
+          input_shape: the input's shape.
+        """
         return self.layer.compute_output_shape(input_shape)
 
     def get_config(self):
+        """The constructor arguments, the wrapped layer serialised."""
         return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer),
                 "power_iterations": self.power_iterations, "eps": self.eps}
 
     @classmethod
     def from_config(cls, config):
+        """A `SpectralNorm` from `get_config`'s dict, the wrapped layer deserialised.
+
+        Args:
+          config: the dict `get_config` returned.
+        """
         config = dict(config)
         config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
         return cls(**config)
@@ -600,7 +850,11 @@ def _sn_conv(channels, kernel, name, in_channels=None):
 
 
 def downsample(x):
-    """2x2 average pooling."""
+    """2x2 average pooling.
+
+    Args:
+      x: NHWC tensor.
+    """
     return tf.nn.avg_pool2d(x, 2, 2, "VALID")
 
 
@@ -608,6 +862,11 @@ class OptimizedDisBlock(layers.Layer):
     """The first D block: conv -> ReLU -> conv -> pool, plus pool -> 1x1 conv shortcut.
 
     ``in_channels``: the image channels (3); sets the first convs' bias bounds.
+
+    Args:
+      channels: the block's output width (df_dim).
+      in_channels: as above.
+      **kwargs: passed to `keras.layers.Layer`.
     """
 
     def __init__(self, channels: int, in_channels: int = 3, **kwargs):
@@ -619,22 +878,45 @@ class OptimizedDisBlock(layers.Layer):
         self.c_sc = _sn_conv(channels, 1, "c_sc", in_channels=in_channels)
 
     def build(self, input_shape):
+        """Build the three spectrally normalised convs.
+
+        Args:
+          input_shape: the image batch's shape, NHWC.
+        """
         self.c1.build(input_shape)
         self.c2.build(tuple(input_shape[:-1]) + (self.channels,))
         self.c_sc.build(input_shape)
         super().build(input_shape)
 
     def call(self, x, training=None):
+        """The block's output at half the input side.
+
+        Args:
+          x: images ``[batch, H, W, in_channels]``.
+          training: spectral norm's power iteration runs.
+
+        Returns:
+          ``[batch, H / 2, W / 2, channels]``.
+        """
         h = downsample(self.c2(tf.nn.relu(self.c1(x, training=training)), training=training))
         return h + self.c_sc(downsample(x), training=training)
 
     def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "channels": self.channels,
                 "in_channels": self.in_channels}
 
 
 class DisBlock(layers.Layer):
-    """ReLU -> conv -> ReLU -> conv [-> pool], plus a learnable shortcut when downsampling."""
+    """ReLU -> conv -> ReLU -> conv [-> pool], plus a learnable shortcut when downsampling.
+
+    Without downsampling the shortcut is the identity.
+
+    Args:
+      channels: the block's width (input and output).
+      downsample: halve the side with 2x2 average pooling.
+      **kwargs: passed to `keras.layers.Layer`.
+    """
 
     def __init__(self, channels: int, downsample: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -647,6 +929,11 @@ class DisBlock(layers.Layer):
         self.c_sc = _sn_conv(channels, 1, "c_sc") if downsample else None
 
     def build(self, input_shape):
+        """Build the convs (and the shortcut conv when downsampling).
+
+        Args:
+          input_shape: the input's shape, NHWC with ``channels`` channels.
+        """
         self.c1.build(input_shape)
         self.c2.build(input_shape)
         if self.c_sc is not None:
@@ -654,6 +941,15 @@ class DisBlock(layers.Layer):
         super().build(input_shape)
 
     def call(self, x, training=None):
+        """The block's output.
+
+        Args:
+          x: NHWC feature map with ``channels`` channels.
+          training: spectral norm's power iteration runs.
+
+        Returns:
+          The same shape as ``x``, or half its side when downsampling.
+        """
         h = self.c1(tf.nn.relu(x), training=training)
         h = self.c2(tf.nn.relu(h), training=training)
         if not self.downsample:
@@ -661,5 +957,6 @@ class DisBlock(layers.Layer):
         return downsample(h) + downsample(self.c_sc(x, training=training))
 
     def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "channels": self.channels,
                 "downsample": self.downsample}
