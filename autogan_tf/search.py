@@ -97,6 +97,13 @@ def build_samplers(config: SearchConfig):
     """The architecture samplers, one per level (per cell with mlas, else one), and their
     REINFORCE updaters (None for random search).
 
+    Each sampler is seeded from ``seed + 101 * level`` so the levels draw independently; each
+    updater is built before any checkpoint restore, which needs its variables to exist.
+
+    Args:
+      config: the `config.SearchConfig` (``num_cells``, ``mlas``, ``search``, controller
+        settings).
+
     Returns:
       ``(samplers, reinforces)``, two lists of the same length.
     """
@@ -180,13 +187,37 @@ class Search:
         return self.shared.generator
 
     def images(self, arch, num, stage, seed):
-        """uint8 images of ``arch`` at ``stage`` (what reward functions score)."""
+        """uint8 images of ``arch`` at ``stage`` (what reward functions score).
+
+        Args:
+          arch: an architecture vector (or prefix; zero-padded).
+          num: how many images.
+          stage: the stage whose resolution is generated.
+          seed: the noise seed.
+
+        Returns:
+          A uint8 tensor ``[num, H, W, 3]`` (`rewards.SupernetImages`).
+        """
         return self.shared.images(arch, num, stage, seed)
 
     # -- the algorithm --------------------------------------------------------------
     def run(self, progress=True) -> dict:
         """Search to the end and return the result; after a SIGTERM/SIGINT, checkpoint and
-        return ``{"preempted": True, ...}`` instead (rerun to resume)."""
+        return ``{"preempted": True, ...}`` instead (rerun to resume).
+
+        A NaN/Inf inside an iteration rolls back to the last good checkpoint and the loop
+        goes on from there.
+
+        Args:
+          progress: show a progress bar of the shared training.
+
+        Returns:
+          The result of `finish`, or the preemption record.
+
+        Raises:
+          SearchError: more non-finite values than ``--max_nan_restores`` allows, or one
+            before the first checkpoint.
+        """
         with recovery.Preemption() as preemption:
             self._preemption = preemption
             try:
@@ -219,7 +250,11 @@ class Search:
 
     def train_shared(self, progress):
         """Train the shared GAN for the rest of this iteration's shared phase, an architecture
-        from the controller per D step; stops early when a dynamic reset fires."""
+        from the controller per D step; stops early when a dynamic reset fires.
+
+        Args:
+          progress: update the terminal progress bar with the losses.
+        """
         c, stage = self.config, self.stage
         while self.state.step < c.gen_iters_per_search_iter:
             out = self.shared.train_iteration(self.sample(c.n_critic).archs, stage)
@@ -261,6 +296,10 @@ class Search:
     def top_k(self, stage):
         """Sample ``num_candidates`` architectures, score them, keep the best ``topk``.
 
+        Args:
+          stage: the stage whose sampler proposes the candidates (and whose resolution
+            scores them).
+
         Returns:
           ``(archs, (h, c), rewards)``, best first (see `beam.best`).
         """
@@ -277,7 +316,17 @@ class Search:
         self.state.set_pending_reset(False)
 
     def finish(self) -> dict:
-        """The final stage's top-K (sampled now unless recorded), written to the result file."""
+        """The final stage's top-K (sampled now unless recorded), written to the result file.
+
+        Also draws the best architecture (`search_log.SearchLog.found_architecture`).
+
+        Returns:
+          The result: ``top_archs`` (best first, each with ``arch``, ``reward`` and
+          ``arch_str``), ``stage_results``, ``resets``, ``stage_changes`` and ``config``.
+
+        Raises:
+          SearchError: a reward of the final top-K is NaN/Inf.
+        """
         stage = self.config.num_cells - 1
         done = [r for r in self.state.records("stage_results") if r["stage"] == stage]
         if done:
@@ -312,14 +361,32 @@ class Search:
 
     def sample(self, batch_size, stage=None):
         """Architectures from the sampler of ``stage`` (default: the current one), extending
-        the beam."""
+        the beam.
+
+        Args:
+          batch_size: how many architectures.
+          stage: the stage whose sampler draws; None for the current stage.
+
+        Returns:
+          A `controller.SampleResult`.
+        """
         stage = self.stage if stage is None else stage
         prev_archs, prev_hidden = self.beam.prefix(stage)
         return self._samplers(stage)[0].sample(batch_size, prev_archs=prev_archs,
                                                prev_hidden=prev_hidden)
 
     def score(self, archs, stage) -> list[float]:
-        """Rewards of ``archs`` at ``stage``; a NaN/Inf one raises `_Diverged`."""
+        """Rewards of ``archs`` at ``stage``; a NaN/Inf one raises `_Diverged`.
+
+        `_Diverged` is internal: `run` catches it and rolls back to the last checkpoint.
+
+        Args:
+          archs: architecture vectors (lists of ints).
+          stage: the stage they are scored at.
+
+        Returns:
+          One float per architecture, in order.
+        """
         values = []
         for arch in archs:
             value = self.rewards(self, arch, stage)
@@ -431,7 +498,19 @@ class Search:
 
 
 def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
-    """The paper's reward (`rewards.make_reward_fn`), its limits raised as `SearchUserError`."""
+    """The paper's reward (`rewards.make_reward_fn`), its limits raised as `SearchUserError`.
+
+    Args:
+      config: the `config.SearchConfig`.
+      model_dir: where FID reference statistics are cached.
+      strategy: images are generated and classified split across its replicas.
+
+    Returns:
+      ``reward(search, arch, stage, seed) -> float``.
+
+    Raises:
+      SearchUserError: too few ``reward_num_images`` for the Inception Score.
+    """
     try:
         config.check_reward()
     except ValueError as e:
@@ -441,6 +520,12 @@ def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
 
 def check_config(model_dir, config: SearchConfig):
     """Write ``search_config.json``, or refuse a ``model_dir`` holding another search.
+
+    Only the chief writes the file; other workers only compare.
+
+    Args:
+      model_dir: the search directory.
+      config: the `config.SearchConfig` of this run.
 
     Raises:
       SearchUserError: the saved configuration is unreadable or differs in a
@@ -458,6 +543,24 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
 
     ``strategy``/``sync_bn``: see `Search`; under a multi-worker strategy
     every worker calls this with the same arguments.
+
+    Args:
+      config: the `config.SearchConfig`.
+      model_dir: the search directory (created; a directory holding a search resumes it).
+      reward_fn: ``(search, arch, stage, seed) -> float``; None builds the paper's reward
+        (`make_reward_fn`), which checks the classifier before any training.
+      progress: show a progress bar.
+      min_free_mb: refuse to start with less free disk space (MB) in ``model_dir``.
+      strategy: the `tf.distribute` strategy (None: the default, one device).
+      sync_bn: see `Search`.
+
+    Returns:
+      The result of `Search.finish` (or the preemption record), with ``chief``.
+
+    Raises:
+      SearchUserError: settings that do not fit, or a ``model_dir`` of another search.
+      SearchError: the search diverged more often than ``--max_nan_restores`` allows.
+      errors.UserError: an unwritable directory or an unusable classifier or data set.
     """
     runlog.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
     check_config(model_dir, config)
