@@ -170,8 +170,8 @@ class _GeneratorBase(keras.Model):
 class DerivedGenerator(_GeneratorBase):
     """The generator of one architecture: Linear(z) -> cells -> BN, ReLU, conv3x3, tanh.
 
-    Only the ops ``arch`` uses are created, so the weights have the official derived model's
-    shapes and names (what `official.weights` and `copy_supernet_weights` map).
+    Only the ops ``arch`` uses are created, named as in the supernet's cells, so
+    `copy_supernet_weights` can copy them by name.
 
     Args:
       arch: anything `search_space.Arch.parse` reads.
