@@ -49,7 +49,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-evaluate`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-evaluate`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -52,7 +52,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-fid`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-fid`: parse its flags and run `main` (`common.run`)."""
     common.run(main, num_args=None)
 
 

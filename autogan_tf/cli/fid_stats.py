@@ -59,7 +59,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-fid-stats`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-fid-stats`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -47,7 +47,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-import`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-import`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

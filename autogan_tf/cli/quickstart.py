@@ -51,7 +51,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-quickstart`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-quickstart`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

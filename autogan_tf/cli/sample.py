@@ -48,7 +48,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-sample`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-sample`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -65,7 +65,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-summary`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-summary`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

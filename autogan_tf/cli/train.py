@@ -51,7 +51,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-train`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-train`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -70,7 +70,7 @@ def main(argv):
 
 
 def run():
-    """Console script `autogan-train-classifier`: parse its flags, run `main`, report errors in one line."""
+    """Console script `autogan-train-classifier`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 
