@@ -76,8 +76,8 @@ class ChiefCheckpoints:
     def save(self, checkpoint_number=None):
         """Save: on the chief into ``directory``; elsewhere into a scratch folder that is deleted.
 
-        Every worker takes part in saving because a distributed checkpoint write is collective;
-        only the chief's copy is kept.
+        Every worker calls this, since saving may need all of them (reading a variable can be
+        a collective op); only the chief's copy is kept.
 
         Args:
           checkpoint_number: the number in the file name (None: the manager's counter).
