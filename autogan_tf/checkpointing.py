@@ -51,15 +51,22 @@ class ChiefCheckpoints:
 
     @property
     def directory(self):
+        """The chief's checkpoint folder, ``model_dir/subdir``, on every worker."""
         return self.manager.directory
 
     @property
     def latest_checkpoint(self):
+        """The newest checkpoint in the chief's folder (None before the first save).
+
+        A worker other than the chief reads the folder's state file each time, since its own
+        manager never saves there.
+        """
         return tf.train.latest_checkpoint(self.manager.directory) if not self.chief \
             else self.manager.latest_checkpoint
 
     @property
     def checkpoints(self):
+        """The checkpoint paths the manager tracks, oldest first."""
         return self.manager.checkpoints
 
     @property
@@ -67,7 +74,17 @@ class ChiefCheckpoints:
         return os.path.join(self.manager.directory, "ckpt")
 
     def save(self, checkpoint_number=None):
-        """Save (on the chief into ``directory``); returns the chief's checkpoint path."""
+        """Save: on the chief into ``directory``; elsewhere into a scratch folder that is deleted.
+
+        Every worker calls this, since saving may need all of them (reading a variable can be
+        a collective op); only the chief's copy is kept.
+
+        Args:
+          checkpoint_number: the number in the file name (None: the manager's counter).
+
+        Returns:
+          The chief's checkpoint path (on other workers, the path the chief writes).
+        """
         if self.chief:
             return self.manager.save(checkpoint_number=checkpoint_number)
         scratch = tf.train.CheckpointManager(self.checkpoint, self._scratch, max_to_keep=1)
@@ -149,6 +166,9 @@ def save_checkpoint(manager, checkpoint_number=None) -> str:
 
     Returns:
       The saved checkpoint's path.
+
+    Raises:
+      ModelDirError: the write failed; the message names the newest complete checkpoint.
     """
     try:
         return manager.save(checkpoint_number=checkpoint_number)
@@ -188,6 +208,7 @@ class RunCheckpoints:
 
     @property
     def directory(self) -> str:
+        """The folder of the run's checkpoints, ``model_dir/checkpoints``."""
         return self.manager.directory
 
     @property
@@ -196,17 +217,45 @@ class RunCheckpoints:
         return self.manager.latest_checkpoint
 
     def manager_for(self, subdir: str, max_to_keep: int | None) -> ChiefCheckpoints:
-        """Another folder of whole checkpoints of this run (e.g. "best")."""
+        """Another folder of whole checkpoints of this run (e.g. "best").
+
+        Args:
+          subdir: the folder's name in ``model_dir``.
+          max_to_keep: how many recent checkpoints the chief keeps there (None: all).
+
+        Returns:
+          A `ChiefCheckpoints` saving the same state as this run's checkpoint.
+        """
         return ChiefCheckpoints(self.whole, self.model_dir, subdir, max_to_keep=max_to_keep)
 
     def save(self, number: int | None = None) -> str:
-        """Save everything (`save_checkpoint`); returns the path."""
+        """Save everything through `save_checkpoint`.
+
+        Args:
+          number: the number in the file name (None: the manager's counter).
+
+        Returns:
+          The checkpoint's path.
+
+        Raises:
+          ModelDirError: the checkpoint could not be written.
+        """
         return save_checkpoint(self.manager, checkpoint_number=number)
 
     def restore(self) -> Optional[str]:
-        """Resume: restore everything from the newest readable checkpoint (None: none)."""
+        """Resume: restore everything from the newest readable checkpoint (None: none).
+
+        Raises:
+          CheckpointError: checkpoints exist but none can be read (see `restore_latest`).
+        """
         return restore_latest(self.manager, self.whole)
 
     def roll_back(self) -> Optional[str]:
-        """Restore all but the data iterators from the newest readable checkpoint."""
+        """Restore all but the data iterators from the newest readable checkpoint.
+
+        The data iterators keep their current position, so the retry sees new batches.
+
+        Returns:
+          The restored path, or None when there is no checkpoint.
+        """
         return restore_latest(self.manager, self.state, expect_partial=True)

@@ -51,31 +51,70 @@ Check = Callable[[str, object], None]
 
 
 def positive_int(name: str, value) -> None:
-    """An integer >= 1 (a bool is not an integer here)."""
+    """An integer >= 1 (a bool is not an integer here).
+
+    Args:
+      name: the setting's name, for the message.
+      value: the value to check.
+
+    Raises:
+      errors.UserError: ``value`` is not an int, is a bool, or is below 1.
+    """
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
 
 
 def non_negative(name: str, value) -> None:
-    """A number >= 0 (0 usually means "never" or "none")."""
+    """A number >= 0 (0 usually means "never" or "none").
+
+    Args:
+      name: the setting's name, for the message.
+      value: the number to check.
+
+    Raises:
+      errors.UserError: ``value`` is negative.
+    """
     if value < 0:
         raise errors.UserError(f"--{name} must be >= 0, got {value}")
 
 
 def positive(name: str, value) -> None:
-    """A number > 0 (learning rates, thresholds)."""
+    """A number > 0 (learning rates, thresholds).
+
+    Args:
+      name: the setting's name, for the message.
+      value: the number to check.
+
+    Raises:
+      errors.UserError: ``value`` is not greater than 0.
+    """
     if not value > 0:
         raise errors.UserError(f"--{name} must be > 0, got {value}")
 
 
 def unit_interval(name: str, value) -> None:
-    """A number in [0, 1): decays and Adam betas."""
+    """A number in [0, 1): decays and Adam betas.
+
+    Args:
+      name: the setting's name, for the message.
+      value: the number to check.
+
+    Raises:
+      errors.UserError: ``value`` lies outside [0, 1).
+    """
     if not 0 <= value < 1:
         raise errors.UserError(f"--{name} must be in [0, 1), got {value}")
 
 
 def one_of(choices: tuple) -> Check:
-    """A check that the value is one of ``choices``."""
+    """A check that the value is one of ``choices``.
+
+    Args:
+      choices: the accepted values (one of the tuples above, such as `PRECISIONS`).
+
+    Returns:
+      A `Check` raising errors.UserError, naming the flag and the choices, for any other value.
+    """
 
     def check(name: str, value) -> None:
         if value not in choices:
@@ -85,7 +124,15 @@ def one_of(choices: tuple) -> Check:
 
 
 def at_least(minimum: int, why: str = "") -> Check:
-    """A check that the value is >= ``minimum``; ``why`` is appended to the message."""
+    """A check that the value is >= ``minimum``; ``why`` is appended to the message.
+
+    Args:
+      minimum: the smallest accepted value.
+      why: text added to the error message after the bound (why the bound exists).
+
+    Returns:
+      A `Check` raising errors.UserError for a value below ``minimum``.
+    """
 
     def check(name: str, value) -> None:
         if value < minimum:
@@ -115,6 +162,15 @@ def redefine(group, name: str, default, help: str | None = None) -> dataclasses.
     For the settings the search and the training share but start from different
     values (the search's supernet is half as wide as the final model): the
     checks stay the group's, only the default and possibly the help change.
+
+    Args:
+      group: the `Settings` group that defines the field (`ModelSettings`, ...).
+      name: the field's name in ``group``.
+      default: the new default value.
+      help: the new help text; None keeps the group's.
+
+    Returns:
+      A `dataclasses.Field` with the group's checks.
     """
     base = group.__dataclass_fields__[name]
     return setting(default, help or base.metadata["help"], *base.metadata["checks"])
@@ -122,7 +178,11 @@ def redefine(group, name: str, default, help: str | None = None) -> dataclasses.
 
 @dataclasses.dataclass
 class Settings:
-    """Base of every settings group: validates the fields and converts to and from dicts."""
+    """Base of every settings group: validates the fields and converts to and from dicts.
+
+    Each field is made by `setting`; building an instance runs every field's checks in
+    order and then `check_together`, so an invalid configuration cannot exist.
+    """
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -131,7 +191,11 @@ class Settings:
         self.check_together()
 
     def check_together(self) -> None:
-        """Checks that involve several fields; a configuration class adds its own."""
+        """Checks that involve several fields; a configuration class adds its own.
+
+        Raises:
+          errors.UserError: the fields' values are inconsistent with each other.
+        """
 
     def to_dict(self) -> dict:
         """The flat dict of every field (what run directories keep as JSON)."""
@@ -139,8 +203,20 @@ class Settings:
 
     @classmethod
     def from_dict(cls, values: dict):
-        """A configuration from a saved dict; keys that are no longer settings are ignored,
-        and settings added since then take their defaults (old runs still load)."""
+        """A configuration from a saved dict.
+
+        Keys that are no longer settings are ignored, and settings added since the dict
+        was written take their defaults, so the JSON of older runs still loads.
+
+        Args:
+          values: a flat dict as written by `to_dict` (``config.json``).
+
+        Returns:
+          An instance of ``cls``, validated.
+
+        Raises:
+          errors.UserError: a value fails its setting's checks.
+        """
         known = {field.name for field in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -299,6 +375,12 @@ class SearchConfig(*_SHARED_GROUPS):
                                           "threshold) or 'std'.", one_of(RESET_STATISTICS))
 
     def check_together(self):
+        """Checks across fields: some shared training, ``topk <= num_candidates``, growth steps.
+
+        Raises:
+          errors.UserError: ``shared_iters`` and ``shared_epochs`` are both 0, ``topk`` exceeds
+            ``num_candidates``, or ``grow_steps`` is invalid (see `grow_steps_list`).
+        """
         if self.shared_iters == 0 and self.shared_epochs == 0:
             raise errors.UserError("--shared_iters or --shared_epochs must be positive")
         if self.topk > self.num_candidates:
@@ -337,7 +419,11 @@ class SearchConfig(*_SHARED_GROUPS):
             "reward_num_images", self.reward_num_images)
 
     def stage_at(self, iteration: int) -> int:
-        """The stage (index of the last active cell) at search iteration ``iteration``."""
+        """The stage (index of the last active cell) at search iteration ``iteration``.
+
+        Args:
+          iteration: the search iteration (0-based).
+        """
         if not self.mlas:
             return self.num_cells - 1
         return sum(1 for step in self.grow_steps_list() if iteration >= step)
@@ -359,7 +445,11 @@ class SearchConfig(*_SHARED_GROUPS):
         return max(1, -(-d_steps // self.n_critic))
 
     def resolution(self, stage: int) -> int:
-        """Image side length the supernet generates at ``stage``."""
+        """Image side length the supernet generates at ``stage``.
+
+        Args:
+          stage: the stage, i.e. the index of the last active cell.
+        """
         from autogan_tf import models
 
         return models.output_size(self.bottom_width, stage)
@@ -397,6 +487,12 @@ class TrainConfig(*_SHARED_GROUPS):
         super().__post_init__()
 
     def check_together(self):
+        """Checks across fields: a periodic evaluation needs enough samples for the Inception Score.
+
+        Raises:
+          errors.UserError: ``eval_every`` and ``eval_num_samples`` are set but
+            ``eval_num_samples`` is below `IS_SPLITS`.
+        """
         if self.eval_every and self.eval_num_samples and self.eval_num_samples < IS_SPLITS:
             raise errors.UserError(f"--eval_num_samples={self.eval_num_samples} must be at least "
                              f"{IS_SPLITS} (the Inception Score averages over {IS_SPLITS} "
@@ -421,6 +517,9 @@ def check_values(**values) -> None:
     For objects that take settings one by one rather than as a configuration
     (`gan_trainer.GANTrainer`, `controller.Reinforce`), so a bad value is
     refused with the same message wherever it enters.
+
+    Args:
+      **values: setting name -> value, e.g. ``n_critic=5``.
 
     Raises:
       ValueError: a value fails its setting's checks (the message names the flag).
@@ -456,7 +555,16 @@ def define_flags(cls, skip=(), flag_values=None) -> None:
 
 
 def values_from_flags(cls, flag_values, skip=()) -> dict:
-    """The parsed flags of the fields of ``cls`` (those defined, minus ``skip``) as a dict."""
+    """The parsed flags of the fields of ``cls`` as a dict.
+
+    Args:
+      cls: the configuration class whose fields are read.
+      flag_values: the parsed ``absl.flags.FlagValues``.
+      skip: field names left out; fields without a defined flag are left out as well.
+
+    Returns:
+      Field name -> the flag's value.
+    """
     return {field.name: getattr(flag_values, field.name) for field in dataclasses.fields(cls)
             if field.name in flag_values and field.name not in skip}
 
@@ -466,6 +574,14 @@ def from_flags(cls, flag_values, **overrides):
 
     Raises:
       ValueError: a value fails its checks (the message names the flag).
+
+    Args:
+      cls: the configuration class to build (`SearchConfig`, `TrainConfig`).
+      flag_values: the parsed ``absl.flags.FlagValues``; only flags of ``cls``'s fields are read.
+      **overrides: field name -> value used instead of the flag's.
+
+    Returns:
+      An instance of ``cls``.
     """
     from autogan_tf import search_space as ss
 

@@ -66,7 +66,19 @@ class BadImageWarning(UserWarning):
 
 
 def parse_dataset(name: str) -> tuple[str, str | None]:
-    """Split a ``--dataset`` value into (kind, argument): ("folder", path) or ("cifar10", None)."""
+    """Split a ``--dataset`` value into (kind, argument): ("folder", path) or ("cifar10", None).
+
+    Args:
+      name: the ``--dataset`` value; the kind is case-insensitive and a folder path may
+        start with ``~``.
+
+    Returns:
+      ``(kind, argument)``: the kind is one of `DATASETS` or "folder"; the argument is the
+      expanded folder path, or None.
+
+    Raises:
+      DataError: an empty value, an unknown name, or ``folder:`` without a path.
+    """
     if not isinstance(name, str) or not name.strip():
         raise DataError(f"--dataset is empty; use one of {_valid_names()}")
     text = name.strip()
@@ -86,7 +98,16 @@ def _valid_names() -> str:
 
 
 def native_resolution(name: str) -> int:
-    """Side of the square images the data set naturally provides (the default image_size)."""
+    """Side of the square images the data set naturally provides (the default image_size).
+
+    For a folder it is the shorter side of the first training image (read from its header).
+
+    Args:
+      name: a ``--dataset`` value.
+
+    Raises:
+      DataError: a bad name, or a folder without images.
+    """
     kind, arg = parse_dataset(name)
     if kind in _TFDS_NATIVE:
         return _TFDS_NATIVE[kind]
@@ -97,7 +118,15 @@ def native_resolution(name: str) -> int:
 
 
 def num_classes(name: str, data_dir=None) -> int:
-    """Number of labels: 10 for the tfds sets, 8 for shapes, sub-folders (or 1) for folders."""
+    """Number of labels: 10 for the tfds sets, 8 for shapes, sub-folders (or 1) for folders.
+
+    Args:
+      name: a ``--dataset`` value.
+      data_dir: unused (the tfds label counts are fixed); kept for a uniform signature.
+
+    Raises:
+      DataError: a bad name, or a folder that does not exist.
+    """
     del data_dir  # the tfds label counts are fixed; kept for a uniform signature
     kind, arg = parse_dataset(name)
     if kind in _TFDS_CLASSES:
@@ -120,6 +149,29 @@ def make_dataset(name: str, batch_size: int, image_size: int | None = None, spli
     Deterministic for a given ``seed``. For ``stl10`` with ``with_labels`` the
     ``train`` split is the labelled 5,000 images only (the unlabelled ones have
     no class).
+
+    Args:
+      name: a ``--dataset`` value (see the module docstring).
+      batch_size: images per batch.
+      image_size: side of the square images (None: the data set's `native_resolution`).
+      split: "train" or "test".
+      shuffle: reshuffle the images at every epoch.
+      repeat: repeat the data forever (False: one pass).
+      seed: the shuffling seed.
+      with_labels: yield ``(images, labels)`` rather than images.
+      drop_remainder: drop a last, smaller batch.
+      on_bad_image: "error" stops at an unreadable image of a folder, "skip" skips it with
+        a `BadImageWarning`.
+      data_dir: the TensorFlow Datasets directory (tfds data sets only).
+      max_images: use at most this many images (None: all).
+
+    Returns:
+      A prefetched `tf.data.Dataset`.
+
+    Raises:
+      DataError: the data set cannot be found, loaded or decoded, or ``split`` or
+        ``on_bad_image`` is unknown.
+      errors.UserError: a bad ``batch_size``, ``image_size`` or ``max_images``.
     """
     import tensorflow as tf
 
@@ -158,6 +210,21 @@ def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data
     """Every image once, in a fixed order, as uint8 [B, H, W, 3] (last batch may be short).
 
     Meant for FID reference statistics, which must see the real pixels exactly once.
+
+    Args:
+      name: a ``--dataset`` value.
+      batch_size: images per batch.
+      image_size: side of the square images (None: the data set's `native_resolution`).
+      split: "train" or "test".
+      data_dir: the TensorFlow Datasets directory (tfds data sets only).
+      max_images: use at most this many images (None: all).
+      on_bad_image: "error" or "skip", as in `make_dataset`.
+
+    Returns:
+      A prefetched `tf.data.Dataset` of uint8 image batches (no labels).
+
+    Raises:
+      DataError: as `make_dataset`.
     """
     import tensorflow as tf
 
@@ -257,6 +324,13 @@ def pil_bilinear_resize(images, size: int):
     filter; with the two rounded passes the result equals Pillow's bit for bit
     on 32->16, 16->8 and 96->48, and on 99.95% of the pixels at 32->8 (the
     rest one level off: PIL's fixed-point weights). Measured in tests/test_data.py.
+
+    Args:
+      images: uint8 images, ``[..., H, W, 3]``.
+      size: the side of the result.
+
+    Returns:
+      A uint8 tensor ``[..., size, size, 3]``.
     """
     import tensorflow as tf
 
@@ -276,6 +350,15 @@ def resize_uint8(images, size: int):
 
     The resize is PIL's anti-aliased bilinear (`pil_bilinear_resize`), as the
     official code's torchvision ``Resize``.
+
+    Images that are already square at ``size`` are returned as they are.
+
+    Args:
+      images: uint8 images, ``[H, W, 3]`` or ``[B, H, W, 3]``.
+      size: the side of the result.
+
+    Returns:
+      A uint8 tensor ``[..., size, size, 3]``.
     """
     import tensorflow as tf
 
@@ -535,6 +618,18 @@ def make_shapes(num_images: int, image_size: int = 32, seed: int = 0):
     colours are random but fixed by ``seed``; the geometry is defined in units of
     the image side, so a seed draws the same pictures at any ``image_size``.
     Edges are anti-aliased from signed distances, so small sizes stay smooth.
+
+    Args:
+      num_images: how many pictures.
+      image_size: their side in pixels.
+      seed: the seed of the positions, sizes, colours and class order.
+
+    Returns:
+      ``(images, labels)``: uint8 ``[N, S, S, 3]`` and int32 ``[N]`` indices into
+      `SHAPE_CLASSES`.
+
+    Raises:
+      ValueError: ``num_images`` is negative or ``image_size`` below 1.
     """
     if num_images < 0 or image_size < 1:
         raise ValueError(f"need num_images >= 0 and image_size >= 1, got {num_images}, {image_size}")

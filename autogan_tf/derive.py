@@ -73,6 +73,9 @@ def rank_key(row: dict, select_by: str = "is") -> tuple:
         are trained from scratch and the one with the highest Inception Score is
         kept): highest IS first; ``"fid"``: lowest FID first. Rows without the
         chosen score come after, ordered by the other one.
+
+    Returns:
+      A tuple that sorts ascending from the best row to the worst.
     """
     is_key = -(row["is_mean"] if row["is_mean"] is not None else float("-inf"))
     fid_key = row["fid"] if row["fid"] is not None else float("inf")
@@ -100,6 +103,10 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
       ``rank`` (in the search's order), ``arch``, ``search_reward``, ``is_mean``,
       ``is_std`` and ``fid``; or ``{"preempted": True, "rank": i}`` when a signal
       stopped the training of rank i (rerunning resumes it and goes on).
+
+    Raises:
+      errors.UserError: a bad ``select_by`` or an unreadable ``search_result``
+        (see `read_top_archs`).
     """
     from autogan_tf import pipeline, runlog, training
 

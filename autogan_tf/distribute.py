@@ -46,7 +46,14 @@ class DistributeError(errors.UserError):
 
 
 def configure_cpu_devices(count: int) -> None:
-    """Split the host CPU into ``count`` logical devices (before TensorFlow starts using it)."""
+    """Split the host CPU into ``count`` logical devices (before TensorFlow starts using it).
+
+    Args:
+      count: the number of logical CPU devices; 0 or 1 leaves the CPU as it is.
+
+    Raises:
+      DistributeError: TensorFlow already started with another number of CPU devices.
+    """
     if count <= 1:
         return
     cpus = tf.config.list_physical_devices("CPU")
@@ -71,6 +78,14 @@ def configure_threads(inter_op: int = -1, intra_op: int = 0) -> None:
     cores. On the 2-core development machine, quiet, a 256-channel generator
     forward and backward pass was 2% faster with 1 than with the default;
     the derived training step (256/128) was equally fast both ways.
+
+    Args:
+      inter_op: threads running independent ops at once (-1: automatic, 0: TensorFlow's
+        default).
+      intra_op: threads inside one op (0: TensorFlow's default).
+
+    Raises:
+      DistributeError: TensorFlow already started with other explicitly requested values.
     """
     automatic = inter_op < 0
     if automatic:
@@ -91,7 +106,20 @@ def configure_threads(inter_op: int = -1, intra_op: int = 0) -> None:
 
 
 def make_strategy(name: str = "default", cpu_devices: int = 0) -> tf.distribute.Strategy:
-    """The strategy for ``--strategy=name`` (and ``--cpu_devices``)."""
+    """The strategy for ``--strategy=name`` (and ``--cpu_devices``).
+
+    Args:
+      name: one of `STRATEGIES`.
+      cpu_devices: logical CPU devices to split the host CPU into first (0: none), see
+        `configure_cpu_devices`.
+
+    Returns:
+      A `tf.distribute.Strategy`; for "default" the current (default) strategy.
+
+    Raises:
+      DistributeError: an unknown name, a negative ``cpu_devices``, or "multi_worker"
+        without a valid ``TF_CONFIG``.
+    """
     if name not in STRATEGIES:
         raise DistributeError(f"--strategy must be one of {STRATEGIES}, got {name!r}")
     if cpu_devices < 0:
@@ -141,7 +169,11 @@ def is_chief() -> bool:
 
 
 def worker_dir(model_dir: str) -> str:
-    """``model_dir`` on the chief; a per-worker scratch directory below it elsewhere."""
+    """``model_dir`` on the chief; a per-worker scratch directory below it elsewhere.
+
+    Args:
+      model_dir: the run directory.
+    """
     if is_chief():
         return model_dir
     kind, index = task()
@@ -149,7 +181,11 @@ def worker_dir(model_dir: str) -> str:
 
 
 def cleanup_worker_dir(model_dir: str) -> None:
-    """Remove this worker's scratch directory (a no-op on the chief)."""
+    """Remove this worker's scratch directory (a no-op on the chief).
+
+    Args:
+      model_dir: the run directory whose ``.workers/<task>`` scratch folder is removed.
+    """
     path = worker_dir(model_dir)
     if path != model_dir:
         shutil.rmtree(path, ignore_errors=True)
@@ -168,6 +204,10 @@ class ReplicaSplit:
     zeros and the padding's outputs dropped. With one replica this is ``fn``
     compiled. Used for sampling and feature extraction (rewards, IS/FID,
     statistics).
+
+    Args:
+      strategy: the `tf.distribute.Strategy` whose replicas share the work.
+      fn: ``fn(x, *shared)`` returning a tensor or a tuple of tensors with the batch first.
     """
 
     def __init__(self, strategy, fn):
@@ -215,7 +255,13 @@ class ReplicaSplit:
 
 class SplitExtractor:
     """A feature extractor (see `metrics.classifiers`) whose batches are split across
-    the replicas; same ``name``, ``feature_dim`` and ``num_classes``."""
+    the replicas; same ``name``, ``feature_dim`` and ``num_classes``.
+
+    Args:
+      extractor: a feature extractor with ``name`` and ``feature_dim`` (and possibly
+        ``num_classes``), called on a batch of images.
+      strategy: the `tf.distribute.Strategy` whose replicas share each batch.
+    """
 
     def __init__(self, extractor, strategy):
         self.extractor = extractor
@@ -229,7 +275,15 @@ class SplitExtractor:
 
 
 def split_extractor(extractor, strategy=None):
-    """``extractor`` itself on one replica, else a `SplitExtractor`."""
+    """``extractor`` itself on one replica, else a `SplitExtractor`.
+
+    Args:
+      extractor: a feature extractor (see `metrics.classifiers`).
+      strategy: a `tf.distribute.Strategy`, or None for one replica.
+
+    Returns:
+      ``extractor`` or a `SplitExtractor` wrapping it.
+    """
     if strategy is None or strategy.num_replicas_in_sync == 1:
         return extractor
     return SplitExtractor(extractor, strategy)

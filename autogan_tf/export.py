@@ -52,6 +52,15 @@ def latent_for_seed(num_samples, seed, latent_dim: int):
 
     Works eagerly (tests, `LocalGenerator` users reproducing a served image)
     and inside the exported graph.
+
+    Args:
+      num_samples: how many rows (an int or an int32 scalar tensor).
+      seed: the seed (cast to int64); the same seed gives the same rows, whatever
+        ``num_samples``, since row ``i`` depends only on the seed.
+      latent_dim: the width of ``z``.
+
+    Returns:
+      A float32 tensor ``[num_samples, latent_dim]``.
     """
     import tensorflow as tf
 
@@ -102,7 +111,13 @@ def _image_shape(generator, latent_dim):
 
 
 class _Endpoints:
-    """The traced serving functions; one instance per export, closing over the generator."""
+    """The traced serving functions; one instance per export, closing over the generator.
+
+    Args:
+      generator: the Keras generator, mapping float32 ``z`` to images in [-1, 1].
+      latent_dim: the width of ``z``.
+      max_batch: the largest batch a request may ask for.
+    """
 
     def __init__(self, generator, latent_dim, max_batch):
         self.generator = generator
@@ -123,6 +138,15 @@ class _Endpoints:
         return to_uint8(self.generator(z, training=False))
 
     def serving_default(self, z):
+        """The ``serving_default`` signature: uint8 images from the caller's ``z``.
+
+        Args:
+          z: float32 ``[batch, latent_dim]``, finite, with a batch of at most ``max_batch``.
+
+        Returns:
+          ``{"images": uint8 [batch, H, W, 3]}``; a failed check raises InvalidArgument in the
+          graph.
+        """
         import tensorflow as tf
 
         checks = self._guard_batch(tf.shape(z)[0], "the batch of z")
@@ -135,6 +159,15 @@ class _Endpoints:
         return {IMAGES: self._images(z)}
 
     def generate(self, num_samples, seed):
+        """The ``generate`` signature: images from a seed, also encoded as PNG.
+
+        Args:
+          num_samples: int32 scalar, between 0 and ``max_batch``.
+          seed: int64 scalar naming the noise (see `latent_for_seed`).
+
+        Returns:
+          ``{"images": uint8 [num_samples, H, W, 3], "png_bytes": string [num_samples]}``.
+        """
         import tensorflow as tf
 
         with tf.control_dependencies(self._guard_batch(num_samples, NUM_SAMPLES)):
@@ -145,7 +178,16 @@ class _Endpoints:
 
 
 def build_archive(generator, latent_dim: int, max_batch: int):
-    """A `keras.export.ExportArchive` with both signatures; tracks the generator's variables."""
+    """A `keras.export.ExportArchive` with both signatures; tracks the generator's variables.
+
+    Args:
+      generator: the Keras generator to export (already built).
+      latent_dim: the width of ``z``.
+      max_batch: the largest batch either signature accepts.
+
+    Returns:
+      The archive, ready for ``write_out``.
+    """
     import keras
     import tensorflow as tf
 
@@ -161,12 +203,33 @@ def build_archive(generator, latent_dim: int, max_batch: int):
 
 
 def warmup_batch_sizes(count: int, max_batch: int):
-    """1, 2, 4, ... capped at max_batch: a few distinct shapes to trace and allocate for."""
+    """1, 2, 4, ... capped at ``max_batch``: a few distinct shapes to trace and allocate for.
+
+    Args:
+      count: how many sizes.
+      max_batch: the cap.
+
+    Returns:
+      A list of ``count`` ints.
+    """
     return [min(2 ** i, max_batch) for i in range(count)]
 
 
 def warmup_logs(latent_dim: int, count: int, max_batch: int, model_name: str = "autogan"):
-    """`PredictionLog` protos (``count`` per signature) for TF Serving's warmup file."""
+    """`PredictionLog` protos (``count`` per signature) for TF Serving's warmup file.
+
+    TF Serving replays them when it loads the model, so the first real request does not pay
+    for tracing and memory allocation. ``serving_default`` gets seeded random ``z``.
+
+    Args:
+      latent_dim: the width of ``z``.
+      count: requests per signature, with the batch sizes of `warmup_batch_sizes`.
+      max_batch: the largest batch requested.
+      model_name: the model name written into each request's ``model_spec``.
+
+    Returns:
+      A list of ``2 * count`` `PredictionLog` protos.
+    """
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
@@ -189,6 +252,15 @@ def warmup_logs(latent_dim: int, count: int, max_batch: int, model_name: str = "
 
 
 def write_warmup(saved_model_dir: str, logs) -> str:
+    """Write ``logs`` as TFRecords to the SavedModel's warmup file (`WARMUP_FILE`).
+
+    Args:
+      saved_model_dir: the SavedModel directory.
+      logs: `PredictionLog` protos, e.g. from `warmup_logs`.
+
+    Returns:
+      The warmup file's path.
+    """
     import tensorflow as tf
 
     path = os.path.join(saved_model_dir, WARMUP_FILE)
@@ -200,7 +272,14 @@ def write_warmup(saved_model_dir: str, logs) -> str:
 
 
 def read_warmup(saved_model_dir: str):
-    """The `PredictionLog` records of an export's warmup file (for checks and replay)."""
+    """The `PredictionLog` records of an export's warmup file (for checks and replay).
+
+    Args:
+      saved_model_dir: the SavedModel directory.
+
+    Returns:
+      A list of `PredictionLog` protos.
+    """
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -221,6 +300,24 @@ def export_generator(generator, export_dir: str, version, *, latent_dim: int | N
     The SavedModel is written into a hidden temporary directory next to the
     target and renamed into place last, so a TF Serving instance polling
     ``export_dir`` never sees a half-written version.
+
+    Args:
+      generator: the Keras generator; it must map float32 ``z [B, latent_dim]`` to float32
+        images ``[B, H, W, 3]`` in [-1, 1] (it is called once to check that).
+      export_dir: the model's base directory, which TF Serving polls.
+      version: a positive integer (or all-digit string): the version directory's name.
+      latent_dim: the width of ``z`` (None: ``generator.latent_dim``).
+      max_batch: the largest batch the signatures accept.
+      warmup_requests: warmup requests per signature (0: no warmup file).
+      overwrite: replace an existing version directory.
+      model_name: the model name in the warmup requests (TF Serving's ``--model_name``).
+
+    Returns:
+      The version directory ``export_dir/<version>``.
+
+    Raises:
+      ExportError: a bad version, ``max_batch``, ``warmup_requests`` or ``latent_dim``, an
+        existing version without ``overwrite``, or a generator breaking the contract.
     """
     version = _check_version(version)
     max_batch = _check_positive("max_batch", max_batch)
@@ -250,7 +347,14 @@ def export_generator(generator, export_dir: str, version, *, latent_dim: int | N
 
 
 def latest_version_dir(path: str) -> str:
-    """``path`` itself if it is a SavedModel, else its highest numeric version subdirectory."""
+    """``path`` itself if it is a SavedModel, else its highest numeric version subdirectory.
+
+    Args:
+      path: a SavedModel directory or a model base directory of numeric versions.
+
+    Raises:
+      ExportError: ``path`` is neither.
+    """
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
     versions = [d for d in (os.listdir(path) if os.path.isdir(path) else []) if d.isdigit()

@@ -28,7 +28,11 @@ def shipped() -> dict:
 
 def resolve(value: str) -> str | None:
     """The path a ``--flagfile`` value means: itself if that file exists, else the shipped
-    flagfile its base name (with or without ``.cfg``) names; None if neither."""
+    flagfile its base name (with or without ``.cfg``) names; None if neither.
+
+    Args:
+      value: a ``--flagfile`` value: a path, or a shipped flagfile's name.
+    """
     if os.path.exists(value):
         return value
     name = os.path.basename(value)
@@ -44,6 +48,15 @@ def read(name: str, config_class) -> dict:
       config_class: the dataclass the flags belong to (`search.SearchConfig`, ...): values
         are converted to its fields' types; a key it does not have is an error, so a
         flagfile cannot drift away from the configuration it sets.
+
+    Returns:
+      Field name -> value, typed as the field; a bare ``--noKEY`` line sets a bool field to
+      False.
+
+    Raises:
+      FileNotFoundError: no shipped flagfile has that name.
+      ValueError: a line's key is not a field of ``config_class``, or its value cannot be
+        converted.
     """
     path = shipped().get(name)
     if path is None:

@@ -111,7 +111,14 @@ def encode_png(image) -> bytes:
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """PNG file contents -> uint8 ``[H, W, 3]`` RGB (grey and alpha are converted)."""
+    """PNG file contents -> uint8 ``[H, W, 3]`` RGB (grey and alpha are converted).
+
+    Args:
+      data: the contents of a PNG file (Pillow would also read other formats it knows).
+
+    Returns:
+      A uint8 array ``[H, W, 3]``.
+    """
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:

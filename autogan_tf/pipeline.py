@@ -159,8 +159,20 @@ def quick_settings():
 
 
 def reward_spread(search_dir: str) -> float:
-    """Max - min of the controller-step rewards in the search's last iteration: how far
-    apart the rewards of the architectures it sampled were (0 when none was logged)."""
+    """Max - min of the controller-step rewards in the search's last iteration.
+
+    It tells how far apart the rewards of the architectures the search sampled were, so the
+    quick start can show whether the controller had anything to choose between.
+
+    Args:
+      search_dir: the search's run directory, holding ``search_log.jsonl``.
+
+    Returns:
+      The spread, 0.0 when no controller-step reward was logged.
+
+    Raises:
+      OSError: the directory holds no ``search_log.jsonl``.
+    """
     path = os.path.join(search_dir, "search_log.jsonl")
     with open(path, encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -186,6 +198,10 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
     Returns:
       The artifacts and figures, also written to ``OUTPUT_DIR/quickstart.json``; or
       ``{"preempted": True, ...}`` when a signal stopped the search or the training.
+
+    Raises:
+      errors.UserError: ``output_dir`` cannot be written, or a stage refuses its settings or
+        its directory.
     """
     from autogan_tf import export, search, serving, training
     from autogan_tf.metrics.evaluator import Evaluator

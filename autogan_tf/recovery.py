@@ -94,7 +94,14 @@ class NonFiniteRollback:
         return path
 
     def restored_record(self, path: str) -> dict:
-        """The fields a run logs with its ``restored_after_nonfinite`` event."""
+        """The fields a run logs with its ``restored_after_nonfinite`` event.
+
+        Args:
+          path: the checkpoint `restore` returned.
+
+        Returns:
+          ``{"checkpoint", "restores_so_far", "max_nan_restores"}``.
+        """
         return {"checkpoint": path, "restores_so_far": self.count,
                 "max_nan_restores": self.max_restores}
 

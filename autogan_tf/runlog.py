@@ -59,7 +59,15 @@ class CheckpointError(errors.UserError, RuntimeError):
 
 # -- JSON ----------------------------------------------------------------------
 def json_safe(value):
-    """``value`` with only JSON types; non-finite floats become "nan"/"inf"/"-inf"."""
+    """``value`` with only JSON types; non-finite floats become "nan"/"inf"/"-inf".
+
+    Args:
+      value: a (possibly nested) dict, list, tuple, NumPy or TensorFlow value.
+
+    Returns:
+      The same structure made of dicts (with str keys), lists, str, int, float, bool and None;
+      bytes are decoded as UTF-8 and values of unknown types become their ``str``.
+    """
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -107,7 +115,18 @@ def _atomic_write_bytes(path: str, data: bytes) -> str:
 
 
 def write_json_atomic(path: str, obj) -> str:
-    """Write ``obj`` as JSON so that readers see the old file or the new one, never half."""
+    """Write ``obj`` as JSON so that readers see the old file or the new one, never half.
+
+    The JSON is written to a temporary file in the same folder, synced to disk and renamed
+    over ``path``.
+
+    Args:
+      path: the file to write; its folder is created when missing.
+      obj: the value to write; `json_safe` makes it plain first.
+
+    Returns:
+      ``path``.
+    """
     text = json.dumps(json_safe(obj), indent=2) + "\n"
     return _atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -132,6 +151,13 @@ class RunLog:
 
     Only the chief writes; on other workers (``is_chief=False``) every method
     is a no-op, so callers need no conditionals.
+
+    Args:
+      model_dir: the directory the log writes into (created on the chief).
+      name: the JSON lines file's base name: ``model_dir/<name>.jsonl``.
+      is_chief: False makes every method a no-op (other workers of a multi-worker job).
+      progress_interval: seconds between progress lines when the stream is not a terminal.
+      stream: where progress lines go (default: ``sys.stderr``).
     """
 
     def __init__(self, model_dir: str, name: str = "log", is_chief: bool = True,
@@ -154,7 +180,14 @@ class RunLog:
 
     # JSON lines
     def log(self, record: dict) -> dict:
-        """Append ``record`` (plus a wall-clock ``time`` unless given) as one JSON line."""
+        """Append ``record`` (plus a wall-clock ``time`` unless given) as one JSON line.
+
+        Args:
+          record: the fields to log; they are made plain by `json_safe`.
+
+        Returns:
+          The record as written (with ``time``); ``record`` itself on a non-chief worker.
+        """
         if not self.is_chief:
             return record
         record = {**record}
@@ -173,7 +206,15 @@ class RunLog:
         return self._writer
 
     def scalars(self, step: int, values: dict):
-        """One TensorBoard scalar per numeric entry of ``values`` (others are skipped)."""
+        """One TensorBoard scalar per numeric entry of ``values`` (others are skipped).
+
+        Non-finite values ("nan", "inf", "-inf" after `json_safe`) are written as floats, so
+        TensorBoard shows a divergence rather than a gap.
+
+        Args:
+          step: the step the values belong to.
+          values: name -> value; bools and non-numbers are skipped.
+        """
         if not self.is_chief:
             return
         import tensorflow as tf
@@ -191,7 +232,13 @@ class RunLog:
         self._writer.flush()
 
     def image(self, step: int, name: str, image):
-        """A uint8 [H, W, C] image (e.g. a `make_grid`) as a TensorBoard image."""
+        """A uint8 [H, W, C] image (e.g. a `make_grid`) as a TensorBoard image.
+
+        Args:
+          step: the step the image belongs to.
+          name: the image's TensorBoard tag.
+          image: a uint8 array ``[H, W, C]``, encoded as PNG.
+        """
         if not self.is_chief:
             return
         import tensorflow as tf
@@ -205,8 +252,16 @@ class RunLog:
 
     # progress
     def progress(self, step: int, total: int, **metrics):
-        """A progress line with rate and ETA: redrawn in place on a terminal; on a pipe or
-        file, printed at most every ``progress_interval`` seconds (and at the end)."""
+        """A progress line with rate and ETA.
+
+        On a terminal the line is redrawn in place; on a pipe or file it is printed at most every
+        ``progress_interval`` seconds (and at the end), so logs stay short.
+
+        Args:
+          step: the current step; the rate counts from the step of the first call.
+          total: the final step (0 or None: no percentage or ETA).
+          **metrics: name -> value shown after the ETA (``d_loss=...``).
+        """
         if not self.is_chief:
             return
         now = time.time()
@@ -234,12 +289,14 @@ class RunLog:
         self.stream.flush()
 
     def flush(self):
+        """Flush the JSON lines file and the TensorBoard writer."""
         if self._file:
             self._file.flush()
         if self._writer is not None:
             self._writer.flush()
 
     def close(self):
+        """End an open progress line and close the file and the TensorBoard writer."""
         if self._line_open:
             self.stream.write("\n")
             self._line_open = False
@@ -267,7 +324,23 @@ def _plugin_metadata(plugin: str) -> bytes:
 
 # -- directories ------------------------------------------------------------------
 def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--model_dir"):
-    """Fail early, naming ``flag``, if ``model_dir`` cannot hold this run's output."""
+    """Fail early, naming ``flag``, if ``model_dir`` cannot hold this run's output.
+
+    Creates ``model_dir`` when missing and writes and removes a probe file in it, so that a
+    bad directory is reported before hours of work rather than at the first checkpoint.
+
+    Args:
+      model_dir: the output directory.
+      min_free_mb: the smallest free disk space accepted, in MiB.
+      flag: the flag named in the error messages.
+
+    Returns:
+      ``model_dir``.
+
+    Raises:
+      ModelDirError: ``model_dir`` is empty, not a directory, cannot be created or written,
+        or has less than ``min_free_mb`` free.
+    """
     if not model_dir:
         raise ModelDirError(f"{flag} is required")
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
@@ -299,6 +372,9 @@ def python_random_seed(seed: int):
     models built inside this block get the same initial weights for the same
     ``seed``: in a first run, in a rerun after a crash, and in a re-initialisation
     after a resume, without disturbing anyone else's random stream.
+
+    Args:
+      seed: the seed for Python's `random` inside the block.
     """
     state = random.getstate()
     random.seed(int(seed))

@@ -55,7 +55,13 @@ _CODE_FOR_HTTP = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISS
 
 
 class ServingError(errors.AutoganError, RuntimeError):
-    """The server (or the local SavedModel) refused or failed a request."""
+    """The server (or the local SavedModel) refused or failed a request.
+
+    Args:
+      code: the canonical status code name (``INVALID_ARGUMENT``, ``UNAVAILABLE``, ...),
+        kept as ``code``.
+      message: the server's (or the SavedModel's) message, kept as ``message``.
+    """
 
     def __init__(self, code: str, message: str):
         super().__init__(f"{code}: {message}")
@@ -73,6 +79,13 @@ def readable_tf_error(message: str) -> str:
     ``tf.debugging.assert_*`` failures arrive wrapped in "Graph execution
     error", node names and tensor dumps; the first bracketed string is the
     message the exporter wrote.
+
+    Args:
+      message: the text of a TensorFlow op error.
+
+    Returns:
+      The assertion's text, else the first line that is not TensorFlow's framing, else the
+      message itself.
     """
     found = re.search(r"assertion failed: \[([^\]]*)\]", message)
     if found:
@@ -93,7 +106,18 @@ def _check_int(name, value, bounds):
 
 
 def generate_inputs(num_samples, seed) -> dict:
-    """The ``generate`` signature's inputs, typed as it declares them (int32, int64 scalars)."""
+    """The ``generate`` signature's inputs, typed as it declares them (int32, int64 scalars).
+
+    Args:
+      num_samples: how many images; an integer within int32.
+      seed: the seed; an integer within int64.
+
+    Returns:
+      ``{"num_samples": np.int32, "seed": np.int64}``.
+
+    Raises:
+      RequestError: a value that is not an integer (bools included) or is out of range.
+    """
     return {NUM_SAMPLES: np.int32(_check_int("num_samples", num_samples, INT32)),
             SEED: np.int64(_check_int("seed", seed, INT64))}
 
@@ -112,30 +136,103 @@ class Predictor:
     where = "the model"  # where requests go, for messages: an address or a directory
 
     def predict(self, signature: str, inputs: dict, outputs=None) -> dict:
-        """Run ``signature`` on numpy ``inputs``; return the (optionally filtered) outputs."""
+        """Run ``signature`` on numpy ``inputs``; return the (optionally filtered) outputs.
+
+        Args:
+          signature: the signature's name (``serving_default``, ``generate``).
+          inputs: input name -> numpy value, typed as the signature declares.
+          outputs: the output names wanted (None: all).
+
+        Returns:
+          Output name -> numpy array.
+
+        Raises:
+          ServingError: the request was refused or failed.
+        """
         raise NotImplementedError
 
     def generate_outputs(self, num_samples: int, seed: int) -> dict:
-        """Both outputs of ``generate``: ``images`` uint8 and ``png_bytes`` (list of bytes)."""
+        """Both outputs of ``generate``: ``images`` uint8 and ``png_bytes`` (list of bytes).
+
+        Args:
+          num_samples: how many images.
+          seed: the seed naming the noise; the same seed gives the same images.
+
+        Returns:
+          ``{"images": uint8 [num_samples, H, W, 3], "png_bytes": [bytes, ...]}``.
+
+        Raises:
+          RequestError: ``num_samples`` or ``seed`` cannot be encoded.
+          ServingError: the request was refused or failed.
+        """
         out = self.predict(GENERATE, generate_inputs(num_samples, seed), (IMAGES, PNG))
         return {IMAGES: _as_uint8_images(out[IMAGES]),
                 PNG: [bytes(b) for b in np.asarray(out[PNG], dtype=object).ravel()]}
 
     def generate(self, num_samples: int, seed: int) -> np.ndarray:
+        """Images from the ``generate`` signature.
+
+        Args:
+          num_samples: how many images.
+          seed: the seed naming the noise; the same seed gives the same images.
+
+        Returns:
+          uint8 ``[num_samples, H, W, 3]``.
+
+        Raises:
+          RequestError: ``num_samples`` or ``seed`` cannot be encoded.
+          ServingError: the request was refused or failed.
+        """
         out = self.predict(GENERATE, generate_inputs(num_samples, seed), (IMAGES,))
         return _as_uint8_images(out[IMAGES])
 
     def generate_png(self, num_samples: int, seed: int) -> list:
+        """PNG-encoded images from the ``generate`` signature (the model's own encoding).
+
+        Args:
+          num_samples: how many images.
+          seed: the seed naming the noise; the same seed gives the same images.
+
+        Returns:
+          A list of ``num_samples`` PNG file contents (bytes).
+
+        Raises:
+          RequestError: ``num_samples`` or ``seed`` cannot be encoded.
+          ServingError: the request was refused or failed.
+        """
         out = self.predict(GENERATE, generate_inputs(num_samples, seed), (PNG,))
         return [bytes(b) for b in np.asarray(out[PNG], dtype=object).ravel()]
 
     def predict_z(self, z) -> np.ndarray:
+        """Images for the caller's noise, through this predictor's ``signature``.
+
+        Args:
+          z: ``[batch, latent_dim]`` noise, converted to float32.
+
+        Returns:
+          uint8 ``[batch, H, W, 3]``.
+
+        Raises:
+          ServingError: the request was refused or failed (e.g. a wrong width or batch).
+        """
         z = np.asarray(z, dtype=np.float32)
         return _as_uint8_images(self.predict(self.signature, {Z: z}, (IMAGES,))[IMAGES])
 
 
 class LocalGenerator(Predictor):
-    """The exported SavedModel run in this process, with the server's input validation."""
+    """The exported SavedModel run in this process, with the server's input validation.
+
+    Inputs are checked against the signature's dtypes and shapes before running, and failures
+    raise `ServingError` with the status code TF Serving would return, so code tested against
+    this class behaves the same against a server.
+
+    Args:
+      saved_model_path: a SavedModel directory or an export directory (its newest version).
+      signature: the signature `predict_z` uses.
+
+    Raises:
+      ExportError: ``saved_model_path`` holds no SavedModel.
+    """
 
     def __init__(self, saved_model_path: str, signature: str = SERVING_DEFAULT):
         import tensorflow as tf
@@ -147,7 +244,11 @@ class LocalGenerator(Predictor):
         self.signatures = dict(self._loaded.signatures)
 
     def input_specs(self, signature: str) -> dict:
-        """{input name: tf.TensorSpec} of ``signature``; FAILED_PRECONDITION if it is unknown."""
+        """{input name: tf.TensorSpec} of ``signature``; FAILED_PRECONDITION if it is unknown.
+
+        Args:
+          signature: the signature's name.
+        """
         if signature not in self.signatures:
             raise ServingError("FAILED_PRECONDITION",
                                f'Serving signature key "{signature}" not found; this model '
@@ -155,6 +256,17 @@ class LocalGenerator(Predictor):
         return dict(self.signatures[signature].structured_input_signature[1])
 
     def output_specs(self, signature: str) -> dict:
+        """{output name: tf.TensorSpec} of ``signature``; FAILED_PRECONDITION if it is unknown.
+
+        Args:
+          signature: the signature's name.
+
+        Returns:
+          The signature's structured outputs.
+
+        Raises:
+          ServingError: the model has no such signature.
+        """
         self.input_specs(signature)
         return dict(self.signatures[signature].structured_outputs)
 
@@ -180,6 +292,20 @@ class LocalGenerator(Predictor):
         return tensors
 
     def predict(self, signature: str, inputs: dict, outputs=None) -> dict:
+        """Run ``signature`` of the SavedModel on numpy ``inputs`` (see `Predictor.predict`).
+
+        Args:
+          signature: the signature's name.
+          inputs: input name -> numpy value; the names, dtypes and shapes must match.
+          outputs: the output names wanted (None: all).
+
+        Returns:
+          Output name -> numpy array.
+
+        Raises:
+          ServingError: unknown signature or outputs, mismatched inputs, or an op error (such as
+            a batch-guard assertion), with the matching status code.
+        """
         import tensorflow as tf
 
         tensors = self._convert(signature, inputs)
@@ -236,7 +362,22 @@ def _shape_text(shape) -> str:
 
 
 class PredictClient(Predictor):
-    """A TF Serving Predict client; ``protocol`` "grpc" (port 8500) or "rest" (port 8501)."""
+    """A TF Serving Predict client; ``protocol`` "grpc" (port 8500) or "rest" (port 8501).
+
+    No connection is made here: the gRPC channel opens at the first request, and REST opens a
+    connection per request.
+
+    Args:
+      server: ``HOST:PORT`` of TF Serving (an IPv6 host in brackets).
+      protocol: "grpc" or "rest".
+      model_name: the model's name on the server (its ``--model_name``).
+      signature: the signature `predict_z` uses.
+      version: ask for this model version (None: the server's choice, normally the newest).
+      timeout: seconds a request may take.
+
+    Raises:
+      errors.UserError: an unknown protocol or a malformed address.
+    """
 
     def __init__(self, server: str, protocol: str = "grpc", model_name: str = "autogan",
                  signature: str = SERVING_DEFAULT, version: int | None = None,
@@ -333,15 +474,37 @@ class PredictClient(Predictor):
             raise ServingError("UNAVAILABLE", f"cannot reach {url}: {err.reason}") from None
 
     def model_status(self) -> dict:
-        """REST ``GET /v1/models/NAME``: the version states the server reports."""
+        """REST ``GET /v1/models/NAME``: the version states the server reports.
+
+        Returns:
+          The decoded JSON reply.
+
+        Raises:
+          ServingError: the server refused the request or cannot be reached.
+        """
         return self._http("GET", self._url())
 
     def predict(self, signature: str, inputs: dict, outputs=None) -> dict:
+        """Run ``signature`` on the server (see `Predictor.predict`).
+
+        Args:
+          signature: the signature's name.
+          inputs: input name -> numpy value, typed as the signature declares.
+          outputs: the output names wanted (None: all the server returns).
+
+        Returns:
+          Output name -> numpy array (bytes outputs as object arrays).
+
+        Raises:
+          RequestError: an input cannot be encoded as a TensorProto (gRPC).
+          ServingError: the server refused or failed the request, or cannot be reached.
+        """
         if self.protocol == "grpc":
             return self._predict_grpc(signature, inputs, outputs)
         return self._predict_rest(signature, inputs, outputs)
 
     def close(self):
+        """Close the gRPC channel, if one was opened (REST holds no connection)."""
         if self._stub is not None:
             self._channel.close()
             self._stub = None
@@ -354,7 +517,14 @@ class PredictClient(Predictor):
 
 
 def to_json_value(value):
-    """numpy -> TF Serving JSON: nested lists; bytes as ``{"b64": ...}``."""
+    """numpy -> TF Serving JSON: nested lists; bytes as ``{"b64": ...}``.
+
+    Args:
+      value: a numpy array or scalar; str, bytes and object arrays are base64-encoded.
+
+    Returns:
+      A JSON-serialisable value.
+    """
     array = np.asarray(value)
     if array.dtype.kind in "SOU":
         def encode(item):
@@ -366,7 +536,17 @@ def to_json_value(value):
 
 
 def from_json_value(value):
-    """TF Serving JSON -> numpy; ``{"b64": ...}`` leaves become bytes (object array)."""
+    """TF Serving JSON -> numpy; ``{"b64": ...}`` leaves become bytes (object array).
+
+    Args:
+      value: a decoded JSON value from a TF Serving reply.
+
+    Returns:
+      A numpy array (an object array of bytes when the leaves are ``{"b64": ...}``).
+
+    Raises:
+      ServingError: a JSON object other than ``{"b64": ...}`` inside the tensor.
+    """
     def decode(item):
         if isinstance(item, dict):
             if set(item) != {"b64"}:
@@ -410,10 +590,25 @@ def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir:
                   nrow: int = 8, prefix: str = "sample") -> dict:
     """Ask ``predictor`` for ``num_samples`` images of ``seed``; write each PNG and a grid.
 
-    The individual files are the model's own PNG bytes (``png_bytes``), so
-    what lands on disk is exactly what the server encodes; the grid is built
-    from the uint8 images. Returns {"images": [...paths], "grid": path}.
-    A refused request raises `ServingError` naming ``predictor.where``.
+    The individual files are the model's own PNG bytes (``png_bytes``), so what lands on
+    disk is exactly what the server encodes; the grid is built from the uint8 images.
+
+    Args:
+      predictor: a `Predictor` (`PredictClient` or `LocalGenerator`).
+      num_samples: how many images.
+      seed: the seed naming the images.
+      output_dir: where the files go (created when missing).
+      nrow: images per row of the grid.
+      prefix: the file names' prefix: ``<prefix>_<seed>_<i>.png`` and
+        ``<prefix>_<seed>_grid.png``.
+
+    Returns:
+      ``{"images": [paths], "grid": path}``.
+
+    Raises:
+      RequestError: ``num_samples`` is not a positive integer.
+      errors.UserError: ``nrow`` is below 1.
+      ServingError: the request was refused; the message names ``predictor.where``.
     """
     import os
 

@@ -73,7 +73,15 @@ def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUC
 
 
 def build_models(config: TrainConfig, sync_bn: bool = False):
-    """The derived generator of ``config.arch`` and its discriminator, ``(g, d)``."""
+    """The derived generator of ``config.arch`` and its discriminator.
+
+    Args:
+      config: the `config.TrainConfig` giving the architecture and the widths.
+      sync_bn: normalise the generator's batch norm over the global batch of all replicas.
+
+    Returns:
+      ``(g, d)``: a `models.DerivedGenerator` and a `models.Discriminator` with as many cells.
+    """
     g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
                                 config.bottom_width, sync_bn=sync_bn)
     d = models.Discriminator(config.df_dim, num_cells=g.num_cells)
@@ -81,7 +89,19 @@ def build_models(config: TrainConfig, sync_bn: bool = False):
 
 
 def make_trainer(config: TrainConfig, g, d, strategy=None):
-    """The `gan_trainer.GANTrainer` of ``config`` for ``g`` and ``d`` (built under ``strategy``)."""
+    """The `gan_trainer.GANTrainer` of ``config`` for ``g`` and ``d``.
+
+    Args:
+      config: the `config.TrainConfig` giving the optimiser, EMA, precision and seed settings;
+        with ``lr_decay`` the learning rates decay linearly over ``max_iters``.
+      g: the generator to train.
+      d: the discriminator to train.
+      strategy: the `tf.distribute` strategy the trainer builds its variables under
+        (None: the current one).
+
+    Returns:
+      The trainer.
+    """
     return gan_trainer.GANTrainer(
         g, d, g_lr=config.g_lr, d_lr=config.d_lr, beta1=config.beta1, beta2=config.beta2,
         n_critic=config.n_critic, g_batch_size=config.g_batch_size,
@@ -92,7 +112,20 @@ def make_trainer(config: TrainConfig, g, d, strategy=None):
 
 
 def generate_uint8(generator, num, latent_dim, seed=None, batch_size=100):
-    """Images as uint8 from a generator, batch by batch (stateless noise for a seed)."""
+    """Images as uint8 from a generator, batch by batch.
+
+    Args:
+      generator: a Keras generator mapping ``[n, latent_dim]`` noise to images in [-1, 1].
+      num: how many images.
+      latent_dim: the dimension of the noise.
+      seed: None draws the noise from TensorFlow's global random state; an int draws it
+        statelessly from ``(seed, first index of the batch)``, so the same seed gives the
+        same images.
+      batch_size: images per call of ``generator``.
+
+    Returns:
+      A uint8 array ``[num, H, W, 3]``.
+    """
     outputs = []
     for start in range(0, num, batch_size):
         n = min(batch_size, num - start)
@@ -108,6 +141,13 @@ def make_evaluator(config: TrainConfig, model_dir: str, strategy=None):
     """The run's `metrics.evaluator.Evaluator`, or None when the run does not evaluate.
 
     Built before training, so an unusable classifier or statistics file fails at once.
+
+    Args:
+      config: the `config.TrainConfig`; evaluation is off when ``eval_every`` or
+        ``eval_num_samples`` is 0.
+      model_dir: the run directory, where reference statistics computed from the data set
+        are cached.
+      strategy: the `tf.distribute` strategy that generation and classification run under.
     """
     if not (config.eval_every and config.eval_num_samples):
         return None
@@ -129,6 +169,13 @@ class _TrainingRun:
     the best FID and the step of the last evaluation) and the log, resumes
     from the newest checkpoint, and builds the evaluator (so an unusable
     classifier fails before any training).
+
+    Args:
+      config: the run's `config.TrainConfig`.
+      model_dir: the run directory.
+      strategy: the `tf.distribute` strategy (None: the current one).
+      sync_bn: normalise G's batch norm over the global batch; None does so whenever the
+        strategy has several replicas.
     """
 
     def __init__(self, config: TrainConfig, model_dir: str, strategy, sync_bn):
@@ -166,7 +213,18 @@ class _TrainingRun:
             self.log.log({"event": "resumed", "step": step, "checkpoint": restored})
 
     def run(self, progress: bool) -> tuple[int, bool]:
-        """Train to ``max_iters``; returns ``(step, preempted)``."""
+        """Train to ``max_iters``, finishing first an evaluation a previous run left undone.
+
+        Args:
+          progress: print a progress line at each logging step.
+
+        Returns:
+          ``(step, preempted)``: the last generator iteration, and True when a signal stopped
+          the run after checkpointing.
+
+        Raises:
+          TrainingError: NaN/Inf came back more often than ``max_nan_restores`` allows.
+        """
         step = self.trainer.iterations
         t0, step0 = time.time(), step
         with recovery.Preemption() as preemption:
@@ -188,7 +246,11 @@ class _TrainingRun:
 
     def roll_back(self, step: int) -> int:
         """After NaN/Inf in the iteration after ``step``: restore the last good state and
-        return its step, or stop when out of retries."""
+        return its step, or stop when out of retries.
+
+        Raises:
+          TrainingError: no restore is left (see `recovery.NonFiniteRollback`).
+        """
         count = self.rollback.count_one()
         self.log.log({"event": "nonfinite_loss", "step": step + 1, "restores_so_far": count})
         restored = self.rollback.restore("non-finite loss")
@@ -204,7 +266,14 @@ class _TrainingRun:
         return step
 
     def log_step(self, step: int, out: dict, iters_per_sec: float, progress: bool):
-        """Every ``log_every`` steps (and at the last): losses and rates to the log."""
+        """Every ``log_every`` steps (and at the last): losses and rates to the log.
+
+        Args:
+          step: the generator iteration just finished.
+          out: what `gan_trainer.GANTrainer.train_iteration` returned (``d_losses``, ``g_loss``).
+          iters_per_sec: the rate since the run (re)started.
+          progress: print a progress line too.
+        """
         c = self.config
         if step % c.log_every and step != c.max_iters:
             return
@@ -218,7 +287,12 @@ class _TrainingRun:
                               g_loss=self.last["g_loss"])
 
     def checkpoint(self, step: int, preemption) -> bool:
-        """Save when due; True when a signal asked to stop (after saving)."""
+        """Save when due; True when a signal asked to stop (after saving).
+
+        Args:
+          step: the generator iteration just finished.
+          preemption: the `recovery.Preemption` watching for SIGTERM/SIGINT.
+        """
         c = self.config
         saved = None
         if (c.save_every and step % c.save_every == 0) or step == c.max_iters:
@@ -232,14 +306,22 @@ class _TrainingRun:
         return True
 
     def evaluation_due(self, step: int) -> bool:
-        """At every ``eval_every``-th step and the last, unless already evaluated."""
+        """At every ``eval_every``-th step and the last, unless already evaluated.
+
+        Args:
+          step: the generator iteration just finished.
+        """
         c = self.config
         return (self.evaluator is not None and step > 0 and int(self.evaluated) < step
                 and (step % c.eval_every == 0 or step == c.max_iters))
 
     def evaluate(self, step: int):
         """IS/FID of the EMA generator; keeps the best-FID checkpoint, then checkpoints
-        (recording that this step is evaluated) and writes a sample grid."""
+        (recording that this step is evaluated) and writes a sample grid.
+
+        Args:
+          step: the generator iteration being evaluated.
+        """
         generator = self.trainer.ema_generator
         scores = self.evaluator(generator, self.config.eval_num_samples, seed=self.config.seed)
         record = {"step": step, **scores}
@@ -359,6 +441,10 @@ def evaluate_run(model_dir: str, which: str = "latest", ema: bool = True,
     Returns:
       The scores (``is_mean``, ``is_std``, ``fid``, ``num_samples``, ``classifier``)
       with ``checkpoint``, ``generator`` ("ema"/"raw"), ``seed``, ``arch`` and ``replicas``.
+
+    Raises:
+      errors.UserError: ``num_samples`` is below `IS_SPLITS`.
+      TrainingError: not a training run, or no such checkpoint.
     """
     if num_samples < IS_SPLITS:
         raise errors.UserError(f"--num_samples must be at least {IS_SPLITS} "

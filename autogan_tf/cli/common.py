@@ -24,8 +24,21 @@ EX_TEMPFAIL = 75
 
 
 def resolve_flagfiles(argv):
-    """``--flagfile=X`` where no file X exists: X (or its base name, minus ``.cfg``) names
-    a shipped flagfile -> its installed path. Unknown names stop with a one-line error."""
+    """Replace each ``--flagfile=X`` naming a shipped flagfile by its installed path.
+
+    Where no file X exists, X (or its base name, minus ``.cfg``) names a shipped flagfile,
+    so ``--flagfile=search_cifar10`` works from any directory and after ``pip install``.
+
+    Args:
+      argv: the command line, ``argv[0]`` being the program.
+
+    Returns:
+      The command line with those values resolved; other arguments are unchanged.
+
+    Raises:
+      SystemExit: a ``--flagfile`` value that is neither a file nor a shipped flagfile
+        (one line naming the shipped ones).
+    """
     from autogan_tf import flagfiles
 
     resolved = []
@@ -80,6 +93,10 @@ def report_errors(main, command: str, num_args: int | None = 0):
       traceback or usage text: the message names the flag or file. Other exceptions are
       bugs and keep their traceback. ``SystemExit`` (e.g. exit status 75 of a
       preempted run) passes through.
+
+    Raises:
+      SystemExit: from ``checked_main``, for an `errors.AutoganError` or unexpected
+        positional arguments.
     """
 
     @functools.wraps(main)
@@ -110,7 +127,17 @@ def run(main, num_args: int | None = 0):
 
 
 def exit_if_preempted(result, command: str):
-    """After a job returned ``{"preempted": True, ...}``: exit with `EX_TEMPFAIL`."""
+    """After a job returned ``{"preempted": True, ...}``: exit with `EX_TEMPFAIL`.
+
+    A job scheduler can then tell "stopped by a signal, rerun to resume" from a failure.
+
+    Args:
+      result: the dict the job (search, training, ...) returned.
+      command: the command's name, for the message on stderr.
+
+    Raises:
+      SystemExit: with status `EX_TEMPFAIL` when ``result["preempted"]`` is true.
+    """
     if result.get("preempted"):
         print(f"{command}: stopped by a signal after checkpointing; rerun the same command to "
               f"resume (exit status {EX_TEMPFAIL})", file=sys.stderr)
@@ -139,7 +166,11 @@ def parse_arch_flag(value, flag: str = "--arch"):
 
 
 def define_generator_flags(verb: str):
-    """``--checkpoint`` (latest/best) and ``--generator`` (ema/raw): which trained G to ``verb``."""
+    """``--checkpoint`` (latest/best) and ``--generator`` (ema/raw): which trained G to ``verb``.
+
+    Args:
+      verb: what the command does with the generator (``"evaluate"``), in the help text.
+    """
     flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], f"Which checkpoint to {verb}.")
     flags.DEFINE_enum("generator", "ema", ["ema", "raw"],
                       "ema: the moving average of G's weights (the paper's choice); raw: the "
@@ -196,8 +227,20 @@ def define_runtime_flags():
 def apply_runtime_flags(values=None, distributed=False):
     """Configure TensorFlow from the runtime flags; first thing in ``main``.
 
-    Returns the `tf.distribute` strategy; a command that cannot run under
-    one (``distributed=False``) refuses ``--strategy`` other than default.
+    Also applies the quiet logging defaults (`output.configure`) now that flags are parsed.
+
+    Args:
+      values: the parsed flags (default: ``absl.flags.FLAGS``), with the flags of
+        `define_runtime_flags`.
+      distributed: whether the command can run under a strategy other than the default.
+
+    Returns:
+      The `tf.distribute` strategy of ``--strategy``.
+
+    Raises:
+      errors.UserError: ``--strategy`` other than default for a command that cannot use it.
+      distribute.DistributeError: the strategy cannot be built (see
+        `distribute.make_strategy`, `distribute.configure_threads`).
     """
     from autogan_tf import distribute
     from autogan_tf.cli import output
@@ -213,7 +256,15 @@ def apply_runtime_flags(values=None, distributed=False):
 
 
 def sync_bn(values, strategy) -> bool:
-    """``--sync_bn``: auto means synchronised batch norm with more than one replica."""
+    """``--sync_bn``: auto means synchronised batch norm with more than one replica.
+
+    Args:
+      values: the parsed flags, with ``sync_bn`` ("auto", "true" or "false").
+      strategy: the command's `tf.distribute` strategy.
+
+    Returns:
+      Whether G's batch norm should be synchronised across replicas.
+    """
     if values.sync_bn == "auto":
         return strategy.num_replicas_in_sync > 1
     return values.sync_bn == "true"

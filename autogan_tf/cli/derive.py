@@ -6,6 +6,9 @@
 Each architecture trains in MODEL_DIR/rank_<i>/ (resumable); the table and
 MODEL_DIR/derive_result.json list arch, IS and FID, best first: highest IS as in the paper,
 or lowest FID with --select_by=fid.
+
+Prints a table (rank, architecture, IS, FID) best first, then one JSON line
+``{"best": row}``; a run stopped by a signal exits with status 75 (rerun to resume).
 """
 
 import json
@@ -28,6 +31,11 @@ flags.mark_flags_as_required(["search_result", "model_dir"])
 
 
 def main(argv):
+    """Train the search's top architectures briefly (`derive.derive`) and print the ranking.
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     common.apply_runtime_flags()
     from autogan_tf import derive
 
@@ -44,6 +52,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-derive`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -2,6 +2,10 @@
 
     autogan-evaluate --model_dir=/tmp/train_a [--fid_stats=fid_stats_cifar10_train.npz]
                      [--num_samples=50000] [--classifier=inception|model.keras]
+
+Prints the scores as one JSON line (``is_mean``, ``is_std``, ``fid``, ``num_samples``,
+``classifier``, ``checkpoint``, ``generator``, ``seed``, ``arch``, ``replicas``), also written
+to --output (default MODEL_DIR/eval_<checkpoint>.json).
 """
 
 import json
@@ -26,6 +30,11 @@ flags.mark_flag_as_required("model_dir")
 
 
 def main(argv):
+    """Score the run's generator (`training.evaluate_run`) and print the result as JSON.
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     strategy = common.apply_runtime_flags(distributed=True)
     from autogan_tf import training
 
@@ -40,6 +49,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-evaluate`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

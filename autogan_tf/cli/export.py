@@ -1,6 +1,9 @@
 """autogan-export: write a trained generator as a versioned SavedModel for TF Serving.
 
     autogan-export --model_dir=/tmp/train_a --export_dir=/tmp/export/autogan --version=1
+
+Prints one line: the checkpoint exported, its weights (EMA or raw), the precision and the
+version directory written.
 """
 
 from absl import flags
@@ -24,6 +27,11 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
 def main(argv):
+    """Restore the run's generator and export it (`export.export_generator`).
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     common.apply_runtime_flags()
     from autogan_tf import export, models, training
 
@@ -39,6 +47,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-export`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

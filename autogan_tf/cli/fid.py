@@ -8,6 +8,9 @@ Each argument is a statistics .npz (TTUR format: ``mu`` and ``sigma``) or a
 ``--dataset``-style value (cifar10, stl10, shapes, folder:PATH) whose
 statistics are computed on the fly with --classifier, like TTUR's
 ``fid.py path1 path2``.
+
+Prints ``FID: <value>``, or with --json one JSON line: ``fid``, ``a``, ``b``,
+``classifier`` and ``num_samples`` (of each side; None for a statistics file without it).
 """
 
 import json
@@ -24,6 +27,14 @@ flags.DEFINE_bool("json", False, "Print one JSON object with key 'fid' instead o
 
 
 def main(argv):
+    """Compute the FID between the two arguments (`metrics.evaluate.frechet_distance`).
+
+    Args:
+      argv: the program name and the two sources left after the flags.
+
+    Raises:
+      errors.UserError: not exactly two sources.
+    """
     common.apply_runtime_flags()
     if len(argv) != 3:
         raise errors.UserError("give exactly two arguments: statistics .npz files or data sets "
@@ -41,6 +52,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-fid`: parse its flags and run `main` (`common.run`)."""
     common.run(main, num_args=None)
 
 

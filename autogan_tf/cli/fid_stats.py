@@ -7,6 +7,9 @@
 The .npz has TTUR's keys ``mu`` and ``sigma`` (so TTUR's fid.py reads it) plus
 ``classifier``, ``num_samples`` and ``resolution``. The paper's protocol is
 the CIFAR-10 training set, and STL-10 train+unlabelled at 48x48.
+
+Prints one JSON line: ``output``, ``dataset``, ``split``, ``classifier``, ``num_samples``,
+``resolution``, ``feature_dim``, ``replicas`` and ``seconds``.
 """
 
 import json
@@ -26,6 +29,11 @@ flags.mark_flags_as_required(["dataset", "output"])
 
 
 def main(argv):
+    """Embed the data set's images and write their statistics (on the chief only).
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     strategy = common.apply_runtime_flags(distributed=True)
     from autogan_tf import data, distribute
     from autogan_tf.metrics import classifiers, evaluate, scores
@@ -51,6 +59,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-fid-stats`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -6,6 +6,9 @@
 The run directory is what ``autogan-evaluate``, ``autogan-export`` (and then
 ``autogan-sample --saved_model``) read. The file is read without PyTorch and
 without running anything it contains: tensors, containers and numbers only.
+
+Prints one line saying which weights of the file were imported (``avg_gen_state_dict``,
+``gen_state_dict`` or the bare state dict), how many tensors, and into which directory.
 """
 
 from absl import flags
@@ -30,6 +33,11 @@ flags.mark_flags_as_required(["checkpoint", "arch", "gf_dim", "model_dir"])
 
 
 def main(argv):
+    """Import the official checkpoint (`official.importer.import_checkpoint`).
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     common.apply_runtime_flags()
     from autogan_tf.official import importer
 
@@ -39,6 +47,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-import`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -43,13 +43,21 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def verbosity_requested(argv=None) -> bool:
-    """Whether the command line sets absl's ``--verbosity`` (or ``-v``) itself."""
+    """Whether the command line sets absl's ``--verbosity`` (or ``-v``) itself.
+
+    Args:
+      argv: the command line (default: ``sys.argv``); ``argv[0]`` is skipped.
+    """
     argv = sys.argv if argv is None else argv
     return any(a == "-v" or a.startswith(("--verbosity", "-v=")) for a in argv[1:])
 
 
 def keep_native_line(line: bytes) -> bool:
-    """False for TensorFlow C++ chatter (I/W lines, CUDA probing), True for anything else."""
+    """False for TensorFlow C++ chatter (I/W lines, CUDA probing), True for anything else.
+
+    Args:
+      line: one line written to fd 2, without its line end.
+    """
     if any(noise in line for noise in _NATIVE_NOISE):
         return False
     if _NATIVE_LINE.match(line):
@@ -126,6 +134,14 @@ class _ShortFormatter(std_logging.Formatter):
     """``autogan: message``, with ``warning:``/``error:`` before the message when it is one."""
 
     def format(self, record):
+        """The record as ``autogan: [warning: |error: ...]message``.
+
+        Args:
+          record: the `logging.LogRecord`.
+
+        Returns:
+          The formatted line.
+        """
         level = "" if record.levelno < std_logging.WARNING else record.levelname.lower() + ": "
         return f"autogan: {level}{record.getMessage()}"
 
@@ -134,6 +150,16 @@ class _OwnRecords(std_logging.Filter):
     """Our package's records from INFO, other libraries' from ERROR."""
 
     def filter(self, record):
+        """Keep records of this package from INFO, others from ERROR.
+
+        A record is ours when the file that logged it lies under the package's directory.
+
+        Args:
+          record: the `logging.LogRecord`.
+
+        Returns:
+          True to keep the record.
+        """
         ours = os.path.abspath(record.pathname).startswith(_PACKAGE_DIR)
         return record.levelno >= (std_logging.INFO if ours else std_logging.ERROR)
 
@@ -152,7 +178,16 @@ _FILTER: NativeLogFilter | None = None
 
 
 def install(argv=None):
-    """Quiet defaults unless ``--verbosity`` is given; called when `autogan_tf.cli` is imported."""
+    """Quiet defaults unless ``--verbosity`` is given; called when `autogan_tf.cli` is imported.
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless already set and installs the `NativeLogFilter`
+    once. It runs before flag parsing, and before TensorFlow is imported, because the native
+    lines appear before TensorFlow's logging is configured.
+    ``AUTOGAN_VERBOSE_NATIVE_LOGS`` in the environment also keeps the native lines.
+
+    Args:
+      argv: the command line (default: ``sys.argv``).
+    """
     global _FILTER
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if verbosity_requested(argv) or os.environ.get("AUTOGAN_VERBOSE_NATIVE_LOGS"):
@@ -165,6 +200,10 @@ def install(argv=None):
 
 
 def configure(argv=None):
-    """After flag parsing: the Python side of the quiet defaults (see the module docstring)."""
+    """After flag parsing: the Python side of the quiet defaults (see the module docstring).
+
+    Args:
+      argv: the command line (default: ``sys.argv``).
+    """
     if not verbosity_requested(argv):
         quiet_python_logs()

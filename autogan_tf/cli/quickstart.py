@@ -3,6 +3,10 @@
     autogan-quickstart --output_dir=/tmp/autogan_quickstart
 
 search -> train the best architecture -> evaluate -> export a SavedModel -> sample a PNG grid.
+
+Prints a headline per stage (classifier, search, training, evaluation, export) as it
+runs, then where the samples, the SavedModel, the architecture and every figure are, with
+the IS and FID; a run stopped by a signal exits with status 75 (rerun to resume).
 """
 
 import os
@@ -20,6 +24,11 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
 def main(argv):
+    """Run the toy pipeline (`pipeline.quickstart`) and print where its artifacts are.
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     common.apply_runtime_flags()
     from autogan_tf import pipeline
 
@@ -42,6 +51,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-quickstart`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -7,6 +7,8 @@
 Writes one PNG per image (``sample_<seed>_<i>.png``, the bytes the model
 encodes) and a grid (``sample_<seed>_grid.png``). The same seed gives the same
 images whichever way they are served.
+
+Prints one line: how many images were written and the grid's path.
 """
 
 from absl import flags
@@ -29,6 +31,11 @@ flags.DEFINE_float("timeout", 60.0, "Seconds to wait for the server.")
 
 
 def main(argv):
+    """Connect to the server or the SavedModel and write the samples (`serving.write_samples`).
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     common.apply_runtime_flags()
     from autogan_tf import serving
 
@@ -41,6 +48,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-sample`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -5,6 +5,9 @@
 
 Writes MODEL_DIR/search_result.json (key top_archs) and MODEL_DIR/search_log.jsonl.
 Rerunning the same command resumes from the latest checkpoint in --model_dir.
+
+Prints one JSON line: ``best_arch``, ``reward`` and the result file's path; a run stopped by
+a signal prints ``{"preempted": true, ...}`` and exits with status 75 (rerun to resume).
 """
 
 import json
@@ -25,6 +28,11 @@ flags.mark_flag_as_required("model_dir")
 
 
 def main(argv):
+    """Check the flags and --model_dir, then run the search (`search.run_search`).
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     strategy = common.apply_runtime_flags(distributed=True)
     from autogan_tf import pipeline, search
 
@@ -44,6 +52,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-search`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

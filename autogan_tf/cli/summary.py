@@ -1,6 +1,9 @@
 """autogan-summary: parameters and forward cost of an AutoGAN generator and discriminator.
 
     autogan-summary --arch=autogan_cifar10_a --gf_dim=256 --df_dim=128 [--json] [--plot=arch.png]
+
+Prints a table of parameters, GFLOPs and GMACs per image of G and D (or, with --json, one
+JSON object), and the drawing's path with --plot.
 """
 
 import json
@@ -37,6 +40,11 @@ def _plot(path):
 
 
 def main(argv):
+    """Summarise the architecture (`models.summarize`) and print it; draw it with --plot.
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     arch = common.parse_arch_flag(FLAGS.arch)  # a bad one fails before TensorFlow starts
     from autogan_tf import models
 
@@ -57,6 +65,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-summary`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

@@ -5,6 +5,9 @@
     autogan-train --flagfile=flags/train_cifar10_a.cfg --model_dir=...
 
 Rerunning the same command resumes from the latest checkpoint in --model_dir.
+
+Prints the last logged values as one JSON line (``step``, losses, scores, ``model_dir``,
+``preempted``, ...); a run stopped by a signal then exits with status 75 (rerun to resume).
 """
 
 import json
@@ -27,6 +30,11 @@ flags.mark_flag_as_required("model_dir")
 
 
 def main(argv):
+    """Check the flags and --model_dir, then train (`training.train`) and print the result.
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     strategy = common.apply_runtime_flags(distributed=True)
     from autogan_tf import derive, pipeline, training
 
@@ -43,6 +51,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-train`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

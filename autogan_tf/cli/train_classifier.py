@@ -7,6 +7,9 @@ The saved model takes float images in [0, 255] (it rescales them itself),
 outputs class logits, and names its feature layer ``features``. Needs a
 labelled data set with a test split (folder data sets: ``train/`` and
 ``test/`` sub-folders, each with one folder per class).
+
+Prints one JSON line: ``output``, ``test_accuracy``, ``params``, ``image_size`` and
+``seconds``.
 """
 
 import json
@@ -37,6 +40,11 @@ flags.mark_flags_as_required(["dataset", "output"])
 
 
 def main(argv):
+    """Train the classifier (`metrics.classifiers.train_classifier`), save it and print a summary.
+
+    Args:
+      argv: the program name, as absl passes it (the command takes no positional arguments).
+    """
     common.apply_runtime_flags()
     if not FLAGS.output.endswith(".keras"):
         raise errors.UserError(f"--output={FLAGS.output} must end in .keras")
@@ -62,6 +70,7 @@ def main(argv):
 
 
 def run():
+    """Console script `autogan-train-classifier`: parse its flags and run `main` (`common.run`)."""
     common.run(main)
 
 

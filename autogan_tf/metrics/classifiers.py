@@ -34,6 +34,19 @@ class KerasClassifierExtractor:
     images', they are resized bilinearly first; ``image_size`` sets the size
     for models with free spatial dimensions. Features are the output of
     ``feature_layer`` (default: the input of the last layer), flattened.
+
+    Args:
+      model: a Keras model taking images ``[B, H, W, 3]`` and returning logits ``[B, K]``.
+      feature_layer: the name of the layer whose output is the features (None: the input of
+        the last layer).
+      image_size: the side images are resized to for a model without a fixed input size
+        (None: no resize).
+      name: the extractor's name, recorded in statistics files (default ``keras:<model name>``).
+      max_batch: larger batches are run in chunks of this many images, to bound memory.
+
+    Raises:
+      ClassifierError: the model's input or output does not have the required shape, or
+        ``feature_layer`` does not exist.
     """
 
     def __init__(self, model, feature_layer: str | None = None, image_size: int | None = None,
@@ -71,6 +84,17 @@ class KerasClassifierExtractor:
         self._run = run
 
     def __call__(self, images):
+        """Logits and features of a batch of images.
+
+        Args:
+          images: uint8 (or float in [0, 255]) images ``[B, H, W, 3]``.
+
+        Returns:
+          ``(logits [B, K], features [B, D])``, float32 tensors.
+
+        Raises:
+          ValueError: ``images`` is not ``[B, H, W, 3]``.
+        """
         import tensorflow as tf
 
         images = tf.cast(tf.convert_to_tensor(images), tf.float32)
@@ -100,7 +124,20 @@ def _feature_tensor(model, feature_layer: str | None):
 
 def load_keras_classifier(path: str, feature_layer: str | None = None,
                           image_size: int | None = None) -> KerasClassifierExtractor:
-    """Load a ``.keras`` classifier with ``safe_mode=True`` (no arbitrary code)."""
+    """Load a ``.keras`` classifier with ``safe_mode=True`` (no arbitrary code).
+
+    Args:
+      path: the ``.keras`` file.
+      feature_layer: the feature layer's name (None: the input of the last layer).
+      image_size: the side to resize to for a model without a fixed input size.
+
+    Returns:
+      A `KerasClassifierExtractor` named ``keras:<file name>``.
+
+    Raises:
+      ClassifierError: the file is missing, does not end in ``.keras``, cannot be loaded, or
+        does not fit the extractor's contract.
+    """
     import keras
 
     if not os.path.isfile(path):
@@ -121,6 +158,19 @@ def load_feature_extractor(classifier: str = INCEPTION, feature_layer: str | Non
 
     ``feature_layer`` and ``image_size`` apply to Keras classifiers only; the
     Inception graph always uses pool_3 and resizes to 299 itself.
+
+    Args:
+      classifier: "inception" (or empty) or the path of a ``.keras`` classifier.
+      feature_layer: the feature layer of a Keras classifier.
+      inception_path: the Inception graph file or archive (None: the cached download).
+      image_size: the input side of a Keras classifier with free spatial dimensions.
+
+    Returns:
+      The Inception extractor or a `KerasClassifierExtractor`.
+
+    Raises:
+      ClassifierError: a ``feature_layer`` with Inception, or an unusable ``.keras`` file.
+      InceptionUnavailableError: the Inception graph is not available.
     """
     if not classifier or classifier == INCEPTION:
         if feature_layer:
@@ -150,6 +200,15 @@ def build_classifier(num_classes: int, image_size: int = 32, width: int = 32,
     with statistics that are still mostly their initial values, and the model
     scores near chance in inference mode however well it fits the batches
     (measured on ``shapes``: 32 % test accuracy at 0.99, 100 % at 0.9).
+
+    Args:
+      num_classes: the number of logits.
+      image_size: the input side.
+      width: the channels of the first stage (doubled at each of the next two).
+      name: the model's name.
+
+    Returns:
+      An uncompiled `keras.Model`.
     """
     import keras
     from keras import layers
@@ -170,7 +229,14 @@ def build_classifier(num_classes: int, image_size: int = 32, width: int = 32,
 
 
 def classifier_macs(model) -> int:
-    """Multiply-accumulates of one forward pass (conv and dense layers)."""
+    """Multiply-accumulates of one forward pass (conv and dense layers).
+
+    Args:
+      model: a built Keras model; only its ``Conv2D`` and ``Dense`` layers are counted.
+
+    Returns:
+      The count, as an int.
+    """
     from keras import layers
 
     total = 0
@@ -235,6 +301,28 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
     AdamW with a per-epoch cosine learning-rate decay; flips and small shifts
     as augmentation. With ``model_dir``: TensorBoard logs, a CSV of the
     epoch metrics and per-epoch checkpoints there.
+
+    Args:
+      dataset: a labelled ``--dataset`` value; its ``test`` split measures the accuracy.
+      epochs: training epochs (the learning rate follows a cosine over them).
+      batch_size: training images per step.
+      image_size: the input side (None: the data set's native resolution).
+      width: the model's width (see `build_classifier`).
+      learning_rate: AdamW's initial learning rate.
+      weight_decay: AdamW's weight decay.
+      augment: use random flips and shifts.
+      model_dir: where logs and checkpoints go (None: nowhere).
+      data_dir: the TensorFlow Datasets directory.
+      seed: seeds Keras, the data order and the augmentation.
+      max_train_images: train on at most this many images (None: all).
+      max_test_images: test on at most this many images (None: all).
+      verbose: Keras' ``fit`` verbosity.
+
+    Returns:
+      ``(model, accuracy)``: the trained `keras.Model` and its test accuracy as a float.
+
+    Raises:
+      data.DataError: the data set cannot be loaded.
     """
     import keras
     import tensorflow as tf

@@ -22,13 +22,25 @@ from autogan_tf.metrics.scores import (RunningMoments, Statistics, StatsError,
 
 
 class _Progress:
-    """One rewritten stderr line every few seconds (silent when ``total`` is 0)."""
+    """One rewritten stderr line every few seconds (silent when ``total`` is 0).
+
+    Args:
+      label: the text before the counts.
+      total: the number of images expected (None: unknown, shown without a total; 0: silent).
+      every: seconds between two lines.
+    """
 
     def __init__(self, label: str, total: int | None, every: float = 5.0):
         self.label, self.total, self.every = label, total, every
         self.start = self.last = time.time()
 
     def update(self, done: int, final: bool = False) -> None:
+        """Rewrite the line if ``every`` seconds have passed since the last one (or ``final``).
+
+        Args:
+          done: images processed so far.
+          final: print now and end the line.
+        """
         now = time.time()
         if self.total == 0 or (not final and now - self.last < self.every):
             return
@@ -46,6 +58,18 @@ def compute_statistics(extractor, uint8_batches: Iterable, max_images: int | Non
     ``mu``/``sigma`` are the mean and (N-1) covariance of the features,
     ``logits`` the stacked class logits (softmax them for IS). Stops after
     ``max_images`` images if given (the last batch is cut to fit).
+
+    Args:
+      extractor: a feature extractor: ``extractor(uint8 batch) -> (logits, features)``.
+      uint8_batches: an iterable of uint8 ``[B, H, W, 3]`` batches.
+      max_images: stop after this many images (None: the whole iterable).
+      progress: a label for a progress line on stderr (None: silent).
+
+    Returns:
+      ``(mu, sigma, logits)``: float64 ``[D]`` and ``[D, D]``, float32 ``[N, K]``.
+
+    Raises:
+      StatsError: fewer than 2 images came.
     """
     moments = RunningMoments()
     logits_parts = []
@@ -75,7 +99,19 @@ def _as_statistics(fid_stats, extractor) -> Statistics:
 
 
 def check_compatible(stats: Statistics, extractor, where: str = "reference statistics") -> None:
-    """Refuse to compare features from different networks (names or sizes differ)."""
+    """Refuse to compare features from different networks (names or sizes differ).
+
+    Statistics files carry the name of the network that made them; TTUR's files carry none
+    and are taken to be Inception's.
+
+    Args:
+      stats: the reference `Statistics`.
+      extractor: the feature extractor the other side is embedded with.
+      where: what ``stats`` are, for the message (a flag or a path).
+
+    Raises:
+      StatsError: the feature sizes or the network names differ.
+    """
     if stats.mu.shape[0] != extractor.feature_dim:
         raise StatsError(f"{where} have {stats.mu.shape[0]}-d features but {extractor.name} "
                          f"gives {extractor.feature_dim}-d ones")
@@ -89,9 +125,22 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
                      fid_stats=None, splits: int = IS_SPLITS, progress: str | None = None) -> dict:
     """IS and FID of ``num_samples`` images from ``generate_fn(n) -> uint8 [n, H, W, 3]``.
 
-    ``fid_stats`` is a statistics file, a :class:`Statistics` or ``(mu,
-    sigma)`` (taken to come from ``extractor``); without it ``fid`` is None. Returns ``dict(is_mean, is_std,
-    fid, num_samples, classifier)``.
+    Args:
+      generate_fn: called with a batch size, returns that many uint8 images.
+      num_samples: how many images to score.
+      batch_size: images per ``generate_fn`` call (the last call may ask for fewer).
+      extractor: the feature extractor (``name``, ``feature_dim``, called on a batch).
+      fid_stats: a statistics file, a `Statistics`, or ``(mu, sigma)`` (taken to come from
+        ``extractor``); None: ``fid`` is None.
+      splits: the Inception Score's splits.
+      progress: a label for a progress line on stderr (None: silent).
+
+    Returns:
+      ``dict(is_mean, is_std, fid, num_samples, classifier)``.
+
+    Raises:
+      errors.UserError: ``num_samples`` is below ``max(2, splits)``.
+      StatsError: ``fid_stats`` is unusable or comes from another network.
     """
     if num_samples < max(2, splits):
         raise errors.UserError(f"num_samples={num_samples} must be at least max(2, splits={splits})")
@@ -118,8 +167,26 @@ def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_s
                        data_dir: str | None = None, progress: str | None = None) -> Statistics:
     """Reference statistics of a data set's real images (uint8, no shuffling).
 
-    ``image_size`` defaults to the data set's native resolution (CIFAR-10
-    32, STL-10 48); ``num_samples`` None means every image of ``split``.
+    Every image is seen exactly once, in a fixed order, so the statistics do not depend on a
+    seed.
+
+    Args:
+      dataset: a ``--dataset`` value.
+      extractor: the feature extractor; its name is recorded in the result.
+      split: "train" or "test".
+      batch_size: images per batch.
+      num_samples: use at most this many images (None: every image of ``split``).
+      image_size: the images' side (None: the data set's native resolution, e.g. CIFAR-10
+        32, STL-10 48).
+      data_dir: the TensorFlow Datasets directory.
+      progress: a label for a progress line on stderr (None: silent).
+
+    Returns:
+      The `Statistics` with ``classifier``, ``num_samples`` and ``resolution`` filled in.
+
+    Raises:
+      data.DataError: the data set cannot be loaded.
+      StatsError: it holds fewer than 2 images.
     """
     from autogan_tf import data
 

@@ -34,6 +34,10 @@ class Evaluator:
       batch_size: images per generation and classification batch.
       strategy: generation and classification are split across its replicas
         and gathered (None: one device).
+
+    Raises:
+      ClassifierError, InceptionUnavailableError: the classifier cannot be loaded.
+      StatsError: the reference statistics are unusable or come from another network.
     """
 
     def __init__(self, classifier="inception", feature_layer=None, inception_path=None,
@@ -93,6 +97,9 @@ class Evaluator:
 
         Returns:
           The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+
+        Args:
+          images: uint8 ``[N, H, W, 3]``, scored in batches of ``batch_size``.
         """
         images = tf.convert_to_tensor(images)
         return self._scores(lambda start, n: images[start:start + n], int(images.shape[0]))
@@ -105,6 +112,12 @@ class Evaluator:
 
         Returns:
           The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+
+        Args:
+          generator: a Keras generator with ``latent_dim``, mapping noise to images in [-1, 1].
+          num_samples: how many images to score.
+          seed: None draws the noise from TensorFlow's global random state; an int draws it
+            statelessly from ``(seed, first index of the batch)``.
         """
         key = id(generator)
         if key not in self._split_generators:

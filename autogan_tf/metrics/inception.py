@@ -66,10 +66,21 @@ def cache_dir() -> str:
 def check_inception_available(inception_path: str | None = None, download: bool = True) -> str:
     """Return a path to the graph (.pb or .tgz), downloading it once if needed.
 
-    Raises :class:`InceptionUnavailableError` when nothing usable exists and
-    the download fails, naming the URL to fetch by hand and the
-    ``--inception_path`` flag. Cheap when the graph is already cached, so
-    training and search commands call it up front.
+    Cheap when the graph is already cached, so training and search commands call it up
+    front rather than failing at their first evaluation.
+
+    Args:
+      inception_path: an explicit ``.pb``, ``.tgz`` or a directory holding one (None: the
+        cache, then a download).
+      download: allow the one-time download when nothing is cached.
+
+    Returns:
+      The path of the graph file or the release archive.
+
+    Raises:
+      InceptionUnavailableError: nothing usable exists and the download is disabled or fails;
+        the message names the URL to fetch by hand and the ``--inception_path`` flag.
+      InceptionGraphError: a cached or downloaded archive fails its checksum.
     """
     if inception_path:
         return _explicit_source(inception_path)
@@ -153,6 +164,14 @@ def _expected_sha256() -> str:
 
 
 def file_sha256(path: str) -> str:
+    """The hex sha256 digest of a file, read in 1 MiB chunks.
+
+    Args:
+      path: the file.
+
+    Returns:
+      The 64-character lowercase hex digest.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -181,7 +200,17 @@ def _verify_checksum(archive: str) -> str:
 
 
 def read_graph_bytes(path: str) -> bytes:
-    """Serialized GraphDef from a ``.pb`` or from inside the release ``.tgz``."""
+    """Serialized GraphDef from a ``.pb`` or from inside the release ``.tgz``.
+
+    Args:
+      path: a ``classify_image_graph_def.pb`` or a tar archive containing one.
+
+    Returns:
+      The serialized GraphDef.
+
+    Raises:
+      InceptionGraphError: the archive holds no ``classify_image_graph_def.pb``.
+    """
     if tarfile.is_tarfile(path):
         with tarfile.open(path, "r:*") as tar:
             member = next((m for m in tar.getmembers()
@@ -194,6 +223,19 @@ def read_graph_bytes(path: str) -> bytes:
 
 
 def parse_graph_def(data: bytes, source: str = "<bytes>"):
+    """Parse a serialized GraphDef and check that it has the Inception nodes this module uses.
+
+    Args:
+      data: the serialized GraphDef.
+      source: where ``data`` came from, for the messages.
+
+    Returns:
+      A ``tf.compat.v1.GraphDef``.
+
+    Raises:
+      InceptionGraphError: ``data`` is not a GraphDef, or lacks the input, pool_3 or logits
+        nodes.
+    """
     import tensorflow as tf
 
     graph_def = tf.compat.v1.GraphDef()
@@ -218,6 +260,10 @@ class InceptionExtractor:
     ``softmax/logits`` weight matrix without bias, which is what the
     improved-GAN Inception Score feeds to its softmax. Large batches are
     processed ``max_batch`` images at a time to bound memory at 299x299.
+
+    Args:
+      graph_def: the parsed Inception GraphDef (`parse_graph_def`).
+      max_batch: the largest batch given to the graph at once.
     """
 
     name = "inception"
@@ -243,6 +289,17 @@ class InceptionExtractor:
         self.feature_dim = int(feature_spec.shape[-1])
 
     def __call__(self, images):
+        """Logits and pool_3 features of a batch of images.
+
+        Args:
+          images: uint8 (or float in 0..255) ``[B, H, W, 3]``, any size.
+
+        Returns:
+          ``(logits [B, 1008], features [B, 2048])``, float32 tensors.
+
+        Raises:
+          ValueError: ``images`` is not ``[B, H, W, 3]``.
+        """
         import tensorflow as tf
 
         images = tf.cast(tf.convert_to_tensor(images), tf.float32)
@@ -275,7 +332,20 @@ def _without_recorded_shapes(graph_def):
 
 def load_inception(inception_path: str | None = None, download: bool = True,
                    max_batch: int = 50) -> InceptionExtractor:
-    """Locate (see module docstring), import and wrap the Inception graph."""
+    """Locate (see module docstring), import and wrap the Inception graph.
+
+    Args:
+      inception_path: an explicit graph file, archive or directory (None: cache, then download).
+      download: allow the one-time download.
+      max_batch: the largest batch given to the graph at once.
+
+    Returns:
+      An `InceptionExtractor`.
+
+    Raises:
+      InceptionUnavailableError: the graph cannot be found or downloaded.
+      InceptionGraphError: the file is not the expected Inception graph.
+    """
     source = check_inception_available(inception_path, download=download)
     return InceptionExtractor(parse_graph_def(read_graph_bytes(source), source), max_batch=max_batch)
 

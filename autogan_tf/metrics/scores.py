@@ -36,7 +36,14 @@ class StatsError(errors.UserError):
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (stable: subtracts the row maximum)."""
+    """Row-wise softmax in float64 (stable: subtracts the row maximum).
+
+    Args:
+      logits: ``[N, K]`` class logits.
+
+    Returns:
+      float64 ``[N, K]`` probabilities, each row summing to 1.
+    """
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -50,6 +57,17 @@ def inception_score(probs: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, 
     original improved-GAN code, so the figures are directly comparable. Zero
     probabilities contribute 0 (the limit of p log p) instead of NaN, which
     only matters for hard one-hot inputs; softmax outputs are never zero.
+
+    Args:
+      probs: ``[N, K]`` class probabilities of the N images.
+      splits: how many splits to average over (improved-GAN's 10).
+
+    Returns:
+      ``(mean, std)`` of the per-split scores.
+
+    Raises:
+      ValueError: ``probs`` is not a non-empty ``[N, K]`` matrix of probability rows, or
+        ``splits`` is not in [1, N].
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
@@ -70,7 +88,18 @@ def inception_score(probs: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, 
 
 
 def inception_score_from_logits(logits: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, float]:
-    """Inception Score of class logits (softmax first)."""
+    """Inception Score of class logits (softmax first).
+
+    Args:
+      logits: ``[N, K]`` class logits of the N images.
+      splits: how many splits to average over.
+
+    Returns:
+      ``(mean, std)``, as `inception_score`.
+
+    Raises:
+      ValueError: as `inception_score`.
+    """
     return inception_score(softmax(logits), splits)
 
 
@@ -93,6 +122,19 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     When the matrix square root is not finite, ``eps`` is added to both
     diagonals and the root recomputed; a small imaginary part from numerical
     error is dropped, a large one is an error.
+
+    Args:
+      mu1: the mean feature vector ``[D]`` of the first distribution.
+      sigma1: its covariance ``[D, D]``.
+      mu2: the mean feature vector ``[D]`` of the second distribution.
+      sigma2: its covariance ``[D, D]``.
+      eps: the diagonal offset of the fallback.
+
+    Returns:
+      The Frechet distance (FID when the features are Inception's pool features).
+
+    Raises:
+      StatsError: the shapes do not match, or the square root has a large imaginary part.
     """
     from scipy import linalg
 
@@ -130,6 +172,9 @@ class RunningMoments:
     Batches are merged with Chan et al.'s pairwise update in float64, so the
     result equals ``np.mean``/``np.cov`` of all rows at once while memory stays
     O(D^2) whatever the number of samples.
+
+    Args:
+      dim: the feature dimension D; None takes it from the first batch.
     """
 
     def __init__(self, dim: int | None = None):
@@ -139,6 +184,14 @@ class RunningMoments:
         self._m2 = None
 
     def update(self, features) -> None:
+        """Add a batch of feature vectors.
+
+        Args:
+          features: ``[B, D]`` features; an empty batch changes nothing.
+
+        Raises:
+          ValueError: ``features`` is not 2-D, or D differs from earlier batches.
+        """
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2:
             raise ValueError(f"features must be [B, D], got shape {x.shape}")
@@ -163,20 +216,36 @@ class RunningMoments:
 
     @property
     def mean(self) -> np.ndarray:
+        """The mean ``[D]`` of every row added so far.
+
+        Raises:
+          ValueError: nothing was added yet.
+        """
         if self.count == 0:
             raise ValueError("no features were added")
         return self._mean
 
     @property
     def covariance(self) -> np.ndarray:
-        """Unbiased (N-1) sample covariance, as ``np.cov(rowvar=False)``."""
+        """Unbiased (N-1) sample covariance, as ``np.cov(rowvar=False)``.
+
+        Raises:
+          ValueError: fewer than 2 rows were added.
+        """
         if self.count < 2:
             raise ValueError(f"a covariance needs at least 2 samples, got {self.count}")
         return self._m2 / (self.count - 1)
 
 
 def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
-    """(mu, sigma) of a [N, D] feature matrix, as TTUR computes them."""
+    """(mu, sigma) of a [N, D] feature matrix, as TTUR computes them.
+
+    Args:
+      features: ``[N, D]`` features.
+
+    Returns:
+      ``(mu, sigma)``: the mean ``[D]`` and the unbiased covariance ``[D, D]``, float64.
+    """
     x = np.asarray(features, dtype=np.float64)
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
@@ -188,7 +257,15 @@ def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclasses.dataclass
 class Statistics:
-    """Reference statistics of a feature distribution plus how they were made."""
+    """Reference statistics of a feature distribution plus how they were made.
+
+    Attributes:
+      mu: the mean feature vector ``[D]``.
+      sigma: the covariance ``[D, D]``.
+      classifier: the feature extractor's name (None: unknown, e.g. TTUR's own files).
+      num_samples: how many images the statistics came from (None: unknown).
+      resolution: the images' side in pixels (None: unknown).
+    """
 
     mu: np.ndarray
     sigma: np.ndarray
@@ -197,11 +274,32 @@ class Statistics:
     resolution: int | None = None
 
     def fid(self, other: "Statistics", eps: float = 1e-6) -> float:
+        """The Frechet distance between these statistics and ``other`` (`frechet_distance`).
+
+        Args:
+          other: the statistics to compare with.
+          eps: the diagonal offset used if the covariance product is singular.
+
+        Returns:
+          The distance.
+
+        Raises:
+          StatsError: mismatched shapes (statistics from different extractors) or an unreliable
+            square root.
+        """
         return frechet_distance(self.mu, self.sigma, other.mu, other.sigma, eps=eps)
 
 
 def save_statistics(path: str, stats: Statistics) -> None:
-    """Write ``stats`` as an .npz TTUR can read (plus descriptive extra keys)."""
+    """Write ``stats`` as an .npz TTUR can read (plus descriptive extra keys).
+
+    Args:
+      path: the file to write (the name is kept as given: no ``.npz`` is appended).
+      stats: the statistics; the known descriptive fields are written when not None.
+
+    Raises:
+      StatsError: wrong shapes or non-finite values (nothing is written).
+    """
     _check_shapes(stats.mu, stats.sigma, path)
     extra = {}
     if stats.classifier is not None:
@@ -218,7 +316,18 @@ def save_statistics(path: str, stats: Statistics) -> None:
 
 
 def load_statistics(path: str) -> Statistics:
-    """Read an .npz with ``mu`` [D] and ``sigma`` [D, D]; errors name the file."""
+    """Read an .npz with ``mu`` [D] and ``sigma`` [D, D]; errors name the file.
+
+    Args:
+      path: the ``.npz`` file (TTUR's or one `save_statistics` wrote).
+
+    Returns:
+      The `Statistics`, with the descriptive fields the file has (else None).
+
+    Raises:
+      StatsError: the file is missing, unreadable, lacks ``mu`` or ``sigma``, or has wrong
+        shapes or non-finite values.
+    """
     if not os.path.isfile(path):
         raise StatsError(f"statistics file not found: {path}")
     try:

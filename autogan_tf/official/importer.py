@@ -59,14 +59,20 @@ class ImportResult:
 def select_state_dict(obj, path: str):
     """The generator state dict of a loaded checkpoint, and which one it is.
 
+    The choice follows the official ``test.py``: ``avg_gen_state_dict`` if present (the
+    EMA weights the paper evaluates), else ``gen_state_dict``, else the object itself when
+    it is a bare state dict (names -> arrays).
+
     Args:
       obj: what `pth.load` returned.
       path: the file, for messages.
 
-    Returns ``(state_dict, label)``: ``avg_gen_state_dict`` if present (the EMA
-    weights the paper evaluates), else ``gen_state_dict``, else the object
-    itself when it is a bare state dict (names -> arrays) -- what the official
-    ``test.py`` accepts, plus its raw-generator fallback.
+    Returns:
+      ``(state_dict, label)``; the label is the key used, or `BARE`.
+
+    Raises:
+      ImportCheckpointError: ``obj`` is not a dict, the chosen entry is not a state dict of
+        arrays, or neither key nor a bare state dict is there.
     """
     if not isinstance(obj, dict):
         raise ImportCheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict "
@@ -200,21 +206,31 @@ def import_checkpoint(path: str, arch, gf_dim: int, bottom_width: int, model_dir
                       echo=print) -> ImportResult:
     """Convert an official AutoGAN ``.pth`` file into a run directory.
 
+    The run directory is written in a staging directory and renamed into place once
+    complete and verified, so a failure leaves nothing behind; the other commands
+    (``autogan-evaluate``, ``autogan-export``, ...) then use it as a run of their own.
+
     Args:
       path: the official checkpoint: a generator state dict, or a training
         checkpoint holding ``avg_gen_state_dict`` (preferred) or ``gen_state_dict``.
       arch: the architecture it was trained with (alias such as
         ``autogan_cifar10_a``, or the official vector).
-      gf_dim, bottom_width, latent_dim: the official ``--gf_dim``,
-        ``--bottom_width`` (4 for CIFAR-10, 6 for the 48 px STL-10 model) and
-        ``--latent_dim``.
+      gf_dim: the official ``--gf_dim``.
+      bottom_width: the official ``--bottom_width`` (4 for CIFAR-10, 6 for the 48 px
+        STL-10 model).
       model_dir: the run directory to create; must not exist (or be empty).
+      latent_dim: the official ``--latent_dim``.
       dataset: recorded in config.json for evaluation's reference statistics
         (default: stl10 for 48 px images, else cifar10).
       echo: called with one line saying which weights were used (None: quiet).
 
-    Returns an `ImportResult`. Raises `ImportCheckpointError` or `pth.PthError`
-    (one line naming the file, the tensor or the flag) and then writes nothing.
+    Returns:
+      An `ImportResult`.
+
+    Raises:
+      ImportCheckpointError: a bad ``model_dir``, size, architecture or state dict (one
+        line naming the file, the tensor or the flag); nothing is written.
+      pth.PthError: the file cannot be read safely.
     """
     path = os.fspath(path)
     model_dir = _check_model_dir(model_dir)

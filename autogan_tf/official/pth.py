@@ -138,7 +138,13 @@ class _RefusedName(pickle.UnpicklingError):
 
 
 class _WeightsUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only tensor, storage and container names (nothing runs)."""
+    """Unpickler that resolves only tensor, storage and container names (nothing runs).
+
+    Args:
+      file: the open pickle stream.
+      storages: key -> storage, filled as the pickle names storages.
+      make_storage: ``(key, storage_type, numel) -> storage`` for a storage seen first.
+    """
 
     def __init__(self, file, storages: dict, make_storage):
         super().__init__(file)
@@ -146,6 +152,21 @@ class _WeightsUnpickler(pickle.Unpickler):
         self._make_storage = make_storage
 
     def find_class(self, module, name):
+        """Resolve a pickled global: only allowed names and ``torch.*Storage`` types.
+
+        Refusing every other name is what makes loading a file safe: no function named by the
+        file is ever called.
+
+        Args:
+          module: the global's module, as pickled.
+          name: the global's name.
+
+        Returns:
+          The stand-in for an allowed name, or a `_StorageType`.
+
+        Raises:
+          _RefusedName: any other name (reported as a `PthError` by the caller).
+        """
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
         if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
@@ -153,6 +174,17 @@ class _WeightsUnpickler(pickle.Unpickler):
         raise _RefusedName(_python3_name(module, name)[:_MAX_LISTED])
 
     def persistent_load(self, pid):
+        """Resolve a persistent id of a ``torch.save`` pickle to its storage.
+
+        Args:
+          pid: ``("storage", storage type, key, location, numel[, view])``.
+
+        Returns:
+          The storage for ``key`` (made on first sight), or a view of it for a legacy view.
+
+        Raises:
+          pickle.UnpicklingError: ``pid`` is not a storage id.
+        """
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType)):
             raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:_MAX_LISTED]}")
@@ -350,16 +382,20 @@ def _fill_views(storages: dict):
 def load(path: str):
     """Read a ``.pth`` file: its object with every tensor as a NumPy array.
 
+    No PyTorch is needed, and loading is safe: the pickle may name only tensors, storages
+    and plain containers, so nothing named by the file is ever called.
+
     Args:
       path: a file written by ``torch.save`` (zip or legacy layout).
 
-    Returns the saved object (typically an ``OrderedDict`` of name -> array,
-    or a dict holding such state dicts), tensors copied into native-order
-    NumPy arrays (bfloat16 as float32).
+    Returns:
+      The saved object (typically an ``OrderedDict`` of name -> array, or a dict holding
+      such state dicts), tensors copied into native-order NumPy arrays (bfloat16 as
+      float32).
 
-    Raises `PthError` (one line naming the file) for a missing, truncated or
-    damaged file and for any pickled name outside tensors, storages and plain
-    containers; in that case nothing named by the file has been called.
+    Raises:
+      PthError: one line naming the file, for a missing, truncated or damaged file and for
+        any pickled name outside tensors, storages and plain containers.
     """
     path = os.fspath(path)
     try:

@@ -87,6 +87,7 @@ class _Entry:
 
     @property
     def torch_shape(self):
+        """The shape the tensor has in PyTorch's layout (the variable's shape converted)."""
         return tuple(self.to_torch(np.zeros(self.variable.shape, np.float32)).shape)
 
 
@@ -226,6 +227,12 @@ def official_unused_generator_keys(state_dict) -> list:
     ``pre_conv2.deconv`` / ``post_conv2.deconv`` (second blocks never upsample),
     ``num_batches_tracked``, and ``skip_deconvxN`` of a cell that has no earlier
     cell N times smaller.
+
+    Args:
+      state_dict: an official search-layout generator state dict (only its keys are read).
+
+    Returns:
+      The unused keys, in the dict's order.
     """
     unused = []
     for key in state_dict:
@@ -238,7 +245,14 @@ def official_unused_generator_keys(state_dict) -> list:
 
 
 def detect_generator_layout(state_dict) -> str:
-    """'search' when the names are the supernet's (``pre_conv1``...), else 'derived'."""
+    """'search' when the names are the supernet's (``pre_conv1``...), else 'derived'.
+
+    Args:
+      state_dict: an official generator state dict (only its keys are read).
+
+    Returns:
+      "search" or "derived".
+    """
     if any(re.match(r"cell\d+\.(pre|post)_conv[12]\.", key) for key in state_dict):
         return "search"
     return "derived"
@@ -290,6 +304,14 @@ def load_generator_state(generator, state_dict, layout=None):
     A search-layout dict loaded into a `DerivedGenerator` may hold every
     supernet op; only the architecture's are read. Raises `WeightMappingError`
     (nothing is assigned) on a missing, unexpected or wrongly shaped tensor.
+
+    Args:
+      generator: the `DerivedGenerator` or `SuperGenerator` to assign.
+      state_dict: ``{official name: array}``.
+      layout: "search", "derived" or None (detected by `detect_generator_layout`).
+
+    Raises:
+      WeightMappingError: the dict does not fit, or ``layout`` does not fit the generator.
     """
     from autogan_tf import models
     layout = layout or detect_generator_layout(state_dict)
@@ -307,7 +329,15 @@ def load_generator_state(generator, state_dict, layout=None):
 
 
 def generator_state(generator, layout="search") -> dict:
-    """The official-layout state dict of ``generator`` (NumPy arrays, PyTorch names)."""
+    """The official-layout state dict of ``generator`` (NumPy arrays, PyTorch names).
+
+    Args:
+      generator: a `DerivedGenerator` or `SuperGenerator`.
+      layout: "search" or "derived" (see the module docstring).
+
+    Returns:
+      ``{official name: array}``, with a ``num_batches_tracked`` of 0 per batch norm.
+    """
     return _bn_counters(_state(_generator_entries(generator, layout)))
 
 
@@ -338,12 +368,20 @@ def load_discriminator_state(discriminator, state_dict):
     Needs ``weight_orig``, ``weight_u``, ``weight_v`` (and ``bias``) of every
     convolution and of ``l5``. Raises `WeightMappingError`, assigning nothing,
     on a missing, unexpected or wrongly shaped tensor.
+
+    Args:
+      discriminator: the `Discriminator` to assign.
+      state_dict: ``{official name: array}``.
     """
     _load(_discriminator_entries(discriminator), state_dict)
 
 
 def discriminator_state(discriminator) -> dict:
-    """The official-layout state dict of ``discriminator`` (NumPy arrays, PyTorch names)."""
+    """The official-layout state dict of ``discriminator`` (NumPy arrays, PyTorch names).
+
+    Args:
+      discriminator: a `Discriminator`.
+    """
     return _state(_discriminator_entries(discriminator))
 
 
@@ -352,6 +390,10 @@ def generator_variables(generator, layout="search") -> dict:
 
     ``to_official`` converts a NumPy value of the variable (or of a tensor of
     its shape, e.g. an optimizer slot) to PyTorch's layout.
+
+    Args:
+      generator: a `DerivedGenerator` or `SuperGenerator`.
+      layout: "search" or "derived".
     """
     return {e.name: (e.variable, e.to_torch) for e in _generator_entries(generator, layout)}
 
@@ -379,12 +421,20 @@ def load_controller_state(controller, state_dict):
 
     Raises `WeightMappingError`, assigning nothing, on a missing, unexpected or
     wrongly shaped tensor.
+
+    Args:
+      controller: the `Controller` (of one stage) to assign.
+      state_dict: ``{official name: array}``.
     """
     _load(_controller_entries(controller), state_dict)
 
 
 def controller_state(controller) -> dict:
-    """The official controller's state dict (NumPy arrays, PyTorch names)."""
+    """The official controller's state dict (NumPy arrays, PyTorch names).
+
+    Args:
+      controller: a `Controller`.
+    """
     return _state(_controller_entries(controller))
 
 
