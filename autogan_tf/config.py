@@ -539,10 +539,16 @@ def define_flags(cls, skip=(), flag_values=None) -> None:
       flag_values: where to define them (default: ``absl.flags.FLAGS``).
 
     The flag type follows the field's annotation (bool, int, float, else
-    string), its default and help text are the field's.
+    string), its default and help text are the field's. The flags belong to the
+    calling module, so a command's ``--help`` lists them as its own.
     """
+    import sys
+
     from absl import flags
 
+    caller = sys._getframe(1).f_globals.get("__name__")
+    if caller == "__main__":  # ``python -m``: absl files the main module under argv[0]
+        caller = sys.argv[0]
     flag_values = flag_values or flags.FLAGS
     define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}
     hints = typing.get_type_hints(cls)
@@ -551,7 +557,7 @@ def define_flags(cls, skip=(), flag_values=None) -> None:
             continue
         define.get(hints[field.name], flags.DEFINE_string)(
             field.name, field.default, field.metadata.get("help", field.name),
-            flag_values=flag_values)
+            flag_values=flag_values, module_name=caller)
 
 
 def values_from_flags(cls, flag_values, skip=()) -> dict:

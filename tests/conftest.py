@@ -43,8 +43,8 @@ def run_cli(command, *args, timeout=300, env=None, check=False):
     """Run a command line as a user does, in its own Python process, from the checkout.
 
     Args:
-      command: ``train``, ``fid_stats``... (a module of ``autogan_tf.cli``), or a dotted
-        module path run as ``python -m``.
+      command: ``train``, ``fid_stats``... (a module of ``autogan_tf.cli``), a dotted
+        module path run as ``python -m``, or ``"-c"`` to run the snippet ``args[0]``.
       *args: its flags and arguments.
       timeout: seconds before the run is killed (the test then fails).
       env: the environment (default `cli_env()`).
@@ -53,8 +53,12 @@ def run_cli(command, *args, timeout=300, env=None, check=False):
     Returns:
       The ``subprocess.CompletedProcess``, with ``stdout`` and ``stderr`` as text.
     """
-    module = command if "." in command else f"autogan_tf.cli.{command}"
-    out = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+    if command == "-c":  # a Python snippet (args[0]) instead of a module
+        argv = [sys.executable, "-c", *args]
+    else:
+        module = command if "." in command else f"autogan_tf.cli.{command}"
+        argv = [sys.executable, "-m", module, *args]
+    out = subprocess.run(argv, cwd=ROOT,
                          env=cli_env() if env is None else env, capture_output=True, text=True,
                          timeout=timeout)
     if check:

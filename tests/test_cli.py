@@ -39,3 +39,20 @@ def test_search_rejects_bad_flags_naming_them(tmp_path):
     assert bad.returncode != 0 and "--topk=11 must not exceed --num_candidates=10" in bad.stderr
     bad = run_cli("search", f"--model_dir={tmp_path}", "--grow_steps=35,15")
     assert bad.returncode != 0 and "--grow_steps" in bad.stderr
+
+
+@pytest.mark.parametrize("command,own_flags", [
+    ("search", ["--model_dir", "--min_free_mb", "--reset_threshold", "--gf_dim", "--topk"]),
+    ("train", ["--model_dir", "--search_result", "--ema_warmup", "--gf_dim", "--max_iters"]),
+])
+def test_help_lists_the_commands_settings_as_a_console_script_and_with_python_m(
+        command, own_flags):
+    # An installed console script is a wrapper: its argv[0] is not the command's module.
+    wrapper = ("import sys; sys.argv[0] = '/opt/venv/bin/autogan-%s'; "
+               "from autogan_tf.cli.%s import run; run()" % (command, command))
+    for out in (run_cli("-c", wrapper, "--help"), run_cli(command, "--help")):
+        assert "--helpfull" in out.stdout, out.stderr[-2000:]  # absl's --help exits with 1
+        listed = [line.split(":")[0].strip() for line in out.stdout.splitlines()
+                  if line.startswith("  --")]
+        assert set(own_flags) <= set(listed), listed
+        assert "--test_tmpdir" not in listed  # other libraries' flags stay in --helpfull

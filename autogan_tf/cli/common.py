@@ -122,8 +122,22 @@ def run(main, num_args: int | None = 0):
     """
     from absl import app
 
+    _list_in_help(main.__module__)
     sys.argv = resolve_flagfiles(sys.argv)
     app.run(report_errors(main, command_name(_module_of(main)), num_args))
+
+
+def _list_in_help(module_name: str):
+    """Make ``--help`` list the command's own flags.
+
+    absl's ``--help`` shows the key flags of the module named by ``sys.argv[0]``;
+    an installed console script (``autogan-train``) is a wrapper whose path is not
+    the command's module, so the module's flags are registered for it too.
+    """
+    if module_name == "__main__":  # ``python -m``: absl already files them under argv[0]
+        return
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def exit_if_preempted(result, command: str):
@@ -163,6 +177,19 @@ def parse_arch_flag(value, flag: str = "--arch"):
     except search_space.ArchError as e:
         raise search_space.ArchError(f"{flag}: {e}") from None
 
+
+
+def define_run_dir_flags(contents: str):
+    """``--model_dir`` (required) and ``--min_free_mb``: where a job writes, and the room it needs.
+
+    Args:
+      contents: what the directory holds, for ``--model_dir``'s help text.
+    """
+    flags.DEFINE_string("model_dir", None, f"Directory for {contents}.")
+    flags.DEFINE_float("min_free_mb", 200.0, "Refuse to start when the file system of "
+                       "--model_dir has less free space than this (MB): checkpoints and logs "
+                       "need room.")
+    flags.mark_flag_as_required("model_dir")
 
 
 def define_generator_flags(verb: str):

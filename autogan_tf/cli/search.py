@@ -21,10 +21,7 @@ from autogan_tf.config import SearchConfig
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
 config_lib.define_flags(SearchConfig)
-flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and the result.")
-flags.DEFINE_float("min_free_mb", 200.0, "Refuse to start when the file system of --model_dir "
-                   "has less free space than this (MB): checkpoints and logs need room.")
-flags.mark_flag_as_required("model_dir")
+common.define_run_dir_flags("checkpoints, logs and the result")
 
 
 def main(argv):

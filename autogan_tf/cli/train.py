@@ -21,12 +21,9 @@ from autogan_tf.config import TrainConfig
 FLAGS = flags.FLAGS
 common.define_runtime_flags()
 config_lib.define_flags(TrainConfig)
-flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and samples.")
+common.define_run_dir_flags("checkpoints, logs and samples")
 flags.DEFINE_string("search_result", None, "search_result.json of autogan-search; use with --rank.")
 flags.DEFINE_integer("rank", 0, "Which of the search result's top architectures (0 = best).")
-flags.DEFINE_float("min_free_mb", 200.0, "Refuse to start when the file system of --model_dir "
-                   "has less free space than this (MB): checkpoints and logs need room.")
-flags.mark_flag_as_required("model_dir")
 
 
 def main(argv):
