@@ -169,7 +169,16 @@ def _our_generator(work, seed, it, ema):
     return g
 
 
+def _available(work, impl, seed, it):
+    """Whether the generator of ``impl``/``seed`` at iteration ``it`` has been saved."""
+    if impl == "ours":
+        return os.path.exists(os.path.join(work, f"ours_seed{seed}", "checkpoints",
+                                           f"ckpt-{it}.index"))
+    return os.path.exists(os.path.join(work, f"official_seed{seed}", f"G_ema_{it}.npz"))
+
+
 def score_all(args, work, classifier, stats):
+    """IS/FID of every saved generator not scored yet (``WORK/scores.json``, resumable)."""
     import tensorflow as tf
 
     from autogan_tf import training
@@ -180,9 +189,9 @@ def score_all(args, work, classifier, stats):
     extractor = classifiers.load_feature_extractor(classifier)
     for impl in args.impls:
         for seed in args.seeds:
-            if not (ours_done if impl == "ours" else official_done)(work, seed):
-                continue
             for it in ITERS:
+                if not _available(work, impl, seed, it):  # not trained that far yet
+                    continue
                 for gen in ("raw", "ema"):
                     key = f"{impl}/seed{seed}/{it}/{gen}"
                     if key in scores:
@@ -247,7 +256,8 @@ def main(argv=None):
     p.add_argument("--impls", default="official,ours")
     p.add_argument("--lanes", type=int, default=2)
     p.add_argument("--num_samples", type=int, default=5000)
-    p.add_argument("--skip_training", action="store_true", help="only score what has finished")
+    p.add_argument("--skip_training", action="store_true",
+                   help="only score what has been saved so far (e.g. while the runs go on)")
     p.add_argument("--results", default=None, help="also write the results JSON here")
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
