@@ -21,6 +21,7 @@ supernet -> derived weight copy exact.
 
 from __future__ import annotations
 
+import random
 
 import keras
 import tensorflow as tf
@@ -836,8 +837,15 @@ class SpectralNorm(layers.Layer):
 
 
 def _unit_normal(shape, dtype=None):
-    """A N(0, 1) vector scaled to unit length (PyTorch's initial ``u`` and ``v``)."""
-    x = keras.random.normal(shape, dtype="float32")
+    """A N(0, 1) vector scaled to unit length (PyTorch's initial ``u`` and ``v``).
+
+    The seed comes from Python's `random`, as Keras's own unseeded initializers take
+    theirs: a model built under `runlog.python_random_seed` gets the same vectors in
+    every process. (Keras's global seed generator would depend on how many draws the
+    process made before, so a search resumed after a restart re-initialised its
+    discriminator differently from an uninterrupted one.)
+    """
+    x = keras.random.normal(shape, dtype="float32", seed=random.randint(1, 2 ** 31 - 1))
     return tf.cast(l2_normalize(x), dtype or "float32")
 
 

@@ -177,6 +177,24 @@ def quiet_python_logs():
 _FILTER: NativeLogFilter | None = None
 
 
+def write_now(text: str):
+    """Write ``text`` to the terminal's stderr at once, past the filter's pipe.
+
+    For a line that must be seen although the process dies right after it (the
+    fault injector of the kill/resume tests SIGKILLs itself): through the filter,
+    the line could still sit in the pipe when the process is killed.
+
+    Args:
+      text: what to write, with its own newline.
+    """
+    sys.stderr.flush()
+    if _FILTER is None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    else:
+        os.write(_FILTER._target, text.encode())
+
+
 def install(argv=None):
     """Quiet defaults unless ``--verbosity`` is given; called when `autogan_tf.cli` is imported.
 

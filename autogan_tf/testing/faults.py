@@ -90,8 +90,9 @@ def read_jsonl(path: str) -> list[dict]:
 # --------------------------------------------------------------------------- the launcher
 
 def _kill_now(kind: str, save_number: int, detail: str = ""):
-    sys.stderr.write(f"FAULT {kind} save={save_number} {detail}\n")
-    sys.stderr.flush()
+    from autogan_tf.cli import output
+
+    output.write_now(f"FAULT {kind} save={save_number} {detail}\n")  # not via the filter's pipe
     os.kill(os.getpid(), signal.SIGKILL)
 
 
