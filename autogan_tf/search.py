@@ -44,6 +44,7 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -534,6 +535,48 @@ def check_config(model_dir, config: SearchConfig):
     config_lib.check_run_dir_config(model_dir, CONFIG_FILE, config, STRUCTURAL_KEYS,
                                     SearchUserError, "search", "use a new --model_dir",
                                     write=distribute.is_chief())  # other workers only check
+
+
+def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
+    """A search directory restored to its last checkpoint, to inspect it.
+
+    What a finished (or interrupted) search's supernet thinks of any architecture, not
+    only of those its controller sampled: ``search.score(archs, stage)`` gives the
+    rewards the search would have given them (an experiment correlates them with how the
+    architectures train on their own). Nothing is trained or written.
+
+    Args:
+      model_dir: a directory ``autogan-search`` wrote (``search_config.json`` and
+        ``checkpoints/``).
+      reward_fn: ``(search, arch, stage, seed) -> float``; None builds the search's own
+        reward (`make_reward_fn`) from its saved configuration and ``overrides``.
+      **overrides: settings that differ from the saved ones for this inspection, e.g.
+        ``reward_num_images=2000`` for less noisy rewards (structural settings such as the
+        widths must not change: the checkpoint would not fit).
+
+    Returns:
+      The restored `Search` (``search.state.iteration`` says how far it got).
+
+    Raises:
+      SearchUserError: no search configuration or no checkpoint in ``model_dir``.
+    """
+    path = os.path.join(model_dir, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SearchUserError(f"--model_dir={model_dir}: cannot read {CONFIG_FILE} ({e}); "
+                              "is it a search directory?") from None
+    changed = [k for k in overrides if k in STRUCTURAL_KEYS and overrides[k] != saved.get(k)]
+    if changed:
+        raise SearchUserError(f"load_search: {changed} cannot differ from the saved search's")
+    config = SearchConfig.from_dict({**saved, **overrides})
+    if reward_fn is None:
+        reward_fn = make_reward_fn(config, model_dir)
+    search = Search(config, model_dir, reward_fn)
+    if search.checkpoints.restore() is None:
+        raise SearchUserError(f"--model_dir={model_dir} holds no search checkpoint yet")
+    return search
 
 
 def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True,

@@ -61,6 +61,36 @@ def test_search_end_to_end(tmp_path):
         np.testing.assert_array_equal(np.asarray(drawn.convert("RGB")), np.asarray(expected))
 
 
+def fixed_noise_reward(search_obj, arch, stage, seed):
+    """`brightness_reward` of the same noise every call: comparable across processes."""
+    return brightness_reward(search_obj, arch, stage, 0)
+
+
+def test_load_search_scores_any_architecture_on_the_final_supernet(tmp_path):
+    model_dir = str(tmp_path / "s")
+    result = search.run_search(tiny_config(), model_dir, reward_fn=fixed_noise_reward,
+                               progress=False)
+    loaded = search.load_search(model_dir, reward_fn=fixed_noise_reward)
+    assert loaded.state.iteration == tiny_config().max_search_iters
+    archs = [e["arch"] for e in result["top_archs"]]
+    # The supernet's weights are the search's last: its final top-K get the same rewards.
+    assert loaded.score(archs, 1) == [e["reward"] for e in result["top_archs"]]
+    fresh = search.Search(tiny_config(), str(tmp_path / "fresh"), fixed_noise_reward)
+    assert fresh.score(archs, 1) != [e["reward"] for e in result["top_archs"]]
+    # Any architecture of the space, not only sampled ones, can be scored.
+    other = ss.Arch.from_list([1, 2, 0, 1, 0, 1, 2, 1, 1]).to_list()
+    assert np.isfinite(loaded.score([other], 1)[0])
+    with pytest.raises(search.SearchUserError, match="cannot differ"):
+        search.load_search(model_dir, reward_fn=fixed_noise_reward, gf_dim=64)
+    with pytest.raises(search.SearchUserError, match="is it a search directory"):
+        search.load_search(str(tmp_path), reward_fn=fixed_noise_reward)
+    os.makedirs(tmp_path / "empty")
+    with open(tmp_path / "empty" / "search_config.json", "w") as f:
+        json.dump(tiny_config().to_dict(), f)
+    with pytest.raises(search.SearchUserError, match="no search checkpoint"):
+        search.load_search(str(tmp_path / "empty"), reward_fn=fixed_noise_reward)
+
+
 def test_dynamic_reset_fires_and_is_logged(tmp_path):
     model_dir = str(tmp_path / "s")
     config = tiny_config(reset_threshold=1e9, max_search_iters=2, shared_iters=5,

@@ -1,0 +1,104 @@
+"""The analysis parts of the experiment scripts (their runs take hours and are not tested here)."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(path):
+    spec = importlib.util.spec_from_file_location(os.path.basename(os.path.dirname(path)), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    return load(os.path.join(ROOT, "experiments", "search_evidence", "run.py"))
+
+
+def test_spearman_matches_ranks_by_hand(evidence):
+    x = [0.1, 0.4, 0.2, 0.9, 0.5]
+    y = [1.0, 3.0, 2.5, 5.0, 2.0]
+    # Ranks 1 3 2 5 4 and 1 4 3 5 2: d^2 = 0+1+1+0+4 = 6, rho = 1 - 6*6/(5*24) = 0.7.
+    out = evidence.spearman_with_interval(x, y, num_boot=500)
+    assert out["rho"] == pytest.approx(0.7)
+    assert out["n"] == 5
+    assert -1 <= out["low"] <= out["rho"] <= out["high"] <= 1
+    perfect = evidence.spearman_with_interval([1, 2, 3, 4], [10, 20, 30, 40], num_boot=200)
+    assert perfect["rho"] == pytest.approx(1) and perfect["low"] == pytest.approx(1)
+    reverse = evidence.spearman_with_interval([1, 2, 3, 4], [4, 3, 2, 1], num_boot=200)
+    assert reverse["rho"] == pytest.approx(-1) and reverse["high"] == pytest.approx(-1)
+
+
+def test_spearman_interval_covers_the_truth_for_correlated_data(evidence):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)  # true Spearman correlation about 0.68
+    out = evidence.spearman_with_interval(x, y, num_boot=2000, seed=1)
+    assert out["low"] < 0.68 < out["high"]
+    assert out["high"] - out["low"] < 0.6
+    # Same seed, same interval.
+    assert evidence.spearman_with_interval(x, y, num_boot=2000, seed=1) == out
+
+
+def test_spearman_refuses_too_few_pairs(evidence):
+    with pytest.raises(ValueError, match="at least 3 pairs"):
+        evidence.spearman_with_interval([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="at least 3 pairs"):
+        evidence.spearman_with_interval([1, 2, 3], [1, 2])
+
+
+def test_controller_curves_average_each_iteration(evidence):
+    records = [
+        {"iteration": 0, "stage": 0, "d_loss": 1.0},  # shared-training records are ignored
+        {"iteration": 0, "stage": 0, "ctrl_step": 1, "reward": 1.0, "baseline": 1.0,
+         "entropy_mean": 0.9},
+        {"iteration": 0, "stage": 0, "ctrl_step": 2, "reward": 3.0, "baseline": 1.2,
+         "entropy_mean": 0.7},
+        # A resumed search repeats step 2 of iteration 1: the last record counts.
+        {"iteration": 1, "stage": 1, "ctrl_step": 1, "reward": 2.0, "baseline": 2.0,
+         "entropy_mean": 0.5},
+        {"iteration": 1, "stage": 1, "ctrl_step": 2, "reward": 9.0, "baseline": 9.0,
+         "entropy_mean": 0.1},
+        {"event": "resumed"},
+        {"iteration": 1, "stage": 1, "ctrl_step": 2, "reward": 4.0, "baseline": 2.2,
+         "entropy_mean": 0.3},
+    ]
+    curves = evidence.controller_curves(records)
+    assert curves == [
+        {"iteration": 0, "stage": 0, "reward": 2.0, "baseline": 1.2, "entropy": pytest.approx(0.8)},
+        {"iteration": 1, "stage": 1, "reward": 3.0, "baseline": 2.2, "entropy": pytest.approx(0.4)},
+    ]
+    random_search = [{"iteration": 0, "stage": 0, "ctrl_step": 1, "reward": 1.5}]
+    assert evidence.controller_curves(random_search) == [
+        {"iteration": 0, "stage": 0, "reward": 1.5, "baseline": None, "entropy": None}]
+
+
+def test_read_jsonl_skips_lines_that_are_not_json(evidence, tmp_path):
+    path = tmp_path / "log"
+    path.write_text("progress 10%\n" + json.dumps({"a": 1}) + "\n{\"cut by a kill\n")
+    assert evidence.read_jsonl(str(path)) == [{"a": 1}]
+
+
+def test_choose_archs_takes_both_top_k_then_uniform_ones(evidence, tmp_path):
+    from autogan_tf import search_space as ss
+
+    rl = ["1 0 1 1 1 0 0 1 1 1 0 1 0 3", "0 0 0 0 0 0 0 0 0 0 0 0 0 0"]
+    rand = ["0 0 0 0 0 0 0 0 0 0 0 0 0 0", "0 2 2 0 1 2 1 0 1 0 1 2 1 2"]
+    for kind, archs in (("rl", rl), ("random", rand)):
+        os.makedirs(tmp_path / f"search_{kind}")
+        with open(tmp_path / f"search_{kind}" / "search_result.json", "w") as f:
+            json.dump({"top_archs": [{"arch_str": a} for a in archs]}, f)
+    chosen = evidence.choose_archs(str(tmp_path), 7, seed=5)
+    assert [c["arch"] for c in chosen[:3]] == [rl[0], rl[1], rand[1]]
+    assert [c["source"] for c in chosen] == ["rl", "rl", "random_search"] + ["uniform"] * 4
+    assert len({c["arch"] for c in chosen}) == 7
+    for c in chosen:
+        assert ss.parse_arch(c["arch"]).num_cells == 3
+    assert evidence.choose_archs(str(tmp_path), 7, seed=5) == chosen
