@@ -16,6 +16,7 @@ the commands do.
     generator = api.load_generator("/tmp/t")          # a Keras model: z -> images
     images = api.generate(generator, 16, seed=0)        # uint8 [16, H, W, 3]
     scores = api.evaluate("/tmp/t", num_samples=5000)   # IS, FID
+    api.supernet_rewards("/tmp/s", ["1 0 1 1 1 0 0 1 1 1 0 1 0 3"])  # the supernet's view
     path = api.export("/tmp/t", "/tmp/export/autogan")  # SavedModel for TF Serving
 
 Errors in settings raise `autogan_tf.errors.UserError` subclasses (ValueError)
@@ -80,6 +81,43 @@ def search(directory: str, config=None, *, progress: bool = True, strategy=None,
 
     return search_lib.run_search(_config(search_lib.SearchConfig, config, settings), directory,
                                  progress=progress, strategy=strategy)
+
+
+def supernet_rewards(directory: str, archs, *, seeds=(0,), **settings) -> list[float]:
+    """The rewards a search's supernet (at its last checkpoint) gives any architectures.
+
+    The search only tells you about the architectures its controller sampled; this asks
+    its shared weights about others too (e.g. to see how well the supernet's ranking
+    predicts stand-alone training, the paper's section 4.3). Nothing is trained.
+
+    Args:
+        directory: a search directory (``autogan-search --model_dir``).
+        archs: full architectures of the search's cell count, in any form ``--arch``
+            takes (strings like "1 0 1 1 ...", aliases, lists of ints).
+        seeds: noise seeds; each architecture's reward is the mean over them (more seeds,
+            less noise).
+        **settings: non-structural `SearchConfig` fields to change for this, e.g.
+            ``reward_num_images=2000`` or another ``classifier``.
+
+    Returns:
+        One float per architecture, in order: its reward at the final stage (IS, or 1/FID
+        with ``reward="fid"``), as the search computes it.
+
+    Raises:
+        errors.UserError: not a search directory, no checkpoint yet, a structural setting
+            changed, an architecture that is not a full one of the search, or no seeds.
+    """
+    from autogan_tf import search as search_lib
+    from autogan_tf import search_space as ss
+
+    if not seeds:
+        raise errors.UserError("supernet_rewards: seeds must not be empty")
+    found = search_lib.load_search(directory, **settings)
+    num_cells, stage = found.config.num_cells, found.config.num_cells - 1
+    vectors = [ss.parse_arch(arch, num_cells) for arch in archs]  # ArchError: a UserError
+    reward = found.rewards.reward_fn
+    return [sum(float(reward(found, arch.to_list(), stage, seed)) for seed in seeds) / len(seeds)
+            for arch in vectors]
 
 
 def train(directory: str, config=None, *, progress: bool = True, strategy=None, **settings) -> dict:

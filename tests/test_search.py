@@ -66,10 +66,17 @@ def fixed_noise_reward(search_obj, arch, stage, seed):
     return brightness_reward(search_obj, arch, stage, 0)
 
 
-def test_load_search_scores_any_architecture_on_the_final_supernet(tmp_path):
-    model_dir = str(tmp_path / "s")
+@pytest.fixture(scope="module")
+def finished_search(tmp_path_factory):
+    """A tiny search run to the end with `fixed_noise_reward`: ``(model_dir, result)``."""
+    model_dir = str(tmp_path_factory.mktemp("finished") / "s")
     result = search.run_search(tiny_config(), model_dir, reward_fn=fixed_noise_reward,
                                progress=False)
+    return model_dir, result
+
+
+def test_load_search_scores_any_architecture_on_the_final_supernet(finished_search, tmp_path):
+    model_dir, result = finished_search
     loaded = search.load_search(model_dir, reward_fn=fixed_noise_reward)
     assert loaded.state.iteration == tiny_config().max_search_iters
     archs = [e["arch"] for e in result["top_archs"]]
@@ -89,6 +96,28 @@ def test_load_search_scores_any_architecture_on_the_final_supernet(tmp_path):
         json.dump(tiny_config().to_dict(), f)
     with pytest.raises(search.SearchUserError, match="no search checkpoint"):
         search.load_search(str(tmp_path / "empty"), reward_fn=fixed_noise_reward)
+
+
+def test_api_supernet_rewards_average_the_searchs_reward_over_seeds(finished_search,
+                                                                    tiny_classifier):
+    from autogan_tf import api, errors
+
+    model_dir, result = finished_search
+    archs = [e["arch_str"] for e in result["top_archs"]]
+    settings = dict(classifier=tiny_classifier, reward_num_images=20, eval_batch_size=10)
+    got = api.supernet_rewards(model_dir, archs, seeds=(3, 4), **settings)
+    loaded = search.load_search(model_dir, reward_fn=fixed_noise_reward)
+    reward = search.make_reward_fn(tiny_config(**settings), model_dir)
+    for arch, value in zip(archs, got):
+        vector = ss.parse_arch(arch).to_list()
+        expected = [reward(loaded, vector, 1, seed) for seed in (3, 4)]
+        assert expected[0] != expected[1]  # the seeds are different noise
+        assert value == pytest.approx(np.mean(expected), rel=1e-5)
+        assert 1.0 <= value <= 8.0  # an Inception Score of the tiny classifier's 8 classes
+    with pytest.raises(errors.UserError, match="cells"):
+        api.supernet_rewards(model_dir, ["1 0 1 1 1 0 0 1 1 1 0 1 0 3"], **settings)
+    with pytest.raises(errors.UserError, match="seeds"):
+        api.supernet_rewards(model_dir, archs, seeds=(), **settings)
 
 
 def test_dynamic_reset_fires_and_is_logged(tmp_path):

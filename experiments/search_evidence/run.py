@@ -334,23 +334,19 @@ def proxy_rewards(work, archs, scale, classifier):
             if f"{kind}/{a}" not in cached]
     if not todo:
         return cached
-    from autogan_tf import search
-    from autogan_tf import search_space as ss
+    from autogan_tf import api
 
     for kind in ("rl", "random"):
         mine = [a for k, a in todo if k == kind]
         if not mine:
             continue
         log(f"proxy rewards of {len(mine)} architectures on the {kind} search's supernet")
-        loaded = search.load_search(os.path.join(work, f"search_{kind}"), classifier=classifier,
-                                    reward_num_images=scale["proxy_images"])
-        reward = search.make_reward_fn(loaded.config, loaded.model_dir)
-        stage = loaded.config.num_cells - 1
-        for arch in mine:
-            vector = ss.parse_arch(arch).to_list()
-            values = [reward(loaded, vector, stage, seed) for seed in PROXY_SEEDS]
-            cached[f"{kind}/{arch}"] = {"mean": sum(values) / len(values), "values": values}
-            write_json(path, cached)
+        means = api.supernet_rewards(os.path.join(work, f"search_{kind}"), mine,
+                                     seeds=PROXY_SEEDS, classifier=classifier,
+                                     reward_num_images=scale["proxy_images"])
+        for arch, mean in zip(mine, means):
+            cached[f"{kind}/{arch}"] = {"mean": mean}
+        write_json(path, cached)
     return cached
 
 
