@@ -14,8 +14,7 @@ the statistics of the 50,000 training images.
 
 Every step is resumable: rerun the same command after a kill and finished runs,
 checkpoints and scores are reused. ``--lanes=2`` trains two runs at a time with
-one thread each; ``--reuse_scores=experiments/side_by_side/results.json`` continues
-from the committed results on a new machine. Results: ``WORK/results.json`` and a Markdown table on stdout
+one thread each. Results: ``WORK/results.json`` and a Markdown table on stdout
 (``--results`` also copies the JSON, e.g. into this directory).
 """
 
@@ -131,47 +130,13 @@ def run_job(name, cmd, work):
     return name, code, time.time() - start
 
 
-def scored(work, impl, seed):
-    """Whether every score of ``impl``/``seed`` is already in ``WORK/scores.json``.
-
-    A run whose scores are all recorded need not be trained again, e.g. when
-    the work directory was rebuilt from the committed results on a new machine.
-    """
-    path = os.path.join(work, "scores.json")
-    if not os.path.exists(path):
-        return False
-    with open(path, encoding="utf-8") as f:
-        scores = json.load(f)
-    return all(f"{impl}/seed{seed}/{it}/{gen}" in scores for it in ITERS for gen in ("raw", "ema"))
-
-
-def reuse_scores(work, results_path):
-    """Copy the scores of an earlier run's results JSON into ``WORK/scores.json``.
-
-    Returns the earlier run's classifier record, which ``main`` compares with
-    the classifier trained here (same seed, deterministic ops: same accuracy).
-    """
-    with open(results_path, encoding="utf-8") as f:
-        earlier = json.load(f)
-    path = os.path.join(work, "scores.json")
-    scores = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
-    for key, value in earlier["scores"].items():
-        scores.setdefault(key, value)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(scores, f, indent=1)
-    os.replace(path + ".tmp", path)
-    log(f"reused {len(earlier['scores'])} scores from {results_path}")
-    return earlier["classifier"]
-
-
 def train_all(args, work, root, npy):
     threads = 1 if args.lanes > 1 else 0
     jobs = []
     for seed in args.seeds:
-        if ("official" in args.impls and not official_done(work, seed)
-                and not scored(work, "official", seed)):
+        if "official" in args.impls and not official_done(work, seed):
             jobs.append((f"official_seed{seed}", official_command(args, work, npy, seed, threads)))
-        if "ours" in args.impls and not ours_done(work, seed) and not scored(work, "ours", seed):
+        if "ours" in args.impls and not ours_done(work, seed):
             jobs.append((f"ours_seed{seed}", ours_command(work, root, seed, threads)))
     with concurrent.futures.ThreadPoolExecutor(args.lanes) as pool:
         results = list(pool.map(lambda j: run_job(j[0], j[1], work), jobs))
@@ -294,10 +259,6 @@ def main(argv=None):
     p.add_argument("--skip_training", action="store_true",
                    help="only score what has been saved so far (e.g. while the runs go on)")
     p.add_argument("--results", default=None, help="also write the results JSON here")
-    p.add_argument("--reuse_scores", default=None,
-                   help="a results JSON of an earlier run (e.g. the committed one): its scores "
-                        "are kept and runs it scored completely are not trained again; the "
-                        "scoring classifier trained here must reach the same test accuracy")
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.impls = args.impls.split(",")
@@ -306,7 +267,6 @@ def main(argv=None):
     if not os.path.exists(args.data):
         raise SystemExit(f"--data={args.data}: no such file (the CIFAR-10 JPEG tarball)")
     root, npy = prepare_data(work, args.data)
-    reused = reuse_scores(work, args.reuse_scores) if args.reuse_scores else None
     if args.skip_training:
         classifier, info, stats = prepare_classifier(work, root)
     else:  # the classifier trains while the GANs do
@@ -314,10 +274,6 @@ def main(argv=None):
             training = pool.submit(train_all, args, work, root, npy)
             classifier, info, stats = prepare_classifier(work, root)
             training.result()
-    if reused is not None and reused["test_accuracy"] != info["test_accuracy"]:
-        raise SystemExit(f"--reuse_scores: that run's classifier reached "
-                         f"{reused['test_accuracy']:.4%}, this one {info['test_accuracy']:.4%}: "
-                         "the scores are not comparable; rerun without --reuse_scores")
     scores = score_all(args, work, classifier, stats)
     result = {"settings": {"arch": ARCH, "gf_dim": GF, "df_dim": DF, "g_batch": 128,
                            "d_batch": 64, "n_critic": 5, "lr": 2e-4, "betas": [0.0, 0.9],
