@@ -153,7 +153,7 @@ def test_saved_model_cli_lists_both_signatures(exported):
         pytest.skip(f"saved_model_cli not installed beside {sys.executable}")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     text = subprocess.run([cli, "show", "--dir", exported, "--all"], capture_output=True,
-                          text=True, check=True, env=env, timeout=120).stdout
+                          text=True, check=True, env=env, timeout=600).stdout
     # split into per-signature blocks
     blocks = {}
     for chunk in text.split("signature_def['")[1:]:

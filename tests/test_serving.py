@@ -363,7 +363,7 @@ def test_autogan_sample_over_the_network(server, local, protocol, tmp_path):
     out = tmp_path / protocol
     result = run_cli("sample", f"--server={address}", f"--protocol={protocol}",
                                "--model_name=autogan", "--num_samples=4", "--seed=21",
-                               f"--output_dir={out}", "--nrow=2", timeout=180)
+                               f"--output_dir={out}", "--nrow=2", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     files = sorted(os.listdir(out))
     assert files == [f"sample_21_{i:04d}.png" for i in range(4)] + ["sample_21_grid.png"]
@@ -377,17 +377,17 @@ def test_autogan_sample_over_the_network(server, local, protocol, tmp_path):
 
 def test_autogan_sample_reports_server_refusal(server, tmp_path):
     result = run_cli("sample", f"--server={server.rest_address}", "--protocol=rest",
-                     f"--num_samples={MAX_BATCH + 1}", f"--output_dir={tmp_path}", timeout=180)
+                     f"--num_samples={MAX_BATCH + 1}", f"--output_dir={tmp_path}", timeout=600)
     assert result.returncode != 0
     assert "maximum batch of 8" in result.stderr
     assert os.listdir(tmp_path) == []
 
 
 def test_autogan_sample_flag_errors_and_local_mode(export_base, local, tmp_path):
-    result = run_cli("sample", f"--output_dir={tmp_path}", timeout=180)
+    result = run_cli("sample", f"--output_dir={tmp_path}", timeout=600)
     assert result.returncode != 0 and "exactly one of --server" in result.stderr
     result = run_cli("sample", f"--saved_model={export_base}", "--num_samples=2", "--seed=5",
-                               f"--output_dir={tmp_path}", timeout=180)
+                               f"--output_dir={tmp_path}", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     decoded = np.asarray(Image.open(tmp_path / "sample_5_0001.png").convert("RGB"))
     np.testing.assert_array_equal(decoded, local.generate(2, 5)[1])
