@@ -5,8 +5,8 @@ at G 64 / D 64, batch 128 (G) / 64 (D), n_critic 5, Adam 2e-4 (0.0, 0.9), no
 LR decay, EMA 0.999 started at the initial weights (the official average:
 ``--ema_warmup=none``), 600 generator iterations, seeds 0 and 1, on the
 CIFAR-10 JPEGs. Both are scored at 200/400/600 iterations, raw and EMA
-generator, by the same small CIFAR-10 classifier (trained here; its test
-accuracy is in the results): IS and FID of ``--num_samples`` samples against
+generator, by the same small CIFAR-10 classifier (committed in ``scorer/``; its
+test accuracy is in the results): IS and FID of ``--num_samples`` samples against
 the statistics of the 50,000 training images.
 
     python experiments/side_by_side/run.py --work_dir=/work/sbs \
@@ -14,8 +14,10 @@ the statistics of the 50,000 training images.
 
 Every step is resumable: rerun the same command after a kill and finished runs,
 checkpoints and scores are reused. ``--lanes=2`` trains two runs at a time with
-one thread each. Results: ``WORK/results.json`` and a Markdown table on stdout
-(``--results`` also copies the JSON, e.g. into this directory).
+one thread each. Runs are independent: ``--seeds``/``--impls`` pick some, and
+later invocations (other sessions, other machines) add theirs to the same results,
+scored by the same committed classifier (``scorer/``). Results: ``results.json`` beside
+this script (``--results``; also ``WORK/results.json``) and a Markdown table on stdout.
 """
 
 from __future__ import annotations
@@ -64,14 +66,21 @@ def prepare_data(work, tarball):
     return root, npy
 
 
-def prepare_classifier(work, root):
-    """The scoring classifier (trained once, cached with its test accuracy) and reference stats."""
-    path = os.path.join(work, "classifier.keras")
+def prepare_classifier(scorer, root):
+    """The scoring classifier, its test accuracy and the reference statistics, in ``scorer``.
+
+    Trained once and committed beside this script (``scorer/``): a classifier trained
+    again on another machine differs in its float arithmetic (72.0 % vs 72.7 % test
+    accuracy from the same seed), so runs made in different sessions are only
+    comparable when one file scores them all.
+    """
+    path = os.path.join(scorer, "classifier.keras")
     info_path = path + ".json"
     if not os.path.exists(info_path):
         from autogan_tf.metrics import classifiers
 
-        log("training the CIFAR-10 scoring classifier")
+        log(f"training the CIFAR-10 scoring classifier into {scorer} (commit it)")
+        os.makedirs(scorer, exist_ok=True)
         start = time.time()
         model, accuracy = classifiers.train_classifier(f"folder:{root}", epochs=CLF_EPOCHS,
                                                        width=CLF_WIDTH, seed=0, verbose=2)
@@ -80,8 +89,8 @@ def prepare_classifier(work, root):
             json.dump({"test_accuracy": accuracy, "seconds": time.time() - start}, f)
     with open(info_path, encoding="utf-8") as f:
         info = json.load(f)
-    log(f"scoring classifier: {info['test_accuracy']:.1%} CIFAR-10 test accuracy")
-    stats = os.path.join(work, "fid_stats_train.npz")
+    log(f"scoring classifier: {info['test_accuracy']:.1%} CIFAR-10 test accuracy ({path})")
+    stats = os.path.join(scorer, "fid_stats_train.npz")
     if not os.path.exists(stats):
         from autogan_tf.metrics import classifiers, evaluate, scores
 
@@ -89,6 +98,23 @@ def prepare_classifier(work, root):
         extractor = classifiers.load_feature_extractor(path)
         scores.save_statistics(stats, evaluate.dataset_statistics(f"folder:{root}", extractor))
     return path, info, stats
+
+
+def recorded_scores(results_path, info):
+    """The scores of an earlier results JSON made with the same scoring classifier, else {}."""
+    if not results_path or not os.path.exists(results_path):
+        return {}
+    with open(results_path, encoding="utf-8") as f:
+        earlier = json.load(f)
+    if earlier.get("classifier") != info:
+        log(f"{results_path}: scored by another classifier; its scores are not reused")
+        return {}
+    return earlier["scores"]
+
+
+def fully_scored(scores, impl, seed):
+    """Whether every score of ``impl``/``seed`` is recorded (then it need not train again)."""
+    return all(f"{impl}/seed{seed}/{it}/{gen}" in scores for it in ITERS for gen in ("raw", "ema"))
 
 
 def ours_command(work, root, seed, threads):
@@ -130,13 +156,15 @@ def run_job(name, cmd, work):
     return name, code, time.time() - start
 
 
-def train_all(args, work, root, npy):
+def train_all(args, work, root, npy, scores):
     threads = 1 if args.lanes > 1 else 0
     jobs = []
     for seed in args.seeds:
-        if "official" in args.impls and not official_done(work, seed):
+        if ("official" in args.impls and not official_done(work, seed)
+                and not fully_scored(scores, "official", seed)):
             jobs.append((f"official_seed{seed}", official_command(args, work, npy, seed, threads)))
-        if "ours" in args.impls and not ours_done(work, seed):
+        if "ours" in args.impls and not ours_done(work, seed) and not fully_scored(scores, "ours",
+                                                                                  seed):
             jobs.append((f"ours_seed{seed}", ours_command(work, root, seed, threads)))
     with concurrent.futures.ThreadPoolExecutor(args.lanes) as pool:
         results = list(pool.map(lambda j: run_job(j[0], j[1], work), jobs))
@@ -177,15 +205,17 @@ def _available(work, impl, seed, it):
     return os.path.exists(os.path.join(work, f"official_seed{seed}", f"G_ema_{it}.npz"))
 
 
-def score_all(args, work, classifier, stats):
-    """IS/FID of every saved generator not scored yet (``WORK/scores.json``, resumable)."""
+def score_all(args, work, classifier, stats, scores):
+    """IS/FID of every saved generator not scored yet (``WORK/scores.json``, resumable).
+
+    ``scores`` holds what is recorded already; it is updated and returned.
+    """
     import tensorflow as tf
 
     from autogan_tf import training
     from autogan_tf.metrics import classifiers, evaluate
 
     path = os.path.join(work, "scores.json")
-    scores = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
     extractor = classifiers.load_feature_extractor(classifier)
     for impl in args.impls:
         for seed in args.seeds:
@@ -258,7 +288,12 @@ def main(argv=None):
     p.add_argument("--num_samples", type=int, default=5000)
     p.add_argument("--skip_training", action="store_true",
                    help="only score what has been saved so far (e.g. while the runs go on)")
-    p.add_argument("--results", default=None, help="also write the results JSON here")
+    p.add_argument("--results", default=os.path.join(HERE, "results.json"),
+                   help="the results JSON: its scores (same classifier) are kept, runs it "
+                        "scored completely are not trained again, and it is rewritten")
+    p.add_argument("--scorer", default=os.path.join(HERE, "scorer"),
+                   help="directory of the scoring classifier and FID statistics (trained "
+                        "there when missing)")
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.impls = args.impls.split(",")
@@ -267,23 +302,24 @@ def main(argv=None):
     if not os.path.exists(args.data):
         raise SystemExit(f"--data={args.data}: no such file (the CIFAR-10 JPEG tarball)")
     root, npy = prepare_data(work, args.data)
-    if args.skip_training:
-        classifier, info, stats = prepare_classifier(work, root)
-    else:  # the classifier trains while the GANs do
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            training = pool.submit(train_all, args, work, root, npy)
-            classifier, info, stats = prepare_classifier(work, root)
-            training.result()
-    scores = score_all(args, work, classifier, stats)
+    classifier, info, stats = prepare_classifier(args.scorer, root)
+    path = os.path.join(work, "scores.json")
+    scores = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
+    scores = {**recorded_scores(args.results, info), **scores}
+    if not args.skip_training:
+        train_all(args, work, root, npy, scores)
+    scores = score_all(args, work, classifier, stats, scores)
+    seeds = sorted({int(key.split("/")[1][len("seed"):]) for key in scores})
     result = {"settings": {"arch": ARCH, "gf_dim": GF, "df_dim": DF, "g_batch": 128,
                            "d_batch": 64, "n_critic": 5, "lr": 2e-4, "betas": [0.0, 0.9],
                            "ema": 0.999, "ema_warmup": "none", "iters": list(ITERS),
-                           "num_samples": args.num_samples, "seeds": args.seeds},
+                           "num_samples": args.num_samples, "seeds": seeds},
               "classifier": info, "scores": scores}
     for out in filter(None, [os.path.join(work, "results.json"), args.results]):
-        with open(out, "w", encoding="utf-8") as f:
+        with open(out + ".tmp", "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)
-    print(table(scores, args.seeds, info))
+        os.replace(out + ".tmp", out)
+    print(table(scores, seeds, info))
     return 0
 
 
