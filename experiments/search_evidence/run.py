@@ -10,7 +10,7 @@ at 4, 8 and 16 px), every step with the package's own command lines:
    reward evaluations, top-K candidates): the RL controller (``--search=rl``) and
    random search with weight sharing (``--search=random``);
 3. ``autogan-derive`` on each: its top-K trained briefly, the best by IS kept;
-4. **proxy vs real**: at least 16 architectures (both searches' top-K and uniformly
+4. **proxy vs real**: ``--num_archs`` (14) architectures (both searches' top-K and uniformly
    random ones) scored on the RL search's final supernet (the reward the controller
    sees, averaged over ``PROXY_SEEDS`` noise seeds; also on the random search's
    supernet) and trained alone for the same budget (seed 0); Spearman's rank
@@ -43,13 +43,15 @@ import sys
 import tarfile
 import time
 
+import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as in the commands
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "..", "shared", "data",
                     "cifar10-jpg.tar.gz")
 RESOLUTION = 16
 PROXY_SEEDS = (11, 12, 13)
 TRAIN_SEEDS = (0, 1, 2)
-NUM_ARCHS = 16
+NUM_ARCHS = 14
 
 # What one search, one derive and one stand-alone training do; the searches differ only
 # in --search. Every other setting is the package's default (the paper's).
@@ -63,7 +65,7 @@ SCALES = {
                    "--topk=4", "--reward_num_images=500", "--reset_window=200",
                    "--save_every=50", "--log_every=50"],
         "derive_iters": 1000,
-        "train_iters": 3000,
+        "train_iters": 2000,
         "eval_samples": 5000,
         "proxy_images": 1000,
         "classifier_epochs": 10,
@@ -414,6 +416,13 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def _mark_stages(ax, curve):
+    """Dotted vertical lines where the search grows a cell (rewards restart lower there)."""
+    for before, after in zip(curve, curve[1:]):
+        if after["stage"] != before["stage"]:
+            ax.axvline(after["iteration"] - 0.5, color="grey", ls=":", lw=1)
+
+
 def plot(results, path):
     """Four panels: controller curves, baseline/entropy, proxy vs real, RL vs random."""
     import matplotlib
@@ -429,6 +438,8 @@ def plot(results, path):
         ax.plot(its, [p["reward"] for p in curves[kind]], style, ms=3, label=f"{kind} search")
     ax.set(title="mean reward per search iteration", xlabel="search iteration",
            ylabel="reward (IS, our classifier)")
+    _mark_stages(axes[0, 0], curves["rl"])
+    _mark_stages(axes[0, 1], curves["rl"])
     ax.legend()
     ax = axes[0, 1]
     its = [p["iteration"] for p in curves["rl"]]

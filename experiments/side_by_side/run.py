@@ -31,6 +31,8 @@ import sys
 import tarfile
 import time
 
+import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as in the commands
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "..", "shared", "data",
                     "cifar10-jpg.tar.gz")
