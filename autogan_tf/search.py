@@ -56,7 +56,7 @@ from autogan_tf import beam as beam_lib
 from autogan_tf import checkpointing, distribute, dynamic_reset, errors
 from autogan_tf import config as config_lib
 from autogan_tf import controller as ctrl_lib
-from autogan_tf import recovery
+from autogan_tf import phase_timer, recovery
 from autogan_tf import rewards as rewards_lib
 from autogan_tf import runlog, search_log, search_state, shared_gan
 from autogan_tf import search_space as ss
@@ -170,6 +170,7 @@ class Search:
         self.rollback = recovery.NonFiniteRollback(self.checkpoints, c.max_nan_restores)
         self._preemption = None
         self.log = search_log.SearchLog(model_dir, self.chief, self.state, c)
+        self.timer = phase_timer.PhaseTimer()
 
     def _state_items(self) -> dict:
         """Everything of the search but the data: what a NaN/Inf roll-back restores."""
@@ -199,7 +200,8 @@ class Search:
         Returns:
           A uint8 tensor ``[num, H, W, 3]`` (`rewards.SupernetImages`).
         """
-        return self.shared.images(arch, num, stage, seed)
+        with self.timer.phase("sample_images"):
+            return self.shared.images(arch, num, stage, seed)
 
     # -- the algorithm --------------------------------------------------------------
     def run(self, progress=True) -> dict:
@@ -245,9 +247,13 @@ class Search:
         if self.state.phase == search_state.CONTROLLER:
             self.train_controller()
             if self.state.pending_reset:
-                self.reinitialise_shared()
+                with self.timer.phase("dynamic_reset"):
+                    self.reinitialise_shared()
+            iteration = self.state.iteration
             self.state.next_iteration()
-            self._stop_if_requested(saved=self.save())
+            saved = self.save()
+            self.log.phases(iteration, *self.timer.pop())
+            self._stop_if_requested(saved=saved)
 
     def train_shared(self, progress):
         """Train the shared GAN for the rest of this iteration's shared phase, an architecture
@@ -257,15 +263,24 @@ class Search:
           progress: update the terminal progress bar with the losses.
         """
         c, stage = self.config, self.stage
+        phase = self.timer.phase
         while self.state.step < c.gen_iters_per_search_iter:
-            out = self.shared.train_iteration(self.sample(c.n_critic).archs, stage)
-            if not bool(out["finite"]):
+            with phase("arch_sampling"):
+                archs = self.sample(c.n_critic).archs
+            with phase("shared_training"):
+                out = self.shared.train_iteration(archs, stage)
+                finite = bool(out["finite"])  # waits for the step
+            if not finite:
                 raise _Diverged(f"the shared GAN losses or weights are NaN/Inf at shared step "
                                 f"{self.state.step + 1}")
             step = self.state.count_step()
-            self.reset_monitor.push(out["d_losses"], out["g_loss"])
-            self.log.shared_step(out, stage, progress)
-            if c.dynamic_reset and self._reset_fired(stage):
+            with phase("dynamic_reset"):
+                self.reset_monitor.push(out["d_losses"], out["g_loss"])
+            with phase("shared_logging"):
+                self.log.shared_step(out, stage, progress)
+            with phase("dynamic_reset"):
+                fired = c.dynamic_reset and self._reset_fired(stage)
+            if fired:
                 return
             saved = self.save() if c.save_every and step % c.save_every == 0 else None
             self._stop_if_requested(saved)
@@ -281,14 +296,16 @@ class Search:
         while self.state.step < self.config.ctrl_steps:
             steps.append(self._controller_step(stage, sampler, reinforce))
             self._stop_if_requested()
-        self.log.controller_summary(stage, steps)
+        with self.timer.phase("controller_logging"):
+            self.log.controller_summary(stage, steps)
 
     def grow(self):
         """Multi-level search: the finished stage's top-K become the beam the next stage's
         controller extends by one cell."""
         stage = self.stage
         archs, hidden, rewards = self.top_k(stage - 1)
-        self._record_stage(stage - 1, archs, rewards)
+        with self.timer.phase("growth_logging"):
+            self._record_stage(stage - 1, archs, rewards)
         self.beam.set(archs, hidden)
         self.log.event({"event": "grow", "stage": stage})
         self.state.append("stage_changes", {"iteration": self.state.iteration, "stage": stage})
@@ -305,9 +322,11 @@ class Search:
           ``(archs, (h, c), rewards)``, best first (see `beam.best`).
         """
         c = self.config
-        sample = self.sample(c.num_candidates, stage)
-        archs = sample.archs.numpy().tolist()
-        return beam_lib.best(archs, sample.hidden, self.score(archs, stage), c.topk, c.hid_size)
+        with self.timer.phase("top_k"):
+            sample = self.sample(c.num_candidates, stage)
+            archs = sample.archs.numpy().tolist()
+            return beam_lib.best(archs, sample.hidden, self.score(archs, stage), c.topk,
+                                 c.hid_size)
 
     def reinitialise_shared(self):
         """Dynamic reset, after the controller phase: fresh weights for the shared G and D."""
@@ -390,7 +409,8 @@ class Search:
         """
         values = []
         for arch in archs:
-            value = self.rewards(self, arch, stage)
+            with self.timer.phase("reward_scoring"):
+                value = self.rewards(self, arch, stage)
             if not np.isfinite(value):
                 raise _Diverged(f"the reward of architecture {ss.Arch.from_list(arch)} is {value}")
             values.append(value)
@@ -411,16 +431,20 @@ class Search:
 
     def _controller_step(self, stage, sampler, reinforce) -> dict:
         """Sample, score, and (with a controller) one REINFORCE update; returns the record."""
-        sample = self.sample(self.config.ctrl_sample_batch, stage)
-        archs = sample.archs.numpy().tolist()
+        phase = self.timer.phase
+        with phase("controller_sampling"):
+            sample = self.sample(self.config.ctrl_sample_batch, stage)
+            archs = sample.archs.numpy().tolist()
         rewards = self.score(archs, stage)
         record = {"stage": stage, "ctrl_step": self.state.step + 1,
                   "reward": float(np.mean(rewards))}
         if reinforce is not None:
-            stats = reinforce.update(sampler, sample, tf.constant(rewards, tf.float32))
-            record.update({k: float(v) for k, v in stats.items()})
-        record["archs"] = search_log.arch_strings(archs)
-        self.log.controller_step(record)
+            with phase("controller_update"):
+                stats = reinforce.update(sampler, sample, tf.constant(rewards, tf.float32))
+                record.update({k: float(v) for k, v in stats.items()})
+        with phase("controller_logging"):
+            record["archs"] = search_log.arch_strings(archs)
+            self.log.controller_step(record)
         self.state.count_step()
         return record
 
@@ -452,7 +476,8 @@ class Search:
     # -- checkpoints and faults ----------------------------------------------------------
     def save(self) -> str:
         """Checkpoint everything; returns the path."""
-        return self.checkpoints.save()
+        with self.timer.phase("checkpoint"):
+            return self.checkpoints.save()
 
     def restore(self):
         """Resume from the newest readable checkpoint; returns its path (None: a new search)."""

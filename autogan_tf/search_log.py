@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import runlog
+from autogan_tf import phase_timer, runlog
 from autogan_tf import search_space as ss
 from autogan_tf.images import make_grid, save_png
 from autogan_tf.search_state import CONTROLLER
@@ -121,6 +121,25 @@ class SearchLog:
         if progress:
             self.run_log.progress(self.shared_global_step(), c.max_search_iters * total,
                                   stage=stage, d_loss=record["d_loss"], g_loss=record["g_loss"])
+
+    def phases(self, iteration: int, seconds: dict, calls: dict):
+        """Where a finished search iteration's wall time went (`phase_timer.PhaseTimer.pop`).
+
+        A JSON line (event ``phases``: ``seconds`` and ``calls`` per phase, each phase's
+        ``fraction`` of the total) and TensorBoard scalars ``phases/<phase>_fraction`` and
+        ``phases/total_seconds`` at the iteration; no terminal line.
+
+        Args:
+          iteration: the iteration that finished.
+          seconds: ``{phase: seconds, ..., "other": ..., "total": ...}``.
+          calls: ``{phase: times entered}``.
+        """
+        share = phase_timer.fractions(seconds)
+        self.run_log.log({"iteration": iteration, "event": "phases", "seconds": seconds,
+                          "calls": calls, "fraction": share})
+        values = {f"phases/{k}_fraction": v for k, v in share.items()}
+        values["phases/total_seconds"] = seconds["total"]
+        self.run_log.scalars(iteration, values)
 
     def reset(self, stage: int, stats: dict):
         """A dynamic reset fired at the current shared step.

@@ -110,3 +110,60 @@ def test_bench_multi_worker_quick(tmp_path):
     for figure in (default, multi):
         _check_rate({**figure, "gflop_per_iteration": result["gflop_per_iteration"]},
                     result["peak"])
+
+
+# -- bench_search_phases: scaling a measured iteration to the paper's search -----------------
+import bench_search_phases as phases_bench  # noqa: E402
+
+
+def test_phase_scaling_by_hand():
+    # Measured: 4 shared steps, 3 controller rewards, 2 saves. Paper: 2346, 30, 13.
+    seconds = {"shared_training": 8.0, "arch_sampling": 0.4, "dynamic_reset": 0.2,
+               "shared_logging": 0.1, "reward_scoring": 3.0, "sample_images": 1.5,
+               "controller_sampling": 0.03, "controller_update": 0.06,
+               "controller_logging": 0.03, "checkpoint": 1.0, "other": 0.5, "total": 14.82}
+    calls = {"checkpoint": 2}
+    got = phases_bench.scale_iteration(seconds, calls, {"shared_iters": 4, "ctrl_calls": 3},
+                                       {"shared_iters": 2346, "ctrl_calls": 30, "saves": 13})
+    shared = 2346 / 4
+    assert got["shared_training"] == pytest.approx(8.0 * shared)
+    assert got["dynamic_reset"] == pytest.approx(0.2 * shared)
+    assert got["reward_scoring"] == pytest.approx(30.0)
+    assert got["sample_images"] == pytest.approx(15.0)
+    assert got["checkpoint"] == pytest.approx(6.5)
+    assert got["other"] == 0.5
+    assert got["total"] == pytest.approx(8.7 * shared + 10 * 4.62 + 6.5 + 0.5)
+
+
+def test_phase_scaling_refuses_an_unknown_phase():
+    with pytest.raises(ValueError, match="no scaling rule.*mystery"):
+        phases_bench.scale_iteration({"mystery": 1.0, "total": 1.0}, {},
+                                     {"shared_iters": 1, "ctrl_calls": 1},
+                                     {"shared_iters": 1, "ctrl_calls": 1, "saves": 1})
+
+
+def test_paper_search_counts():
+    # 15 epochs of 50,000 images, D batch 64, n_critic 5: 2,346 G steps; a save every 200
+    # plus the two at the phase ends.
+    assert phases_bench.saves_per_iteration(2346, 200) == 13
+    assert phases_bench.saves_per_iteration(4, 0) == 2
+    assert [phases_bench.stage_of(i, [15, 35]) for i in (0, 14, 15, 34, 35, 64)] == [
+        0, 0, 1, 1, 2, 2]
+    full = phases_bench.full_search_seconds({0: 10.0, 1: 20.0, 2: 40.0}, [15, 35], 65,
+                                            {0: 1.0, 1: 2.0, 2: 4.0}, 4.0, {0: 0.5, 2: 7.0})
+    assert full["iterations_per_stage"] == {"0": 15, "1": 20, "2": 30}
+    assert full["seconds"] == pytest.approx(150 + 400 + 1200 + 1 + 2 + 4 + 0.5 + 7)
+    assert full["hours"] == pytest.approx(full["seconds"] / 3600)
+
+
+@pytest.mark.slow
+def test_bench_search_phases_quick(tmp_path):
+    result = _run("bench_search_phases.py", tmp_path=tmp_path)
+    assert [s["stage"] for s in result["stages"]] == [0, 1, 2]
+    for stage in result["stages"]:
+        paper = stage["paper_iteration"]
+        assert sum(paper["fraction"].values()) == pytest.approx(1.0)
+        assert paper["not_shared_training_fraction"] == pytest.approx(
+            1.0 - paper["fraction"]["shared_training"])
+        assert stage["measured_calls"]["shared_training"] == 4
+    assert result["full_search"]["iterations_per_stage"] == {"0": 15, "1": 20, "2": 30}

@@ -77,14 +77,34 @@ def assert_grads(ours, ref, name, rtol=None, atol_fraction=None):
 
 
 def _noise_feeder(trainer, meta, arrays):
-    """Replace the trainer's noise draws by the official run's, in the same order."""
-    draws = [tf.constant(z) for z in arrays["z_d"]] + [tf.constant(arrays["z_g"])]
+    """Replace the trainer's noise draws by the official run's, in the same order.
 
-    def z(batch):
-        return draws.pop(0)  # batch: a tensor while tracing; the shapes are checked by use
+    The compiled iteration traces the D step once (its body runs in a `tf.while_loop`)
+    and the G step once: the first traced draw reads the official D draws through a
+    counter variable, one per loop pass; the second is the G step's draw.
+
+    Returns:
+      ``check()``, asserting that both steps drew and the D draws were used up.
+    """
+    z_d = tf.constant(np.stack(arrays["z_d"]))
+    d_index = tf.Variable(0)
+    traced = []
+
+    def z(batch):  # batch: a tensor while tracing; the shapes are checked by use
+        traced.append(batch)
+        if len(traced) == 1:
+            i = d_index.read_value()
+            with tf.control_dependencies([i]):
+                d_index.assign_add(1)
+            return tf.gather(z_d, i)
+        return tf.constant(arrays["z_g"])
 
     trainer._z = z
-    return draws
+
+    def check():
+        assert len(traced) == 2 and int(d_index.numpy()) == len(arrays["z_d"])
+
+    return check
 
 
 def _trainer(g, d, meta, n_critic, **kwargs):
@@ -141,9 +161,9 @@ def test_derived_generator_iteration_equals_official(name):
     W.load_generator_state(g, sub(arrays, "init/G/"), layout=meta["layout"])
     W.load_discriminator_state(d, sub(arrays, "init/D/"))
     trainer = _trainer(g, d, meta, meta["n_critic"], ema_decay=meta["ema_decay"])
-    draws = _noise_feeder(trainer, meta, arrays)
+    check_draws = _noise_feeder(trainer, meta, arrays)
     out = trainer.train_iteration(tf.constant(arrays["reals"]))
-    assert not draws
+    check_draws()
     np.testing.assert_allclose(out["d_losses"].numpy(), arrays["d_losses"], rtol=LOSS_RTOL)
     np.testing.assert_allclose(float(out["g_loss"]), arrays["g_loss"][0], rtol=LOSS_RTOL)
     g_vars = W.generator_variables(g, meta["layout"])
@@ -164,10 +184,10 @@ def test_supernet_iteration_equals_official(stage):
     W.load_generator_state(g, sub(arrays, "init/G/"), layout="search")
     W.load_discriminator_state(d, sub(arrays, "init/D/"))
     trainer = _trainer(g, d, meta, 1, unused_ops="freeze")
-    draws = _noise_feeder(trainer, meta, arrays)
+    check_draws = _noise_feeder(trainer, meta, arrays)
     arch = list(meta["arch"]) + [0] * (14 - len(meta["arch"]))
     out = trainer.train_iteration(tf.constant(arrays["reals"]), [arch], stage=stage)
-    assert not draws
+    check_draws()
     np.testing.assert_allclose(out["d_losses"].numpy(), arrays["d_losses"], rtol=LOSS_RTOL)
     np.testing.assert_allclose(float(out["g_loss"]), arrays["g_loss"][0], rtol=LOSS_RTOL)
     _compare_models(arrays, W.generator_variables(g), W.discriminator_variables(d), trainer,

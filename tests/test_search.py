@@ -1,5 +1,6 @@
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -20,9 +21,18 @@ def tiny_config(**overrides):
     return search.SearchConfig(**base)
 
 
+REWARD_SECONDS = 0.05
+
+
+def slow_brightness_reward(search_obj, arch, stage, seed):
+    """`brightness_reward` taking a known extra time, for the phase breakdown."""
+    time.sleep(REWARD_SECONDS)
+    return brightness_reward(search_obj, arch, stage, seed)
+
+
 def test_search_end_to_end(tmp_path):
     model_dir = str(tmp_path / "s")
-    result = search.run_search(tiny_config(), model_dir, reward_fn=brightness_reward,
+    result = search.run_search(tiny_config(), model_dir, reward_fn=slow_brightness_reward,
                                progress=False)
     with open(os.path.join(model_dir, "search_result.json")) as f:
         saved = json.load(f)
@@ -48,6 +58,25 @@ def test_search_end_to_end(tmp_path):
     firsts = [r for r in ctrl if r["ctrl_step"] == 1]
     assert len(firsts) == 3 and all(abs(r["advantage_mean"]) < 1e-6 for r in firsts)
     assert any("d_loss" in r for r in log)
+    # Every iteration's wall time, by phase: the rewards' known sleep lands in
+    # "reward_scoring" (4 controller rewards an iteration, and the 3 top-K candidates at the
+    # grow step, 2), their images in "sample_images"; the top-K in "top_k".
+    phases = [r for r in log if r.get("event") == "phases"]
+    assert [r["iteration"] for r in phases] == [0, 1, 2]
+    for r, rewards in zip(phases, (4, 4, 4 + 3)):
+        seconds, calls = r["seconds"], r["calls"]
+        assert sum(v for k, v in seconds.items() if k != "total") == pytest.approx(
+            seconds["total"])
+        assert calls["reward_scoring"] == rewards
+        grid = r["iteration"] == 2  # the grown stage's best drawn once more, for its grid
+        assert calls["sample_images"] == rewards + grid
+        assert rewards * REWARD_SECONDS <= seconds["reward_scoring"] < (
+            rewards * REWARD_SECONDS + 2.0)
+        assert calls["shared_training"] == calls["arch_sampling"] == 3  # shared_iters
+        assert calls["controller_update"] == calls["controller_sampling"] == 2  # ctrl_steps
+        assert seconds["shared_training"] > 0 and calls["checkpoint"] >= 2
+        assert sum(r["fraction"].values()) == pytest.approx(1.0)
+    assert "top_k" in phases[2]["seconds"] and "top_k" not in phases[1]["seconds"]
     # The found architecture drawn as the paper's Figure 3, in the directory and TensorBoard.
     from PIL import Image
 
