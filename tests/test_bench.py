@@ -167,3 +167,27 @@ def test_bench_search_phases_quick(tmp_path):
             1.0 - paper["fraction"]["shared_training"])
         assert stage["measured_calls"]["shared_training"] == 4
     assert result["full_search"]["iterations_per_stage"] == {"0": 15, "1": 20, "2": 30}
+
+
+# -- profile_step: op types from the profiler's host trace -----------------------------------
+import profile_step  # noqa: E402
+
+
+def test_profile_event_names_to_op_types():
+    assert profile_step.op_type("d_adam/Identity_7/ReadVariableOp:ReadVariableOp") == (
+        "ReadVariableOp")
+    assert profile_step.op_type("while/body/_1/conv/Conv2D:_MklNativeFusedConv2D") == (
+        "_MklNativeFusedConv2D")
+    for other in ("ExecutorState::Process", "ThreadpoolListener::Record",
+                  "EagerLocalExecute: __inference_f_12", "FunctionRun",
+                  "while:StatelessWhile", "cell0/Case:Case"):  # containers: nested ops count
+        assert profile_step.op_type(other) is None, other
+
+
+@pytest.mark.slow
+def test_profile_step_quick(tmp_path):
+    result = _run("profile_step.py", "--stage=0", tmp_path=tmp_path)
+    shares = [o["share"] for o in result["op_types"]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-6
+    assert any("Conv2D" in o["op"] for o in result["op_types"])
+    assert 0 < result["conv_and_matmul_share"] <= 1
