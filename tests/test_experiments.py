@@ -102,3 +102,27 @@ def test_choose_archs_takes_both_top_k_then_uniform_ones(evidence, tmp_path):
     for c in chosen:
         assert ss.parse_arch(c["arch"]).num_cells == 3
     assert evidence.choose_archs(str(tmp_path), 7, seed=5) == chosen
+
+
+@pytest.fixture(scope="module")
+def side_by_side():
+    return load(os.path.join(ROOT, "experiments", "side_by_side", "run.py"))
+
+
+def test_side_by_side_compares_within_seed_noise(side_by_side):
+    def entry(is_mean, fid):
+        return {"is_mean": is_mean, "is_std": 0.0, "fid": fid}
+
+    scores = {"official/seed0/200/raw": entry(1.60, 12.0),
+              "official/seed1/200/raw": entry(1.70, 11.0),
+              "ours/seed0/200/raw": entry(1.55, 13.5), "ours/seed1/200/raw": entry(1.58, 13.1),
+              "official/seed0/400/raw": entry(1.9, 9.0)}  # no "ours" at 400: not compared
+    checks = side_by_side.compare(scores, [0, 1])
+    assert [(c["iteration"], c["metric"]) for c in checks] == [(200, "is_mean"), (200, "fid")]
+    is_check, fid_check = checks
+    # IS: ours 1.565 vs official 1.65, noise 0.10 (official's seeds): within the noise.
+    assert is_check["ours_minus_official"] == pytest.approx(-0.085)
+    assert is_check["seed_noise"] == pytest.approx(0.10) and is_check["ok"]
+    # FID (lower is better): ours 13.3 vs 11.5, noise 1.0: worse by more than the noise.
+    assert fid_check["ours_minus_official"] == pytest.approx(1.8)
+    assert fid_check["seed_noise"] == pytest.approx(1.0) and not fid_check["ok"]

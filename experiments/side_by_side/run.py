@@ -257,6 +257,38 @@ def _speed(work, impl, seed):
     return None
 
 
+def compare(scores, seeds) -> list:
+    """Ours against the official code at every checkpoint: "at least as good within seed noise".
+
+    The seed noise of a figure is the largest difference between two seeds of one
+    implementation at that checkpoint (both implementations' spreads considered). Ours
+    passes when its mean IS is at least the official mean minus that noise, and its mean
+    FID at most the official mean plus it.
+
+    Returns:
+      One record per iteration, generator and metric, with both means, the noise, the
+      difference (ours - official) and ``ok``; empty when a side has no scores.
+    """
+    import numpy as np
+
+    out = []
+    for it in ITERS:
+        for gen in ("raw", "ema"):
+            for metric, better in (("is_mean", 1), ("fid", -1)):
+                vals = {impl: [scores[k][metric] for s in seeds
+                               if (k := f"{impl}/seed{s}/{it}/{gen}") in scores]
+                        for impl in ("official", "ours")}
+                if not all(vals.values()):
+                    continue
+                noise = max(max(v) - min(v) for v in vals.values())
+                diff = float(np.mean(vals["ours"]) - np.mean(vals["official"]))
+                out.append({"iteration": it, "generator": gen, "metric": metric,
+                            "official": float(np.mean(vals["official"])),
+                            "ours": float(np.mean(vals["ours"])), "seed_noise": noise,
+                            "ours_minus_official": diff, "ok": better * diff >= -noise})
+    return out
+
+
 def table(scores, seeds, info):
     import numpy as np
 
@@ -316,12 +348,20 @@ def main(argv=None):
                            "d_batch": 64, "n_critic": 5, "lr": 2e-4, "betas": [0.0, 0.9],
                            "ema": 0.999, "ema_warmup": "none", "iters": list(ITERS),
                            "num_samples": args.num_samples, "seeds": seeds},
-              "classifier": info, "scores": scores}
+              "classifier": info, "scores": scores, "comparison": compare(scores, seeds)}
     for out in filter(None, [os.path.join(work, "results.json"), args.results]):
         with open(out + ".tmp", "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)
         os.replace(out + ".tmp", out)
     print(table(scores, seeds, info))
+    checks = result["comparison"]
+    if checks:
+        failed = [c for c in checks if not c["ok"]]
+        print(f"\nours at least as good as the official code within seed noise: "
+              f"{len(checks) - len(failed)} of {len(checks)} figures"
+              + "".join(f"\n  not: {c['metric']} {c['generator']} at {c['iteration']}: ours "
+                        f"{c['ours']:.3f}, official {c['official']:.3f}, seed noise "
+                        f"{c['seed_noise']:.3f}" for c in failed))
     return 0
 
 
