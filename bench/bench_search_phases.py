@@ -159,8 +159,16 @@ def run_short_search(args, model_dir) -> list:
     return config, [r for r in records if r.get("event") == "phases"]
 
 
-def analyse(config, phases, args) -> dict:
-    """Per-stage unit costs of the measured run, scaled to the paper's search."""
+def analyse(config, phases) -> dict:
+    """Per-stage unit costs of the measured run, scaled to the paper's search.
+
+    Args:
+      config: the measured search's `SearchConfig`.
+      phases: its ``phases`` log records.
+
+    Returns:
+      The figures described in the module docstring.
+    """
     from autogan_tf import config as config_lib
     from autogan_tf import phase_timer
 
@@ -185,6 +193,7 @@ def analyse(config, phases, args) -> dict:
         scaled = scale_iteration(seconds, steady["calls"], measured, paper_counts)
         per_stage[stage] = scaled["total"]
         share = phase_timer.fractions(scaled)
+        # A top-K at this stage's end: overwritten below where a growth was measured.
         growth[stage] = growth_seconds(per_reward, {}, paper_cfg.num_candidates)
         # Compiling the stage's supernet step: the first iteration's extra shared training.
         first_overhead[stage] = max(0.0, records[0]["seconds"]["shared_training"]
@@ -258,7 +267,7 @@ def main(argv=None):
                   "shared_iters", "ctrl_steps", "iters_per_stage", "num_candidates",
                   "classifier", "dataset", "precision", "quick")},
               "measured_run_seconds": round(time.perf_counter() - start, 1)}
-    result.update(analyse(config, phases, args))
+    result.update(analyse(config, phases))
     peak.emit(result, args.output)
     return result
 
