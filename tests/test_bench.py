@@ -191,3 +191,11 @@ def test_profile_step_quick(tmp_path):
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-6
     assert any("Conv2D" in o["op"] for o in result["op_types"])
     assert 0 < result["conv_and_matmul_share"] <= 1
+
+
+def test_profile_conv_and_matmul_types():
+    for kind in ("_MklNativeFusedConv2D", "_MklNativeConv2DBackpropFilterWithBias",
+                 "Conv2DBackpropInput", "_MklMatMul", "BatchMatMulV2"):
+        assert profile_step.is_conv_or_matmul(kind), kind
+    for kind in ("Sum", "_MklNativeAvgPool", "FusedBatchNormV3", "ReadVariableOp"):
+        assert not profile_step.is_conv_or_matmul(kind), kind
