@@ -82,6 +82,37 @@ def test_batch_norm_moving_variance_is_unbiased_as_pytorch():
         rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_fused_batch_norm_equals_the_formula_with_gradients(dtype):
+    """One replica uses the fused kernel; the generic path (taken for synchronized batch
+    norm) is autodiff of the formula. Same outputs, moving statistics and gradients."""
+    policy = "float32" if dtype == "float32" else "mixed_bfloat16"
+    fused, generic = (layers.TorchBatchNorm(momentum=layers.BN_MOMENTUM,
+                                            epsilon=layers.NORM_EPSILON, synchronized=sync,
+                                            dtype=policy) for sync in (False, True))
+    shape = (4, 3, 3, 5)
+    for bn in (fused, generic):
+        bn.build(shape)
+        bn.gamma.assign(np.linspace(0.5, 1.5, 5))
+        bn.beta.assign(np.linspace(-0.2, 0.2, 5))
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(2.0, 3.0, shape), tf.float32)
+    coeffs = tf.constant(rng.normal(size=shape), tf.float32)
+    results = []
+    for bn in (fused, generic):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = bn(tf.cast(x, dtype), training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * coeffs)
+        grads = tape.gradient(loss, [x, bn.gamma, bn.beta])
+        assert y.dtype == dtype
+        results.append([y, bn.moving_mean, bn.moving_variance, *grads])
+    tol = 1e-5 if dtype == "float32" else 3e-2  # bf16 activations: 8 bits of mantissa
+    for a, b in zip(*results):
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32),
+                                   rtol=tol, atol=tol * 10)
+
+
 def test_spectral_norm_gradient_goes_through_sigma():
     """d/dW f(W / (u^T W v)) = G / s - <G, W> / s^2 u v^T (u, v constants; G = df/dW_sn)."""
     sn = layers.SpectralNorm(klayers.Dense(3, use_bias=False))
