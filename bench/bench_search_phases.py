@@ -244,10 +244,13 @@ def parse_args(argv=None):
     p.add_argument("--output", default=None, help="Write the JSON here instead of stdout.")
     peak.add_thread_flags(p)
     args = p.parse_args(argv)
+    for flag in ("shared_iters", "ctrl_steps", "num_candidates"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.iters_per_stage < 2:
-        raise SystemExit("--iters_per_stage: at least 2 (the first one compiles)")
+        p.error("--iters_per_stage must be at least 2 (the first one compiles)")
     if not os.path.exists(args.classifier):
-        raise SystemExit(f"--classifier={args.classifier}: no such file")
+        p.error(f"--classifier={args.classifier}: no such file")
     return args
 
 

@@ -172,12 +172,7 @@ def measure_overhead(args, rng, probe) -> dict:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--gf_dim", type=int, default=128)
-    p.add_argument("--df_dim", type=int, default=64)
-    p.add_argument("--latent_dim", type=int, default=128)
-    p.add_argument("--g_batch", type=int, default=128)
-    p.add_argument("--d_batch", type=int, default=64)
-    p.add_argument("--n_critic", type=int, default=5)
+    peak.add_search_model_flags(p)
     p.add_argument("--stages", default="0,1,2", help="Comma list of stages (0..2).")
     p.add_argument("--num_archs", type=int, default=3,
                    help="Architectures compared in the overhead figure (0: skip it).")

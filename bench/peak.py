@@ -53,6 +53,17 @@ def add_thread_flags(parser):
                         help="TensorFlow intra-op threads (0: TensorFlow's default).")
 
 
+def add_search_model_flags(parser):
+    """The paper's search model and batch (bench_supernet, profile_step): supernet G 128 /
+    D 64, latent 128, batch 128 (G) / 64 (D), n_critic 5."""
+    parser.add_argument("--gf_dim", type=int, default=128)
+    parser.add_argument("--df_dim", type=int, default=64)
+    parser.add_argument("--latent_dim", type=int, default=128)
+    parser.add_argument("--g_batch", type=int, default=128)
+    parser.add_argument("--d_batch", type=int, default=64)
+    parser.add_argument("--n_critic", type=int, default=5)
+
+
 def add_derived_model_flags(parser):
     """The derived model and batch of the strategy benchmarks (bench_distribute,
     bench_multi_worker): ``autogan_cifar10_a`` at G/D 64, batch 64/32, n_critic 5."""

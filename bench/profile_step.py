@@ -115,13 +115,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage", type=int, default=2, choices=(0, 1, 2))
     p.add_argument("--derived", action="store_true", help="a derived model instead")
-    p.add_argument("--arch", default="autogan_cifar10_a")
-    p.add_argument("--gf_dim", type=int, default=128)
-    p.add_argument("--df_dim", type=int, default=64)
-    p.add_argument("--latent_dim", type=int, default=128)
-    p.add_argument("--g_batch", type=int, default=128)
-    p.add_argument("--d_batch", type=int, default=64)
-    p.add_argument("--n_critic", type=int, default=5)
+    p.add_argument("--arch", default="autogan_cifar10_a", help="with --derived")
+    peak.add_search_model_flags(p)
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     p.add_argument("--steps", type=int, default=3, help="profiled generator iterations")
     p.add_argument("--top", type=int, default=25, help="op types listed")
@@ -129,6 +124,9 @@ def parse_args(argv=None):
     p.add_argument("--output", default=None, help="Write the JSON here instead of stdout.")
     peak.add_thread_flags(p)
     args = p.parse_args(argv)
+    for flag in ("steps", "n_critic", "g_batch", "d_batch", "top"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.quick:
         args.gf_dim = args.df_dim = args.latent_dim = 8
         args.g_batch = args.d_batch = 8

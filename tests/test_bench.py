@@ -199,3 +199,15 @@ def test_profile_conv_and_matmul_types():
         assert profile_step.is_conv_or_matmul(kind), kind
     for kind in ("Sum", "_MklNativeAvgPool", "FusedBatchNormV3", "ReadVariableOp"):
         assert not profile_step.is_conv_or_matmul(kind), kind
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    (phases_bench, ["--shared_iters=0"], "--shared_iters must be at least 1"),
+    (phases_bench, ["--iters_per_stage=1"], "--iters_per_stage must be at least 2"),
+    (phases_bench, ["--classifier=/nonexistent.keras"], "/nonexistent.keras: no such file"),
+    (profile_step, ["--steps=0"], "--steps must be at least 1"),
+])
+def test_bad_flags_of_the_new_benchmarks(script, flags, message, capsys):
+    with pytest.raises(SystemExit):
+        script.parse_args(flags)
+    assert message in capsys.readouterr().err
