@@ -61,6 +61,27 @@ def top_arch(search_result: str, rank: int = 0) -> str:
     return top[rank]["arch"]
 
 
+def distinct_archs(top: list[dict]) -> list[dict]:
+    """The first entry of each architecture in ``top``, each with its ``rank`` there.
+
+    A search's top-K may hold one architecture several times (the official code keeps
+    whatever its candidates were, and a controller that has converged samples the same
+    one repeatedly); training it again with the same seed would only repeat the run.
+
+    Args:
+      top: `read_top_archs` entries, best first.
+
+    Returns:
+      The entries (copies, with ``rank`` added), best first, each architecture once.
+    """
+    seen, out = set(), []
+    for rank, entry in enumerate(top):
+        if entry["arch"] not in seen:
+            seen.add(entry["arch"])
+            out.append(dict(entry, rank=rank))
+    return out
+
+
 SELECT_BY = ("is", "fid")
 
 
@@ -95,7 +116,8 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
       base_config: `training.TrainConfig` fields shared by every architecture (without
         ``arch``); ``classifier='auto'`` trains one small classifier, cached in model_dir.
         Each run is evaluated once, at its last iteration.
-      num_archs: train only the first N architectures (0: all).
+      num_archs: train only the first N distinct architectures (0: all); an architecture
+        the top-K holds twice is trained once (`distinct_archs`).
       select_by: ``"is"`` (the paper's) or ``"fid"``: which score ranks them (`rank_key`).
 
     Returns:
@@ -112,7 +134,7 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
 
     if select_by not in SELECT_BY:
         raise errors.UserError(f"--select_by must be one of {SELECT_BY}, got {select_by!r}")
-    top = read_top_archs(search_result)
+    top = distinct_archs(read_top_archs(search_result))
     if num_archs:
         top = top[:num_archs]
     config = dict(base_config)
@@ -120,7 +142,8 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
         config.get("classifier", "inception"), config.get("dataset", "cifar10"), model_dir,
         config.get("data_dir"))
     rows = []
-    for rank, entry in enumerate(top):
+    for entry in top:
+        rank = entry["rank"]
         max_iters = config.get("max_iters", training.TrainConfig.max_iters)
         run_config = training.TrainConfig(**dict(config, arch=entry["arch"],
                                                  eval_every=max_iters))

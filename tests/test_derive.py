@@ -28,3 +28,12 @@ def test_fid_ranks_lowest_first_missing_last():
 def test_unknown_selection_is_a_user_error(tmp_path):
     with pytest.raises(errors.UserError, match="--select_by must be one of"):
         derive.derive(str(tmp_path / "r.json"), str(tmp_path), {}, select_by="kid")
+
+
+def test_distinct_archs_keeps_the_first_of_each_with_its_rank():
+    top = [{"arch": "a", "reward": 3.0}, {"arch": "b", "reward": 2.5},
+           {"arch": "a", "reward": 2.4}, {"arch": "c", "reward": 2.0}, {"arch": "b", "reward": 1.0}]
+    assert derive.distinct_archs(top) == [{"arch": "a", "reward": 3.0, "rank": 0},
+                                          {"arch": "b", "reward": 2.5, "rank": 1},
+                                          {"arch": "c", "reward": 2.0, "rank": 3}]
+    assert "rank" not in top[0]  # the caller's entries are left as they were

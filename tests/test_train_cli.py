@@ -59,10 +59,11 @@ def test_export_then_sample_locally(trained, tmp_path):
     assert len([f for f in os.listdir(samples) if f.endswith(".png")]) == 5  # 4 + grid
 
 
-def test_derive_trains_each_top_arch(tmp_path, tiny_classifier):
+def test_derive_trains_each_distinct_top_arch(tmp_path, tiny_classifier):
     result = tmp_path / "search_result.json"
     result.write_text(json.dumps({"top_archs": [
         {"arch": [1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 3], "reward": 2.0},
+        {"arch": "1 0 1 1 1 0 0 1 1 1 0 1 0 3", "reward": 1.9},  # the first one again
         {"arch": [0, 1, 2, 1, 1, 2, 0, 0, 1, 0, 0, 0, 1, 2], "reward": 1.5}]}))
     model_dir = str(tmp_path / "derive")
     out = run("derive", f"--search_result={result}", f"--model_dir={model_dir}", "--max_iters=2",
@@ -70,7 +71,9 @@ def test_derive_trains_each_top_arch(tmp_path, tiny_classifier):
     assert out.returncode == 0, out.stderr[-3000:]
     with open(os.path.join(model_dir, "derive_result.json")) as f:
         derived = json.load(f)
-    assert len(derived["archs"]) == 2
+    assert sorted(row["rank"] for row in derived["archs"]) == [0, 2]  # the repeat is skipped
+    assert {"rank_0", "rank_2"} <= set(os.listdir(model_dir))
+    assert "rank_1" not in os.listdir(model_dir)
     scores = [row["is_mean"] for row in derived["archs"]]  # the paper's choice: highest IS
     assert scores == sorted(scores, reverse=True) and derived["best"]["is_mean"] == scores[0]
     assert "IS" in out.stdout and "FID" in out.stdout
