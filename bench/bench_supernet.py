@@ -4,6 +4,8 @@
     python bench/bench_supernet.py --stages=2 --num_archs=2 --seconds=10
     python bench/bench_supernet.py --quick --gf_dim=8 --df_dim=8   # a few-second smoke run
     python bench/bench_supernet.py --output=bench_supernet.json
+    python bench/bench_supernet.py --num_archs=0 --official_python=/work/torchvenv/bin/python \
+        --official_repo=/work/official          # and the official code, same settings
 
 Figures:
 
@@ -23,6 +25,11 @@ architecture prefix and `models.discriminator_macs` at the stage): D step =
 G forward on the D batch (1x) + D forward and backward on 2 x D batch (3x);
 G step = G forward and backward (3x) + D forward and input gradient (2x).
 The peak kernels (bench/peak.py) are timed in every round under the same load.
+
+With ``--official_python``, the official PyTorch code's supernet is timed after ours at
+the same settings (`official_supernet.py`, in that environment): each stage gains
+``official`` (seconds, GFLOP/s, fractions of the peak measured here) and
+``speedup_over_official``.
 """
 
 from __future__ import annotations
@@ -170,6 +177,41 @@ def measure_overhead(args, rng, probe) -> dict:
     return out
 
 
+def official_stages(args) -> list[dict]:
+    """The official code's figures at the same settings: `official_supernet.py` run by
+    ``--official_python`` (the PyTorch environment) after ours, with the same stages,
+    seconds, rounds, seed and widths."""
+    import json
+    import subprocess
+
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_supernet.py")
+    flags = [f"--{k}={getattr(args, k)}" for k in (
+        "gf_dim", "df_dim", "latent_dim", "g_batch", "d_batch", "n_critic", "seconds",
+        "rounds", "seed")]
+    done = subprocess.run([args.official_python, tool, f"--official_repo={args.official_repo}",
+                           "--stages=" + ",".join(map(str, args.stages)), *flags],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"--official_python: {tool} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)["stages"]
+
+
+def attach_official(stages: list[dict], official: list[dict]) -> None:
+    """Add the official code's seconds, GFLOP/s and our speed-up over it to each stage.
+
+    Both sides do the same work per iteration (same models, batches and n_critic), so the
+    official GFLOP/s are our FLOPs over its time and ``speedup_over_official`` is its
+    median time over ours.
+    """
+    by_stage = {o["stage"]: o for o in official}
+    for s in stages:
+        o = by_stage[s["stage"]]
+        s["official"] = {k: o[k] for k in ("median_seconds", "min_seconds", "max_seconds",
+                                            "first_call_seconds")}
+        s["official"]["gflops"] = peak.sig(s["gflop_per_iteration"] / o["median_seconds"])
+        s["speedup_over_official"] = round(o["median_seconds"] / s["median_seconds"], 3)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     peak.add_search_model_flags(p)
@@ -186,8 +228,16 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true",
                    help="Smoke mode: a few seconds in all (batch 4, 1 critic step, 2 archs).")
     p.add_argument("--output", default=None, help="Write the JSON here instead of stdout.")
+    p.add_argument("--official_python", default=None,
+                   help="Also time the official code: the Python of an environment with "
+                        "PyTorch (see bench/official_supernet.py); needs --official_repo.")
+    p.add_argument("--official_repo", default=None, help="A checkout of TAMU-VITA/AutoGAN.")
     peak.add_thread_flags(p)
     args = p.parse_args(argv)
+    if bool(args.official_python) != bool(args.official_repo):
+        p.error("--official_python and --official_repo go together")
+    if args.official_python and not os.path.exists(args.official_python):
+        p.error(f"--official_python={args.official_python}: no such file")
     args.stages = sorted({int(s) for s in args.stages.split(",")})
     if not args.stages or not set(args.stages) <= {0, 1, 2}:
         raise SystemExit(f"--stages: expected values in 0..2, got {args.stages}")
@@ -219,8 +269,11 @@ def main(argv=None):
         result["overhead"] = measure_overhead(args, rng, probe)
     peaks = probe.result()
     result["peak"] = peaks
+    if args.official_python:
+        attach_official(result["stages"], official_stages(args))
     dtypes = ["float32"] + (["bfloat16"] if args.precision == "bfloat16" else [])
     figures = list(result["stages"])
+    figures += [s["official"] for s in result["stages"] if "official" in s]
     if "overhead" in result:
         figures += [result["overhead"]["supernet"], result["overhead"]["derived"]]
     for s in figures:

@@ -12,6 +12,7 @@ from autogan_tf import models
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+import bench_supernet  # noqa: E402
 import bench_train  # noqa: E402
 
 
@@ -68,6 +69,30 @@ def test_bench_supernet_quick(tmp_path):
     assert overhead["time_ratio_supernet_over_derived"] == pytest.approx(
         overhead["supernet"]["median_seconds"] / overhead["derived"]["median_seconds"],
         rel=0.01)
+
+
+def test_official_figures_join_ours_by_stage():
+    ours = [{"stage": 0, "median_seconds": 0.2, "gflop_per_iteration": 30.0},
+            {"stage": 2, "median_seconds": 2.5, "gflop_per_iteration": 800.0}]
+    official = [{"stage": s, "median_seconds": t, "min_seconds": t - 0.1, "max_seconds": t + 0.1,
+                 "first_call_seconds": 1.0} for s, t in ((2, 5.0), (0, 0.3))]
+    bench_supernet.attach_official(ours, official)
+    assert [s["speedup_over_official"] for s in ours] == [1.5, 2.0]
+    assert ours[0]["official"]["gflops"] == pytest.approx(100.0)  # 30 GFLOP in 0.3 s
+    assert ours[1]["official"]["gflops"] == pytest.approx(160.0)
+    assert ours[1]["official"]["min_seconds"] == 4.9
+
+
+def test_official_flags_go_together_and_a_failing_official_run_is_named(tmp_path):
+    with pytest.raises(SystemExit):
+        bench_supernet.parse_args(["--official_repo=/nowhere"])
+    with pytest.raises(SystemExit):
+        bench_supernet.parse_args([f"--official_python={tmp_path}/python",
+                                   "--official_repo=/nowhere"])
+    args = bench_supernet.parse_args([f"--official_python={sys.executable}",
+                                      f"--official_repo={tmp_path}", "--stages=0"])
+    with pytest.raises(SystemExit, match="official_supernet.py failed(.|\n)*--official_repo"):
+        bench_supernet.official_stages(args)  # not an AutoGAN checkout: the tool says so
 
 
 def test_bad_widths_flag():
