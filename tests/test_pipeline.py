@@ -91,5 +91,7 @@ def test_quickstart_end_to_end_at_toy_size(tmp_path):
         assert os.path.exists(out[key]), key
     assert os.path.exists(os.path.join(out["saved_model"], "saved_model.pb"))
     assert out["is_mean"] >= 1.0 and out["fid"] >= 0 and 0 <= out["classifier_accuracy"] <= 1
+    # Held-out real images against the training images' statistics, same classifier.
+    assert out["real_is_mean"] >= 1.0 and 0 <= out["real_fid"] < out["fid"]
     with open(tmp_path / "quickstart.json") as f:
         assert json.load(f)["best_arch"] == out["best_arch"]
