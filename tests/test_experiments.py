@@ -36,6 +36,22 @@ def test_spearman_matches_ranks_by_hand(evidence):
     assert reverse["rho"] == pytest.approx(-1) and reverse["high"] == pytest.approx(-1)
 
 
+def test_compare_seeds_by_hand(evidence):
+    out = evidence.compare_seeds([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])
+    assert out["difference"] == pytest.approx(1.0)
+    # Both variances 1: Welch's t = 1 / sqrt(2/3), 4 degrees of freedom, whose CDF has the
+    # closed form 1/2 + 3/8 u (1 - t^2 / (12 (1 + t^2/4))), u = t / sqrt(1 + t^2/4).
+    t = 1 / np.sqrt(2 / 3)
+    u = t / np.sqrt(1 + t * t / 4)
+    cdf = 0.5 + 0.375 * u * (1 - t * t / (12 * (1 + t * t / 4)))
+    assert out["welch_p"] == pytest.approx(2 * (1 - cdf), rel=1e-6)
+    # 2 (1.95996 + 0.84162)^2 * 1 / 1 = 15.70 -> 16 seeds per side.
+    assert out["seeds_needed"] == 16
+    assert evidence.compare_seeds([2.0, 2.5], [2.0, 2.5])["seeds_needed"] is None
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        evidence.compare_seeds([1.0], [1.0, 2.0])
+
+
 def test_spearman_interval_covers_the_truth_for_correlated_data(evidence):
     rng = np.random.default_rng(3)
     x = rng.normal(size=40)
@@ -126,3 +142,21 @@ def test_side_by_side_compares_within_seed_noise(side_by_side):
     # FID (lower is better): ours 13.3 vs 11.5, noise 1.0: worse by more than the noise.
     assert fid_check["ours_minus_official"] == pytest.approx(1.8)
     assert fid_check["seed_noise"] == pytest.approx(1.0) and not fid_check["ok"]
+
+
+def test_markdown_reports_every_figure(evidence):
+    corr = {"rho": 0.7, "low": 0.2, "high": 0.93, "n": 14}
+    results = {
+        "classifier": {"test_accuracy": 0.755},
+        "correlation": {k: corr for k in ("rl_supernet_vs_is", "rl_supernet_vs_neg_fid",
+                                          "random_supernet_vs_is", "random_supernet_vs_neg_fid")},
+        "rl_vs_random": {kind: {"arch": arch, "is": [2.8, 2.9], "fid": [9.0, 10.0],
+                                "is_mean": 2.85, "is_sd": 0.07, "fid_mean": 9.5, "fid_sd": 0.7}
+                         for kind, arch in (("rl", "0 1 1 1"), ("random", "1 1 1 0"))},
+        "rl_minus_random": {"is": {"difference": 0.12, "welch_p": 0.21, "seeds_needed": 13},
+                            "fid": {"difference": -1.56, "welch_p": 0.1, "seeds_needed": 7}}}
+    text = evidence.markdown(results)
+    assert "75.5% test accuracy" in text and "not Inception" in text
+    assert text.count("| 0.700 | [0.20, 0.93] | 14 |") == 4
+    assert "| rl | `0 1 1 1` | 2.85 +- 0.07 (2.80 / 2.90) | 9.50 +- 0.70 (9.00 / 10.00) |" in text
+    assert "| IS | +0.12 | 0.21 | 13 |" in text and "| FID | -1.56 | 0.10 | 7 |" in text

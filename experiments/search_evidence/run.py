@@ -16,7 +16,8 @@ at 4, 8 and 16 px), every step with the package's own command lines:
    supernet) and trained alone for the same budget (seed 0); Spearman's rank
    correlation with a bootstrap interval;
 5. **RL vs random**: each search's derived architecture trained alone with seeds
-   0, 1, 2, IS/FID of the EMA generator (5,000 samples);
+   0 .. ``--train_seeds`` - 1, IS/FID of the EMA generator (5,000 samples), the difference
+   with Welch's t-test and the seeds that would resolve it;
 6. **controller learning curves** from the RL search's log (reward, baseline,
    entropy per search iteration) beside the random search's rewards.
 
@@ -50,7 +51,7 @@ DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "..", "shared", "dat
                     "cifar10-jpg.tar.gz")
 RESOLUTION = 16
 PROXY_SEEDS = (11, 12, 13)
-TRAIN_SEEDS = (0, 1, 2)
+TRAIN_SEEDS = 8  # seeds of each search's derived architecture trained alone (--train_seeds)
 NUM_ARCHS = 14
 
 # What one search, one derive and one stand-alone training do; the searches differ only
@@ -178,6 +179,35 @@ def controller_curves(log_records):
                        "baseline": rs[-1].get("baseline"),
                        "entropy": sum(entropies) / len(entropies) if entropies else None})
     return curves
+
+
+def compare_seeds(a, b, power=0.8, level=0.05):
+    """Is ``a`` better than ``b``? Difference of means, Welch's t-test, and the seeds needed.
+
+    Args:
+      a, b: one score per seed for each side (at least 2 each).
+      power, level: of the two-sided test the seed count is sized for.
+
+    Returns:
+      ``{"difference", "welch_p", "seeds_needed"}``: mean(a) - mean(b), the two-sided
+      p-value of Welch's t-test, and the seeds per side that would detect this difference
+      with ``power`` at ``level`` given the pooled spread (normal approximation:
+      2 (z_{1-level/2} + z_{power})^2 s^2 / d^2, rounded up; None when d is 0).
+    """
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"need at least 2 seeds per side, got {len(a)} and {len(b)}")
+    d = float(a.mean() - b.mean())
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    var = (a.var(ddof=1) + b.var(ddof=1)) / 2
+    z = stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power)
+    needed = math.ceil(2 * z * z * var / d ** 2) if d else None
+    return {"difference": d, "welch_p": p, "seeds_needed": needed}
 
 
 def mean_std(values):
@@ -364,7 +394,7 @@ def stand_alone(work, arch, seed):
     return read_json(os.path.join(work, "train", run_name(arch, seed), "eval_final.json"))
 
 
-def analyse(work, archs, proxy, info, scale):
+def analyse(work, archs, proxy, info, scale, train_seeds=TRAIN_SEEDS):
     """The results: proxy vs real correlation, RL vs random, the learning curves."""
     rows = []
     for entry in archs:
@@ -382,17 +412,21 @@ def analyse(work, archs, proxy, info, scale):
     for kind in ("rl", "random"):
         derived = read_json(os.path.join(work, f"derive_{kind}", "derive_result.json"))
         arch = derived["best"]["arch"]
-        runs = [stand_alone(work, arch, s) for s in TRAIN_SEEDS]
+        runs = [stand_alone(work, arch, s) for s in range(train_seeds)]
         is_mean, is_sd = mean_std([r["is_mean"] for r in runs])
         fid_mean, fid_sd = mean_std([r["fid"] for r in runs])
         comparison[kind] = {"arch": arch, "derive": derived["archs"],
                             "is": [r["is_mean"] for r in runs], "fid": [r["fid"] for r in runs],
                             "is_mean": is_mean, "is_sd": is_sd, "fid_mean": fid_mean,
                             "fid_sd": fid_sd}
+    difference = {"is": compare_seeds(comparison["rl"]["is"], comparison["random"]["is"]),
+                  "fid": compare_seeds(comparison["rl"]["fid"], comparison["random"]["fid"])}
     return {"settings": {"resolution": RESOLUTION, **{k: v for k, v in scale.items()},
-                         "proxy_seeds": list(PROXY_SEEDS), "train_seeds": list(TRAIN_SEEDS)},
+                         "proxy_seeds": list(PROXY_SEEDS),
+                         "train_seeds": list(range(train_seeds))},
             "classifier": info, "architectures": rows, "correlation": correlation,
-            "rl_vs_random": comparison, "curves": learning_curves(work)}
+            "rl_vs_random": comparison, "rl_minus_random": difference,
+            "curves": learning_curves(work)}
 
 
 def markdown(results):
@@ -413,6 +447,13 @@ def markdown(results):
         lines.append(f"| {kind} | `{row['arch']}` | {row['is_mean']:.2f} +- {row['is_sd']:.2f} "
                      f"({' / '.join(f'{v:.2f}' for v in row['is'])}) | {row['fid_mean']:.2f} +- "
                      f"{row['fid_sd']:.2f} ({' / '.join(f'{v:.2f}' for v in row['fid'])}) |")
+    if "rl_minus_random" in results:
+        lines += ["", "| RL - random | difference of means | Welch p | seeds per side for 80 % "
+                  "power |", "|---|---|---|---|"]
+        for key, label in (("is", "IS"), ("fid", "FID")):
+            r = results["rl_minus_random"][key]
+            lines.append(f"| {label} | {r['difference']:+.2f} | {r['welch_p']:.2f} | "
+                         f"{r['seeds_needed']} |")
     return "\n".join(lines)
 
 
@@ -465,6 +506,8 @@ def plot(results, path):
         ax.scatter([i] * len(row["is"]), row["is"], color="k", zorder=3)
     ax.set_xticks(range(len(results["rl_vs_random"])),
                   [f"{k}\n{r['arch']}" for k, r in results["rl_vs_random"].items()], fontsize=7)
+    values = [v for row in results["rl_vs_random"].values() for v in row["is"]]
+    ax.set_ylim(min(values) - 0.3, max(values) + 0.2)  # the seeds' spread, not the bars
     ax.set(title="derived architecture trained alone (seeds)", ylabel="IS")
     fig.tight_layout()
     fig.savefig(path + ".tmp.png", dpi=110)
@@ -479,11 +522,15 @@ def main(argv=None):
     p.add_argument("--lanes", type=int, default=2, help="commands run at a time")
     p.add_argument("--num_archs", type=int, default=NUM_ARCHS,
                    help="architectures of the proxy-vs-real correlation (at least 12)")
+    p.add_argument("--train_seeds", type=int, default=TRAIN_SEEDS,
+                   help="seeds of each search's derived architecture trained alone (at least 2)")
     p.add_argument("--results", default=None, help="also write the results JSON here")
     p.add_argument("--plot", default=None, help="also write the plot here")
     args = p.parse_args(argv)
     if args.num_archs < 3:
         p.error("--num_archs must be at least 3")
+    if args.train_seeds < 2:
+        p.error("--train_seeds must be at least 2")
     if not os.path.exists(args.data):
         p.error(f"--data={args.data}: no such file (the CIFAR-10 JPEG tarball)")
     scale = SCALES[args.scale]
@@ -501,10 +548,10 @@ def main(argv=None):
     runs = {(a["arch"], 0) for a in archs}
     for kind in ("rl", "random"):
         best = read_json(os.path.join(work, f"derive_{kind}", "derive_result.json"))["best"]
-        runs |= {(best["arch"], s) for s in TRAIN_SEEDS}
+        runs |= {(best["arch"], s) for s in range(args.train_seeds)}
     run_parallel([train_job(args, work, root, scale, classifier, stats, a, s)
                   for a, s in sorted(runs, key=lambda r: (r[1], r[0]))], args.lanes)
-    results = analyse(work, archs, proxy, info, scale)
+    results = analyse(work, archs, proxy, info, scale, args.train_seeds)
     for out in filter(None, [os.path.join(work, "results.json"), args.results]):
         write_json(out, results)
     for out in filter(None, [os.path.join(work, "evidence.png"), args.plot]):
