@@ -46,7 +46,8 @@ def main(argv):
     print(f"  IS {artifacts['is_mean']:.2f} of 8 classes, FID {artifacts['fid']:.1f}: scored by "
           f"the quick start's classifier"
           + (f" ({100 * accuracy:.1f} % test accuracy)" if accuracy is not None else "")
-          + ", not comparable with Inception scores")
+          + f", not comparable with Inception scores; held-out real images score IS "
+          f"{artifacts['real_is_mean']:.2f}, FID {artifacts['real_fid']:.1f}")
     print(f"  every figure   {os.path.join(FLAGS.output_dir, 'quickstart.json')}")
 
 
