@@ -29,19 +29,18 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+sys.path.insert(0, os.path.dirname(HERE))  # autogan_tf.search_space: pure Python, no TensorFlow
+
+from autogan_tf import search_space  # noqa: E402
 
 PAPER = dict(gf_dim=128, df_dim=64, latent_dim=128, bottom_width=4, g_batch=128, d_batch=64,
              n_critic=5, lr=2e-4, betas=(0.0, 0.9))
-CELL_SIZES = (2, 3, 3, 2)  # conv, norm, upsampling, shortcut; cells 1 and 2 add 2**i skip-ins
 
 
 def random_arch(stage: int, rng: random.Random) -> list[int]:
     """A uniform architecture prefix of ``stage + 1`` cells, as the official vectors are."""
-    arch = []
-    for cell in range(stage + 1):
-        sizes = CELL_SIZES + ((2 ** cell,) if cell else ())
-        arch += [rng.randrange(n) for n in sizes]
-    return arch
+    return [rng.randrange(n) for cell in range(stage + 1)
+            for n in search_space.decision_sizes(cell)]
 
 
 def build(off, args):
