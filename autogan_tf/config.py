@@ -64,6 +64,20 @@ def positive_int(name: str, value) -> None:
         raise errors.UserError(f"--{name} must be a positive integer, got {value!r}")
 
 
+def minibatch_group(name: str, value) -> None:
+    """0 (off) or a group size of at least 2 images.
+
+    Args:
+      name: the setting's name, for the message.
+      value: the value to check.
+
+    Raises:
+      errors.UserError: ``value`` is not an int, or is 1 or negative.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value == 1:
+        raise errors.UserError(f"--{name} must be 0 (off) or a group size >= 2, got {value!r}")
+
+
 def non_negative(name: str, value) -> None:
     """A number >= 0 (0 usually means "never" or "none").
 
@@ -239,6 +253,10 @@ class ModelSettings(Settings):
     gf_dim: int = setting(256, "Generator width: channels of its cells (paper: 256).",
                           positive_int)
     df_dim: int = setting(128, "Discriminator width (paper: 128).", positive_int)
+    d_minibatch_std: int = setting(
+        0, "0: AutoGAN's discriminator; N >= 2: D also sees the spread of groups of N images "
+           "(minibatch standard deviation, against mode collapse in short runs).",
+        minibatch_group)
     latent_dim: int = setting(128, "Dimension of the noise z.", positive_int)
     bottom_width: int = setting(4, "Side of the generator's first feature map; images are "
                                    "bottom_width * 2^cells pixels.", positive_int)
@@ -257,6 +275,21 @@ class OptimizerSettings(Settings):
     d_lr: float = setting(2e-4, "Adam learning rate of the discriminator.", positive)
     beta1: float = setting(0.0, "Adam beta1 of G and D (paper: 0).", unit_interval)
     beta2: float = setting(0.9, "Adam beta2 of G and D (paper: 0.9).", unit_interval)
+
+    def check_together(self):
+        """Checks across fields: D's minibatch-std groups divide the batches D sees.
+
+        Raises:
+          errors.UserError: ``d_minibatch_std`` is on and a batch larger than it is not a
+            multiple of it.
+        """
+        super().check_together()
+        group = getattr(self, "d_minibatch_std", 0)
+        for name in ("d_batch_size", "g_batch_size"):
+            size = getattr(self, name)
+            if group and size > group and size % group:
+                raise errors.UserError(f"--{name}={size} must be a multiple of "
+                                       f"--d_minibatch_std={group} (or at most {group})")
 
 
 @dataclasses.dataclass
@@ -381,6 +414,7 @@ class SearchConfig(*_SHARED_GROUPS):
           errors.UserError: ``shared_iters`` and ``shared_epochs`` are both 0, ``topk`` exceeds
             ``num_candidates``, or ``grow_steps`` is invalid (see `grow_steps_list`).
         """
+        super().check_together()
         if self.shared_iters == 0 and self.shared_epochs == 0:
             raise errors.UserError("--shared_iters or --shared_epochs must be positive")
         if self.topk > self.num_candidates:
@@ -493,6 +527,7 @@ class TrainConfig(*_SHARED_GROUPS):
           errors.UserError: ``eval_every`` and ``eval_num_samples`` are set but
             ``eval_num_samples`` is below `IS_SPLITS`.
         """
+        super().check_together()
         if self.eval_every and self.eval_num_samples and self.eval_num_samples < IS_SPLITS:
             raise errors.UserError(f"--eval_num_samples={self.eval_num_samples} must be at least "
                              f"{IS_SPLITS} (the Inception Score averages over {IS_SPLITS} "

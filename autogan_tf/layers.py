@@ -997,3 +997,60 @@ class DisBlock(layers.Layer):
         """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "channels": self.channels,
                 "downsample": self.downsample}
+
+
+class MinibatchStd(layers.Layer):
+    """Appends how varied the batch is as one more feature map (Karras et al., ICLR 2018).
+
+    The batch is split into groups of ``group_size`` images; for every group, the standard
+    deviation of each feature over the group's members is averaged into one number, which
+    becomes an extra channel of each member. A discriminator that sees the spread of a batch
+    can tell a generator that draws one kind of image from the data, which is what keeps a
+    short GAN run from collapsing onto a few classes. Not part of AutoGAN: off by default.
+
+    Args:
+      group_size: images per group (2 or more); a batch smaller than it is one group, a
+        larger batch must be a multiple of it.
+      **kwargs: passed to `keras.layers.Layer`.
+
+    Raises:
+      ValueError: ``group_size`` below 2.
+    """
+
+    def __init__(self, group_size: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        if group_size < 2:
+            raise ValueError(f"group_size must be at least 2, got {group_size}")
+        self.group_size = group_size
+
+    def call(self, x):
+        """``x`` with the spread of its group as a last channel.
+
+        Args:
+          x: NHWC features; the batch is a multiple of ``group_size`` or smaller than it.
+
+        Returns:
+          ``[batch, H, W, C + 1]`` in ``x``'s dtype.
+        """
+        shape = tf.shape(x)
+        batch = shape[0]
+        group = tf.minimum(self.group_size, batch)
+        tf.debugging.assert_equal(
+            batch % group, 0, message=f"MinibatchStd: the batch must be a multiple of "
+                                      f"group_size={self.group_size}")
+        # Image i is member i // (batch // group) of group i % (batch // group): strided groups.
+        y = tf.reshape(tf.cast(x, tf.float32), tf.concat([[group, -1], shape[1:]], 0))
+        y = y - tf.reduce_mean(y, axis=0, keepdims=True)
+        y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)
+        y = tf.reduce_mean(y, axis=[1, 2, 3])
+        y = tf.tile(y, [group])
+        y = tf.broadcast_to(y[:, None, None, None], tf.concat([shape[:3], [1]], 0))
+        return tf.concat([x, tf.cast(y, x.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        """The input's shape with one more channel."""
+        return (*input_shape[:-1], None if input_shape[-1] is None else input_shape[-1] + 1)
+
+    def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
+        return {**super().get_config(), "group_size": self.group_size}

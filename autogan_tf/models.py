@@ -20,8 +20,9 @@ from keras import layers
 from autogan_tf import config as config_lib
 from autogan_tf import search_space as ss
 from autogan_tf.config import PRECISIONS
-from autogan_tf.layers import (DisBlock, FixedCell, OptimizedDisBlock, SearchCell, ToRGB,
-                               SpectralNorm, _sn, cell_op_usage, torch_bias_init,
+from autogan_tf.layers import (DisBlock, FixedCell, MinibatchStd, OptimizedDisBlock,
+                               SearchCell, ToRGB, SpectralNorm, _sn, _sn_conv, cell_op_usage,
+                               torch_bias_init,
                                torch_default_init, track)
 
 
@@ -332,21 +333,28 @@ class Discriminator(keras.Model):
       df_dim: channels of every block (the paper: 128).
       num_cells: the generator's cells; one growing block per cell.
       precision: ``"float32"`` or ``"bfloat16"``.
+      minibatch_std: 0 (AutoGAN's D), or a group size: before the last block, a
+        `layers.MinibatchStd` channel and a spectral-norm 3x3 conv back to ``df_dim``
+        channels let D see how varied a batch is (against mode collapse in short runs).
       **kwargs: passed to `keras.Model`.
 
     Raises:
-      ValueError: a bad ``df_dim`` or ``precision``.
+      ValueError: a bad ``df_dim``, ``precision`` or ``minibatch_std``.
     """
 
     FLOAT32_HEADS = ("l5",)  # see set_precision
 
     def __init__(self, df_dim: int = 128, num_cells: int = 3, precision: str = "float32",
-                 **kwargs):
+                 minibatch_std: int = 0, **kwargs):
         super().__init__(**kwargs)
-        config_lib.check_values(df_dim=df_dim)
+        config_lib.check_values(df_dim=df_dim, d_minibatch_std=minibatch_std)
         self.df_dim = df_dim
         self.precision = check_precision(precision)
         self.num_cells = num_cells
+        self.minibatch_std = minibatch_std
+        if minibatch_std:
+            self.batch_std = MinibatchStd(minibatch_std, name="batch_std")
+            self.batch_std_conv = _sn_conv(df_dim, 3, "batch_std_conv")
         self.growing = [track(self, "block1", OptimizedDisBlock(df_dim, name="block1"))]
         for i in range(1, num_cells):
             self.growing.append(track(self, f"block{i + 1}", DisBlock(
@@ -367,6 +375,8 @@ class Discriminator(keras.Model):
         self.growing[0].build((None, None, None, 3))
         for block in self.growing[1:] + [self.final_block]:
             block.build((None, None, None, self.df_dim))
+        if self.minibatch_std:
+            self.batch_std_conv.build((None, None, None, self.df_dim + 1))
         self.l5.build((None, self.df_dim))
         self.built = True
 
@@ -390,6 +400,8 @@ class Discriminator(keras.Model):
         h = x
         for block in self.growing[:stage + 1]:
             h = block(h, training=training)
+        if self.minibatch_std:
+            h = self.batch_std_conv(self.batch_std(h), training=training)
         h = tf.nn.relu(self.final_block(h, training=training))
         h = tf.reduce_sum(tf.cast(h, tf.float32), axis=[1, 2])
         return self.l5(h, training=training)
@@ -397,7 +409,7 @@ class Discriminator(keras.Model):
     def get_config(self):
         """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "df_dim": self.df_dim, "num_cells": self.num_cells,
-                "precision": self.precision}
+                "precision": self.precision, "minibatch_std": self.minibatch_std}
 
 
 def copy_supernet_weights(supernet: SuperGenerator, derived: DerivedGenerator):

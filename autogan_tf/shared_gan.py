@@ -33,7 +33,7 @@ def build_supernet(config, sync_bn: bool = False):
     c = config
     return (models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells,
                                   sync_bn=sync_bn),
-            models.Discriminator(c.df_dim, c.num_cells))
+            models.Discriminator(c.df_dim, c.num_cells, minibatch_std=c.d_minibatch_std))
 
 
 def _reset_weights(model, fresh, optimizer):

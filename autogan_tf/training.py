@@ -84,7 +84,8 @@ def build_models(config: TrainConfig, sync_bn: bool = False):
     """
     g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
                                 config.bottom_width, sync_bn=sync_bn)
-    d = models.Discriminator(config.df_dim, num_cells=g.num_cells)
+    d = models.Discriminator(config.df_dim, num_cells=g.num_cells,
+                             minibatch_std=config.d_minibatch_std)
     return g, d
 
 

@@ -310,6 +310,64 @@ def test_discriminator_grows_and_normalises():
         pytest.approx(1.0, abs=0.02)
 
 
+def _minibatch_std_numpy(x, group_size):
+    """The minibatch standard deviation written from its definition, one group at a time."""
+    n = x.shape[0]
+    group = min(group_size, n)
+    stride = n // group
+    spread = np.empty(n)
+    for i in range(n):
+        members = x[i % stride::stride]  # images i % stride, + stride, + 2 stride, ...
+        assert len(members) == group
+        spread[i] = members.std(axis=0).mean()  # population std per feature, then mean
+    return np.concatenate([x, np.broadcast_to(spread[:, None, None, None],
+                                              x.shape[:3] + (1,))], axis=-1)
+
+
+@pytest.mark.parametrize("batch,group", [(8, 4), (8, 2), (3, 4), (6, 6)])
+def test_minibatch_std_matches_numpy(batch, group):
+    x = np.random.default_rng(batch + group).normal(size=(batch, 3, 2, 5)).astype(np.float32)
+    x[1] *= 3.0  # groups differ in spread
+    got = L.MinibatchStd(group)(tf.constant(x)).numpy()
+    np.testing.assert_allclose(got, _minibatch_std_numpy(x, group), rtol=1e-5, atol=1e-6)
+
+
+def test_minibatch_std_refuses_bad_groups():
+    with pytest.raises(ValueError, match="group_size"):
+        L.MinibatchStd(1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="multiple of group_size=4"):
+        L.MinibatchStd(4)(tf.zeros([6, 2, 2, 1]))
+    with pytest.raises(Exception, match="--d_minibatch_std must be 0"):
+        models.Discriminator(8, minibatch_std=1)
+    from autogan_tf.config import SearchConfig, TrainConfig
+    for config in (TrainConfig, SearchConfig):
+        with pytest.raises(Exception, match="--g_batch_size=30 must be a multiple of "
+                                            "--d_minibatch_std=4"):
+            config(d_minibatch_std=4, g_batch_size=30, d_batch_size=32)
+        assert config(d_minibatch_std=8, g_batch_size=4, d_batch_size=32).d_minibatch_std == 8
+
+
+def test_discriminator_with_minibatch_std_sees_the_batch():
+    d = models.Discriminator(8, minibatch_std=4)
+    assert models.Discriminator(8).get_config()["minibatch_std"] == 0
+    assert d.get_config()["minibatch_std"] == 4
+    x = tf.random.normal([4, 32, 32, 3], seed=1)
+    plain = models.Discriminator(8)
+    for _ in range(10):  # spectral norms' power iterations: logits of a normalised scale
+        d(x, training=True), plain(x, training=True)
+    alone = d(x[:1], training=False)
+    # Image 0's logit depends on the other images in its group only with the option on.
+    assert not np.allclose(d(x, training=False)[:1], alone, atol=1e-6)
+    np.testing.assert_allclose(plain(x, training=False)[:1], plain(x[:1], training=False),
+                               rtol=1e-5, atol=1e-6)
+    def names(model):
+        return {v.path.split("/", 1)[1] for v in model.trainable_variables}
+
+    extra = names(d) - names(plain)
+    assert extra and all(n.startswith("batch_std_conv/") for n in extra)
+    assert names(plain) <= names(d)
+
+
 def test_configs_round_trip():
     g = models.DerivedGenerator("autogan_cifar10_c", gf_dim=8, latent_dim=4)
     config = g.get_config()
