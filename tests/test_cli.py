@@ -56,3 +56,18 @@ def test_help_lists_the_commands_settings_as_a_console_script_and_with_python_m(
                   if line.startswith("  --")]
         assert set(own_flags) <= set(listed), listed
         assert "--test_tmpdir" not in listed  # other libraries' flags stay in --helpfull
+
+
+@pytest.mark.parametrize("command,expected", [
+    ("quickstart", "2 {half}"),  # small models: two ops at once on half the cores each
+    ("train", "-1 0"),  # one op on every core (the automatic policy)
+])
+def test_thread_defaults_follow_the_model_size(command, expected):
+    from autogan_tf.cli.common import host_cores
+
+    code = ("from absl import flags; from autogan_tf.cli import %s; "
+            "print(flags.FLAGS['inter_op_threads'].default, "
+            "flags.FLAGS['intra_op_threads'].default)" % command)
+    out = run_cli("-c", code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[-2] == expected.format(half=max(1, host_cores() // 2))

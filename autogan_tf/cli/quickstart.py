@@ -18,7 +18,7 @@ from autogan_tf.cli import common
 
 START = time.time()  # the whole command is timed, TensorFlow's start-up included
 FLAGS = flags.FLAGS
-common.define_runtime_flags()
+common.define_runtime_flags(small_models=True)
 flags.DEFINE_string("output_dir", "/tmp/autogan_quickstart", "Where every artifact goes.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 
