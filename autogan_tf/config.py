@@ -665,7 +665,10 @@ def check_run_dir_config(model_dir: str, filename: str, config: Settings, struct
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as e:
             raise error(f"{path} is unreadable ({e}); use a new --model_dir") from None
-        diff = {k: (saved.get(k), current[k]) for k in structural if saved.get(k) != current[k]}
+        # A key the file lacks was added since it was written: the run had its default.
+        defaults = {f.name: f.default for f in dataclasses.fields(config)}
+        diff = {k: (saved.get(k, defaults.get(k)), current[k]) for k in structural
+                if saved.get(k, defaults.get(k)) != current[k]}
         if diff:
             pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
             raise error(f"--model_dir={model_dir} holds a {what} of a different "

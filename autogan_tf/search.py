@@ -44,6 +44,7 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -67,9 +68,9 @@ from autogan_tf.search_log import describe_event  # noqa: F401
 
 RESULT_FILE = "search_result.json"
 CONFIG_FILE = "search_config.json"
-STRUCTURAL_KEYS = ("gf_dim", "df_dim", "latent_dim", "bottom_width", "num_cells", "hid_size",
-                   "search", "mlas", "topk", "num_candidates", "grow_steps", "n_critic",
-                   "reset_window", "dataset")
+STRUCTURAL_KEYS = ("gf_dim", "df_dim", "d_minibatch_std", "latent_dim", "bottom_width",
+                   "num_cells", "hid_size", "search", "mlas", "topk", "num_candidates",
+                   "grow_steps", "n_critic", "reset_window", "dataset")
 
 
 class SearchError(errors.AutoganError, RuntimeError):
@@ -592,7 +593,9 @@ def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
     except (OSError, ValueError) as e:
         raise SearchUserError(f"--model_dir={model_dir}: cannot read {CONFIG_FILE} ({e}); "
                               "is it a search directory?") from None
-    changed = [k for k in overrides if k in STRUCTURAL_KEYS and overrides[k] != saved.get(k)]
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+    changed = [k for k in overrides
+               if k in STRUCTURAL_KEYS and overrides[k] != saved.get(k, defaults.get(k))]
     if changed:
         raise SearchUserError(f"load_search: {changed} cannot differ from the saved search's")
     config = SearchConfig.from_dict({**saved, **overrides})

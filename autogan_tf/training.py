@@ -35,7 +35,8 @@ from autogan_tf.metrics.evaluator import Evaluator  # noqa: F401 - importable fr
 
 CONFIG_FILE = "config.json"
 # Keys that must match between a run and the --model_dir it resumes from.
-STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "latent_dim", "bottom_width")
+STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "d_minibatch_std", "latent_dim",
+                   "bottom_width")
 
 
 class TrainingError(errors.AutoganError, RuntimeError):

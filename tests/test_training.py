@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -60,6 +61,20 @@ def test_model_dir_of_another_configuration_is_refused(tmp_path, tiny_classifier
     with pytest.raises(training.TrainingError, match="different configuration.*gf_dim"):
         training.train(tiny_config(tiny_classifier, gf_dim=8, eval_every=0), model_dir,
                        progress=False)
+    with pytest.raises(training.TrainingError,
+                       match="different configuration.*d_minibatch_std: saved 0 vs flag 2"):
+        training.train(tiny_config(tiny_classifier, d_minibatch_std=2, eval_every=0),
+                       model_dir, progress=False)
+    # A run written before a setting existed had its default: it still resumes.
+    path = os.path.join(model_dir, "config.json")
+    with open(path) as f:
+        saved = json.load(f)
+    del saved["d_minibatch_std"]
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    out = training.train(tiny_config(tiny_classifier, max_iters=2, eval_every=0), model_dir,
+                         progress=False)
+    assert out["step"] == 2
 
 
 def test_nonfinite_loss_restores_then_stops(tmp_path, tiny_classifier, monkeypatch):
