@@ -216,6 +216,19 @@ class Settings:
         return dataclasses.asdict(self)
 
     @classmethod
+    def saved_value(cls, saved: dict, key: str):
+        """``saved[key]``, or the setting's default when ``saved`` was written before it existed.
+
+        Args:
+          saved: a flat dict as written by `to_dict` (``config.json``).
+          key: a setting's name.
+        """
+        if key in saved:
+            return saved[key]
+        default = {f.name: f.default for f in dataclasses.fields(cls)}.get(key)
+        return None if default is dataclasses.MISSING else default
+
+    @classmethod
     def from_dict(cls, values: dict):
         """A configuration from a saved dict.
 
@@ -665,10 +678,8 @@ def check_run_dir_config(model_dir: str, filename: str, config: Settings, struct
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as e:
             raise error(f"{path} is unreadable ({e}); use a new --model_dir") from None
-        # A key the file lacks was added since it was written: the run had its default.
-        defaults = {f.name: f.default for f in dataclasses.fields(config)}
-        diff = {k: (saved.get(k, defaults.get(k)), current[k]) for k in structural
-                if saved.get(k, defaults.get(k)) != current[k]}
+        before = {k: config.saved_value(saved, k) for k in structural}
+        diff = {k: (before[k], current[k]) for k in structural if before[k] != current[k]}
         if diff:
             pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
             raise error(f"--model_dir={model_dir} holds a {what} of a different "

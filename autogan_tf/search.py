@@ -44,7 +44,6 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -593,9 +592,8 @@ def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
     except (OSError, ValueError) as e:
         raise SearchUserError(f"--model_dir={model_dir}: cannot read {CONFIG_FILE} ({e}); "
                               "is it a search directory?") from None
-    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
     changed = [k for k in overrides
-               if k in STRUCTURAL_KEYS and overrides[k] != saved.get(k, defaults.get(k))]
+               if k in STRUCTURAL_KEYS and overrides[k] != SearchConfig.saved_value(saved, k)]
     if changed:
         raise SearchUserError(f"load_search: {changed} cannot differ from the saved search's")
     config = SearchConfig.from_dict({**saved, **overrides})
