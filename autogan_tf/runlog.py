@@ -277,8 +277,9 @@ class RunLog:
         eta = (total - step) / rate if total and rate > 0 else float("nan")
         frac = min(max(step / total, 0.0), 1.0) if total else 0.0
         bar = "#" * int(frac * 20) + "." * (20 - int(frac * 20))
+        speed = _format_metric(rate) if math.isfinite(rate) else "?"  # unknown on the first call
         text = (f"[{bar}] {step}/{total} {100 * frac:5.1f}% "
-                f"{_format_metric(rate)} it/s ETA {_duration(eta)}")
+                f"{speed} it/s ETA {_duration(eta)}")
         if metrics:
             text += " " + " ".join(f"{k}={_format_metric(v)}" for k, v in metrics.items())
         if tty:

@@ -98,7 +98,8 @@ def test_progress_on_a_pipe_prints_periodically(tmp_path):
     log.progress(100, 100, d_loss=0.125, g_loss=float("nan"))  # the end is always shown
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
-    assert "0/100" in lines[0] and "d_loss=0.5" in lines[0] and "ETA ?" in lines[0]
+    assert "0/100" in lines[0] and "d_loss=0.5" in lines[0] and "? it/s ETA ?" in lines[0]
+    assert "nan" not in lines[0]
     assert "100/100" in lines[1] and "100.0%" in lines[1] and "it/s" in lines[1]
     assert "d_loss=0.125" in lines[1] and "g_loss=nan" in lines[1]
     assert "\r" not in stream.getvalue()
