@@ -173,6 +173,35 @@ def test_seeds_make_sampling_reproducible():
     assert not np.array_equal(a.sample(32).decisions, a.sample(32).decisions)
 
 
+def test_compiled_draw_matches_the_eager_steps_and_traces_once():
+    """`sample` is one compiled call; it must draw what its steps do one by one in eager
+    mode (the generator's next key, the beam pick, the policy's draws), and one trace
+    serves every draw of a batch size whatever the beam's size."""
+    c = ctrl.Controller(1, seed=2)
+    twin_rng = tf.random.Generator.from_state(c.rng.state.numpy(), c.rng.algorithm)
+    prev_archs = tf.constant(random_decisions((0,), 3, 0))
+    prev_hidden = (tf.random.normal([3, H], seed=1), tf.random.normal([3, H], seed=2))
+    s = c.sample(6, prev_archs, prev_hidden)
+    key = twin_rng.make_seeds(1)[:, 0]
+    pick = tf.random.stateless_uniform([6], tf.random.experimental.stateless_fold_in(key, 0),
+                                       minval=0, maxval=3, dtype=tf.int32)
+    h0, c0 = (tf.gather(x, pick) for x in prev_hidden)
+    decisions, log_probs, _, h, _ = c._draw(key, h0, c0)  # eager
+    np.testing.assert_array_equal(s.beam_index, pick)
+    np.testing.assert_array_equal(s.decisions, decisions)
+    np.testing.assert_array_equal(s.archs, np.concatenate([np.take(prev_archs, pick, 0),
+                                                           decisions], 1))
+    np.testing.assert_allclose(s.log_probs, log_probs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s.hidden[0], h, rtol=1e-5, atol=1e-6)
+    for k in (2, 3, 5, 5, 4):  # beams of any size after the first two
+        c.sample(6, prev_archs[:k % 3 + 1], tuple(x[:k % 3 + 1] for x in prev_hidden))
+    assert c._sample_continuing.experimental_get_tracing_count() <= 2
+    fresh = ctrl.Controller(0, seed=2)
+    for _ in range(4):
+        fresh.sample(5)
+    assert fresh._sample_fresh.experimental_get_tracing_count() == 1
+
+
 def test_config_round_trip_rebuilds_the_same_initial_controller():
     c = ctrl.Controller((1,), hidden_size=16, seed=3)
     twin = ctrl.Controller.from_config(c.get_config())
