@@ -25,7 +25,7 @@ far per step as it would move a single bias.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import Optional
 
 import keras
 import numpy as np
