@@ -30,16 +30,17 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 def check_precision(precision: str) -> str:
-    """``precision`` if it is one of `PRECISIONS`; else a ValueError naming --precision.
+    """``precision`` if it is one of `PRECISIONS` (``"auto"`` resolved by
+    `config.resolve_precision`); else a ValueError naming --precision.
 
     Args:
-      precision: ``"float32"`` or ``"bfloat16"``.
+      precision: ``"float32"``, ``"bfloat16"`` or ``"auto"``.
 
     Raises:
       ValueError: any other value.
     """
     config_lib.check_values(precision=precision)
-    return precision
+    return config_lib.resolve_precision(precision)
 
 
 def set_precision(model: keras.Model, precision: str):

@@ -108,3 +108,40 @@ def test_precision_flag_reaches_the_trainers():
         training.TrainConfig(precision="fp16")
     with pytest.raises(ValueError, match="--precision"):
         search.SearchConfig(precision="fp16")
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+flags\t\t: fpu vme sse2 avx2 avx512f avx512bw{extra} xsave
+"""
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (" avx512_bf16", "bfloat16"), (" amx_bf16 amx_tile", "bfloat16"),
+    ("", "float32"), (" avx512_bf16x", "float32"),  # a longer flag name is not the flag
+])
+def test_auto_precision_follows_the_cpus_bfloat16_flags(tmp_path, monkeypatch, extra, expected):
+    from autogan_tf import config
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO.format(extra=extra))
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    assert config.resolve_precision("auto", str(cpuinfo)) == expected
+    # With a GPU, auto stays float32 whatever the CPU; explicit values are kept as given.
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    assert config.resolve_precision("auto", str(cpuinfo)) == "float32"
+    assert config.resolve_precision("bfloat16", str(cpuinfo)) == "bfloat16"
+    assert config.resolve_precision("auto", str(tmp_path / "missing")) == "float32"
+
+
+def test_auto_precision_is_resolved_in_the_configuration(monkeypatch):
+    from autogan_tf import config, training
+
+    monkeypatch.setattr(config, "cpu_computes_bfloat16", lambda cpuinfo=None: True)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    c = training.TrainConfig(precision="auto")
+    assert c.precision == "bfloat16" and c.to_dict()["precision"] == "bfloat16"
+    assert config.SearchConfig(precision="auto").precision == "bfloat16"
+    monkeypatch.setattr(config, "cpu_computes_bfloat16", lambda cpuinfo=None: False)
+    assert training.TrainConfig(precision="auto").precision == "float32"
+    assert models.check_precision("auto") == "float32"
