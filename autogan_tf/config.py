@@ -375,10 +375,6 @@ class RunSettings(Settings):
         one_of(PRECISION_CHOICES))
     log_every: int = setting(100, "Log the losses every N generator iterations.",
                              positive_int)
-
-    def __post_init__(self):
-        self.precision = resolve_precision(self.precision)
-        super().__post_init__()
     save_every: int = setting(1000, "Checkpoint every N generator iterations (0: only at the "
                                     "end).", non_negative)
     keep_checkpoints: int = setting(3, "Recent checkpoints kept in MODEL_DIR/checkpoints.",
@@ -388,6 +384,10 @@ class RunSettings(Settings):
            "batches at most this many times, then stop with an error.", non_negative)
     seed: int = setting(0, "Seed of the initial weights, the noise, the data order and the "
                            "controllers.")
+
+    def __post_init__(self):
+        self.precision = resolve_precision(self.precision)  # "auto" made concrete, then checked
+        super().__post_init__()
 
 
 _SHARED_GROUPS = (RunSettings, EvaluationSettings, OptimizerSettings, ModelSettings,

@@ -211,8 +211,8 @@ def real_image_scores(evaluator, image_size: int, num_images: int) -> dict:
 def _precision_note(precision: str) -> str:
     """What the training computes in, and why, for the quick start's headline."""
     if precision == "bfloat16":
-        return "bfloat16: this CPU computes it natively, 1.3x faster here"
-    return "float32"
+        return "in bfloat16, which this CPU computes natively"
+    return "in float32"
 
 
 def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_overrides=None,
