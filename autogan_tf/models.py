@@ -73,7 +73,8 @@ def set_precision(model: keras.Model, precision: str):
     Raises:
       ValueError: an unknown ``precision``.
     """
-    policy = _POLICIES[check_precision(precision)]
+    precision = check_precision(precision)  # "auto" resolved: the model records the result
+    policy = _POLICIES[precision]
     heads = [getattr(model, name) for name in getattr(model, "FLOAT32_HEADS", ())]
     keep = {id(layer) for head in heads
             for layer in head._flatten_layers(include_self=True, recursive=True)}

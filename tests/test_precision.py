@@ -145,3 +145,5 @@ def test_auto_precision_is_resolved_in_the_configuration(monkeypatch):
     monkeypatch.setattr(config, "cpu_computes_bfloat16", lambda cpuinfo=None: False)
     assert training.TrainConfig(precision="auto").precision == "float32"
     assert models.check_precision("auto") == "float32"
+    g = models.DerivedGenerator("1 0 1 1", gf_dim=4, latent_dim=4, bottom_width=2)
+    assert models.set_precision(g, "auto").precision == "float32"  # recorded resolved

@@ -43,7 +43,7 @@ def main(argv):
                                    warmup_requests=FLAGS.warmup_requests,
                                    overwrite=FLAGS.overwrite)
     weights = "EMA" if FLAGS.generator == "ema" else "raw"
-    print(f"exported {checkpoint} ({weights} weights, {FLAGS.precision}) to {path}")
+    print(f"exported {checkpoint} ({weights} weights, {generator.precision}) to {path}")
 
 
 def run():
