@@ -215,6 +215,13 @@ def _precision_note(precision: str) -> str:
     return "in float32"
 
 
+def _search_layout(config) -> str:
+    """How the search grows, for the quick start's headline."""
+    if config.mlas:
+        return f"{config.num_cells} stages, one more cell each"
+    return f"all {config.num_cells} cells at once, at {config.resolution(config.num_cells - 1)} px"
+
+
 def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_overrides=None,
                echo=print) -> dict:
     """Run the toy pipeline into ``output_dir``.
@@ -252,9 +259,10 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
             echo(f"      warning: below {100 * MIN_CLASSIFIER_ACCURACY:.0f} %: IS, FID and "
                  "search rewards will be unreliable")
 
-    echo("[2/5] architecture search (weight-sharing supernet + LSTM controller, 3 stages)")
     search_config = search.SearchConfig(**{**search_kwargs, "classifier": classifier,
                                            "seed": seed, **(search_overrides or {})})
+    echo(f"[2/5] architecture search (weight-sharing supernet + LSTM controller, "
+         f"{_search_layout(search_config)})")
     search_dir = os.path.join(output_dir, "search")
     result = search.run_search(search_config, search_dir)
     if result.get("preempted"):

@@ -24,6 +24,21 @@ def test_reward_spread_reads_the_last_iteration(tmp_path):
     assert pipeline.reward_spread(str(tmp_path)) == pytest.approx(0.75)
 
 
+def test_quick_search_scores_every_candidate_at_the_final_resolution():
+    # With multi-level search the quick start's first stage scored 4x4 images, in which the
+    # classifier sees no shape; the shipped settings search all cells at 16 px.
+    from autogan_tf.search import SearchConfig
+
+    config = SearchConfig(**pipeline.quick_settings()[0])
+    assert config.grow_steps_list() == []
+    assert {config.stage_at(i) for i in range(config.max_search_iters)} == {config.num_cells - 1}
+    assert config.resolution(config.stage_at(0)) == 16
+    assert pipeline._search_layout(config) == "all 3 cells at once, at 16 px"
+    grown = SearchConfig(**{**pipeline.quick_settings()[0], "mlas": True, "grow_steps": "2,4"})
+    assert [grown.resolution(grown.stage_at(i)) for i in (0, 2, 4)] == [4, 8, 16]
+    assert pipeline._search_layout(grown) == "3 stages, one more cell each"
+
+
 def test_small_classifier_is_repeatable_for_a_seed_and_cached(tmp_path):
     kwargs = dict(epochs=1, max_train_images=256, width=4, seed=3)
     weights = []
