@@ -41,6 +41,7 @@ UNUSED_OPS_MODES = ("freeze", "momentum")
 EMA_WARMUPS = ("bias_correction", "none")
 CTRL_LOSSES = ("official", "independent")
 REWARDS = ("is", "fid")
+REWARD_BN_STATISTICS = ("moving", "batch")
 SEARCHES = ("rl", "random")
 RESET_STATISTICS = ("std", "var")
 CTRL_BASELINES = ("iteration", "persistent")
@@ -120,6 +121,17 @@ def unit_interval(name: str, value) -> None:
     """
     if not 0 <= value < 1:
         raise errors.UserError(f"--{name} must be in [0, 1), got {value}")
+
+
+def _excluded_choices(name: str, value) -> None:
+    """Text `search_space.allowed_choices` accepts (its error names the flag).
+
+    Raises:
+      errors.UserError: an unknown field or choice, or a field left without choices.
+    """
+    from autogan_tf import search_space  # light; imported here to keep this module first
+
+    search_space.allowed_choices(value)
 
 
 def one_of(choices: tuple) -> Check:
@@ -449,6 +461,10 @@ class SearchConfig(*_SHARED_GROUPS):
     topk: int = setting(5, "Architectures kept in the beam at each stage end.", positive_int)
     search: str = setting("rl", "'rl' (controller) or 'random' (random search with weight "
                                 "sharing).", one_of(SEARCHES))
+    excluded_choices: str = setting(
+        "", "Choices the search never samples, comma-separated field=choice (fields conv, "
+            "norm, up, shortcut), e.g. 'norm=in'; vectors keep the official encoding. "
+            "Default: the paper's full space.", _excluded_choices)
     mlas: bool = setting(True, "Multi-level search (one controller per cell, growing); false: "
                                "one controller, full resolution.")
     # the reward
@@ -456,6 +472,11 @@ class SearchConfig(*_SHARED_GROUPS):
                           one_of(REWARDS))
     reward_num_images: int = setting(5000, "Images per reward evaluation (official: 5000).",
                                      positive_int, at_least(2))
+    reward_bn: str = setting(
+        "moving", "Batch norm of the supernet's reward images: 'moving' (the official code: "
+                  "moving statistics, which every architecture trained since has moved) or "
+                  "'batch' (each candidate's own batch statistics).",
+        one_of(REWARD_BN_STATISTICS))
     # dynamic reset
     dynamic_reset: bool = setting(True, "Re-initialise the shared GAN when its losses stop "
                                         "moving.")

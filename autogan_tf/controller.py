@@ -91,6 +91,22 @@ def prefix_length(first_cell: int) -> int:
     return sum(ss.cell_vector_length(i) for i in range(first_cell))
 
 
+EXCLUDED_LOGIT = -1e9  # finite: exp() is exactly 0 and 0 * log p stays 0, never NaN
+
+
+def _logit_offsets(cell_indices, excluded_choices: str) -> tuple:
+    """Per decision, None (every option allowed) or a float32 vector adding `EXCLUDED_LOGIT`
+    to the logits of the options ``excluded_choices`` leaves out."""
+    allowed = ss.allowed_choices(excluded_choices)
+    offsets = []
+    for index in cell_indices:
+        for size, options in zip(ss.decision_sizes(index),
+                                 ss.decision_choices(index, allowed)):
+            offsets.append(None if len(options) == size else np.array(
+                [0.0 if k in options else EXCLUDED_LOGIT for k in range(size)], np.float32))
+    return tuple(offsets)
+
+
 class Controller(keras.Model):
     """LSTM policy over the decisions of ``cell_indices`` (see the module docstring).
 
@@ -101,18 +117,25 @@ class Controller(keras.Model):
       cell_indices: the cell (an int) or consecutive cells (a sequence) it decides.
       hidden_size: the LSTM's size (``--hid_size``).
       seed: seeds the initialisers and the controller's random generator.
+      excluded_choices: choices it never draws (``--excluded_choices``, e.g. ``"norm=in"``):
+        their logits are pushed to `EXCLUDED_LOGIT`, so they have probability 0 in sampling,
+        log-probabilities and entropies alike.
       **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     Raises:
       ControllerError: ``cell_indices`` empty, negative or not consecutive.
+      search_space.ArchError: ``excluded_choices`` is invalid.
     """
 
-    def __init__(self, cell_indices=0, hidden_size: int = HIDDEN_SIZE, seed: int = 0, **kwargs):
+    def __init__(self, cell_indices=0, hidden_size: int = HIDDEN_SIZE, seed: int = 0,
+                 excluded_choices: str = "", **kwargs):
         super().__init__(**kwargs)
         self.cell_indices = _as_cell_indices(cell_indices)
         self.hidden_size = int(hidden_size)
         self.seed = int(seed)
+        self.excluded_choices = str(excluded_choices)
         self.tokens = tuple(size for i in self.cell_indices for size in ss.decision_sizes(i))
+        self._logit_offsets = _logit_offsets(self.cell_indices, self.excluded_choices)
         self.offsets = tuple(int(x) for x in np.cumsum((0,) + self.tokens[:-1]))
         bound = 1.0 / float(np.sqrt(self.hidden_size))
 
@@ -157,7 +180,7 @@ class Controller(keras.Model):
         """The constructor arguments, for Keras serialisation."""
         config = super().get_config()
         config.update(cell_indices=list(self.cell_indices), hidden_size=self.hidden_size,
-                      seed=self.seed)
+                      seed=self.seed, excluded_choices=self.excluded_choices)
         return config
 
     # -- one step ---------------------------------------------------------------
@@ -168,7 +191,10 @@ class Controller(keras.Model):
         else:
             x = self.embedding(previous + self.offsets[t - 1])
         h, c = self._lstm(x, state)
-        return self.heads[t](h), (h, c)
+        logits = self.heads[t](h)
+        if self._logit_offsets[t] is not None:  # excluded choices
+            logits += self._logit_offsets[t]
+        return logits, (h, c)
 
     def _lstm(self, x, state):
         """One LSTM step with PyTorch's two biases (gate order i, f, g, o, as Keras)."""
@@ -504,12 +530,17 @@ class RandomSampler(tf.Module):
     Args:
       cell_indices: the cells it decides (as `Controller`).
       seed: seeds its random generator (checkpointed with it).
+      excluded_choices: choices it never draws (as `Controller`); the others stay uniform.
     """
 
-    def __init__(self, cell_indices, seed):
+    def __init__(self, cell_indices, seed, excluded_choices: str = ""):
         super().__init__(name="random_sampler")
         self.cell_indices = tuple(cell_indices)
         self.rng = tf.random.Generator.from_seed(seed)
+        allowed = ss.allowed_choices(excluded_choices)
+        self._options = [(size, options) for index in self.cell_indices
+                         for size, options in zip(ss.decision_sizes(index),
+                                                  ss.decision_choices(index, allowed))]
 
     def sample(self, batch_size, prev_archs=None, prev_hidden=None):
         """``batch_size`` uniform decisions, each appended to a uniformly picked beam entry
@@ -524,9 +555,9 @@ class RandomSampler(tf.Module):
           A `SampleResult` without log-probabilities.
         """
         cols = []
-        for index in self.cell_indices:
-            for size in ss.decision_sizes(index):
-                cols.append(self.rng.uniform([batch_size], 0, size, dtype=tf.int32))
+        for size, options in self._options:
+            draw = self.rng.uniform([batch_size], 0, len(options), dtype=tf.int32)
+            cols.append(draw if len(options) == size else tf.gather(options, draw))
         decisions = tf.stack(cols, 1)
         if prev_archs is not None:
             pick = self.rng.uniform([batch_size], 0, prev_archs.shape[0], dtype=tf.int32)

@@ -21,6 +21,7 @@ supernet -> derived weight copy exact.
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import keras
@@ -109,7 +110,21 @@ class TorchBatchNorm(layers.BatchNormalization):
 
     The constructor takes `keras.layers.BatchNormalization`'s arguments (``synchronized``
     included).
+
+    ``update_moving_statistics`` (an attribute, read when a call is traced; see
+    `batch_statistics_only`) set to False keeps training mode's normalisation by the
+    batch statistics but leaves the moving ones untouched.
     """
+
+    update_moving_statistics = True
+
+    def _update_moving(self, mean, unbiased):
+        if not self.update_moving_statistics:
+            return
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance * momentum
+                                    + unbiased * (1.0 - momentum))
 
     def call(self, inputs, training=None, mask=None):
         """Normalise ``inputs``; in training mode also update the moving statistics.
@@ -138,11 +153,7 @@ class TorchBatchNorm(layers.BatchNormalization):
         n = tf.cast(tf.size(x) // tf.shape(x)[self.axis], tf.float32)
         if self.synchronized:
             n *= tf.distribute.get_replica_context().num_replicas_in_sync
-        unbiased = variance * n / tf.maximum(n - 1.0, 1.0)
-        momentum = self.momentum
-        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
-        self.moving_variance.assign(self.moving_variance * momentum
-                                    + unbiased * (1.0 - momentum))
+        self._update_moving(mean, variance * n / tf.maximum(n - 1.0, 1.0))
         outputs = tf.nn.batch_normalization(
             x, mean, variance, tf.convert_to_tensor(self.beta), tf.convert_to_tensor(self.gamma),
             self.epsilon)
@@ -169,11 +180,34 @@ class TorchBatchNorm(layers.BatchNormalization):
             offset=tf.cast(beta, tf.float32), mean=tf.zeros([0]), variance=tf.zeros([0]),
             epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC",
             is_training=True)
-        momentum = self.momentum
-        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
-        self.moving_variance.assign(self.moving_variance * momentum
-                                    + unbiased * (1.0 - momentum))
+        self._update_moving(mean, unbiased)
         return outputs
+
+
+@contextlib.contextmanager
+def batch_statistics_only(model):
+    """Within the block, ``model``'s batch norms in training mode do not update their moving
+    statistics (for calls traced inside it).
+
+    Scoring one architecture of a weight-sharing supernet in inference mode normalises it
+    by moving statistics that every architecture trained since has moved, and the shared
+    ``ToRGB`` norm's by all of them; with this block and ``training=True`` each candidate
+    is normalised by its own batch statistics, and the shared training is not disturbed
+    (the BN recalibration of Guo et al., "Single Path One-Shot NAS", 2020, without its
+    extra passes).
+
+    Args:
+      model: a Keras layer or model; every `TorchBatchNorm` inside it is switched.
+    """
+    norms = [layer for layer in model._flatten_layers(include_self=True, recursive=True)
+             if isinstance(layer, TorchBatchNorm)]
+    for layer in norms:
+        layer.update_moving_statistics = False
+    try:
+        yield norms
+    finally:
+        for layer in norms:
+            layer.update_moving_statistics = True
 
 
 def _bn(name, synchronized=False):

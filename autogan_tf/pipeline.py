@@ -216,10 +216,15 @@ def _precision_note(precision: str) -> str:
 
 
 def _search_layout(config) -> str:
-    """How the search grows, for the quick start's headline."""
+    """How the search grows and what it leaves out, for the quick start's headline."""
     if config.mlas:
-        return f"{config.num_cells} stages, one more cell each"
-    return f"all {config.num_cells} cells at once, at {config.resolution(config.num_cells - 1)} px"
+        layout = f"{config.num_cells} stages, one more cell each"
+    else:
+        layout = (f"all {config.num_cells} cells at once, at "
+                  f"{config.resolution(config.num_cells - 1)} px")
+    if config.excluded_choices:
+        layout += f", without {config.excluded_choices}"
+    return layout
 
 
 def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_overrides=None,

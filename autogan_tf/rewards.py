@@ -17,12 +17,14 @@ import tensorflow as tf
 
 from autogan_tf import distribute
 from autogan_tf.beam import pad_archs
+from autogan_tf.config import REWARD_BN_STATISTICS
 from autogan_tf.images import to_uint8
+from autogan_tf.layers import batch_statistics_only
 from autogan_tf.metrics import evaluator as evaluator_lib
 
 
 class SupernetImages:
-    """uint8 images of one architecture of the supernet (batch norm in inference mode).
+    """uint8 images of one architecture of the supernet.
 
     Generation is split across the replicas of ``strategy`` and gathered.
 
@@ -31,20 +33,34 @@ class SupernetImages:
       strategy: the `tf.distribute` strategy it was built under.
       num_cells: cells of a full architecture (architectures are padded to it).
       batch_size: images generated per call (``--eval_batch_size``).
+      bn_statistics: ``'moving'``: batch norm in inference mode (the official code's
+        ``eval()``), by moving statistics that every architecture trained since has moved;
+        ``'batch'``: each batch of ``batch_size`` images normalised by its own statistics,
+        the moving ones untouched (`layers.batch_statistics_only`).
     """
 
-    def __init__(self, generator, strategy, num_cells: int, batch_size: int):
+    def __init__(self, generator, strategy, num_cells: int, batch_size: int,
+                 bn_statistics: str = "moving"):
+        if bn_statistics not in REWARD_BN_STATISTICS:
+            raise ValueError(f"bn_statistics must be one of {REWARD_BN_STATISTICS}, "
+                             f"got {bn_statistics!r}")
         self.generator = generator
         self.strategy = strategy
         self.num_cells = num_cells
         self.batch_size = batch_size
+        self.bn_statistics = bn_statistics
         self._sample_fn = {}
+
+    def _generate(self, z, arch, stage):
+        if self.bn_statistics == "moving":
+            return to_uint8(self.generator(z, arch, stage=stage, training=False))
+        with batch_statistics_only(self.generator):  # active while the call is traced
+            return to_uint8(self.generator(z, arch, stage=stage, training=True))
 
     def _sampler(self, stage):
         if stage not in self._sample_fn:  # split across the replicas, gathered
             self._sample_fn[stage] = distribute.ReplicaSplit(
-                self.strategy, lambda z, a: to_uint8(
-                    self.generator(z, a, stage=stage, training=False)))
+                self.strategy, lambda z, a: self._generate(z, a, stage))
         return self._sample_fn[stage]
 
     def __call__(self, arch, num: int, stage: int, seed: int) -> tf.Tensor:

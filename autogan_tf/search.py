@@ -69,7 +69,7 @@ RESULT_FILE = "search_result.json"
 CONFIG_FILE = "search_config.json"
 STRUCTURAL_KEYS = ("gf_dim", "df_dim", "d_minibatch_std", "latent_dim", "bottom_width",
                    "num_cells", "hid_size", "search", "mlas", "topk", "num_candidates",
-                   "grow_steps", "n_critic", "reset_window", "dataset")
+                   "grow_steps", "n_critic", "reset_window", "dataset", "excluded_choices")
 
 
 class SearchError(errors.AutoganError, RuntimeError):
@@ -113,11 +113,14 @@ def build_samplers(config: SearchConfig):
     for level in range(c.num_cells if c.mlas else 1):
         cells = (level,) if c.mlas else tuple(range(c.num_cells))
         if c.search == "random":
-            samplers.append(ctrl_lib.RandomSampler(cells, c.seed + 101 * level))
+            samplers.append(ctrl_lib.RandomSampler(cells, c.seed + 101 * level,
+                                                   c.excluded_choices))
             reinforces.append(None)
             continue
         samplers.append(ctrl_lib.Controller(cells, hidden_size=c.hid_size,
-                                            seed=c.seed + 101 * level, name=f"controller{level}"))
+                                            seed=c.seed + 101 * level,
+                                            excluded_choices=c.excluded_choices,
+                                            name=f"controller{level}"))
         reinforce = ctrl_lib.Reinforce(
             learning_rate=c.ctrl_lr, entropy_coeff=c.entropy_coeff,
             baseline_decay=c.baseline_decay, loss=c.ctrl_loss, name=f"reinforce{level}")

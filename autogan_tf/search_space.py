@@ -96,6 +96,63 @@ def decision_sizes(cell_index: int) -> tuple[int, ...]:
     return sizes if cell_index == 0 else sizes + (2 ** cell_index,)
 
 
+def allowed_choices(excluded: str = "") -> dict[str, tuple[int, ...]]:
+    """The choice indices a search may take per field, leaving out ``excluded``.
+
+    A search space restricted this way still produces vectors of the official encoding
+    (indices keep their meaning); only the sampler never draws the excluded values.
+
+    Args:
+      excluded: comma-separated ``field=choice`` pairs (``--excluded_choices``), e.g.
+        ``"norm=in"`` or ``"norm=in,up=deconv"``; fields are `FIELDS`, choices their names
+        in `FIELD_CHOICES` (``true``/``false`` for ``shortcut``). Empty: nothing excluded.
+
+    Returns:
+      ``{field: allowed indices}`` for every field of `FIELDS`, in index order.
+
+    Raises:
+      ArchError: a malformed pair, an unknown field or choice, or every choice of a
+        field excluded.
+    """
+    allowed = {field: list(range(FIELD_SIZES[field])) for field in FIELDS}
+    for pair in filter(None, (p.strip() for p in str(excluded).split(","))):
+        field, equals, choice = pair.partition("=")
+        if not equals:
+            raise ArchError(f"--excluded_choices: expected field=choice, got {pair!r}")
+        field, choice = field.strip(), choice.strip().lower()
+        if field not in FIELD_CHOICES:
+            raise ArchError(f"--excluded_choices: unknown field {field!r} in {pair!r} "
+                            f"(fields: {', '.join(FIELDS)})")
+        names = [str(c).lower() for c in FIELD_CHOICES[field]]
+        if choice not in names:
+            raise ArchError(f"--excluded_choices: {field} has no choice {choice!r} "
+                            f"(choices: {', '.join(names)})")
+        index = names.index(choice)
+        if index in allowed[field]:
+            allowed[field].remove(index)
+        if not allowed[field]:
+            raise ArchError(f"--excluded_choices leaves no choice for {field}")
+    return {field: tuple(indices) for field, indices in allowed.items()}
+
+
+def decision_choices(cell_index: int, allowed: dict | None = None) -> tuple[tuple[int, ...], ...]:
+    """The allowed options of each decision of one cell (`decision_sizes` order).
+
+    Args:
+      cell_index: the cell's position (0-based).
+      allowed: `allowed_choices` output; None allows everything. Skip masks are never
+        restricted.
+    """
+    allowed = allowed or allowed_choices()
+    skips = () if cell_index == 0 else (tuple(range(2 ** cell_index)),)
+    return tuple(allowed[field] for field in FIELDS) + skips
+
+
+def arch_is_allowed(arch: "Arch", allowed: dict) -> bool:
+    """Whether every cell of ``arch`` takes only ``allowed`` choices (`allowed_choices`)."""
+    return all(getattr(cell, field) in allowed[field] for cell in arch.cells for field in FIELDS)
+
+
 @dataclasses.dataclass(frozen=True)
 class CellSpec:
     """The choices of one generator cell; ``index`` is 0-based.

@@ -67,7 +67,8 @@ class SharedGAN:
         stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
         self._batches = {stage: data.critic_batches(c, c.resolution(stage), c.seed + stage)
                          for stage in stages}
-        self.images = SupernetImages(self.generator, strategy, c.num_cells, c.eval_batch_size)
+        self.images = SupernetImages(self.generator, strategy, c.num_cells, c.eval_batch_size,
+                                     c.reward_bn)
         self._models_finite = recovery.make_finite_check(self.generator, self.discriminator)
 
     def checkpoint_items(self) -> dict:

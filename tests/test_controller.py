@@ -21,8 +21,10 @@ def _log_softmax(z):
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def numpy_policy(c, decisions, h0=None, c0=None):
-    """Log-probs, entropies [B, T] and final (h, c) by hand: LSTM gates i, f, g, o."""
+def numpy_policy(c, decisions, h0=None, c0=None, excluded=None):
+    """Log-probs, entropies [B, T] and final (h, c) by hand: LSTM gates i, f, g, o.
+
+    ``excluded``: {decision index: options with probability 0} (a softmax over the rest)."""
     decisions = np.asarray(decisions)
     b = decisions.shape[0]
     kernel, recurrent, bias = [w.numpy().astype(np.float64) for w in c.cell.weights]
@@ -40,9 +42,13 @@ def numpy_policy(c, decisions, h0=None, c0=None):
         cs = _sigmoid(f) * cs + _sigmoid(i) * np.tanh(g)
         h = _sigmoid(o) * np.tanh(cs)
         w, bb = [v.numpy().astype(np.float64) for v in c.heads[t].weights]
-        lp = _log_softmax(h @ w + bb)
+        logits = h @ w + bb
+        banned = list((excluded or {}).get(t, ()))
+        allowed = np.setdiff1d(np.arange(logits.shape[1]), banned)
+        lp = np.full_like(logits, -np.inf)
+        lp[:, allowed] = _log_softmax(logits[:, allowed])
         log_probs.append(lp[np.arange(b), decisions[:, t]])
-        entropies.append(-(np.exp(lp) * lp).sum(axis=1))
+        entropies.append(-(np.exp(lp[:, allowed]) * lp[:, allowed]).sum(axis=1))
     return np.stack(log_probs, 1), np.stack(entropies, 1), (h, cs)
 
 
@@ -66,6 +72,42 @@ def test_log_probs_and_entropies_match_numpy(cells):
     # Entropy is bounded by log(options) and every head sees a real distribution.
     sizes = np.array([s for i in cells for s in ss.decision_sizes(i)])
     assert np.all(got_h.numpy() <= np.log(sizes) + 1e-6) and np.all(got_h.numpy() > 0)
+
+
+def test_excluded_choices_are_never_drawn_and_the_rest_renormalised():
+    """norm=in and up=deconv out: decisions 1, 2 (cell 0) and 5, 6 (cell 1) never take
+    index 2, and log-probs / entropies are a softmax over the allowed options (NumPy)."""
+    c = ctrl.Controller((0, 1), seed=4, excluded_choices="norm=in,up=deconv")
+    s = c.sample(600, seed=1)
+    d = s.decisions.numpy()
+    for t in (1, 2, 5, 6):
+        assert set(np.unique(d[:, t])) == {0, 1}
+    assert set(np.unique(d[:, 3])) == {0, 1} and set(np.unique(d[:, 8])) == {0, 1}
+    excluded = {t: (2,) for t in (1, 2, 5, 6)}
+    want_lp, want_h, _ = numpy_policy(c, d[:8], excluded=excluded)
+    np.testing.assert_allclose(s.log_probs.numpy()[:8], want_lp, atol=1e-5)
+    np.testing.assert_allclose(s.entropies.numpy()[:8], want_h, atol=1e-5)
+    assert np.all(want_h[:, [1, 2, 5, 6]] <= np.log(2) + 1e-6)
+    twin = ctrl.Controller.from_config(c.get_config())
+    assert twin.excluded_choices == "norm=in,up=deconv"
+    np.testing.assert_allclose(twin.log_prob_and_entropy(d[:8])[0], want_lp, atol=1e-5)
+
+
+def test_random_sampler_draws_the_allowed_choices_uniformly():
+    sampler = ctrl.RandomSampler((0, 1, 2), seed=3, excluded_choices="norm=in")
+    archs = sampler.sample(6000).archs.numpy()
+    for column in (1, 5, 10):  # the norm of each cell
+        counts = np.bincount(archs[:, column], minlength=3)
+        assert counts[2] == 0 and abs(counts[0] - counts[1]) < 6000 * 0.05
+    assert np.bincount(archs[:, 2], minlength=3).min() > 1700  # up: all three, uniform
+
+
+def test_bad_excluded_choices_are_refused():
+    for text, message in (("norm=xx", "norm has no choice 'xx'"), ("foo=in", "unknown field"),
+                          ("norm", "expected field=choice"),
+                          ("norm=in,norm=bn,norm=none", "leaves no choice for norm")):
+        with pytest.raises(ss.ArchError, match=message):
+            ctrl.Controller(0, excluded_choices=text)
 
 
 def test_sample_reports_its_own_log_probs_and_final_hidden():

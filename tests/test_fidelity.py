@@ -113,6 +113,38 @@ def test_fused_batch_norm_equals_the_formula_with_gradients(dtype):
                                    rtol=tol, atol=tol * 10)
 
 
+@pytest.mark.parametrize("sync", [False, True])
+def test_batch_statistics_only_normalises_by_the_batch_and_keeps_moving_statistics(sync):
+    """Traced inside `batch_statistics_only`, training mode is (x - mean) / sqrt(var + eps)
+    * gamma + beta of the batch (NumPy) with the moving statistics untouched; traced
+    after it, the same call updates them again (PyTorch's rule: unbiased variance)."""
+    bn = layers.TorchBatchNorm(momentum=layers.BN_MOMENTUM, epsilon=layers.NORM_EPSILON,
+                               synchronized=sync)
+    shape = (6, 2, 2, 3)
+    bn.build(shape)
+    bn.gamma.assign([0.5, 1.0, 2.0])
+    bn.beta.assign([-1.0, 0.0, 1.0])
+    bn.moving_mean.assign([7.0, 8.0, 9.0])
+    bn.moving_variance.assign([4.0, 5.0, 6.0])
+    x = np.random.default_rng(5).normal(3.0, 2.0, shape).astype(np.float32)
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    expected = (x - mean) / np.sqrt(var + layers.NORM_EPSILON) * [0.5, 1.0, 2.0] + [-1, 0, 1]
+    with layers.batch_statistics_only(bn) as switched:
+        frozen = tf.function(lambda t: bn(t, training=True))
+        y = frozen(x)
+    assert switched == [bn]
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-4)
+    frozen(x)  # still traced without updates after the block
+    np.testing.assert_allclose(bn.moving_mean.numpy(), [7.0, 8.0, 9.0])
+    np.testing.assert_allclose(bn.moving_variance.numpy(), [4.0, 5.0, 6.0])
+    tf.function(lambda t: bn(t, training=True))(x)
+    n = x.size // 3
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.9 * np.array([7, 8, 9]) + 0.1 * mean,
+                               rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(),
+                               0.9 * np.array([4, 5, 6]) + 0.1 * var * n / (n - 1), rtol=1e-5)
+
+
 def test_spectral_norm_gradient_goes_through_sigma():
     """d/dW f(W / (u^T W v)) = G / s - <G, W> / s^2 u v^T (u, v constants; G = df/dW_sn)."""
     sn = layers.SpectralNorm(klayers.Dense(3, use_bias=False))

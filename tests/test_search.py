@@ -170,6 +170,23 @@ def test_ablations_run(tmp_path, overrides):
     assert ss.parse_arch(result["top_archs"][0]["arch"]).num_cells == 2
 
 
+@pytest.mark.parametrize("searcher", ["rl", "random"])
+def test_excluded_choices_never_reach_training_or_the_beam(tmp_path, searcher):
+    """With instance norm and deconv excluded, no architecture the search trains, scores
+    or keeps has either (the search log lists every sampled one)."""
+    result = search.run_search(
+        tiny_config(search=searcher, excluded_choices="norm=in,up=deconv", num_candidates=6,
+                    ctrl_sample_batch=4), str(tmp_path / "s"),
+        reward_fn=brightness_reward, progress=False)
+    seen = [a for r in read_jsonl(tmp_path / "s" / "search_log.jsonl") for a in r.get("archs", [])]
+    seen += [a["arch_str"] for a in result["top_archs"]]
+    assert len(seen) > 10
+    allowed = ss.allowed_choices("norm=in,up=deconv")
+    for text in seen:
+        arch = ss.parse_arch(text)
+        assert ss.arch_is_allowed(ss.Arch(arch.cells), allowed), text
+
+
 @pytest.mark.parametrize("overrides,message", [
     (dict(topk=5, num_candidates=3), "--topk=5 must not exceed --num_candidates=3"),
     (dict(grow_steps="2,1", num_cells=3), "strictly increasing"),
@@ -239,3 +256,39 @@ def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
                                    str(tmp_path))
     assert reward(FakeSearch(), [0, 0, 0, 0], 0, 1) == 1.5
     assert seen == [(10, 8, 8, 3)]
+
+
+@pytest.mark.parametrize("bn_statistics", ["moving", "batch"])
+def test_supernet_images_normalise_each_candidate_as_configured(bn_statistics):
+    """'moving': the generator in inference mode; 'batch': training mode's batch statistics
+    per batch of images, with every moving statistic left as it was."""
+    from autogan_tf import distribute, models, rewards
+    from autogan_tf.images import to_uint8
+
+    generator = models.SuperGenerator(gf_dim=4, latent_dim=4, bottom_width=2, num_cells=2)
+    arch = ss.parse_arch("1 1 0 1 0 1 0 0 1")
+    images = rewards.SupernetImages(generator, tf.distribute.get_strategy(), 2, 5,
+                                    bn_statistics)
+    moving = [v.numpy() for v in generator.non_trainable_variables]
+    got = images(arch.padded(2), 10, 1, seed=3)
+    assert all(np.array_equal(a, v.numpy())
+               for a, v in zip(moving, generator.non_trainable_variables))
+    expected = []
+    for start in (0, 5):  # the same stateless noise, per batch of 5
+        z = tf.random.stateless_normal([5, 4], [3, start])
+        expected.append(to_uint8(generator(z, tf.constant(arch.padded(2)), stage=1,
+                                           training=bn_statistics == "batch")))
+        for a, v in zip(moving, generator.non_trainable_variables):
+            v.assign(a)
+    np.testing.assert_allclose(got.numpy().astype(int), tf.concat(expected, 0).numpy(),
+                               atol=1)
+
+
+def test_supernet_images_refuse_an_unknown_bn_mode():
+    from autogan_tf import distribute, models, rewards
+
+    with pytest.raises(ValueError, match="bn_statistics"):
+        rewards.SupernetImages(models.SuperGenerator(gf_dim=4, latent_dim=4),
+                               tf.distribute.get_strategy(), 3, 5, "running")
+    with pytest.raises(ValueError, match="--reward_bn"):
+        tiny_config(reward_bn="running")

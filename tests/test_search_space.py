@@ -108,3 +108,15 @@ def test_cell_op_table_is_consistent_and_free_of_tensorflow():
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_allowed_choices_keep_the_official_indices():
+    full = ss.allowed_choices("")
+    assert full == {"conv": (0, 1), "norm": (0, 1, 2), "up": (0, 1, 2), "shortcut": (0, 1)}
+    allowed = ss.allowed_choices(" norm=in , up=Deconv,shortcut=false")
+    assert allowed == {"conv": (0, 1), "norm": (0, 1), "up": (0, 1), "shortcut": (1,)}
+    assert ss.decision_choices(2, allowed) == ((0, 1), (0, 1), (0, 1), (1,), (0, 1, 2, 3))
+    no_in = ss.allowed_choices("norm=in")
+    assert ss.arch_is_allowed(ss.parse_arch("1 0 1 1 1 0 0 1 1 1 0 1 0 3"), no_in)
+    assert not ss.arch_is_allowed(ss.parse_arch("1 2 1 1 1 0 0 1 1 1 0 1 0 3"), no_in)
+    assert not ss.arch_is_allowed(ss.parse_arch("1 0 1 1 1 0 0 1 1 1 0 1 0 3"), allowed)

@@ -1,0 +1,96 @@
+"""The README's quick start command for several seeds: does every run reach IS >= 4?
+
+Issue #13's check. Runs ``autogan-quickstart --output_dir=WORK_DIR/seed_N --seed=N`` exactly
+as a user would (a subprocess, the command's own defaults), then appends its figures
+(architecture, IS/FID of 1,000 EMA samples, the held-out real images' IS, the reward spread,
+run time) to ``--results``:
+
+    python experiments/quick_start_seeds/run.py --work_dir=/tmp/seeds --seeds=0,1,2,3,4 \\
+        --results=experiments/quick_start_seeds/results.json
+
+Seeds already in the results file are skipped, and a killed quick start resumes from its
+own checkpoints when rerun. ``results.json`` beside this script holds what it measured.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work_dir", required=True, help="one output directory per seed")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated integers")
+    parser.add_argument("--results", required=True, help="JSON file the figures go to")
+    args = parser.parse_args(argv)
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    return args
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), which sets the run time."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_seed(seed: int, work_dir: str) -> dict:
+    """One quick start; its figures from ``quickstart.json``.
+
+    Raises:
+      RuntimeError: the command failed (its log is named).
+    """
+    out = os.path.join(work_dir, f"seed_{seed}")
+    log = out + ".log"
+    start = time.time()
+    with open(log, "w", encoding="utf-8") as f:
+        code = subprocess.call(["autogan-quickstart", f"--output_dir={out}", f"--seed={seed}"],
+                               stdout=f, stderr=subprocess.STDOUT)
+    if code != 0:
+        raise RuntimeError(f"seed {seed}: autogan-quickstart exited with {code}; see {log}")
+    with open(os.path.join(out, "quickstart.json"), encoding="utf-8") as f:
+        q = json.load(f)
+    return {"seed": seed, "arch": q["best_arch"], "is_mean": round(q["is_mean"], 3),
+            "is_std": round(q["is_std"], 3), "fid": round(q["fid"], 2),
+            "real_is_mean": round(q["real_is_mean"], 3),
+            "classifier_accuracy": q["classifier_accuracy"],
+            "reward_spread": q["search_reward_spread"], "run_time_s": q["run_time_s"],
+            "wall_s": round(time.time() - start, 1)}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.work_dir, exist_ok=True)
+    results = {"what": "the README's quick start command per seed (IS/FID of 1,000 EMA samples "
+                       "scored by the command's own shapes classifier)",
+               "machine": cpu_model(), "runs": []}
+    if os.path.exists(args.results):
+        with open(args.results, encoding="utf-8") as f:
+            results = json.load(f)
+    done = {r["seed"] for r in results["runs"]}
+    for seed in args.seeds:
+        if seed in done:
+            continue
+        results["runs"].append({**run_seed(seed, args.work_dir), "date": time.strftime("%Y-%m-%d")})
+        with open(args.results, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+        print(json.dumps(results["runs"][-1]), flush=True)
+    scores = [r["is_mean"] for r in results["runs"]]
+    print(f"IS over {len(scores)} seeds: min {min(scores):.2f}, mean "
+          f"{sum(scores) / len(scores):.2f}; below 4: {sum(s < 4 for s in scores)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
