@@ -262,7 +262,7 @@ def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
 def test_supernet_images_normalise_each_candidate_as_configured(bn_statistics):
     """'moving': the generator in inference mode; 'batch': training mode's batch statistics
     per batch of images, with every moving statistic left as it was."""
-    from autogan_tf import distribute, models, rewards
+    from autogan_tf import models, rewards
     from autogan_tf.images import to_uint8
 
     generator = models.SuperGenerator(gf_dim=4, latent_dim=4, bottom_width=2, num_cells=2)
@@ -285,7 +285,7 @@ def test_supernet_images_normalise_each_candidate_as_configured(bn_statistics):
 
 
 def test_supernet_images_refuse_an_unknown_bn_mode():
-    from autogan_tf import distribute, models, rewards
+    from autogan_tf import models, rewards
 
     with pytest.raises(ValueError, match="bn_statistics"):
         rewards.SupernetImages(models.SuperGenerator(gf_dim=4, latent_dim=4),
