@@ -21,7 +21,7 @@ from autogan_tf.images import make_grid, save_png
 from autogan_tf.search_state import CONTROLLER
 
 
-def describe_event(record: dict) -> str:
+def describe_event(record: dict, staged: bool = True) -> str:
     """One terminal line for a search event of the log (the JSONL keeps every field).
 
     ``stage_top_k``, ``grow`` and ``finished`` get their own wording; any other event is printed
@@ -29,6 +29,8 @@ def describe_event(record: dict) -> str:
 
     Args:
       record: the event's record, with at least ``event`` (and usually ``iteration``).
+      staged: the search grows by stages (``--mlas``); a single-level one has only the
+        last stage, which its lines do not name.
 
     Returns:
       The line, without a trailing newline.
@@ -36,7 +38,8 @@ def describe_event(record: dict) -> str:
     event, it = record.get("event"), record.get("iteration")
     if event == "stage_top_k":
         best = ", ".join(f"{a} ({r:.2f})" for a, r in zip(record["archs"], record["rewards"]))
-        return f"iteration {it}: stage {record['stage']} top {len(record['archs'])}: {best}"
+        where = f"stage {record['stage']} " if staged else ""
+        return f"iteration {it}: {where}top {len(record['archs'])}: {best}"
     if event == "grow":
         return f"iteration {it}: growing to stage {record['stage']} (one more cell)"
     if event == "finished":
@@ -99,7 +102,7 @@ class SearchLog:
         """
         record = {"iteration": self.state.iteration, **record}
         self.run_log.log(record)
-        logging.info("%s", describe_event(record))
+        logging.info("%s", describe_event(record, staged=self.config.mlas))
 
     def shared_step(self, out: dict, stage: int, progress: bool):
         """The losses of a shared-GAN step, every ``log_every`` steps and at the phase end.
@@ -119,8 +122,9 @@ class SearchLog:
         self.run_log.scalars(self.shared_global_step(), {"shared/d_loss": record["d_loss"],
                                                          "shared/g_loss": record["g_loss"]})
         if progress:
+            where = {"stage": stage} if c.mlas else {}
             self.run_log.progress(self.shared_global_step(), c.max_search_iters * total,
-                                  stage=stage, d_loss=record["d_loss"], g_loss=record["g_loss"])
+                                  **where, d_loss=record["d_loss"], g_loss=record["g_loss"])
 
     def phases(self, iteration: int, seconds: dict, calls: dict):
         """Where a finished search iteration's wall time went (`phase_timer.PhaseTimer.pop`).
@@ -179,8 +183,9 @@ class SearchLog:
         for key in ("baseline", "entropy_mean"):
             if key in last:
                 summary += f", {key.replace('_mean', '')} {last[key]:.3f}"
-        logging.info("iteration %d (stage %d): controller %s; last sampled %s",
-                     self.state.iteration, stage, summary, last["archs"][0])
+        where = f" (stage {stage})" if self.config.mlas else ""
+        logging.info("iteration %d%s: controller %s; last sampled %s",
+                     self.state.iteration, where, summary, last["archs"][0])
 
     def stage_top_k(self, stage: int, archs: list, rewards: list, images):
         """A stage's top-K, with a grid of 64 samples of the best (``images`` is the

@@ -99,6 +99,10 @@ def test_search_events_read_as_sentences():
     line = describe_event({"iteration": 2, "event": "stage_top_k", "stage": 0,
                            "rewards": [1.5, 1.25], "archs": ["1 2 0 1", "0 1 2 1"]})
     assert line == "iteration 2: stage 0 top 2: 1 2 0 1 (1.50), 0 1 2 1 (1.25)"
+    record = {"iteration": 6, "event": "stage_top_k", "stage": 2, "rewards": [2.25],
+              "archs": ["1 1 1 1 1 1 0 1 0 0 0 0 0 0"]}
+    assert describe_event(record, staged=False) == (  # single-level: one stage, not named
+        "iteration 6: top 1: 1 1 1 1 1 1 0 1 0 0 0 0 0 0 (2.25)")
     assert describe_event({"iteration": 6, "event": "finished", "best_arch": "1 0 1 1",
                            "best_reward": 3.14159}) == (
         "search finished: best architecture 1 0 1 1 (reward 3.14)")

@@ -160,3 +160,35 @@ def test_markdown_reports_every_figure(evidence):
     assert text.count("| 0.700 | [0.20, 0.93] | 14 |") == 4
     assert "| rl | `0 1 1 1` | 2.85 +- 0.07 (2.80 / 2.90) | 9.50 +- 0.70 (9.00 / 10.00) |" in text
     assert "| IS | +0.12 | 0.21 | 13 |" in text and "| FID | -1.56 | 0.10 | 7 |" in text
+
+
+@pytest.fixture(scope="module")
+def quick_seeds():
+    return load(os.path.join(ROOT, "experiments", "quick_start_seeds", "run.py"))
+
+
+def test_quick_start_seeds_resume_and_skip_finished_seeds(quick_seeds, tmp_path, monkeypatch,
+                                                           capsys):
+    ran = []
+
+    def fake_run(seed, work_dir):
+        ran.append(seed)
+        if seed == 2:
+            raise RuntimeError("killed")
+        return {"seed": seed, "is_mean": 4.0 + seed / 10}
+
+    monkeypatch.setattr(quick_seeds, "run_seed", fake_run)
+    results = str(tmp_path / "results.json")
+    argv = ["--work_dir", str(tmp_path / "w"), "--seeds", "0,1,2", "--results", results]
+    with pytest.raises(RuntimeError):
+        quick_seeds.main(argv)
+    with open(results) as f:  # written after every seed: the finished ones are kept
+        assert [r["seed"] for r in json.load(f)["runs"]] == [0, 1]
+    monkeypatch.setattr(quick_seeds, "run_seed", lambda seed, work_dir: (
+        ran.append(seed) or {"seed": seed, "is_mean": 3.9}))
+    quick_seeds.main(argv)
+    assert ran == [0, 1, 2, 2]
+    assert "IS over 3 seeds: min 3.90, mean 4.00; below 4: 1" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        quick_seeds.parse_args(["--work_dir", "w", "--results", "r", "--seeds", "0,x"])
+    assert "--seeds must be comma-separated integers" in capsys.readouterr().err
