@@ -231,6 +231,9 @@ def test_other_configuration_is_refused(tmp_path):
     search.check_config(model_dir, tiny_config())
     with pytest.raises(search.SearchError, match="gf_dim"):
         search.check_config(model_dir, tiny_config(gf_dim=8))
+    with pytest.raises(search.SearchError, match="excluded_choices: saved '' vs flag 'norm=in'"):
+        search.check_config(model_dir, tiny_config(excluded_choices="norm=in"))
+    search.check_config(model_dir, tiny_config(reward_bn="batch"))  # scoring may change
 
 
 def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
