@@ -33,7 +33,7 @@ def main(argv):
     from autogan_tf import pipeline
 
     print("autogan-quickstart: search -> train -> evaluate -> export on the built-in shapes "
-          "data (8 classes, 16x16), 4-8 minutes on 2 CPU cores", flush=True)
+          "data (8 classes, 16x16), 3-7 minutes on 2 CPU cores", flush=True)
     artifacts = pipeline.quickstart(FLAGS.output_dir, seed=FLAGS.seed,
                                     echo=lambda text: print(text, flush=True))
     if artifacts.get("preempted"):
