@@ -35,15 +35,20 @@ def parse_args(argv=None):
 
 
 def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), which sets the run time."""
+    """The CPU's model name and number and whether it has bf16 units (/proc/cpuinfo), which
+    set the run time."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        return platform.processor() or "unknown"
+    flags = fields.get("flags", "").split()
+    units = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return (f"{fields.get('model name', 'unknown')} (model {fields.get('model', '?')}, "
+            f"{os.cpu_count()} cores, {', '.join(units) or 'no bf16 units'})")
 
 
 def run_seed(seed: int, work_dir: str) -> dict:
