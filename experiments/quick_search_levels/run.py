@@ -60,8 +60,8 @@ def run_seed(seed: int, mlas: bool, work_dir: str) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    from autogan_tf.cli import output  # first: it quiets TensorFlow before TF is imported
     from autogan_tf import distribute
-    from autogan_tf.cli import output
 
     output.configure()
     distribute.configure_threads(*map(int, args.threads.split(",")))

@@ -57,8 +57,8 @@ def spearman(xs, ys) -> float:
 
 def main(argv=None):
     args = parse_args(argv)
+    from autogan_tf.cli import output  # first: it quiets TensorFlow before TF is imported
     from autogan_tf import api, distribute, pipeline, search
-    from autogan_tf.cli import output
 
     output.configure()
     distribute.configure_threads(2, 1)  # as the quick start
