@@ -97,14 +97,9 @@ EXCLUDED_LOGIT = -1e9  # finite: exp() is exactly 0 and 0 * log p stays 0, never
 def _logit_offsets(cell_indices, excluded_choices: str) -> tuple:
     """Per decision, None (every option allowed) or a float32 vector adding `EXCLUDED_LOGIT`
     to the logits of the options ``excluded_choices`` leaves out."""
-    allowed = ss.allowed_choices(excluded_choices)
-    offsets = []
-    for index in cell_indices:
-        for size, options in zip(ss.decision_sizes(index),
-                                 ss.decision_choices(index, allowed)):
-            offsets.append(None if len(options) == size else np.array(
-                [0.0 if k in options else EXCLUDED_LOGIT for k in range(size)], np.float32))
-    return tuple(offsets)
+    return tuple(None if len(options) == size else np.array(
+        [0.0 if k in options else EXCLUDED_LOGIT for k in range(size)], np.float32)
+        for size, options in ss.decision_options(cell_indices, excluded_choices))
 
 
 class Controller(keras.Model):
@@ -537,10 +532,7 @@ class RandomSampler(tf.Module):
         super().__init__(name="random_sampler")
         self.cell_indices = tuple(cell_indices)
         self.rng = tf.random.Generator.from_seed(seed)
-        allowed = ss.allowed_choices(excluded_choices)
-        self._options = [(size, options) for index in self.cell_indices
-                         for size, options in zip(ss.decision_sizes(index),
-                                                  ss.decision_choices(index, allowed))]
+        self._options = ss.decision_options(self.cell_indices, excluded_choices)
 
     def sample(self, batch_size, prev_archs=None, prev_hidden=None):
         """``batch_size`` uniform decisions, each appended to a uniformly picked beam entry

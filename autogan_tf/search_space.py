@@ -148,6 +148,22 @@ def decision_choices(cell_index: int, allowed: dict | None = None) -> tuple[tupl
     return tuple(allowed[field] for field in FIELDS) + skips
 
 
+def decision_options(cell_indices, excluded: str = "") -> list[tuple[int, tuple[int, ...]]]:
+    """``(options, allowed options)`` of every decision of ``cell_indices``, in order: what a
+    sampler over those cells draws from (the controller's heads, random search).
+
+    Args:
+      cell_indices: consecutive cells (0-based).
+      excluded: ``--excluded_choices`` text (see `allowed_choices`).
+
+    Raises:
+      ArchError: ``excluded`` is invalid.
+    """
+    allowed = allowed_choices(excluded)
+    return [pair for index in cell_indices
+            for pair in zip(decision_sizes(index), decision_choices(index, allowed))]
+
+
 def arch_is_allowed(arch: "Arch", allowed: dict) -> bool:
     """Whether every cell of ``arch`` takes only ``allowed`` choices (`allowed_choices`)."""
     return all(getattr(cell, field) in allowed[field] for cell in arch.cells for field in FIELDS)
