@@ -61,25 +61,80 @@ def read(name: str, config_class) -> dict:
     path = shipped().get(name)
     if path is None:
         raise FileNotFoundError(f"no shipped flagfile {name!r} ({', '.join(sorted(shipped()))})")
-    hints = typing.get_type_hints(config_class)
-    fields = {f.name for f in dataclasses.fields(config_class)}
     values = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            key, sep, text = line.lstrip("-").partition("=")
-            if not sep and key.startswith("no") and key[2:] in fields:
-                key, text = key[2:], "false"
-            if key not in fields:
-                raise ValueError(f"{path}: --{key} is not a field of {config_class.__name__}")
-            values[key] = _convert(text, hints[key])
+            if line and not line.startswith("#"):
+                try:
+                    key, value = _parse_setting(line.lstrip("-"), config_class)
+                except ValueError as e:
+                    raise ValueError(f"{path}: {e}") from None
+                values[key] = value
     return values
+
+
+def parse_settings(items, config_class, flag: str, reserved=()) -> dict:
+    """``KEY=VALUE`` texts (a command's repeatable setting flag) as keyword arguments.
+
+    The quick start takes its settings from the shipped flagfiles; these texts replace some
+    of them (``autogan-quickstart --search_setting=reward_bn=batch``), typed and checked as
+    `read` types and checks a flagfile's lines.
+
+    Args:
+      items: the flag's values, e.g. ``["reward_bn=batch", "shared_iters=80"]``.
+      config_class: the dataclass the settings belong to.
+      flag: the flag's name as typed (``"--search_setting"``), for error messages.
+      reserved: fields the command sets itself, which may not be replaced.
+
+    Returns:
+      Field name -> typed value; a later item for the same key wins. As in a flagfile, a
+      bare ``KEY`` sets a bool field to True and ``noKEY`` to False.
+
+    Raises:
+      errors.UserError: a key that is not a field or is reserved, a value that cannot be
+        converted, a non-bool key without ``=VALUE``; the message names ``flag``.
+    """
+    from autogan_tf import errors
+
+    values = {}
+    for item in items:
+        try:
+            key, value = _parse_setting(item.lstrip("-"), config_class)
+        except ValueError as e:
+            raise errors.UserError(f"{flag}={item}: {e}") from None
+        if key in reserved:
+            raise errors.UserError(f"{flag}={item}: {key} is set by the command itself "
+                                   f"(not replaceable: {', '.join(reserved)})")
+        values[key] = value
+    return values
+
+
+def _parse_setting(text: str, config_class):
+    """``(field, typed value)`` of one ``KEY=VALUE`` (or bare ``noKEY``) text.
+
+    Raises:
+      ValueError: ``KEY`` is not a field of ``config_class``, or the value does not convert.
+    """
+    hints = typing.get_type_hints(config_class)
+    key, sep, text = text.partition("=")
+    if not sep and key.startswith("no") and hints.get(key[2:]) is bool:
+        key, text = key[2:], "false"
+    if key not in {f.name for f in dataclasses.fields(config_class)}:
+        raise ValueError(f"--{key} is not a field of {config_class.__name__}")
+    if not sep and hints[key] is not bool:
+        raise ValueError(f"expected KEY=VALUE, not a bare {key}")
+    try:
+        return key, _convert(text, hints[key])
+    except ValueError:
+        kind = getattr(hints[key], "__name__", str(hints[key]))
+        raise ValueError(f"--{key} expects {kind}, got {text!r}") from None
 
 
 def _convert(text: str, hint):
     if hint is bool:
+        if text.lower() not in ("", "true", "1", "yes", "false", "0", "no"):
+            raise ValueError(f"not true or false: {text!r}")
         return text.lower() in ("", "true", "1", "yes")
     if hint is int:
         return int(text)

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from autogan_tf import flagfiles, runlog
+from autogan_tf import errors, flagfiles, runlog
 from autogan_tf.images import make_grid, save_png
 
 # The small classifier that scores the quick start (IS/FID and the search reward), at the
@@ -161,6 +161,41 @@ def quick_settings():
             flagfiles.read("train_quick", TrainConfig))
 
 
+def quick_configs(seed: int = 0, search_overrides=None, train_overrides=None):
+    """``(search kwargs, train kwargs)`` of a quick start: `quick_settings` with the
+    replaced settings and the seed, checked as configurations before minutes of work.
+
+    Args:
+      seed: the run's seed (wins over the overrides).
+      search_overrides, train_overrides: fields replacing the shipped settings.
+
+    Raises:
+      errors.UserError: the settings make no valid configuration (the message names the
+        job and the command's flag that replaces its settings).
+    """
+    from autogan_tf.config import SearchConfig, TrainConfig
+
+    search_kwargs, train_kwargs = quick_settings()
+    search_kwargs.update(search_overrides or {}, seed=seed)
+    train_kwargs.update(train_overrides or {}, seed=seed)
+    for config_class, kwargs, flag in ((SearchConfig, search_kwargs, "--search_setting"),
+                                       (TrainConfig, train_kwargs, "--train_setting")):
+        try:
+            config_class(**kwargs)  # the classifier is "auto" and the arch a stand-in here
+        except errors.UserError as e:
+            raise errors.UserError(f"{flag}: {e}") from None
+    return search_kwargs, train_kwargs
+
+
+def describe_overrides(search_overrides=None, train_overrides=None) -> str:
+    """``"search: reward_bn=batch; train: max_iters=3000"``: the settings a quick start
+    replaced (empty when none), for its headline."""
+    parts = [f"{job}: " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+             for job, overrides in (("search", search_overrides), ("train", train_overrides))
+             if overrides]
+    return "; ".join(parts)
+
+
 def reward_spread(search_dir: str) -> float:
     """Max - min of the controller-step rewards in the search's last iteration.
 
@@ -235,7 +270,9 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
       output_dir: where every artifact goes; an existing one is resumed.
       seed: seeds the classifier, the search and the training.
       search_overrides, train_overrides: keyword arguments replacing quick settings
-        (`search.SearchConfig` / `training.TrainConfig` fields), e.g. for tests.
+        (`search.SearchConfig` / `training.TrainConfig` fields; ``--search_setting`` and
+        ``--train_setting`` of the command). The seed, the classifier and the trained
+        architecture are the run's own and win over them.
       echo: prints a stage's headline (the command line prints to the terminal).
 
     Returns:
@@ -252,7 +289,10 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
     t0 = time.time()
     lap = _Lap()
     runlog.check_writable(output_dir)
-    search_kwargs, train_kwargs = quick_settings()
+    search_kwargs, train_kwargs = quick_configs(seed, search_overrides, train_overrides)
+    changed = describe_overrides(search_overrides, train_overrides)
+    if changed:
+        echo(f"      settings replaced: {changed}")
 
     echo("[1/5] classifier that scores the samples (IS/FID) and the search rewards")
     classifier, accuracy = train_small_classifier(
@@ -264,8 +304,7 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
             echo(f"      warning: below {100 * MIN_CLASSIFIER_ACCURACY:.0f} %: IS, FID and "
                  "search rewards will be unreliable")
 
-    search_config = search.SearchConfig(**{**search_kwargs, "classifier": classifier,
-                                           "seed": seed, **(search_overrides or {})})
+    search_config = search.SearchConfig(**{**search_kwargs, "classifier": classifier})
     echo(f"[2/5] architecture search (weight-sharing supernet + LSTM controller, "
          f"{_search_layout(search_config)})")
     search_dir = os.path.join(output_dir, "search")
@@ -278,8 +317,7 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
          f"rewards in the last iteration {spread:.2f} apart; {lap()})")
 
     train_dir = os.path.join(output_dir, "train")
-    train_config = training.TrainConfig(**{**train_kwargs, "arch": best, "classifier": classifier,
-                                           "seed": seed, **(train_overrides or {})})
+    train_config = training.TrainConfig(**{**train_kwargs, "arch": best, "classifier": classifier})
     echo(f"[3/5] training {best} from scratch ({_precision_note(train_config.precision)})")
     trained = training.train(train_config, train_dir)
     if trained.get("preempted"):
@@ -315,6 +353,8 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
         "real_is_mean": real["is_mean"], "real_fid": real["fid"],
         "classifier": classifier, "classifier_accuracy": accuracy,
         "saved_model": saved_model, "samples": grid_path,
+        "search_overrides": dict(search_overrides or {}),
+        "train_overrides": dict(train_overrides or {}),
         "run_time_s": round(time.time() - t0, 1),
     }
     runlog.write_json_atomic(os.path.join(output_dir, "quickstart.json"), artifacts)

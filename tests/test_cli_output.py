@@ -93,6 +93,28 @@ def test_shipped_flagfiles_resolve_by_name(tmp_path, monkeypatch):
         common.resolve_flagfiles(["autogan-train", "--flagfile=nope.cfg"])
 
 
+def test_settings_parse_like_flagfile_lines_and_refuse_bad_ones():
+    from autogan_tf import errors
+    from autogan_tf.config import SearchConfig
+
+    parsed = flagfiles.parse_settings(
+        ["reward_bn=batch", "shared_iters=80", "g_lr=1e-3", "mlas=true", "nomlas",
+         "--shared_iters=90"], SearchConfig, "--search_setting")
+    # Typed as the fields; a later item for the same key wins.
+    assert parsed == {"reward_bn": "batch", "shared_iters": 90, "g_lr": 0.001, "mlas": False}
+    assert type(parsed["shared_iters"]) is int and type(parsed["g_lr"]) is float
+    assert flagfiles.parse_settings(["nomlas", "mlas"], SearchConfig, "-") == {"mlas": True}
+    for item, message in (("shared_iters", "expected KEY=VALUE, not a bare shared_iters"),
+                          ("lr=1", "--lr is not a field of SearchConfig"),
+                          ("shared_iters=8.5", "--shared_iters expects int, got '8.5'"),
+                          ("mlas=maybe", "--mlas expects bool, got 'maybe'"),
+                          ("seed=3", "seed is set by the command itself")):
+        with pytest.raises(errors.UserError) as e:
+            flagfiles.parse_settings([item], SearchConfig, "--search_setting",
+                                     reserved=("seed",))
+        assert str(e.value).startswith(f"--search_setting={item}: ") and message in str(e.value)
+
+
 def test_search_events_read_as_sentences():
     from autogan_tf.search import describe_event
 

@@ -171,7 +171,8 @@ def test_quick_start_seeds_resume_and_skip_finished_seeds(quick_seeds, tmp_path,
                                                            capsys):
     ran = []
 
-    def fake_run(seed, work_dir):
+    def fake_run(seed, work_dir, extra_args=()):
+        assert extra_args == []
         ran.append(seed)
         if seed == 2:
             raise RuntimeError("killed")
@@ -184,7 +185,7 @@ def test_quick_start_seeds_resume_and_skip_finished_seeds(quick_seeds, tmp_path,
         quick_seeds.main(argv)
     with open(results) as f:  # written after every seed: the finished ones are kept
         assert [r["seed"] for r in json.load(f)["runs"]] == [0, 1]
-    monkeypatch.setattr(quick_seeds, "run_seed", lambda seed, work_dir: (
+    monkeypatch.setattr(quick_seeds, "run_seed", lambda seed, work_dir, extra_args: (
         ran.append(seed) or {"seed": seed, "is_mean": 3.9}))
     quick_seeds.main(argv)
     assert ran == [0, 1, 2, 2]
@@ -192,3 +193,35 @@ def test_quick_start_seeds_resume_and_skip_finished_seeds(quick_seeds, tmp_path,
     with pytest.raises(SystemExit):
         quick_seeds.parse_args(["--work_dir", "w", "--results", "r", "--seeds", "0,x"])
     assert "--seeds must be comma-separated integers" in capsys.readouterr().err
+    # Runs with other command arguments never land in the same file.
+    with pytest.raises(SystemExit, match="holds runs with --quickstart_args '', not "
+                                         "'--search_setting=reward_bn=batch'"):
+        quick_seeds.main(argv + ["--quickstart_args=--search_setting=reward_bn=batch"])
+
+
+def test_quick_start_seeds_pass_their_arguments_to_every_command(quick_seeds, tmp_path,
+                                                                 monkeypatch):
+    commands = []
+
+    def fake_call(command, stdout, stderr):  # the command a user would type, then its output
+        commands.append(command)
+        out = command[1].split("=", 1)[1]
+        os.makedirs(out)
+        with open(os.path.join(out, "quickstart.json"), "w") as f:
+            json.dump({"best_arch": "1 0 1 1", "is_mean": 4.5, "is_std": 0.1, "fid": 9.0,
+                       "real_is_mean": 7.5, "classifier_accuracy": 0.999,
+                       "search_reward_spread": 0.4, "run_time_s": 200.0}, f)
+        return 0
+
+    monkeypatch.setattr(quick_seeds.subprocess, "call", fake_call)
+    results = tmp_path / "r.json"
+    quick_seeds.main(["--work_dir", str(tmp_path / "w"), "--seeds", "3", "--results",
+                      str(results),
+                      "--quickstart_args=--search_setting=reward_bn=batch "
+                      "--train_setting='max_iters=10'"])
+    assert commands == [["autogan-quickstart", f"--output_dir={tmp_path / 'w' / 'seed_3'}",
+                         "--seed=3", "--search_setting=reward_bn=batch",
+                         "--train_setting=max_iters=10"]]
+    saved = json.loads(results.read_text())
+    assert saved["quickstart_args"] == commands[0][3:]
+    assert saved["runs"][0]["seed"] == 3 and saved["runs"][0]["is_mean"] == 4.5

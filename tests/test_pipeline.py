@@ -76,6 +76,39 @@ def test_auto_classifier_resolves_to_the_path_of_the_trained_one(tmp_path, monke
     assert trained == [("shapes", cached, "/data")]
 
 
+def test_quick_configs_replace_settings_and_check_them_first():
+    from autogan_tf import errors
+
+    shipped_search, shipped_train = pipeline.quick_settings()
+    search, train = pipeline.quick_configs(
+        3, {"reward_bn": "batch", "seed": 9}, {"max_iters": 6000})
+    assert search == {**shipped_search, "reward_bn": "batch", "seed": 3}  # the seed wins
+    assert train == {**shipped_train, "max_iters": 6000, "seed": 3}
+    assert pipeline.quick_configs() == ({**shipped_search, "seed": 0},
+                                        {**shipped_train, "seed": 0})
+    with pytest.raises(errors.UserError, match=r"^--search_setting: --reward_bn must be one"):
+        pipeline.quick_configs(0, {"reward_bn": "running"})
+    with pytest.raises(errors.UserError, match=r"^--train_setting: --max_iters must be"):
+        pipeline.quick_configs(0, None, {"max_iters": 0})
+    assert pipeline.describe_overrides() == ""
+    assert pipeline.describe_overrides({"reward_bn": "batch"}, {"max_iters": 6000, "g_lr": 1e-3}) \
+        == "search: reward_bn=batch; train: max_iters=6000, g_lr=0.001"
+
+
+def test_quickstart_refuses_a_bad_setting_at_once_without_touching_the_output(tmp_path):
+    from conftest import run_cli
+
+    out_dir = tmp_path / "q"
+    for flag, text in (("--search_setting=reward_bn=running", "--reward_bn must be one of"),
+                       ("--train_setting=arch=1 0 1 1", "arch is set by the command itself")):
+        out = run_cli("quickstart", f"--output_dir={out_dir}", flag, timeout=120)
+        assert out.returncode == 1
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("autogan-quickstart: error: --")
+        assert text in lines[0] and flag.split("=")[0] in lines[0]
+        assert "[1/5]" not in out.stdout and not out_dir.exists()
+
+
 def test_sigterm_stops_training_with_exit_status_75_and_resumes(tmp_path):
     model_dir = tmp_path / "run"
     args = [sys.executable, "-m", "autogan_tf.cli.train", f"--model_dir={model_dir}",
@@ -102,8 +135,12 @@ def test_quickstart_end_to_end_at_toy_size(tmp_path):
     search = dict(gf_dim=4, df_dim=4, shared_iters=2, max_search_iters=3, grow_steps="1,2",
                   ctrl_steps=1, reward_num_images=20, reset_window=4)
     train = dict(gf_dim=4, df_dim=4, max_iters=4, save_every=2)
+    lines = []
     out = pipeline.quickstart(str(tmp_path), search_overrides=search, train_overrides=train,
-                              echo=lambda *_: None)
+                              echo=lines.append)
+    assert lines[0] == "      settings replaced: search: " + ", ".join(
+        f"{k}={v}" for k, v in search.items()) + "; train: gf_dim=4, df_dim=4, max_iters=4, " \
+        "save_every=2"
     for key in ("search_result", "evaluation", "samples", "classifier"):
         assert os.path.exists(out[key]), key
     assert os.path.exists(os.path.join(out["saved_model"], "saved_model.pb"))
@@ -111,4 +148,6 @@ def test_quickstart_end_to_end_at_toy_size(tmp_path):
     # Held-out real images against the training images' statistics, same classifier.
     assert out["real_is_mean"] >= 1.0 and 0 <= out["real_fid"] < out["fid"]
     with open(tmp_path / "quickstart.json") as f:
-        assert json.load(f)["best_arch"] == out["best_arch"]
+        saved = json.load(f)
+    assert saved["best_arch"] == out["best_arch"]
+    assert saved["search_overrides"] == search and saved["train_overrides"] == train

@@ -21,6 +21,15 @@ FLAGS = flags.FLAGS
 common.define_runtime_flags(small_models=True)
 flags.DEFINE_string("output_dir", "/tmp/autogan_quickstart", "Where every artifact goes.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_multi_string(
+    "search_setting", [], "KEY=VALUE: replace one setting of the quick search (the shipped "
+    "flagfile search_quick), e.g. --search_setting=reward_bn=batch; repeat for several.")
+flags.DEFINE_multi_string(
+    "train_setting", [], "KEY=VALUE: replace one setting of the training (the shipped "
+    "flagfile train_quick), e.g. --train_setting=max_iters=6000; repeat for several.")
+
+# Set by the quick start itself: the seed flag, the classifier it trains, the found architecture.
+RESERVED = ("seed", "classifier", "arch")
 
 
 def main(argv):
@@ -30,11 +39,20 @@ def main(argv):
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     common.apply_runtime_flags()
-    from autogan_tf import pipeline
+    from autogan_tf import flagfiles, pipeline
+    from autogan_tf.config import SearchConfig, TrainConfig
+
+    search_overrides = flagfiles.parse_settings(FLAGS.search_setting, SearchConfig,
+                                                "--search_setting", RESERVED)
+    train_overrides = flagfiles.parse_settings(FLAGS.train_setting, TrainConfig,
+                                               "--train_setting", RESERVED)
+    pipeline.quick_configs(FLAGS.seed, search_overrides, train_overrides)  # fail fast
 
     print("autogan-quickstart: search -> train -> evaluate -> export on the built-in shapes "
           "data (8 classes, 16x16), 3-7 minutes on 2 CPU cores", flush=True)
     artifacts = pipeline.quickstart(FLAGS.output_dir, seed=FLAGS.seed,
+                                    search_overrides=search_overrides,
+                                    train_overrides=train_overrides,
                                     echo=lambda text: print(text, flush=True))
     if artifacts.get("preempted"):
         common.exit_if_preempted(artifacts, "autogan-quickstart")

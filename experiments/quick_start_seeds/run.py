@@ -8,14 +8,23 @@ run time) to ``--results``:
     python experiments/quick_start_seeds/run.py --work_dir=/tmp/seeds --seeds=0,1,2,3,4 \\
         --results=experiments/quick_start_seeds/results.json
 
-Seeds already in the results file are skipped, and a killed quick start resumes from its
-own checkpoints when rerun. ``results.json`` beside this script holds what it measured.
+``--quickstart_args`` appends arguments to every command, e.g. a replaced setting:
+
+    python experiments/quick_start_seeds/run.py --work_dir=/tmp/seeds_bn --seeds=0,1 \
+        --quickstart_args="--search_setting=reward_bn=batch" \
+        --results=experiments/quick_start_seeds/results_reward_bn_batch.json
+
+Seeds already in the results file are skipped (a file written with other arguments is
+refused), and a killed quick start resumes from its own checkpoints when rerun.
+``results.json`` beside this script holds what the command as written measured,
+``results_*.json`` what its variants measured.
 """
 
 import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -26,7 +35,13 @@ def parse_args(argv=None):
     parser.add_argument("--work_dir", required=True, help="one output directory per seed")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated integers")
     parser.add_argument("--results", required=True, help="JSON file the figures go to")
+    parser.add_argument("--quickstart_args", default="",
+                        help="arguments appended to every autogan-quickstart command")
     args = parser.parse_args(argv)
+    try:
+        args.quickstart_args = shlex.split(args.quickstart_args)
+    except ValueError as e:
+        parser.error(f"--quickstart_args: {e}")
     try:
         args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
@@ -51,7 +66,7 @@ def cpu_model() -> str:
             f"{os.cpu_count()} cores, {', '.join(units) or 'no bf16 units'})")
 
 
-def run_seed(seed: int, work_dir: str) -> dict:
+def run_seed(seed: int, work_dir: str, extra_args=()) -> dict:
     """One quick start; its figures from ``quickstart.json``.
 
     Raises:
@@ -61,8 +76,8 @@ def run_seed(seed: int, work_dir: str) -> dict:
     log = out + ".log"
     start = time.time()
     with open(log, "w", encoding="utf-8") as f:
-        code = subprocess.call(["autogan-quickstart", f"--output_dir={out}", f"--seed={seed}"],
-                               stdout=f, stderr=subprocess.STDOUT)
+        code = subprocess.call(["autogan-quickstart", f"--output_dir={out}", f"--seed={seed}",
+                                *extra_args], stdout=f, stderr=subprocess.STDOUT)
     if code != 0:
         raise RuntimeError(f"seed {seed}: autogan-quickstart exited with {code}; see {log}")
     with open(os.path.join(out, "quickstart.json"), encoding="utf-8") as f:
@@ -80,15 +95,20 @@ def main(argv=None):
     os.makedirs(args.work_dir, exist_ok=True)
     results = {"what": "the README's quick start command per seed (IS/FID of 1,000 EMA samples "
                        "scored by the command's own shapes classifier)",
-               "machine": cpu_model(), "runs": []}
+               "machine": cpu_model(), "quickstart_args": args.quickstart_args, "runs": []}
     if os.path.exists(args.results):
         with open(args.results, encoding="utf-8") as f:
             results = json.load(f)
+        if results.get("quickstart_args", []) != args.quickstart_args:
+            sys.exit(f"{args.results} holds runs with --quickstart_args "
+                     f"{shlex.join(results.get('quickstart_args', []))!r}, not "
+                     f"{shlex.join(args.quickstart_args)!r}: name another --results")
     done = {r["seed"] for r in results["runs"]}
     for seed in args.seeds:
         if seed in done:
             continue
-        results["runs"].append({**run_seed(seed, args.work_dir), "date": time.strftime("%Y-%m-%d")})
+        run = run_seed(seed, args.work_dir, args.quickstart_args)
+        results["runs"].append({**run, "date": time.strftime("%Y-%m-%d")})
         with open(args.results, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
         print(json.dumps(results["runs"][-1]), flush=True)
