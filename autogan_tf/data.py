@@ -280,12 +280,7 @@ def _in_memory_batches(source, batch_size, size, shuffle, repeat, seed, drop_rem
     images = tf.convert_to_tensor(source.images)
     labels = tf.convert_to_tensor(source.labels)
     count = int(source.images.shape[0])
-    ds = tf.data.Dataset.range(count)
-    if shuffle:
-        ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = _indices(count, shuffle, repeat, seed).batch(batch_size, drop_remainder=drop_remainder)
 
     def gather(index):
         return resize_uint8(tf.gather(images, index), size), tf.gather(labels, index)
@@ -293,18 +288,43 @@ def _in_memory_batches(source, batch_size, size, shuffle, repeat, seed, drop_rem
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _indices(count: int, shuffle: bool, repeat: bool, seed: int):
+    """The int64 indices of ``count`` images in the order they are read: ``0..count-1``
+    once or forever, or a new permutation per epoch that ``(seed, epoch)`` alone decides.
+
+    Not ``Dataset.shuffle(seed=...)``: it pairs its seed with TensorFlow's global seed, so
+    the order changed whenever anything in the process had set one (as
+    ``keras.utils.set_random_seed`` does): the quick start's training, which follows the
+    training of its classifier, drew other batches than ``autogan-train`` with the same
+    seed, and a rerun that found the classifier already trained other batches than the
+    first run.
+    """
+    import tensorflow as tf
+
+    if not shuffle:
+        ds = tf.data.Dataset.range(count)
+        return ds.repeat() if repeat else ds
+    epochs = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+
+    def permutation(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    return epochs.flat_map(permutation)
+
+
 def _streamed_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder):
     """Shuffle file names (cheap), then decode, crop and resize each file in parallel."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((source.paths, source.labels))
-    if shuffle:
-        ds = ds.shuffle(len(source.paths), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    def load(path, label):
-        return _load_file(path, size), label
+    paths = tf.constant(source.paths)
+    labels = tf.constant(source.labels, tf.int32)
 
+    def load(index):
+        return _load_file(tf.gather(paths, index), size), tf.gather(labels, index)
+
+    ds = _indices(len(source.paths), shuffle, repeat, seed)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=drop_remainder)
 

@@ -111,10 +111,12 @@ def parse_settings(items, config_class, flag: str, reserved=()) -> dict:
 
 
 def _parse_setting(text: str, config_class):
-    """``(field, typed value)`` of one ``KEY=VALUE`` (or bare ``noKEY``) text.
+    """``(field, typed value)`` of one ``KEY=VALUE`` (or, for a bool, bare ``KEY`` or
+    ``noKEY``) text.
 
     Raises:
-      ValueError: ``KEY`` is not a field of ``config_class``, or the value does not convert.
+      ValueError: ``KEY`` is not a field of ``config_class``, has no value and is not a
+        bool, or its value does not convert.
     """
     hints = typing.get_type_hints(config_class)
     key, sep, text = text.partition("=")

@@ -100,7 +100,8 @@ def test_quickstart_refuses_a_bad_setting_at_once_without_touching_the_output(tm
 
     out_dir = tmp_path / "q"
     for flag, text in (("--search_setting=reward_bn=running", "--reward_bn must be one of"),
-                       ("--train_setting=arch=1 0 1 1", "arch is set by the command itself")):
+                       ("--train_setting=arch=1 0 1 1", "arch is set by the command itself"),
+                       ("--search_setting=dataset=cifar10", "dataset is set by the command")):
         out = run_cli("quickstart", f"--output_dir={out_dir}", flag, timeout=120)
         assert out.returncode == 1
         lines = out.stderr.strip().splitlines()

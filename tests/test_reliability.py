@@ -363,6 +363,44 @@ def test_data_position_survives_a_restore(tmp_path, monkeypatch, streamed):
     data.clear_cache()
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["in_memory", "streamed"])
+def test_data_order_is_decided_by_the_seed_alone(tmp_path, monkeypatch, streamed):
+    """Not by TensorFlow's global seed, which `keras.utils.set_random_seed` sets (the quick
+    start's classifier training did, so its GAN training saw other batches than
+    ``autogan-train`` with the same seed)."""
+    from autogan_tf import data
+
+    if streamed:
+        monkeypatch.setattr(data, "IN_MEMORY_BYTES", 0)
+    data.clear_cache()
+    folder = tmp_path / "pictures" / "grey"
+    folder.mkdir(parents=True)
+    for i in range(6):  # image i is the grey level 30 i: the batches show the order
+        tf.io.write_file(str(folder / f"{i}.png"),
+                         tf.io.encode_png(tf.fill([8, 8, 3], tf.constant(30 * i, tf.uint8))))
+
+    def order(seed, epochs=4):
+        config = training.TrainConfig(arch="1 0 1 1", dataset=f"folder:{tmp_path / 'pictures'}",
+                                      d_batch_size=3, n_critic=1, seed=seed)
+        batches = training._real_batches(config)
+        levels = [np.round((next(batches).numpy()[0, :, 0, 0, 0] + 1) * 127.5 / 30)
+                  for _ in range(2 * epochs)]
+        return np.concatenate(levels).astype(int).reshape(epochs, 6)
+
+    try:
+        plain = order(5)
+        tf.random.set_seed(123)
+        seeded = order(5)
+    finally:
+        tf.random.set_seed(None)
+        data.clear_cache()
+    np.testing.assert_array_equal(plain, seeded)
+    for epoch in plain:  # every image once per epoch, in a new order each epoch
+        assert sorted(epoch) == list(range(6))
+    assert len({tuple(e) for e in plain}) > 1
+    assert not np.array_equal(plain, order(6))
+
+
 # ---------------------------------------------------------------------------
 # Preemption: SIGTERM checkpoints at the next safe point and returns cleanly
 # ---------------------------------------------------------------------------

@@ -28,8 +28,10 @@ flags.DEFINE_multi_string(
     "train_setting", [], "KEY=VALUE: replace one setting of the training (the shipped "
     "flagfile train_quick), e.g. --train_setting=max_iters=6000; repeat for several.")
 
-# Set by the quick start itself: the seed flag, the classifier it trains, the found architecture.
-RESERVED = ("seed", "classifier", "arch")
+# Set by the quick start itself: the seed (its own flag), the found architecture, and the
+# data and scoring (the built-in shapes, scored by the classifier it trains on them).
+RESERVED = ("seed", "arch", "dataset", "data_dir", "classifier", "feature_layer",
+            "inception_path", "fid_stats")
 
 
 def main(argv):
