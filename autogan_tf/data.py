@@ -155,7 +155,9 @@ def make_dataset(name: str, batch_size: int, image_size: int | None = None, spli
       batch_size: images per batch.
       image_size: side of the square images (None: the data set's `native_resolution`).
       split: "train" or "test".
-      shuffle: reshuffle the images at every epoch.
+      shuffle: a new order at every epoch, decided by ``seed`` and the epoch's number
+        alone; with ``repeat=False`` every pass over the dataset is epoch 0's order (to
+        reshuffle per epoch, repeat and count the steps, as `train_classifier` does).
       repeat: repeat the data forever (False: one pass).
       seed: the shuffling seed.
       with_labels: yield ``(images, labels)`` rather than images.
@@ -311,7 +313,9 @@ def _indices(count: int, shuffle: bool, repeat: bool, seed: int):
             tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
         return tf.data.Dataset.from_tensor_slices(order)
 
-    return epochs.flat_map(permutation)
+    ds = epochs.flat_map(permutation)
+    # One pass: its length, which flat_map hides, lets Keras count an epoch's steps.
+    return ds if repeat else ds.apply(tf.data.experimental.assert_cardinality(count))
 
 
 def _streamed_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder):

@@ -332,9 +332,14 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
     keras.utils.set_random_seed(seed)
     size = image_size or data.native_resolution(dataset)
     n_classes = data.num_classes(dataset, data_dir=data_dir)
-    train = data.make_dataset(dataset, batch_size, size, split="train", shuffle=True, repeat=False,
-                              seed=seed, with_labels=True, data_dir=data_dir,
-                              max_images=max_train_images)
+    def train_batches(repeat):
+        return data.make_dataset(dataset, batch_size, size, split="train", shuffle=True,
+                                 repeat=repeat, seed=seed, with_labels=True, data_dir=data_dir,
+                                 max_images=max_train_images)
+
+    # Repeated, so every epoch has its own order; an epoch is one pass's batches.
+    steps_per_epoch = int(train_batches(repeat=False).cardinality())
+    train = train_batches(repeat=True)
     augment_images = _augment_fn(seed) if augment else (lambda x: x)
     train = train.map(lambda x, y: (augment_images(_to_pixels(x)), y),
                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -354,7 +359,7 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
         callbacks += [_scalar_logger(os.path.join(model_dir, "logs")),
                       keras.callbacks.CSVLogger(os.path.join(model_dir, "epochs.csv")),
                       keras.callbacks.ModelCheckpoint(os.path.join(model_dir, "last.keras"))]
-    model.fit(train, epochs=epochs, validation_data=test, callbacks=callbacks, verbose=verbose,
-              shuffle=False)  # the pipeline shuffles
+    model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=test,
+              callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
     _, accuracy = model.evaluate(test, verbose=0)
     return model, float(accuracy)
