@@ -197,10 +197,15 @@ class RunCheckpoints:
         position is restored too.
       model_dir: the run directory; checkpoints go to ``model_dir/checkpoints``.
       max_to_keep: how many recent checkpoints to keep.
+      fresh_data: a callable that replaces the run's data iterators by new ones at the
+        start of the data and returns them as ``data`` (names alike): used by `restore`
+        when the saved positions do not fit. None: such a checkpoint cannot be resumed.
     """
 
-    def __init__(self, state: dict, data: dict, model_dir: str, max_to_keep: int):
+    def __init__(self, state: dict, data: dict, model_dir: str, max_to_keep: int,
+                 fresh_data=None):
         self.model_dir = model_dir
+        self._fresh_data = fresh_data
         self.state = tf.train.Checkpoint(**state)
         self.whole = tf.train.Checkpoint(**state, **data)
         self.manager = ChiefCheckpoints(self.whole, model_dir, CHECKPOINT_SUBDIR,
@@ -245,10 +250,30 @@ class RunCheckpoints:
     def restore(self) -> Optional[str]:
         """Resume: restore everything from the newest readable checkpoint (None: none).
 
+        When no checkpoint's data positions fit this run's input pipeline (TensorFlow
+        refuses an iterator state that a pipeline built otherwise saved, e.g. by an older
+        autogan-tf) and ``fresh_data`` was given, the rest is restored from the newest
+        readable checkpoint and the data starts again, with a warning: the run keeps its
+        training; only its batches differ from an uninterrupted run's.
+
         Raises:
           CheckpointError: checkpoints exist but none can be read (see `restore_latest`).
         """
-        return restore_latest(self.manager, self.whole)
+        try:
+            return restore_latest(self.manager, self.whole)
+        except CheckpointError as whole_error:
+            if self._fresh_data is None:
+                raise
+            try:  # the iterators a failed restore touched are unusable: new ones
+                path = restore_latest(self.manager, self.state, expect_partial=True)
+            except CheckpointError:
+                raise whole_error from None
+            for name, iterator in self._fresh_data().items():
+                setattr(self.whole, name, iterator)  # saved from now on, "best" ones too
+            logging.warning("restored %s without the position of its data iterators, which "
+                            "an input pipeline built differently saved (an older version?): "
+                            "the data starts again from its beginning", path)
+            return path
 
     def roll_back(self) -> Optional[str]:
         """Restore all but the data iterators from the newest readable checkpoint.

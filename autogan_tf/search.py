@@ -169,7 +169,7 @@ class Search:
                                                         c.reset_threshold)
         self.checkpoints = checkpointing.RunCheckpoints(
             self._state_items(), self.shared.data_items(), model_dir,
-            max_to_keep=c.keep_checkpoints)
+            max_to_keep=c.keep_checkpoints, fresh_data=self.shared.fresh_data)
         self.rollback = recovery.NonFiniteRollback(self.checkpoints, c.max_nan_restores)
         self._preemption = None
         self.log = search_log.SearchLog(model_dir, self.chief, self.state, c)

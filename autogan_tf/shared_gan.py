@@ -64,9 +64,7 @@ class SharedGAN:
             unused_ops=c.unused_ops, seed=c.seed, precision=c.precision, strategy=strategy)
         # One iterator per stage, created now so that a checkpoint restores their positions
         # (and a missing data set fails here, before any training).
-        stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
-        self._batches = {stage: data.critic_batches(c, c.resolution(stage), c.seed + stage)
-                         for stage in stages}
+        self.fresh_data()
         self.images = SupernetImages(self.generator, strategy, c.num_cells, c.eval_batch_size,
                                      c.reward_bn)
         self._models_finite = recovery.make_finite_check(self.generator, self.discriminator)
@@ -78,6 +76,14 @@ class SharedGAN:
     def data_items(self) -> dict:
         """The data iterators, ``data<stage>``: checkpointed, but not rolled back."""
         return {f"data{stage}": batches for stage, batches in self._batches.items()}
+
+    def fresh_data(self) -> dict:
+        """Replace the data iterators by new ones at the start; returns `data_items`."""
+        c = self.config
+        stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
+        self._batches = {stage: data.critic_batches(c, c.resolution(stage), c.seed + stage)
+                         for stage in stages}
+        return self.data_items()
 
     def train_iteration(self, archs, stage: int) -> dict:
         """One generator iteration at ``stage``: n_critic D steps, one per row of ``archs``

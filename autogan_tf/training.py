@@ -196,7 +196,8 @@ class _TrainingRun:
                      evaluated_step=self.evaluated)
         self.batches = _real_batches(config)  # before the restore, which sets its position
         self.checkpoints = checkpointing.RunCheckpoints(state, {"data": self.batches}, model_dir,
-                                                        max_to_keep=config.keep_checkpoints)
+                                                        max_to_keep=config.keep_checkpoints,
+                                                        fresh_data=self._fresh_batches)
         self.best = self.checkpoints.manager_for("best", max_to_keep=1)
         self.rollback = recovery.NonFiniteRollback(self.checkpoints, config.max_nan_restores)
         self.models_finite = recovery.make_finite_check(g, d)
@@ -205,6 +206,11 @@ class _TrainingRun:
         self.evaluator = make_evaluator(config, model_dir, strategy)
         self.fixed_z = tf.random.stateless_normal([64, config.latent_dim], [config.seed, 7])
         self.last = {}
+
+    def _fresh_batches(self) -> dict:
+        """New real batches from the start (a checkpoint's saved position did not fit)."""
+        self.batches = _real_batches(self.config)
+        return {"data": self.batches}
 
     def resume(self):
         """Restore the newest readable checkpoint, if any (logged as ``resumed``)."""

@@ -401,6 +401,49 @@ def test_data_order_is_decided_by_the_seed_alone(tmp_path, monkeypatch, streamed
     assert not np.array_equal(plain, order(6))
 
 
+def test_resume_keeps_the_state_when_the_saved_data_position_does_not_fit(tmp_path, caplog):
+    """A checkpoint whose data iterator another input pipeline saved (an older version's):
+    the models and counters are restored, the data starts again with new iterators, and
+    later checkpoints save those; without ``fresh_data``, or when no checkpoint can be read
+    at all, it stays an error."""
+    from autogan_tf import checkpointing
+
+    step = tf.Variable(0)
+    old = iter(tf.data.Dataset.range(10).shuffle(10, seed=1).repeat())
+    saved = checkpointing.RunCheckpoints({"step": step}, {"data": old}, str(tmp_path), 3)
+    next(old)
+    step.assign(7)
+    path = saved.save(7)
+
+    def pipeline():
+        return iter(tf.data.Dataset.range(10).map(lambda i: i * 2).repeat())
+
+    strict = checkpointing.RunCheckpoints({"step": tf.Variable(0)}, {"data": pipeline()},
+                                          str(tmp_path), 3)
+    with pytest.raises(runlog.CheckpointError, match="ckpt-7"):
+        strict.restore()
+    step.assign(0)
+    made = []
+    resumed = checkpointing.RunCheckpoints(
+        {"step": step}, {"data": pipeline()}, str(tmp_path), 3,
+        fresh_data=lambda: {"data": made.append(pipeline()) or made[-1]})
+    with caplog.at_level("WARNING"):
+        assert resumed.restore() == path
+    assert int(step) == 7 and len(made) == 1 and int(next(made[0])) == 0
+    assert any("without the position of its data iterators" in r.getMessage()
+               for r in caplog.records)
+    next(made[0])
+    again = pipeline()  # the new iterator's position is what the next checkpoint holds
+    tf.train.Checkpoint(data=again).read(resumed.save(8)).expect_partial()
+    assert int(next(again)) == 4
+    for name in os.listdir(tmp_path / "checkpoints"):
+        if ".data-" in name:
+            with open(tmp_path / "checkpoints" / name, "r+b") as f:
+                f.truncate(1)
+    with pytest.raises(runlog.CheckpointError, match="ckpt-8"):
+        resumed.restore()
+
+
 # ---------------------------------------------------------------------------
 # Preemption: SIGTERM checkpoints at the next safe point and returns cleanly
 # ---------------------------------------------------------------------------
