@@ -169,6 +169,10 @@ def quick_configs(seed: int = 0, search_overrides=None, train_overrides=None):
       seed: the run's seed (wins over the overrides).
       search_overrides, train_overrides: fields replacing the shipped settings.
 
+    Returns:
+      Keyword arguments of `search.SearchConfig` and `training.TrainConfig`; the quick
+      start adds the classifier it trains (and the architecture it found, to train it).
+
     Raises:
       errors.UserError: the settings make no valid configuration (the message names the
         job and the command's flag that replaces its settings).

@@ -332,6 +332,7 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
     keras.utils.set_random_seed(seed)
     size = image_size or data.native_resolution(dataset)
     n_classes = data.num_classes(dataset, data_dir=data_dir)
+
     def train_batches(repeat):
         return data.make_dataset(dataset, batch_size, size, split="train", shuffle=True,
                                  repeat=repeat, seed=seed, with_labels=True, data_dir=data_dir,
