@@ -10,14 +10,14 @@ run time) to ``--results``:
 
 ``--quickstart_args`` appends arguments to every command, e.g. a replaced setting:
 
-    python experiments/quick_start_seeds/run.py --work_dir=/tmp/seeds_bn --seeds=0,1 \
-        --quickstart_args="--search_setting=reward_bn=batch" \
-        --results=experiments/quick_start_seeds/results_reward_bn_batch.json
+    python experiments/quick_start_seeds/run.py --work_dir=/tmp/seeds_bn --seeds=0,1 \\
+        --quickstart_args="--search_setting=reward_bn=batch" \\
+        --results=/tmp/seeds_bn/results.json
 
 Seeds already in the results file are skipped (a file written with other arguments is
 refused), and a killed quick start resumes from its own checkpoints when rerun.
-``results.json`` beside this script holds what the command as written measured,
-``results_*.json`` what its variants measured.
+``results.json`` beside this script holds what the command as written measured;
+``results_before_data_order_fix.json`` the same before the data order became the seed's alone.
 """
 
 import argparse
