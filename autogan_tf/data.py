@@ -46,6 +46,10 @@ SHAPE_CLASSES = ("circle", "square", "triangle", "ring", "cross", "diamond",
 SHAPES_SPLIT_SIZES = {"train": 10_000, "test": 2_000}
 SHAPES_SPLIT_SEEDS = {"train": 0, "test": 1}  # disjoint draws for the two splits
 SHAPES_RESOLUTION = 32
+# Bars across a stripes patch. Two, so that each bar and gap is 1.8-3.2 px wide at the
+# quick start's 16 px: four were 0.9-1.6 px wide there, many pictures aliased into plain
+# squares, and generators trained for minutes drew squares instead of stripes.
+SHAPES_STRIPES = 2
 
 # Decoded data sets up to this size are kept in memory (a few are cached per process).
 IN_MEMORY_BYTES = 1 << 30
@@ -707,7 +711,7 @@ def _shape_distance(shape, dx, dy, h):
         left = -np.sqrt(0.75) * dx - 0.5 * (dy + h)
         return np.maximum(np.maximum(right, left), dy - 0.5 * h)
     if shape in ("horizontal_stripes", "vertical_stripes"):
-        period = h / 2.0  # four stripes across the patch
+        period = 2.0 * h / SHAPES_STRIPES  # a bar and a gap per period
         along = dy if shape == "horizontal_stripes" else dx
         stripes = (np.abs((along / period) % 1.0 - 0.5) - 0.25) * period
         return np.maximum(square, stripes)
