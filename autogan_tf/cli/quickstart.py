@@ -51,7 +51,7 @@ def main(argv):
     pipeline.quick_configs(FLAGS.seed, search_overrides, train_overrides)  # fail fast
 
     print("autogan-quickstart: search -> train -> evaluate -> export on the built-in shapes "
-          "data (8 classes, 16x16), 3-7 minutes on 2 CPU cores", flush=True)
+          "data (8 classes, 16x16), 2-6 minutes on 2 CPU cores", flush=True)
     artifacts = pipeline.quickstart(FLAGS.output_dir, seed=FLAGS.seed,
                                     search_overrides=search_overrides,
                                     train_overrides=train_overrides,
