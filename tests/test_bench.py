@@ -236,3 +236,16 @@ def test_bad_flags_of_the_new_benchmarks(script, flags, message, capsys):
     with pytest.raises(SystemExit):
         script.parse_args(flags)
     assert message in capsys.readouterr().err
+
+
+def test_im2col_convolution_is_the_same_convolution():
+    tf = pytest.importorskip("tensorflow")
+    import bench_conv_forms
+
+    # Ones through a ones kernel count each pixel's neighbours inside the 'same' padding.
+    ones = bench_conv_forms.conv_im2col(tf.ones([1, 3, 3, 1]), tf.ones([3, 3, 1, 1]))
+    assert ones.numpy()[0, :, :, 0].tolist() == [[4, 6, 4], [6, 9, 6], [4, 6, 4]]
+    x = tf.random.stateless_normal([2, 5, 5, 3], [0, 1])
+    kernel = tf.random.stateless_normal([3, 3, 3, 4], [0, 2])
+    assert bench_conv_forms.conv_im2col(x, kernel).numpy() == pytest.approx(
+        tf.nn.conv2d(x, kernel, 1, "SAME").numpy(), abs=1e-5)
