@@ -107,18 +107,41 @@ class TorchAdam(keras.optimizers.Adam):
           variable: the variable to update.
           learning_rate: the current learning rate (after any schedule).
         """
+        self._adam(gradient, variable, learning_rate, active=None)
+
+    def _adam(self, gradient, variable, learning_rate, active):
+        """The update as TensorFlow's fused Adam kernel, with PyTorch's arithmetic.
+
+        ``ResourceApplyAdam`` steps by ``lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + e)``;
+        with ``e = eps sqrt(1 - b2^t)`` that is PyTorch's step exactly (up to rounding).
+        One kernel reads and writes the value and both moments once; the same update
+        written as a dozen element-wise ops took 5 % of a search step at 8 px.
+
+        Args:
+          gradient: the variable's gradient.
+          variable: the variable to update.
+          learning_rate: the current learning rate.
+          active: None, or a scalar bool tensor; where False, nothing changes (value,
+            moments, step count): the kernel runs with rate 0 and betas 1.
+        """
         dtype = variable.dtype
         index = self._get_variable_index(variable)
         step, m, v = self._steps[index], self._momentums[index], self._velocities[index]
-        gradient = tf.cast(gradient, dtype)
-        b1, b2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        self.assign_add(step, tf.ones((), dtype))
+        one, zero = tf.ones((), dtype), tf.zeros((), dtype)
+        self.assign_add(step, one if active is None else tf.cast(active, dtype))
         t = tf.convert_to_tensor(step)
-        self.assign_add(m, (gradient - m) * (1 - b1))
-        self.assign_add(v, (tf.square(gradient) - v) * (1 - b2))
-        step_size = tf.cast(learning_rate, dtype) / (1 - tf.pow(b1, t))
-        denom = tf.sqrt(tf.convert_to_tensor(v)) / tf.sqrt(1 - tf.pow(b2, t)) + self.epsilon
-        self.assign_sub(variable, step_size * tf.convert_to_tensor(m) / denom)
+        b1, b2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        b1_power, b2_power = tf.pow(b1, t), tf.pow(b2, t)
+        scalars = {"lr": tf.cast(learning_rate, dtype), "beta1": b1, "beta2": b2,
+                   "beta1_power": b1_power, "beta2_power": b2_power,
+                   "epsilon": tf.cast(self.epsilon, dtype) * tf.sqrt(one - b2_power)}
+        if active is not None:
+            skipped = {"lr": zero, "beta1": one, "beta2": one, "beta1_power": zero,
+                       "beta2_power": zero, "epsilon": one}
+            scalars = {k: tf.where(active, x, skipped[k]) for k, x in scalars.items()}
+        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=m.handle, v=v.handle,
+                                     grad=tf.cast(gradient, dtype), use_locking=False,
+                                     **scalars)
 
 
 class MaskedAdam(TorchAdam):
@@ -150,7 +173,8 @@ class MaskedAdam(TorchAdam):
             self._step_masks = None
 
     def update_step(self, gradient, variable, learning_rate):
-        """`TorchAdam.update_step`, undone (value, moments, step count) where the mask is False.
+        """`TorchAdam.update_step`, leaving value, moments and step count as they are where the
+        variable's mask is False.
 
         Variables without a mask (outside `apply_masked`) are updated normally.
 
@@ -160,18 +184,7 @@ class MaskedAdam(TorchAdam):
           learning_rate: the current learning rate.
         """
         mask = None if self._step_masks is None else self._step_masks.get(self._var_key(variable))
-        if mask is None:
-            return super().update_step(gradient, variable, learning_rate)
-        # Update, then put back the old values where the mask is False. A
-        # tf.cond per variable would skip the arithmetic, but its two branch
-        # functions per variable made the supernet step much slower to trace
-        # and optimise; the extra elementwise work is small next to the convs.
-        index = self._get_variable_index(variable)
-        slots = [variable, self._momentums[index], self._velocities[index], self._steps[index]]
-        before = [tf.identity(slot) for slot in slots]
-        super().update_step(gradient, variable, learning_rate)
-        for slot, old in zip(slots, before):
-            self.assign(slot, tf.where(mask, tf.convert_to_tensor(slot), old))
+        self._adam(gradient, variable, learning_rate, active=mask)
 
 
 def make_adam(learning_rate, beta1, beta2, decay_steps=None, masked=False, name=None):

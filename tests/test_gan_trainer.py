@@ -18,6 +18,41 @@ def test_hinge_losses_against_numpy():
         losses.generator_hinge_loss(np.zeros([2, 3], np.float32))
 
 
+def _torch_adam_numpy(value, grads, lr, b1, b2, eps=1e-8):
+    """torch.optim.Adam's update written out, one step per gradient (None: skipped)."""
+    m, v, t = np.zeros_like(value), np.zeros_like(value), 0
+    for g in grads:
+        if g is None:
+            continue
+        t += 1
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        value = value - lr / (1 - b1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - b2 ** t) + eps)
+    return value, m, v, t
+
+
+@pytest.mark.parametrize("b1", [0.0, 0.5])
+def test_masked_adam_is_pytorchs_update_and_skips_masked_steps(b1):
+    """Against NumPy: per-variable step counts, eps after the bias correction (gradients of
+    1e-9 are eps-dominated, where placing eps before it would halve the step), skips."""
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(3, 4)).astype(np.float32)
+    grads = [rng.normal(size=(3, 4)).astype(np.float32) * scale
+             for scale in (1e-9, 1e-9, 0.3, 1e-9, 2.0)]
+    active = [True, True, False, True, True]
+    opt = gan_trainer.make_adam(2e-3, b1, 0.9, masked=True)
+    var = tf.Variable(start)
+    opt.build([var])
+    for g, on in zip(grads, active):
+        opt.apply_masked([tf.constant(g)], [var], [tf.constant(on)])
+    value, m, v, t = _torch_adam_numpy(start, [g if on else None for g, on in zip(grads, active)],
+                                       2e-3, b1, 0.9)
+    np.testing.assert_allclose(var.numpy(), value, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(_slots(opt, var)[0], m, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(_slots(opt, var)[1], v, rtol=1e-5, atol=1e-20)
+    assert float(opt._steps[0].numpy()) == t == 4
+
+
 def _search_trainer(unused_ops, beta1=0.0):
     g = models.SuperGenerator(gf_dim=4, latent_dim=4)
     d = models.Discriminator(4)
