@@ -6,7 +6,9 @@ Two trainers in one process, the second with FORM patched in (instance attribute
 the first trace); calls interleaved by bench/peak.interleaved, 4 rounds; prints the median
 seconds per generator iteration of each and old / new. Supernet G 128 / D 64, batch
 128 / 64, n_critic 5, a new random architecture every D step, fp32. Results and what each
-form is: ab_results.txt.
+form is: ab_results.txt. The two forms that were dropped (two_d_calls, sn_div_plus) were
+copies of the library's code of the time, timed against edited copies; they are in this
+script as of commit 3e7705c.
 """
 import os
 import random
@@ -20,10 +22,9 @@ import peak  # noqa: E402
 
 peak.quiet_tensorflow()
 peak.configure_threads(1, 0)
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from autogan_tf import gan_trainer, losses, models  # noqa: E402
+from autogan_tf import gan_trainer, models  # noqa: E402
 from autogan_tf import layers as L  # noqa: E402
 from autogan_tf import search_space as ss  # noqa: E402
 
@@ -42,20 +43,6 @@ def sn_transposed_sigma(self, training):
         self.u.assign(u)
         self.v.assign(v)
     return tf.tensordot(u, tf.linalg.matvec(w, v), 1)
-
-
-def sn_div_plus_call(self, inputs, training=None):
-    """The form 9e61d73 kept, against W * (1 / sigma) and tf.nn.bias_add (edit layers.py)."""
-    dtype = self.compute_dtype
-    inputs = tf.cast(inputs, dtype)
-    kernel = tf.cast(tf.cast(self.layer.kernel, tf.float32) / self.sigma(bool(training)), dtype)
-    if isinstance(self.layer, keras.layers.Conv2D):
-        outputs = self.layer.convolution_op(inputs, kernel)
-    else:
-        outputs = tf.matmul(inputs, kernel)
-    if self.layer.use_bias:
-        outputs = outputs + tf.cast(tf.convert_to_tensor(self.layer.bias), dtype)
-    return outputs
 
 
 def elementwise_adam(self, gradient, variable, learning_rate):
@@ -87,20 +74,6 @@ def elementwise_masked_adam(self, gradient, variable, learning_rate):
         self.assign(slot, tf.where(mask, tf.convert_to_tensor(slot), old))
 
 
-def two_d_calls(self, real, z, arch, stage):
-    """The D step as committed: real and fake in two calls (against the parts=2 patch)."""
-    real, z = self._shard(real), self._shard(z)
-    fake = tf.stop_gradient(self.generate(z, arch, stage, training=True))
-    variables = self.discriminator.trainable_variables
-    with tf.GradientTape() as tape:
-        real_logits = self.discriminator(real, stage=stage, training=True)
-        fake_logits = self.discriminator(fake, stage=stage, training=True)
-        loss = self._replica_loss(losses.discriminator_hinge_loss(real_logits, fake_logits))
-    grads = tape.gradient(loss, variables)
-    self.d_opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
-    return loss
-
-
 def _patch_spectral_norms(trainer, name, fn):
     for layer in trainer.discriminator._flatten_layers():
         if isinstance(layer, L.SpectralNorm):
@@ -109,11 +82,9 @@ def _patch_spectral_norms(trainer, name, fn):
 
 FORMS = {
     "sn_transposed": lambda t: _patch_spectral_norms(t, "_sigma", sn_transposed_sigma),
-    "sn_div_plus": lambda t: _patch_spectral_norms(t, "call", sn_div_plus_call),
     "elementwise_adam": lambda t: (
         setattr(t.g_opt, "update_step", types.MethodType(elementwise_masked_adam, t.g_opt)),
         setattr(t.d_opt, "update_step", types.MethodType(elementwise_adam, t.d_opt))),
-    "two_d_calls": lambda t: setattr(t, "_d_step", types.MethodType(two_d_calls, t)),
 }
 
 
