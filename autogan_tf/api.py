@@ -171,9 +171,8 @@ def load_generator(directory: str, *, generator: str = "ema", checkpoint: str = 
 def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
     """``num_images`` uint8 images ``[n, H, W, 3]`` from a generator, batch by batch.
 
-    The noise is the exported model's (`export.latent_for_seed`), so a seed gives
-    the same images here, at any ``batch_size``, and from the SavedModel's
-    ``generate`` signature.
+    The images a seed names (`sampling`): the same here at any ``batch_size``, in
+    ``autogan-evaluate`` and from the SavedModel's ``generate`` signature.
 
     Args:
         generator: a generator model with a ``latent_dim`` attribute (`load_generator`).
@@ -185,18 +184,14 @@ def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
         A numpy uint8 array ``[num_images, H, W, 3]``.
 
     Raises:
-        errors.UserError: ``num_images`` is below 1.
+        errors.UserError: ``num_images`` or ``batch_size`` is below 1.
     """
-    import numpy as np
+    from autogan_tf import sampling
 
-    from autogan_tf import export as export_lib
-    from autogan_tf import images
-
-    if num_images < 1:
-        raise errors.UserError(f"num_images must be positive, got {num_images}")
-    z = export_lib.latent_for_seed(num_images, seed, generator.latent_dim)
-    return np.concatenate([images.to_uint8(generator(z[i:i + batch_size], training=False))
-                           .numpy() for i in range(0, num_images, batch_size)])
+    for name, value in (("num_images", num_images), ("batch_size", batch_size)):
+        if value < 1:
+            raise errors.UserError(f"{name} must be positive, got {value}")
+    return sampling.generate(generator, num_images, seed, batch_size)
 
 
 def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema",

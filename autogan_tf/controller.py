@@ -13,7 +13,9 @@ the previous decision's option is offset by the option counts of the decisions
 before it (the layout of the official code).
 
 Randomness comes from a `tf.random.Generator` owned by the controller, so a
-checkpoint of the controller also fixes the architectures it samples next.
+checkpoint of the controller also fixes the architectures it samples next. Its
+stream and its initial weights are the run seed's streams of its level
+(`seeds.controller`, `seeds.controller_init`; the level is its first cell).
 
 Initialisers follow the PyTorch defaults the official controller relied on
 (uniform +-1/sqrt(hidden) for the LSTM and the heads, N(0, 1) embeddings, no
@@ -31,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from autogan_tf import errors
+from autogan_tf import errors, seeds
 from autogan_tf import config as config_lib
 from autogan_tf import search_space as ss
 from autogan_tf.config import CTRL_LOSSES  # noqa: F401 - used by callers
@@ -111,7 +113,8 @@ class Controller(keras.Model):
     Args:
       cell_indices: the cell (an int) or consecutive cells (a sequence) it decides.
       hidden_size: the LSTM's size (``--hid_size``).
-      seed: seeds the initialisers and the controller's random generator.
+      seed: the run's seed: the initial weights and the samples are its streams of this
+        controller's level (`seeds`).
       excluded_choices: choices it never draws (``--excluded_choices``, e.g. ``"norm=in"``):
         their logits are pushed to `EXCLUDED_LOGIT`, so they have probability 0 in sampling,
         log-probabilities and entropies alike.
@@ -134,16 +137,20 @@ class Controller(keras.Model):
         self.offsets = tuple(int(x) for x in np.cumsum((0,) + self.tokens[:-1]))
         bound = 1.0 / float(np.sqrt(self.hidden_size))
 
+        level = self.cell_indices[0]
+
+        def init_seed(k):
+            return seeds.integer(self.seed, seeds.controller_init(level, k))
+
         def uniform(k):
-            return keras.initializers.RandomUniform(-bound, bound, seed=self.seed * 1000 + k)
+            return keras.initializers.RandomUniform(-bound, bound, seed=init_seed(k))
 
         self.cell = keras.layers.LSTMCell(
             self.hidden_size, kernel_initializer=uniform(1), recurrent_initializer=uniform(2),
             bias_initializer=uniform(3), unit_forget_bias=False, name="lstm")
         self.embedding = keras.layers.Embedding(
             sum(self.tokens), self.hidden_size,
-            embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0,
-                                                                   seed=self.seed * 1000 + 4),
+            embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0, seed=init_seed(4)),
             name="embedding")
         # Direct attributes, so tf.train.Checkpoint sees them (see layers.track).
         self.heads = [track(self, f"head{t}", keras.layers.Dense(
@@ -158,7 +165,7 @@ class Controller(keras.Model):
         self.embedding.build((None,))
         for head in self.heads:
             head.build((None, self.hidden_size))
-        self.rng = tf.random.Generator.from_seed(self.seed)
+        self.rng = seeds.generator(self.seed, seeds.controller(level))
 
     # -- structure --------------------------------------------------------------
     @property
@@ -524,14 +531,15 @@ class RandomSampler(tf.Module):
 
     Args:
       cell_indices: the cells it decides (as `Controller`).
-      seed: seeds its random generator (checkpointed with it).
+      seed: the run's seed; the samples are its stream of this sampler's level
+        (`seeds.controller`, the level being the first cell), checkpointed with it.
       excluded_choices: choices it never draws (as `Controller`); the others stay uniform.
     """
 
     def __init__(self, cell_indices, seed, excluded_choices: str = ""):
         super().__init__(name="random_sampler")
-        self.cell_indices = tuple(cell_indices)
-        self.rng = tf.random.Generator.from_seed(seed)
+        self.cell_indices = _as_cell_indices(cell_indices)
+        self.rng = seeds.generator(seed, seeds.controller(self.cell_indices[0]))
         self._options = ss.decision_options(self.cell_indices, excluded_choices)
 
     def sample(self, batch_size, prev_archs=None, prev_hidden=None):

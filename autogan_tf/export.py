@@ -10,9 +10,10 @@ Signatures (the serving contract; `autogan_tf/cli/sample.py` and `serving.py` re
 * ``serving_default``: ``z`` float32 ``[batch, latent_dim]`` -> ``images`` uint8
   ``[batch, H, W, 3]``.
 * ``generate``: scalar ``num_samples`` int32 and ``seed`` int64 -> ``images``
-  uint8 and ``png_bytes`` (one encoded PNG per image). ``z`` is drawn with a
-  stateless normal from ``seed``, so a seed names a fixed list of images: image
-  ``i`` does not depend on ``num_samples``. The ``_bytes`` suffix is what makes
+  uint8 and ``png_bytes`` (one encoded PNG per image). ``z`` is the seed's noise
+  (`sampling.latents`), so a seed names a fixed list of images, the same as
+  `api.generate` and the evaluation draw: image ``i`` does not depend on
+  ``num_samples``. The ``_bytes`` suffix is what makes
   TF Serving's REST API return the PNGs base64-encoded (``{"b64": ...}``);
   without it a raw PNG would be written into a JSON string.
 
@@ -30,7 +31,7 @@ import tempfile
 
 import numpy as np
 
-from autogan_tf import errors
+from autogan_tf import errors, sampling
 from autogan_tf.images import to_uint8
 
 SERVING_DEFAULT = "serving_default"
@@ -45,29 +46,6 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 class ExportError(errors.UserError):
     """A bad export request: bad version, existing target, generator contract broken."""
-
-
-def latent_for_seed(num_samples, seed, latent_dim: int):
-    """The ``z`` the ``generate`` signature uses: stateless N(0, 1) from ``seed``.
-
-    Works eagerly (tests, `LocalGenerator` users reproducing a served image)
-    and inside the exported graph.
-
-    Args:
-      num_samples: how many rows (an int or an int32 scalar tensor).
-      seed: the seed (cast to int64); the same seed gives the same rows, whatever
-        ``num_samples``, since row ``i`` depends only on the seed.
-      latent_dim: the width of ``z``.
-
-    Returns:
-      A float32 tensor ``[num_samples, latent_dim]``.
-    """
-    import tensorflow as tf
-
-    seed = tf.cast(seed, tf.int64)
-    key = tf.stack([seed, tf.constant(0, tf.int64)])
-    return tf.random.stateless_normal(tf.stack([num_samples, latent_dim]), seed=key,
-                                      dtype=tf.float32)
 
 
 def _check_version(version) -> int:
@@ -163,7 +141,7 @@ class _Endpoints:
 
         Args:
           num_samples: int32 scalar, between 0 and ``max_batch``.
-          seed: int64 scalar naming the noise (see `latent_for_seed`).
+          seed: int64 scalar naming the noise (`sampling.latents`).
 
         Returns:
           ``{"images": uint8 [num_samples, H, W, 3], "png_bytes": string [num_samples]}``.
@@ -172,7 +150,7 @@ class _Endpoints:
 
         with tf.control_dependencies(self._guard_batch(num_samples, NUM_SAMPLES)):
             num_samples = tf.identity(num_samples)
-        images = self._images(latent_for_seed(num_samples, seed, self.latent_dim))
+        images = self._images(sampling.latents(seed, 0, num_samples, self.latent_dim))
         png = tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
         return {IMAGES: images, PNG: png}
 

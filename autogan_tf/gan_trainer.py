@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from autogan_tf import config as config_lib
-from autogan_tf import errors, losses, models
+from autogan_tf import errors, losses, models, seeds
 from autogan_tf.config import EMA_WARMUPS, UNUSED_OPS_MODES  # noqa: F401 - used by callers
 
 
@@ -257,7 +257,7 @@ class GANTrainer(tf.Module):
       ema_decay: keep an EMA copy of the generator with this decay; None for none.
       ema_warmup: ``"bias_correction"`` or ``"none"`` (`ema_decay_at`).
       unused_ops: ``"freeze"`` or ``"momentum"`` (see the module docstring).
-      seed: seeds the noise generator.
+      seed: the run's seed; the noise is its `seeds.GAN_NOISE` stream.
       jit_compile: compile the steps with XLA.
       precision: None, ``"float32"`` or ``"bfloat16"`` (above).
       strategy: the `tf.distribute.Strategy` (above).
@@ -311,7 +311,7 @@ class GANTrainer(tf.Module):
             # Build now, so a checkpoint restore finds every slot variable.
             self.g_opt.build(generator.trainable_variables)
             self.d_opt.build(discriminator.trainable_variables)
-            self.noise = tf.random.Generator.from_seed(seed)
+            self.noise = seeds.generator(seed, seeds.GAN_NOISE)
             self.ema_generator = None
             if ema_decay is not None:
                 if self.search:

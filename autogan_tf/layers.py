@@ -923,7 +923,7 @@ def _unit_normal(shape, dtype=None):
     """A N(0, 1) vector scaled to unit length (PyTorch's initial ``u`` and ``v``).
 
     The seed comes from Python's `random`, as Keras's own unseeded initializers take
-    theirs: a model built under `runlog.python_random_seed` gets the same vectors in
+    theirs: a model built under `seeds.python_random` gets the same vectors in
     every process. (Keras's global seed generator would depend on how many draws the
     process made before, so a search resumed after a restart re-initialised its
     discriminator differently from an uninterrupted one.)

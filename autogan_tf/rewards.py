@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from autogan_tf import distribute
+from autogan_tf import sampling, seeds
 from autogan_tf.beam import pad_archs
 from autogan_tf.config import REWARD_BN_STATISTICS
-from autogan_tf.images import to_uint8
 from autogan_tf.layers import batch_statistics_only
 from autogan_tf.metrics import evaluator as evaluator_lib
 
@@ -49,25 +48,27 @@ class SupernetImages:
         self.num_cells = num_cells
         self.batch_size = batch_size
         self.bn_statistics = bn_statistics
-        self._sample_fn = {}
+        self._samplers = {}
 
     def _generate(self, z, arch, stage):
         if self.bn_statistics == "moving":
-            return to_uint8(self.generator(z, arch, stage=stage, training=False))
+            return self.generator(z, arch, stage=stage, training=False)
         with batch_statistics_only(self.generator):  # active while the call is traced
-            return to_uint8(self.generator(z, arch, stage=stage, training=True))
+            return self.generator(z, arch, stage=stage, training=True)
 
     def _sampler(self, stage):
-        if stage not in self._sample_fn:  # split across the replicas, gathered
-            self._sample_fn[stage] = distribute.ReplicaSplit(
-                self.strategy, lambda z, a: self._generate(z, a, stage))
-        return self._sample_fn[stage]
+        if stage not in self._samplers:
+            self._samplers[stage] = sampling.ImageSampler(
+                lambda z, arch: self._generate(z, arch, stage), self.generator.latent_dim,
+                self.batch_size, self.strategy)
+        return self._samplers[stage]
 
     def __call__(self, arch, num: int, stage: int, seed: int) -> tf.Tensor:
-        """``num`` images ``[num, H, W, 3]`` of ``arch`` at ``stage`` from stateless noise.
+        """Images ``0 .. num - 1`` that ``seed`` names (`sampling`), of ``arch`` at ``stage``.
 
-        The noise of each batch is drawn from ``(seed, start index)``, so the same seed gives
-        the same images whatever the search did in between.
+        The same seed gives the same images whatever the search did in between and
+        whatever ``batch_size`` is (with ``bn_statistics="batch"`` each batch is
+        normalised by its own statistics, so there the batch size is part of the result).
 
         Args:
           arch: an architecture vector (or prefix, zero-padded here).
@@ -79,12 +80,7 @@ class SupernetImages:
           A uint8 tensor ``[num, H, W, 3]``.
         """
         arch = pad_archs([arch], self.num_cells)[0]
-        out = []
-        for start in range(0, num, self.batch_size):
-            n = min(self.batch_size, num - start)
-            z = tf.random.stateless_normal([n, self.generator.latent_dim], [seed, start])
-            out.append(self._sampler(stage)(z, arch))
-        return tf.concat(out, 0)
+        return self._sampler(stage)(num, seed, arch)
 
 
 class Rewards:
@@ -97,7 +93,7 @@ class Rewards:
 
     def __init__(self, reward_fn, seed: int):
         self.reward_fn = reward_fn
-        self.rng = tf.random.Generator.from_seed(seed + 7)
+        self.rng = seeds.generator(seed, seeds.REWARD_SEEDS)
 
     def checkpoint_items(self) -> dict:
         """Name -> trackable, for the run's `tf.train.Checkpoint` (names are the format)."""

@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import contextlib
-import random
 import shutil
 import sys
 import tempfile
@@ -362,24 +360,3 @@ def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--mo
         raise ModelDirError(f"{flag}={model_dir} has only {free_mb:.0f} MB free; at least "
                             f"{min_free_mb:.0f} MB are needed for checkpoints and logs")
     return model_dir
-
-
-# -- reproducibility ------------------------------------------------------------
-@contextlib.contextmanager
-def python_random_seed(seed: int):
-    """Run the body with Python's `random` seeded by ``seed``, then restore its state.
-
-    Keras draws the seeds of unseeded initializers from Python's `random`, so
-    models built inside this block get the same initial weights for the same
-    ``seed``: in a first run, in a rerun after a crash, and in a re-initialisation
-    after a resume, without disturbing anyone else's random stream.
-
-    Args:
-      seed: the seed for Python's `random` inside the block.
-    """
-    state = random.getstate()
-    random.seed(int(seed))
-    try:
-        yield
-    finally:
-        random.setstate(state)

@@ -98,8 +98,9 @@ def build_samplers(config: SearchConfig):
     """The architecture samplers, one per level (per cell with mlas, else one), and their
     REINFORCE updaters (None for random search).
 
-    Each sampler is seeded from ``seed + 101 * level`` so the levels draw independently; each
-    updater is built before any checkpoint restore, which needs its variables to exist.
+    Each sampler draws from the run seed's stream of its level (`seeds.controller`), so the
+    levels and the shared GAN's noise draw independently; each updater is built before any
+    checkpoint restore, which needs its variables to exist.
 
     Args:
       config: the `config.SearchConfig` (``num_cells``, ``mlas``, ``search``, controller
@@ -113,12 +114,11 @@ def build_samplers(config: SearchConfig):
     for level in range(c.num_cells if c.mlas else 1):
         cells = (level,) if c.mlas else tuple(range(c.num_cells))
         if c.search == "random":
-            samplers.append(ctrl_lib.RandomSampler(cells, c.seed + 101 * level,
-                                                   c.excluded_choices))
+            samplers.append(ctrl_lib.RandomSampler(cells, c.seed, c.excluded_choices))
             reinforces.append(None)
             continue
         samplers.append(ctrl_lib.Controller(cells, hidden_size=c.hid_size,
-                                            seed=c.seed + 101 * level,
+                                            seed=c.seed,
                                             excluded_choices=c.excluded_choices,
                                             name=f"controller{level}"))
         reinforce = ctrl_lib.Reinforce(
@@ -333,8 +333,7 @@ class Search:
 
     def reinitialise_shared(self):
         """Dynamic reset, after the controller phase: fresh weights for the shared G and D."""
-        # Seeded by the iteration: a resumed search re-initialises to the same weights.
-        self.shared.reinitialise(self.config.seed * 100_003 + 1 + self.state.iteration)
+        self.shared.reinitialise(self.state.iteration)
         self.log.event({"event": "reinitialised_shared_gan"})
         self.state.set_pending_reset(False)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from autogan_tf import data, gan_trainer, models, recovery, runlog
+from autogan_tf import data, gan_trainer, models, recovery, seeds
 from autogan_tf.beam import pad_archs
 from autogan_tf.rewards import SupernetImages
 
@@ -21,7 +21,7 @@ def build_supernet(config, sync_bn: bool = False):
     """The supernet generator and the discriminator of a `config.SearchConfig`, ``(g, d)``.
 
     Their initial weights come from Python's `random`: build them inside
-    `runlog.python_random_seed` for repeatable weights.
+    `seeds.python_random` for repeatable weights.
 
     Args:
       config: the `config.SearchConfig` (widths, latent size, bottom width, cells).
@@ -56,7 +56,7 @@ class SharedGAN:
 
     def __init__(self, config, strategy, sync_bn: bool):
         c = self.config = config
-        with runlog.python_random_seed(c.seed), strategy.scope():
+        with seeds.python_random(c.seed, seeds.GAN_INIT), strategy.scope():
             self.generator, self.discriminator = build_supernet(c, sync_bn)
         self.trainer = gan_trainer.GANTrainer(
             self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
@@ -81,7 +81,8 @@ class SharedGAN:
         """Replace the data iterators by new ones at the start; returns `data_items`."""
         c = self.config
         stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
-        self._batches = {stage: data.critic_batches(c, c.resolution(stage), c.seed + stage)
+        self._batches = {stage: data.critic_batches(c, c.resolution(stage),
+                                                    seeds.integer(c.seed, seeds.data(stage)))
                          for stage in stages}
         return self.data_items()
 
@@ -102,16 +103,17 @@ class SharedGAN:
                                            pad_archs(archs, self.config.num_cells), stage)
         return dict(out, finite=out["finite"] & self._models_finite())
 
-    def reinitialise(self, seed: int):
-        """Fresh weights (drawn from ``seed``) and optimizer state for G and D.
+    def reinitialise(self, iteration: int):
+        """Fresh weights and optimizer state for G and D, after search iteration ``iteration``.
 
         Fresh models are built from the config and their weights copied in, so the variables
         (and checkpoint) stay the same objects; the optimizers keep their learning rates.
 
         Args:
-          seed: the Python random seed the new initial weights are drawn with.
+          iteration: names the new weights' stream (`seeds.reinit`), so a resumed search
+            re-initialises to the same weights as an uninterrupted one.
         """
-        with runlog.python_random_seed(seed):
+        with seeds.python_random(self.config.seed, seeds.reinit(iteration)):
             fresh_g, fresh_d = build_supernet(self.config)
         _reset_weights(self.generator, fresh_g, self.trainer.g_opt)
         _reset_weights(self.discriminator, fresh_d, self.trainer.d_opt)

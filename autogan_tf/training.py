@@ -27,9 +27,10 @@ from absl import logging
 
 from autogan_tf import checkpointing
 from autogan_tf import config as config_lib
-from autogan_tf import data, distribute, errors, gan_trainer, models, recovery, runlog
+from autogan_tf import (data, distribute, errors, gan_trainer, models, recovery, runlog, sampling,
+                        seeds)
 from autogan_tf.config import IS_SPLITS, TrainConfig  # noqa: F401 - importable from here, as before
-from autogan_tf.images import make_grid, save_png, to_uint8
+from autogan_tf.images import make_grid, save_png
 from autogan_tf.metrics import evaluator as evaluator_lib
 from autogan_tf.metrics.evaluator import Evaluator  # noqa: F401 - importable from here, as before
 
@@ -113,32 +114,6 @@ def make_trainer(config: TrainConfig, g, d, strategy=None):
         precision=config.precision, strategy=strategy)
 
 
-def generate_uint8(generator, num, latent_dim, seed=None, batch_size=100):
-    """Images as uint8 from a generator, batch by batch.
-
-    Args:
-      generator: a Keras generator mapping ``[n, latent_dim]`` noise to images in [-1, 1].
-      num: how many images.
-      latent_dim: the dimension of the noise.
-      seed: None draws the noise from TensorFlow's global random state; an int draws it
-        statelessly from ``(seed, first index of the batch)``, so the same seed gives the
-        same images.
-      batch_size: images per call of ``generator``.
-
-    Returns:
-      A uint8 array ``[num, H, W, 3]``.
-    """
-    outputs = []
-    for start in range(0, num, batch_size):
-        n = min(batch_size, num - start)
-        if seed is None:
-            z = tf.random.normal([n, latent_dim])
-        else:
-            z = tf.random.stateless_normal([n, latent_dim], [seed, start])
-        outputs.append(to_uint8(generator(z, training=False)).numpy())
-    return np.concatenate(outputs)
-
-
 def make_evaluator(config: TrainConfig, model_dir: str, strategy=None):
     """The run's `metrics.evaluator.Evaluator`, or None when the run does not evaluate.
 
@@ -161,7 +136,8 @@ def make_evaluator(config: TrainConfig, model_dir: str, strategy=None):
 
 def _real_batches(config: TrainConfig):
     """An iterator of [n_critic, batch, H, W, 3] batches; checkpoint it to resume its order."""
-    return data.critic_batches(config, config.image_size, config.seed)
+    return data.critic_batches(config, config.image_size,
+                               seeds.integer(config.seed, seeds.TRAINING_DATA))
 
 
 class _TrainingRun:
@@ -185,7 +161,7 @@ class _TrainingRun:
         self.model_dir = model_dir
         self.chief = distribute.is_chief()
         strategy = strategy or tf.distribute.get_strategy()
-        with runlog.python_random_seed(config.seed), strategy.scope():
+        with seeds.python_random(config.seed, seeds.GAN_INIT), strategy.scope():
             if sync_bn is None:
                 sync_bn = strategy.num_replicas_in_sync > 1
             g, d = build_models(config, sync_bn=sync_bn)
@@ -204,7 +180,7 @@ class _TrainingRun:
         self.log = runlog.RunLog(model_dir, name="metrics", is_chief=self.chief)
         self.resume()
         self.evaluator = make_evaluator(config, model_dir, strategy)
-        self.fixed_z = tf.random.stateless_normal([64, config.latent_dim], [config.seed, 7])
+        self.grid_seed = seeds.integer(config.seed, seeds.SAMPLE_GRID)
         self.last = {}
 
     def _fresh_batches(self) -> dict:
@@ -344,7 +320,7 @@ class _TrainingRun:
         self.checkpoints.save(step)  # records the evaluation
         self.last.update(record)
         if self.chief:
-            grid = make_grid(to_uint8(generator(self.fixed_z, training=False)).numpy(), 8)
+            grid = make_grid(sampling.generate(generator, 64, self.grid_seed), 8)
             save_png(os.path.join(self.model_dir, "samples", f"step_{step:07d}.png"), grid)
             self.log.image(step, "samples", grid)
 

@@ -66,6 +66,21 @@ def run_cli(command, *args, timeout=300, env=None, check=False):
     return out
 
 
+def run_fresh(code: str) -> str:
+    """Run ``code`` in a fresh interpreter and return the last line it printed.
+
+    For what must happen before TensorFlow starts (thread pools, logical CPU devices). The
+    timeout only guards against a hang: a slower or busy machine takes several minutes.
+    """
+    import textwrap
+
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, timeout=600, cwd=ROOT,
+                         env={"TF_CPP_MIN_LOG_LEVEL": "3", **os.environ})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
+
+
 def flag_args(**flags) -> list:
     """``["--name=value", ...]`` for keyword arguments, in their order."""
     return [f"--{name}={value}" for name, value in flags.items()]

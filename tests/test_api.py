@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from autogan_tf import api, training
+from autogan_tf.images import to_uint8
 from autogan_tf.metrics import classifiers
 
 TINY = dict(arch="1 0 1 1 1 0 0 1 1 1 0 1 0 3", dataset="shapes", gf_dim=4, df_dim=4,
@@ -48,13 +49,15 @@ def test_generate_is_seeded_uint8(run_dir):
     g = api.load_generator(run_dir)
     a, b = api.generate(g, 5, seed=3, batch_size=2), api.generate(g, 5, seed=3)
     assert a.shape == (5, 32, 32, 3) and a.dtype == np.uint8
-    np.testing.assert_array_equal(a, b)  # batch size does not change the noise of a seed
+    # The batch size does not change the noise of a seed (the images agree up to a unit of
+    # rounding where another batch size picks another convolution algorithm).
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     assert not np.array_equal(a, api.generate(g, 5, seed=4))
     # The SavedModel's noise for a seed: the served images are these images.
-    from autogan_tf import export
+    from autogan_tf import sampling
 
-    z = export.latent_for_seed(5, 3, g.latent_dim)
-    np.testing.assert_array_equal(a, training.to_uint8(g(z, training=False)).numpy())
+    z = sampling.latents(3, 0, 5, g.latent_dim)
+    assert np.abs(a.astype(int) - to_uint8(g(z, training=False)).numpy().astype(int)).max() <= 1
 
 
 def test_evaluate_and_export(run_dir, tmp_path):

@@ -2,27 +2,14 @@
 
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-from conftest import ROOT, TINY_GAN, cli_env, flag_args, last_json, run_cli
-
-
-def _run_fresh(code: str) -> str:
-    """Run ``code`` in a fresh interpreter (thread pools can only be set before TF starts).
-
-    The timeout only guards against a hang: a slower or busy machine takes several minutes.
-    """
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=600, env={"TF_CPP_MIN_LOG_LEVEL": "3",
-                                                      **__import__("os").environ})
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout.strip().splitlines()[-1]
+from conftest import ROOT, TINY_GAN, cli_env, flag_args, last_json, run_cli, run_fresh
 
 
 def test_automatic_inter_op_threads_is_one_op_at_a_time_without_gpus():
-    got = _run_fresh("""
+    got = run_fresh("""
         import tensorflow as tf
         from autogan_tf import distribute
         distribute.configure_threads(-1)
@@ -34,7 +21,7 @@ def test_automatic_inter_op_threads_is_one_op_at_a_time_without_gpus():
 
 
 def test_explicit_threads_after_tensorflow_started_is_an_error_naming_the_flag():
-    got = _run_fresh("""
+    got = run_fresh("""
         import tensorflow as tf
         from autogan_tf import distribute
         tf.constant(1.0) + 1.0  # starts the runtime
@@ -48,7 +35,7 @@ def test_explicit_threads_after_tensorflow_started_is_an_error_naming_the_flag()
 
 
 def test_explicit_threads_are_applied():
-    got = _run_fresh("""
+    got = run_fresh("""
         import tensorflow as tf
         from autogan_tf import distribute
         distribute.configure_threads(2, 1)
@@ -118,7 +105,7 @@ MIRRORED_VS_DEFAULT = """
 def test_two_cpu_replicas_match_the_default_strategy(search, side):
     import json
 
-    got = json.loads(_run_fresh(MIRRORED_VS_DEFAULT.format(search=search, side=side)))
+    got = json.loads(run_fresh(MIRRORED_VS_DEFAULT.format(search=search, side=side)))
     assert got["replicas"] == 2
     np = pytest.importorskip("numpy")
     np.testing.assert_allclose(got["losses1"], got["losses0"], rtol=1e-4, atol=1e-5)
@@ -292,7 +279,7 @@ def test_evaluate_and_fid_stats_split_over_two_cpu_replicas_match_one_device(tmp
 
 
 def test_replica_split_gathers_slices_in_order_with_padding_and_uint8():
-    got = _run_fresh("""
+    got = run_fresh("""
         import json
         import numpy as np
         import tensorflow as tf

@@ -251,11 +251,15 @@ def classifier_macs(model) -> int:
 
 
 def _augment_fn(seed: int):
-    """Random horizontal flips and +-4 px reflected shifts, per image."""
+    """Random horizontal flips and +-4 px reflected shifts, per image, from the run seed's
+    streams (`seeds.CLASSIFIER_FLIPS`, `seeds.CLASSIFIER_SHIFTS`)."""
     import keras
 
-    flip = keras.layers.RandomFlip("horizontal", seed=seed)
-    shift = keras.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1)
+    from autogan_tf import seeds
+
+    flip = keras.layers.RandomFlip("horizontal", seed=seeds.integer(seed, seeds.CLASSIFIER_FLIPS))
+    shift = keras.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect",
+                                           seed=seeds.integer(seed, seeds.CLASSIFIER_SHIFTS))
     return lambda images: shift(flip(images, training=True), training=True)
 
 
@@ -313,7 +317,7 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
       augment: use random flips and shifts.
       model_dir: where logs and checkpoints go (None: nowhere).
       data_dir: the TensorFlow Datasets directory.
-      seed: seeds Keras, the data order and the augmentation.
+      seed: the run seed of the weights, the data order and the augmentation (`seeds`).
       max_train_images: train on at most this many images (None: all).
       max_test_images: test on at most this many images (None: all).
       verbose: Keras' ``fit`` verbosity.
@@ -327,15 +331,16 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
     import keras
     import tensorflow as tf
 
-    from autogan_tf import data
+    from autogan_tf import data, seeds
 
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seeds.integer(seed, seeds.CLASSIFIER_WEIGHTS))
+    data_seed = seeds.integer(seed, seeds.CLASSIFIER_DATA)
     size = image_size or data.native_resolution(dataset)
     n_classes = data.num_classes(dataset, data_dir=data_dir)
 
     def train_batches(repeat):
         return data.make_dataset(dataset, batch_size, size, split="train", shuffle=True,
-                                 repeat=repeat, seed=seed, with_labels=True, data_dir=data_dir,
+                                 repeat=repeat, seed=data_seed, with_labels=True, data_dir=data_dir,
                                  max_images=max_train_images)
 
     # Repeated, so every epoch has its own order; an epoch is one pass's batches.

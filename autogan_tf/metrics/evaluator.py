@@ -14,8 +14,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import distribute
-from autogan_tf.images import to_uint8
+from autogan_tf import distribute, sampling
 from autogan_tf.metrics import classifiers, evaluate, scores
 
 
@@ -49,7 +48,7 @@ class Evaluator:
         # Generated images: sampling and features split across the replicas, gathered.
         self.strategy = strategy
         self.split_extractor = distribute.split_extractor(self.extractor, strategy)
-        self._split_generators = {}
+        self._samplers = {}
         self.batch_size = batch_size
         self.stats = None
         if fid_stats:
@@ -80,18 +79,6 @@ class Evaluator:
             scores.save_statistics(path, stats)
         return stats
 
-    def _scores(self, make_images, num_images: int) -> dict:
-        """Scores of ``num_images`` images from ``make_images(start, n)``, batch by batch."""
-        made = {"start": 0}
-
-        def generate(n):
-            start = made["start"]
-            made["start"] += n
-            return make_images(start, n)
-
-        return evaluate.generator_scores(generate, num_images, self.batch_size,
-                                         self.split_extractor, fid_stats=self.stats)
-
     def score_images(self, images) -> dict:
         """IS (and FID when statistics are set) of uint8 images ``[N, H, W, 3]`` in memory.
 
@@ -102,13 +89,15 @@ class Evaluator:
           images: uint8 ``[N, H, W, 3]``, scored in batches of ``batch_size``.
         """
         images = tf.convert_to_tensor(images)
-        return self._scores(lambda start, n: images[start:start + n], int(images.shape[0]))
+        num = int(images.shape[0])
+        return self.score_batches((images[start:start + self.batch_size]
+                                   for start in range(0, num, self.batch_size)), num)
 
-    def __call__(self, generator, num_samples: int, seed=None) -> dict:
-        """IS/FID of ``num_samples`` images of ``generator`` (a derived generator).
+    def __call__(self, generator, num_samples: int, seed: int = 0) -> dict:
+        """IS/FID of images ``0 .. num_samples - 1`` that ``seed`` names (`sampling`).
 
-        With a seed the noise is stateless, so the scores do not depend on how
-        many replicas share the work (up to float rounding of the convolutions).
+        The images do not depend on the batch size or on how many replicas share the
+        work (up to float rounding of the convolutions).
 
         Returns:
           The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
@@ -116,19 +105,25 @@ class Evaluator:
         Args:
           generator: a Keras generator with ``latent_dim``, mapping noise to images in [-1, 1].
           num_samples: how many images to score.
-          seed: None draws the noise from TensorFlow's global random state; an int draws it
-            statelessly from ``(seed, first index of the batch)``.
+          seed: the noise seed.
         """
         key = id(generator)
-        if key not in self._split_generators:
-            self._split_generators[key] = distribute.ReplicaSplit(
-                self.strategy or tf.distribute.get_strategy(),
-                lambda z: to_uint8(generator(z, training=False)))
-        sample = self._split_generators[key]
+        if key not in self._samplers:
+            self._samplers[key] = sampling.generator_sampler(
+                generator, self.batch_size, self.strategy or tf.distribute.get_strategy())
+        return self.score_batches(self._samplers[key].batches(num_samples, seed), num_samples)
 
-        def images(start, n):
-            if seed is None:
-                return sample(tf.random.normal([n, generator.latent_dim]))
-            return sample(tf.random.stateless_normal([n, generator.latent_dim], [seed, start]))
+    def score_batches(self, batches, num_images: int) -> dict:
+        """IS (and FID when statistics are set) of ``num_images`` images given as uint8
+        batches (e.g. `sampling.ImageSampler.batches`).
 
-        return self._scores(images, num_samples)
+        Args:
+          batches: an iterable of uint8 ``[n, H, W, 3]`` batches holding ``num_images``.
+          num_images: how many images the batches hold.
+
+        Returns:
+          The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+        """
+        iterator = iter(batches)
+        return evaluate.generator_scores(lambda n: next(iterator), num_images, self.batch_size,
+                                         self.split_extractor, fid_stats=self.stats)

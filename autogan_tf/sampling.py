@@ -1,0 +1,152 @@
+"""From (generator, number, seed) to images: the one path every image is drawn by.
+
+Evaluation (IS/FID during training and in ``autogan-evaluate``), the search's
+rewards, the quick start, `api.generate`, ``autogan-sample`` and the exported
+SavedModel's ``generate`` signature all draw their noise here, so a seed names
+one fixed list of images everywhere.
+
+Row ``i`` of a seed's noise is ``stateless_normal([latent_dim], seed=(seed, i))``:
+it depends on the seed and on ``i`` alone. Images are therefore the same
+whatever the batch size they are generated in, however many images are asked
+for, and however many replicas share the work (up to the rounding of the
+convolutions, which can differ by a unit in the last place between batch
+sizes). Keyed by the batch's first index instead, as it once was, the same
+generator and seed gave other images, IS and FID when ``--eval_batch_size``
+changed.
+
+A generator in inference mode maps each row on its own. Batch norm in
+training mode (the search's ``--reward_bn=batch``) normalises by the batch,
+and then the batch size is part of the result by design.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autogan_tf.images import to_uint8
+
+
+def latents(seed, start, count, latent_dim: int):
+    """Rows ``start .. start + count - 1`` of the noise that ``seed`` names.
+
+    Works eagerly (compiled once per ``latent_dim``) and inside a `tf.function` (the
+    exported model draws its noise with it).
+
+    Args:
+      seed: an int (or int scalar tensor), cast to int64.
+      start: the index of the first row (int or scalar tensor).
+      count: how many rows (int or scalar tensor, >= 0).
+      latent_dim: the width of a row.
+
+    Returns:
+      float32 ``[count, latent_dim]``; row ``k`` is row ``start + k`` of the seed's list.
+    """
+    import tensorflow as tf
+
+    args = [tf.cast(x, tf.int64) for x in (seed, start, count)]
+    if tf.executing_eagerly():
+        return _compiled_latents(int(latent_dim))(*args)
+    return _latents(*args, int(latent_dim))
+
+
+def _latents(seed, start, count, latent_dim):
+    import tensorflow as tf
+
+    def row(i):
+        return tf.random.stateless_normal([latent_dim], seed=tf.stack([seed, i]))
+
+    return tf.map_fn(row, tf.range(start, start + count),
+                     fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
+
+
+_COMPILED = {}
+
+
+def _compiled_latents(latent_dim: int):
+    """`_latents` as a `tf.function` for one ``latent_dim`` (eager map_fn runs row by row)."""
+    import tensorflow as tf
+
+    if latent_dim not in _COMPILED:
+        spec = tf.TensorSpec([], tf.int64)
+        _COMPILED[latent_dim] = tf.function(
+            lambda seed, start, count: _latents(seed, start, count, latent_dim),
+            input_signature=[spec, spec, spec], autograph=False)
+    return _COMPILED[latent_dim]
+
+
+class ImageSampler:
+    """uint8 images of a generator for a seed, batch by batch, split across replicas.
+
+    Args:
+      generate: ``generate(z, *shared) -> images`` in [-1, 1] (float) for noise ``z``
+        ``[n, latent_dim]``; ``shared`` are extra inputs every batch gets (the supernet's
+        architecture).
+      latent_dim: the width of ``z``.
+      batch_size: images generated per call.
+      strategy: a `tf.distribute` strategy whose replicas share each batch (None: the
+        current one).
+    """
+
+    def __init__(self, generate, latent_dim: int, batch_size: int = 100, strategy=None):
+        import tensorflow as tf
+
+        from autogan_tf import distribute
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.latent_dim = int(latent_dim)
+        self.batch_size = int(batch_size)
+        strategy = strategy or tf.distribute.get_strategy()
+        self._split = distribute.ReplicaSplit(strategy, lambda z, *shared: to_uint8(
+            generate(z, *shared)))
+
+    def batches(self, num: int, seed: int, *shared):
+        """Yield uint8 batches ``[<= batch_size, H, W, 3]``: images ``0 .. num - 1`` of ``seed``.
+
+        Args:
+          num: how many images in all.
+          seed: the noise seed.
+          *shared: passed to ``generate`` with every batch.
+        """
+        for start in range(0, num, self.batch_size):
+            n = min(self.batch_size, num - start)
+            yield self._split(latents(seed, start, n, self.latent_dim), *shared)
+
+    def __call__(self, num: int, seed: int, *shared):
+        """Images ``0 .. num - 1`` of ``seed`` as one uint8 tensor ``[num, H, W, 3]``.
+
+        Args:
+          num: how many images (at least 1).
+          seed: the noise seed.
+          *shared: passed to ``generate`` with every batch.
+        """
+        import tensorflow as tf
+
+        if num < 1:
+            raise ValueError(f"num must be positive, got {num}")
+        return tf.concat(list(self.batches(num, seed, *shared)), 0)
+
+
+def generator_sampler(generator, batch_size: int = 100, strategy=None) -> ImageSampler:
+    """The `ImageSampler` of a derived generator (a Keras model with ``latent_dim``) in
+    inference mode.
+
+    Args:
+      generator: maps ``z`` to images in [-1, 1]; called with ``training=False``.
+      batch_size: images per call.
+      strategy: replicas that share each batch (None: the current strategy).
+    """
+    return ImageSampler(lambda z: generator(z, training=False), generator.latent_dim,
+                        batch_size, strategy)
+
+
+def generate(generator, num: int, seed: int = 0, batch_size: int = 100) -> np.ndarray:
+    """``num`` uint8 images ``[num, H, W, 3]`` of ``generator`` for ``seed``, as NumPy.
+
+    Args:
+      generator: a derived generator (``latent_dim``; called in inference mode).
+      num: how many images (at least 1).
+      seed: the noise seed.
+      batch_size: images per call of the generator.
+    """
+    return generator_sampler(generator, batch_size)(num, seed).numpy()
