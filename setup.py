@@ -29,7 +29,7 @@ setup(
     package_data={"autogan_tf.flags": ["*.cfg"]},
     install_requires=[
         "tensorflow>=2.16",
-        "keras>=3.0",
+        "keras>=3.10,<3.16",  # keras_compat reads two private attributes: checked up to 3.15
         "tensorflow-datasets>=4.9",
         # Export writes TF Serving warmup records with its protos (the gRPC client does not
         # need them: serving_proto); it adds no package TensorFlow does not already pull in.

@@ -63,7 +63,9 @@ def search(directory: str, config=None, *, progress: bool = True, strategy=None,
 
     Args:
         directory: the search directory (checkpoints, logs, ``search_result.json``).
-        config: a `search.SearchConfig`, a dict of its fields, or None for the defaults.
+        config: a `config.SearchConfig`, a dict of its fields, or None for the defaults;
+            ``classifier="auto"`` trains a small classifier on the data set first, as the
+            command does.
         progress: show a progress bar.
         strategy: a ``tf.distribute`` strategy (None: one device).
         **settings: `SearchConfig` fields overriding ``config``.
@@ -77,10 +79,13 @@ def search(directory: str, config=None, *, progress: bool = True, strategy=None,
         errors.UserError: an unknown setting, a bad value, or an unusable directory or data.
         TypeError: ``config`` is neither a `SearchConfig`, a dict nor None.
     """
-    from autogan_tf import search as search_lib
+    from autogan_tf import config as config_lib
+    from autogan_tf import lifecycle
+    from autogan_tf.search import loop
 
-    return search_lib.run_search(_config(search_lib.SearchConfig, config, settings), directory,
-                                 progress=progress, strategy=strategy)
+    search_config = _config(config_lib.SearchConfig, config, settings)
+    lifecycle.prepare(directory, search_config, loop.check_config)  # classifier="auto" too
+    return loop.run_search(search_config, directory, progress=progress, strategy=strategy)
 
 
 def supernet_rewards(directory: str, archs, *, seeds=(0,), **settings) -> list[float]:
@@ -107,8 +112,8 @@ def supernet_rewards(directory: str, archs, *, seeds=(0,), **settings) -> list[f
         errors.UserError: not a search directory, no checkpoint yet, a structural setting
             changed, an architecture that is not a full one of the search, or no seeds.
     """
-    from autogan_tf import search as search_lib
     from autogan_tf import search_space as ss
+    from autogan_tf.search import loop as search_lib
 
     if not seeds:
         raise errors.UserError("supernet_rewards: seeds must not be empty")
@@ -125,7 +130,8 @@ def train(directory: str, config=None, *, progress: bool = True, strategy=None, 
 
     Args:
         directory: the run directory (checkpoints, logs, ``config.json``).
-        config: a `training.TrainConfig`, a dict of its fields, or None for the defaults.
+        config: a `config.TrainConfig`, a dict of its fields, or None for the defaults;
+            ``classifier="auto"`` as in `search`.
         progress: show a progress bar.
         strategy: a ``tf.distribute`` strategy (None: one device).
         **settings: `TrainConfig` fields overriding ``config`` (e.g. ``arch``, ``max_iters``).
@@ -137,10 +143,12 @@ def train(directory: str, config=None, *, progress: bool = True, strategy=None, 
         errors.UserError: an unknown setting, a bad value, or an unusable directory or data.
         TypeError: ``config`` is neither a `TrainConfig`, a dict nor None.
     """
-    from autogan_tf import training
+    from autogan_tf import config as config_lib
+    from autogan_tf import lifecycle, training
 
-    return training.train(_config(training.TrainConfig, config, settings), directory,
-                          progress=progress, strategy=strategy)
+    train_config = _config(config_lib.TrainConfig, config, settings)
+    lifecycle.prepare(directory, train_config, training.check_model_dir_config)  # "auto" too
+    return training.train(train_config, directory, progress=progress, strategy=strategy)
 
 
 def load_generator(directory: str, *, generator: str = "ema", checkpoint: str = "latest"):
@@ -237,7 +245,7 @@ def export(directory: str, export_dir: str, version: int = 1, *, generator: str 
     Returns:
         The SavedModel directory.
     """
-    from autogan_tf import export as export_lib
+    from autogan_tf.serving import export as export_lib
 
     model = load_generator(directory, generator=generator, checkpoint=checkpoint)
     return export_lib.export_generator(model, export_dir, version, max_batch=max_batch,

@@ -20,10 +20,12 @@ from typing import Optional
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import distribute
-from autogan_tf.runlog import CheckpointError, ModelDirError
+from autogan_tf import distribute, errors, rundir
+from autogan_tf.rundir import ModelDirError
 
-CHECKPOINT_SUBDIR = "checkpoints"
+
+class CheckpointError(errors.UserError, RuntimeError):
+    """Checkpoints exist but none of them can be read."""
 
 
 class ChiefCheckpoints:
@@ -208,7 +210,7 @@ class RunCheckpoints:
         self._fresh_data = fresh_data
         self.state = tf.train.Checkpoint(**state)
         self.whole = tf.train.Checkpoint(**state, **data)
-        self.manager = ChiefCheckpoints(self.whole, model_dir, CHECKPOINT_SUBDIR,
+        self.manager = ChiefCheckpoints(self.whole, model_dir, rundir.CHECKPOINTS,
                                         max_to_keep=max_to_keep)
 
     @property

@@ -22,8 +22,6 @@ Pure Python: no TensorFlow is imported, so a command's ``--help`` is quick.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import re
 import typing
 from typing import Callable
@@ -409,7 +407,7 @@ _SHARED_GROUPS = (RunSettings, EvaluationSettings, OptimizerSettings, ModelSetti
 # -- the two jobs ----------------------------------------------------------------
 @dataclasses.dataclass
 class SearchConfig(*_SHARED_GROUPS):
-    """Settings of `search.run_search`; defaults are the official search script's.
+    """Settings of `search.loop.run_search`; defaults are the official search script's.
 
     Beyond the shared groups: the supernet (``num_cells``, ``unused_ops``), the
     schedule (epochs, iterations, growth), the controller and REINFORCE, the
@@ -564,9 +562,9 @@ class SearchConfig(*_SHARED_GROUPS):
         Args:
           stage: the stage, i.e. the index of the last active cell.
         """
-        from autogan_tf import models
+        from autogan_tf import search_space
 
-        return models.output_size(self.bottom_width, stage)
+        return search_space.output_size(self.bottom_width, stage)
 
 
 @dataclasses.dataclass
@@ -630,7 +628,7 @@ def check_values(**values) -> None:
     """Apply the checks of the settings named by the keywords to their values.
 
     For objects that take settings one by one rather than as a configuration
-    (`gan_trainer.GANTrainer`, `controller.Reinforce`), so a bad value is
+    (`gan_trainer.GANTrainer`, `search.controller.Reinforce`), so a bad value is
     refused with the same message wherever it enters.
 
     Args:
@@ -713,43 +711,3 @@ def from_flags(cls, flag_values, **overrides):
         except ss.ArchError as e:
             raise ss.ArchError(f"--arch: {e}") from None
     return cls(**values)
-
-
-def check_run_dir_config(model_dir: str, filename: str, config: Settings, structural, error,
-                         what: str, advice: str, write: bool) -> None:
-    """Refuse a run directory whose saved configuration differs in ``structural`` keys.
-
-    Args:
-      model_dir: the run directory (``--model_dir``).
-      filename: the saved configuration's JSON file in it (``config.json`` ...).
-      config: the configuration of the run about to start or resume.
-      structural: the keys that must match (widths, architecture, ...): other
-        settings may change between a run and its resumption.
-      error: the exception class raised (the job's error type).
-      what: what the directory holds ("run", "search"), for the message.
-      advice: the end of the message, what to do instead.
-      write: write ``config`` to ``path`` once it is accepted (the chief does).
-
-    Raises:
-      ``error``: the file is unreadable or describes another configuration.
-    """
-    from autogan_tf import runlog
-
-    path = os.path.join(model_dir, filename)
-    current = config.to_dict()
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                saved = json.load(f)
-            if not isinstance(saved, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            raise error(f"{path} is unreadable ({e}); use a new --model_dir") from None
-        before = {k: config.saved_value(saved, k) for k in structural}
-        diff = {k: (before[k], current[k]) for k in structural if before[k] != current[k]}
-        if diff:
-            pretty = ", ".join(f"{k}: saved {a!r} vs flag {b!r}" for k, (a, b) in diff.items())
-            raise error(f"--model_dir={model_dir} holds a {what} of a different "
-                        f"configuration ({pretty}); {advice}")
-    if write:
-        runlog.write_json_atomic(path, current)

@@ -26,19 +26,9 @@ import shutil
 
 import tensorflow as tf
 
-from autogan_tf import errors
+from autogan_tf import errors, rundir
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
-
-
-def __getattr__(name):
-    """`ChiefCheckpoints` lives in `checkpointing` (which imports this module); kept
-    importable from here."""
-    if name == "ChiefCheckpoints":
-        from autogan_tf import checkpointing
-
-        return checkpointing.ChiefCheckpoints
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DistributeError(errors.UserError):
@@ -177,7 +167,7 @@ def worker_dir(model_dir: str) -> str:
     if is_chief():
         return model_dir
     kind, index = task()
-    return os.path.join(model_dir, ".workers", f"{kind}_{index}")
+    return os.path.join(model_dir, rundir.WORKERS, f"{kind}_{index}")
 
 
 def cleanup_worker_dir(model_dir: str) -> None:

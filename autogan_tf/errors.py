@@ -23,7 +23,7 @@ The rule for a new error class:
 3. Keep a builtin base that callers or tests already rely on by adding it:
    ``class CheckpointError(UserError, RuntimeError)``.
 4. An exception that only carries control flow inside one module and never
-   reaches a caller (``search._Diverged``, ``pth._RefusedName``) stays outside
+   reaches a caller (``lifecycle.Diverged``, ``pth._RefusedName``) stays outside
    the hierarchy.
 
 A module keeps its own class (``data.DataError``, ``runlog.ModelDirError``...)
@@ -44,3 +44,14 @@ class UserError(AutoganError, ValueError):
     The message names the input and is complete on its own: the command lines
     print it as their one line of output.
     """
+
+
+class RunError(AutoganError, RuntimeError):
+    """A long run (a search, a training) that cannot go on although it started as asked:
+    losses, weights or rewards stayed NaN/Inf more often than ``--max_nan_restores`` allows.
+    The message names the checkpoint kept and what to change."""
+
+
+class RunUserError(RunError, UserError):
+    """A run that cannot start as asked: its ``--model_dir`` holds a run of another
+    configuration, no run at all, or not the checkpoint asked for."""

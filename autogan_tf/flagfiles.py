@@ -45,7 +45,7 @@ def read(name: str, config_class) -> dict:
 
     Args:
       name: a shipped flagfile's name, e.g. ``"search_quick"``.
-      config_class: the dataclass the flags belong to (`search.SearchConfig`, ...): values
+      config_class: the dataclass the flags belong to (`config.SearchConfig`, ...): values
         are converted to its fields' types; a key it does not have is an error, so a
         flagfile cannot drift away from the configuration it sets.
 

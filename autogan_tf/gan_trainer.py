@@ -25,13 +25,13 @@ generator step after discriminator steps 0, 5, 10, ...; we run it after steps
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 from absl import logging
 
 from autogan_tf import config as config_lib
-from autogan_tf import errors, losses, models, seeds
-from autogan_tf.config import EMA_WARMUPS, UNUSED_OPS_MODES  # noqa: F401 - used by callers
+from autogan_tf import errors, losses, models, optimizers, seeds
+from autogan_tf import search_space as ss
+from autogan_tf.config import EMA_WARMUPS
 
 
 def ema_decay_at(decay, step, warmup: str = "bias_correction"):
@@ -49,9 +49,9 @@ def ema_decay_at(decay, step, warmup: str = "bias_correction"):
         ``sum_i (1 - d) d**(t-i) w_i / (1 - d**t)``, computed in place as an
         update with the decay ``d (1 - d**(t-1)) / (1 - d**t)``: 0 at the first
         update (the average is the current weights), rising towards ``d``. The
-        initial weights never count, and after a few multiples of
-        ``1 / (1 - d)`` updates (a few thousand at 0.999) it is the paper's
-        average to float precision.
+        initial weights never count; the paper's average differs from it by the
+        initial weights' share ``d**t``: 0.7 % after 5,000 updates at 0.999,
+        below float32 rounding after about 17,000.
 
     Returns:
       The effective decay, a float64 tensor.
@@ -63,150 +63,6 @@ def ema_decay_at(decay, step, warmup: str = "bias_correction"):
         return decay
     step = tf.cast(step, tf.float64)
     return decay * (1.0 - decay ** (step - 1.0)) / (1.0 - decay ** step)
-
-
-class TorchAdam(keras.optimizers.Adam):
-    """Adam with PyTorch's arithmetic: a step count per variable, epsilon after the bias correction.
-
-    PyTorch's ``torch.optim.Adam`` (what the official code trains with) keeps
-    a step count ``t`` per parameter and steps by
-    ``lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``. Keras' Adam
-    uses the optimizer's global step for ``t`` and adds ``eps`` before the
-    bias correction (an effective eps of 1e-8 / sqrt(1 - b2^t)). The two
-    agree for dense training from step 1; they differ for supernet ops a step
-    skipped (see `MaskedAdam`: a skipped op keeps its own count, as PyTorch 2
-    skips a parameter without gradient) and for gradients near eps. The
-    golden tests compare this with PyTorch step for step.
-
-    The constructor takes Keras' `keras.optimizers.Adam` arguments; ``amsgrad`` is not
-    supported.
-    """
-
-    def build(self, var_list):
-        """Create the moments and one step-count variable per variable of ``var_list``.
-
-        Args:
-          var_list: the variables this optimizer will update.
-
-        Raises:
-          ValueError: the optimizer was created with ``amsgrad=True``.
-        """
-        if self.built:
-            return
-        if self.amsgrad:
-            raise ValueError("TorchAdam does not implement amsgrad")
-        super().build(var_list)
-        self._steps = [self.add_variable((), initializer="zeros", dtype=v.dtype,
-                                         name=f"{v.name}_step") for v in var_list]
-
-    def update_step(self, gradient, variable, learning_rate):
-        """One PyTorch-style Adam update of ``variable``, advancing its own step count.
-
-        Args:
-          gradient: the variable's gradient.
-          variable: the variable to update.
-          learning_rate: the current learning rate (after any schedule).
-        """
-        self._adam(gradient, variable, learning_rate, active=None)
-
-    def _adam(self, gradient, variable, learning_rate, active):
-        """The update as TensorFlow's fused Adam kernel, with PyTorch's arithmetic.
-
-        ``ResourceApplyAdam`` steps by ``lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + e)``;
-        with ``e = eps sqrt(1 - b2^t)`` that is PyTorch's step exactly (up to rounding).
-        One kernel reads and writes the value and both moments once; the same update
-        written as a dozen element-wise ops took 5 % of a search step at 8 px.
-
-        Args:
-          gradient: the variable's gradient.
-          variable: the variable to update.
-          learning_rate: the current learning rate.
-          active: None, or a scalar bool tensor; where False, nothing changes (value,
-            moments, step count): the kernel runs with rate 0 and betas 1.
-        """
-        dtype = variable.dtype
-        index = self._get_variable_index(variable)
-        step, m, v = self._steps[index], self._momentums[index], self._velocities[index]
-        one, zero = tf.ones((), dtype), tf.zeros((), dtype)
-        self.assign_add(step, one if active is None else tf.cast(active, dtype))
-        t = tf.convert_to_tensor(step)
-        b1, b2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        b1_power, b2_power = tf.pow(b1, t), tf.pow(b2, t)
-        scalars = {"lr": tf.cast(learning_rate, dtype), "beta1": b1, "beta2": b2,
-                   "beta1_power": b1_power, "beta2_power": b2_power,
-                   "epsilon": tf.cast(self.epsilon, dtype) * tf.sqrt(one - b2_power)}
-        if active is not None:
-            skipped = {"lr": zero, "beta1": one, "beta2": one, "beta1_power": zero,
-                       "beta2_power": zero, "epsilon": one}
-            scalars = {k: tf.where(active, x, skipped[k]) for k, x in scalars.items()}
-        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=m.handle, v=v.handle,
-                                     grad=tf.cast(gradient, dtype), use_locking=False,
-                                     **scalars)
-
-
-class MaskedAdam(TorchAdam):
-    """Adam that can leave chosen variables (value, moments, step count) untouched in a step.
-
-    `apply_masked(grads, variables, masks)` takes one scalar bool tensor per
-    variable; where it is False the variable's update is skipped entirely.
-
-    The supernet's generator step uses it with the ops the sampled architecture did not use
-    masked out (``unused_ops="freeze"``). Constructor arguments are `TorchAdam`'s.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._step_masks = None
-
-    def apply_masked(self, grads, variables, masks):
-        """Apply ``grads`` like `apply_gradients`, skipping the variables whose mask is False.
-
-        Args:
-          grads: one gradient per variable.
-          variables: the variables to update.
-          masks: one scalar bool tensor per variable (True: update it).
-        """
-        self._step_masks = {self._var_key(v): m for v, m in zip(variables, masks)}
-        try:
-            self.apply_gradients(zip(grads, variables))
-        finally:
-            self._step_masks = None
-
-    def update_step(self, gradient, variable, learning_rate):
-        """`TorchAdam.update_step`, leaving value, moments and step count as they are where the
-        variable's mask is False.
-
-        Variables without a mask (outside `apply_masked`) are updated normally.
-
-        Args:
-          gradient: the variable's gradient.
-          variable: the variable to update.
-          learning_rate: the current learning rate.
-        """
-        mask = None if self._step_masks is None else self._step_masks.get(self._var_key(variable))
-        self._adam(gradient, variable, learning_rate, active=mask)
-
-
-def make_adam(learning_rate, beta1, beta2, decay_steps=None, masked=False, name=None):
-    """Adam with the paper's betas and an optional linear decay of the rate to 0.
-
-    Args:
-      learning_rate: the initial learning rate.
-      beta1: Adam's beta_1 (the paper: 0).
-      beta2: Adam's beta_2 (the paper: 0.9).
-      decay_steps: optimizer steps over which the rate falls linearly to 0; None or 0 keeps
-        it constant.
-      masked: a `MaskedAdam` (supernet generator) instead of a `TorchAdam`.
-      name: the optimizer's name.
-
-    Returns:
-      The optimizer (epsilon 1e-8), not yet built.
-    """
-    if decay_steps:
-        learning_rate = keras.optimizers.schedules.PolynomialDecay(
-            learning_rate, decay_steps, end_learning_rate=0.0, power=1.0)
-    cls = MaskedAdam if masked else TorchAdam
-    return cls(learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=1e-8, name=name)
 
 
 def clone_generator(generator: models.DerivedGenerator) -> models.DerivedGenerator:
@@ -222,6 +78,41 @@ def clone_generator(generator: models.DerivedGenerator) -> models.DerivedGenerat
                                    generator.bottom_width)
     copy.set_weights(generator.get_weights())
     return copy
+
+
+def check_variable_ownership(generator, discriminator):
+    """The G step and the D step train every trainable variable of G and D, each once.
+
+    The supernet's G step trains the variables `models.SuperGenerator.variable_usage`
+    lists by hand (to mask the ops a step did not use); a sublayer added to the supernet
+    but not to that list would silently never train. The derived generator's G step and
+    every D step train the models' own ``trainable_variables``. Checked when a trainer is
+    built, as compare_gan checks its steps' variable lists.
+
+    Args:
+      generator: a `models.DerivedGenerator` or `models.SuperGenerator`.
+      discriminator: the `models.Discriminator`.
+
+    Raises:
+      RuntimeError: a variable is missing from a step, trained twice, or trained by both.
+    """
+    if isinstance(generator, models.SuperGenerator):
+        any_arch = tf.zeros([ss.vector_length(generator.num_cells)], tf.int32)
+        g_step = [v for v, _ in generator.variable_usage(any_arch)]
+    else:
+        g_step = list(generator.trainable_variables)
+    d_step = list(discriminator.trainable_variables)
+    for name, step, model in (("G", g_step, generator), ("D", d_step, discriminator)):
+        trained = [v.path for v in step]
+        owned = {v.path for v in model.trainable_variables}
+        missing, extra = sorted(owned - set(trained)), sorted(set(trained) - owned)
+        twice = sorted({p for p in trained if trained.count(p) > 1})
+        if missing or extra or twice:
+            raise RuntimeError(f"the {name} step does not train {name}'s variables exactly "
+                               f"once: missing {missing}, not {name}'s {extra}, twice {twice}")
+    shared = {v.path for v in g_step} & {v.path for v in d_step}
+    if shared:
+        raise RuntimeError(f"G and D steps both train {sorted(shared)}")
 
 
 class GANTrainer(tf.Module):
@@ -303,11 +194,14 @@ class GANTrainer(tf.Module):
         self.jit_compile = jit_compile
         # Linear decay as the official LinearLrDecay: G over max_iters G steps,
         # D over max_iters * n_critic D steps.
+        check_variable_ownership(generator, discriminator)
         with self.strategy.scope():
-            self.g_opt = make_adam(g_lr, beta1, beta2, lr_decay_iters,
-                                   masked=self.search and unused_ops == "freeze", name="g_adam")
-            self.d_opt = make_adam(d_lr, beta1, beta2,
-                                   lr_decay_iters and lr_decay_iters * n_critic, name="d_adam")
+            self.g_opt = optimizers.make_adam(g_lr, beta1, beta2, lr_decay_iters,
+                                              masked=self.search and unused_ops == "freeze",
+                                              name="g_adam")
+            self.d_opt = optimizers.make_adam(d_lr, beta1, beta2,
+                                              lr_decay_iters and lr_decay_iters * n_critic,
+                                              name="d_adam")
             # Build now, so a checkpoint restore finds every slot variable.
             self.g_opt.build(generator.trainable_variables)
             self.d_opt.build(discriminator.trainable_variables)
@@ -388,7 +282,7 @@ class GANTrainer(tf.Module):
         grads = tape.gradient(loss, variables)
         keep = [i for i, g in enumerate(grads) if g is not None]
         grads, variables = [grads[i] for i in keep], [variables[i] for i in keep]
-        if isinstance(self.g_opt, MaskedAdam):
+        if isinstance(self.g_opt, optimizers.MaskedAdam):
             self.g_opt.apply_masked(grads, variables, [masks[i] for i in keep])
         else:
             self.g_opt.apply_gradients(zip(grads, variables))

@@ -18,13 +18,13 @@ import tensorflow as tf
 from keras import layers
 
 from autogan_tf import config as config_lib
+from autogan_tf import keras_compat
 from autogan_tf import search_space as ss
-from autogan_tf.config import PRECISIONS
-from autogan_tf.layers import (DisBlock, FixedCell, MinibatchStd, OptimizedDisBlock,
-                               SearchCell, ToRGB, SpectralNorm, _sn, _sn_conv, cell_op_usage,
-                               torch_bias_init,
-                               torch_default_init, track)
-
+from autogan_tf.cells import FixedCell, SearchCell, ToRGB, cell_op_usage
+from autogan_tf.discriminator_blocks import DisBlock, MinibatchStd, OptimizedDisBlock
+from autogan_tf.keras_compat import track
+from autogan_tf.spectral_norm import SpectralNorm, sn_conv, spectrally_normalized
+from autogan_tf.torch_layers import torch_bias_init, torch_default_init
 
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
@@ -52,7 +52,7 @@ def set_precision(model: keras.Model, precision: str):
     float32 on purpose:
 
     * batch and instance norm statistics (Keras normalises in float32);
-    * spectral norm: `layers.SpectralNorm` does not autocast, so the power
+    * spectral norm: `spectral_norm.SpectralNorm` does not autocast, so the power
       iteration, sigma and W / sigma are computed from the float32 kernel
       and only W / sigma is cast to bfloat16;
     * the model outputs: generator images and discriminator logits are
@@ -76,10 +76,8 @@ def set_precision(model: keras.Model, precision: str):
     precision = check_precision(precision)  # "auto" resolved: the model records the result
     policy = _POLICIES[precision]
     heads = [getattr(model, name) for name in getattr(model, "FLOAT32_HEADS", ())]
-    keep = {id(layer) for head in heads
-            for layer in head._flatten_layers(include_self=True, recursive=True)}
-    # keras.Layer._flatten_layers: every sublayer, also those tracked as attributes only.
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    keep = {id(layer) for head in heads for layer in keras_compat.sublayers(head)}
+    for layer in keras_compat.sublayers(model):
         layer.dtype_policy = "float32" if id(layer) in keep else policy
         if isinstance(layer, SpectralNorm):
             layer.autocast = False  # read the kernel as float32 in the power iteration
@@ -91,16 +89,6 @@ def _l1(bottom_width, gf_dim, latent_dim):
     """The stem Linear: PyTorch's default kernel and bias, U(+-1/sqrt(latent_dim))."""
     return layers.Dense(bottom_width ** 2 * gf_dim, kernel_initializer=torch_default_init(),
                         bias_initializer=torch_bias_init(latent_dim), name="l1")
-
-
-def output_size(bottom_width: int, stage: int) -> int:
-    """Image side length after ``stage + 1`` cells.
-
-    Args:
-      bottom_width: side of the stem's feature map.
-      stage: the last active cell (0-based); every cell doubles the side.
-    """
-    return bottom_width * 2 ** (stage + 1)
 
 
 class _GeneratorBase(keras.Model):
@@ -127,6 +115,7 @@ class _GeneratorBase(keras.Model):
         self.latent_dim = latent_dim
         self.bottom_width = bottom_width
         self.num_cells = num_cells
+        self.input_spec = layers.InputSpec(ndim=2, axes={-1: latent_dim})  # z
         self.l1 = _l1(bottom_width, gf_dim, latent_dim)
         self.to_rgb = ToRGB(gf_dim, self.sync_bn, name="to_rgb")
 
@@ -160,7 +149,7 @@ class _GeneratorBase(keras.Model):
     @property
     def image_size(self) -> int:
         """Side of the generated images with every cell active."""
-        return output_size(self.bottom_width, self.num_cells - 1)
+        return ss.output_size(self.bottom_width, self.num_cells - 1)
 
     def get_config(self):
         """The constructor arguments, for Keras serialisation."""
@@ -252,6 +241,10 @@ class SuperGenerator(_GeneratorBase):
                       for i in range(num_cells)]
         self._finish_init()
 
+    def get_config(self):
+        """The constructor arguments, for Keras serialisation."""
+        return {**super().get_config(), "num_cells": self.num_cells}
+
     def cell_arch(self, arch, index):
         """The 5 ints of cell ``index`` (a zero skip mask for the first cell).
 
@@ -262,17 +255,10 @@ class SuperGenerator(_GeneratorBase):
         Returns:
           An int32 tensor ``[5]``: ``C N U SC mask``.
         """
-        arch = tf.cast(arch, tf.int32)
-        if index == 0:
-            return tf.concat([arch[:4], tf.zeros([1], tf.int32)], 0)
-        start = 4 + 5 * (index - 1)
-        return arch[start:start + 5]
-
-    def _check_stage(self, stage):
-        stage = self.num_cells - 1 if stage is None else stage
-        if not isinstance(stage, int) or not 0 <= stage < self.num_cells:
-            raise ValueError(f"stage must be an int in 0..{self.num_cells - 1}, got {stage!r}")
-        return stage
+        cell = tf.cast(arch, tf.int32)[ss.cell_vector_slice(index)]
+        if index == 0:  # no earlier cell to skip from
+            cell = tf.concat([cell, tf.zeros([1], tf.int32)], 0)
+        return cell
 
     def call(self, z, arch, stage=None, training=None):
         """Images of architecture ``arch`` with cells ``0..stage`` active.
@@ -284,12 +270,12 @@ class SuperGenerator(_GeneratorBase):
           training: batch norm in training mode.
 
         Returns:
-          float32 images ``[batch, output_size(bottom_width, stage), ..., 3]`` in [-1, 1].
+          float32 images ``[batch, ss.output_size(bottom_width, stage), ..., 3]`` in [-1, 1].
 
         Raises:
           ValueError: ``stage`` is not an int in ``0..num_cells - 1``.
         """
-        stage = self._check_stage(stage)
+        stage = ss.check_stage(stage, self.num_cells)
         h = self._stem(z)
         skips = []
         for i in range(stage + 1):
@@ -303,7 +289,7 @@ class SuperGenerator(_GeneratorBase):
         A variable is used when the architecture selects its op and its cell is
         active at ``stage``. The stem and the output head are always used.
 
-        `gan_trainer.MaskedAdam` uses the flags to leave unused ops untouched.
+        `optimizers.MaskedAdam` uses the flags to leave unused ops untouched.
 
         Args:
           arch: int architecture vector (a tensor).
@@ -312,7 +298,7 @@ class SuperGenerator(_GeneratorBase):
         Raises:
           ValueError: ``stage`` out of range.
         """
-        stage = self._check_stage(stage)
+        stage = ss.check_stage(stage, self.num_cells)
         always = tf.constant(True)
         pairs = [(v, always) for v in self.l1.trainable_variables + self.to_rgb.trainable_variables]
         for i, cell in enumerate(self.cells):
@@ -336,7 +322,7 @@ class Discriminator(keras.Model):
       num_cells: the generator's cells; one growing block per cell.
       precision: ``"float32"`` or ``"bfloat16"``.
       minibatch_std: 0 (AutoGAN's D), or a group size: before the last block, a
-        `layers.MinibatchStd` channel and a spectral-norm 3x3 conv back to ``df_dim``
+        `discriminator_blocks.MinibatchStd` channel and a spectral-norm 3x3 conv back to ``df_dim``
         channels let D see how varied a batch is (against mode collapse in short runs).
       **kwargs: passed to `keras.Model`.
 
@@ -350,6 +336,7 @@ class Discriminator(keras.Model):
                  minibatch_std: int = 0, **kwargs):
         super().__init__(**kwargs)
         config_lib.check_values(df_dim=df_dim, d_minibatch_std=minibatch_std)
+        self.input_spec = layers.InputSpec(ndim=4, axes={-1: 3})  # RGB images
         self.df_dim = df_dim
         self.precision = check_precision(precision)
         self.num_cells = num_cells
@@ -358,13 +345,13 @@ class Discriminator(keras.Model):
             self.batch_std = MinibatchStd(minibatch_std, name="batch_std")
             # Bias bound 1/sqrt(df_dim * 9), as D's other convs (not (df_dim + 1) * 9: the
             # one extra input channel changes it by 1.5 %; the quick start was tuned with this).
-            self.batch_std_conv = _sn_conv(df_dim, 3, "batch_std_conv")
+            self.batch_std_conv = sn_conv(df_dim, 3, "batch_std_conv")
         self.growing = [track(self, "block1", OptimizedDisBlock(df_dim, name="block1"))]
         for i in range(1, num_cells):
             self.growing.append(track(self, f"block{i + 1}", DisBlock(
                 df_dim, downsample=(i == 1), name=f"block{i + 1}")))
         self.final_block = DisBlock(df_dim, downsample=False, name=f"block{num_cells + 1}")
-        self.l5 = _sn(layers.Dense(1, use_bias=False, kernel_initializer=torch_default_init(),
+        self.l5 = spectrally_normalized(layers.Dense(1, use_bias=False, kernel_initializer=torch_default_init(),
                                    name="l5_inner"), "l5")
         self.build()
         if precision != "float32":
@@ -398,9 +385,7 @@ class Discriminator(keras.Model):
         Raises:
           ValueError: ``stage`` is not an int in ``0..num_cells - 1``.
         """
-        stage = self.num_cells - 1 if stage is None else stage
-        if not isinstance(stage, int) or not 0 <= stage < self.num_cells:
-            raise ValueError(f"stage must be an int in 0..{self.num_cells - 1}, got {stage!r}")
+        stage = ss.check_stage(stage, self.num_cells)
         h = x
         for block in self.growing[:stage + 1]:
             h = block(h, training=training)

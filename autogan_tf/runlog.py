@@ -20,39 +20,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
+
 import numpy as np
 
-from autogan_tf import errors
-# make_grid and save_png are here for existing callers; they live in autogan_tf.images.
-from autogan_tf.images import encode_png, make_grid, save_png  # noqa: F401
+from autogan_tf.images import encode_png
 
-TB_SUBDIR = "logs"
-# Checkpoint helpers now live in `checkpointing`, signal handling in `recovery`; both
-# stay importable from here.
-_MOVED = {"restore_latest": "autogan_tf.checkpointing",
-          "save_checkpoint": "autogan_tf.checkpointing",
-          "Preemption": "autogan_tf.recovery"}
-
-
-def __getattr__(name):
-    """Names that moved to other modules (resolved lazily: those modules import this one)."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class ModelDirError(errors.UserError):
-    """The output directory cannot be used (not creatable, not writable, disk full)."""
-
-
-class CheckpointError(errors.UserError, RuntimeError):
-    """Checkpoints exist but none of them can be read."""
+TB_SUBDIR = "logs"  # MODEL_DIR/logs: TensorBoard's event files (`rundir.LOGS`)
 
 
 # -- JSON ----------------------------------------------------------------------
@@ -319,44 +295,3 @@ def _plugin_metadata(plugin: str) -> bytes:
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin)
     ).SerializeToString()
-
-
-# -- directories ------------------------------------------------------------------
-def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--model_dir"):
-    """Fail early, naming ``flag``, if ``model_dir`` cannot hold this run's output.
-
-    Creates ``model_dir`` when missing and writes and removes a probe file in it, so that a
-    bad directory is reported before hours of work rather than at the first checkpoint.
-
-    Args:
-      model_dir: the output directory.
-      min_free_mb: the smallest free disk space accepted, in MiB.
-      flag: the flag named in the error messages.
-
-    Returns:
-      ``model_dir``.
-
-    Raises:
-      ModelDirError: ``model_dir`` is empty, not a directory, cannot be created or written,
-        or has less than ``min_free_mb`` free.
-    """
-    if not model_dir:
-        raise ModelDirError(f"{flag} is required")
-    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
-        raise ModelDirError(f"{flag}={model_dir} is not a directory")
-    try:
-        os.makedirs(model_dir, exist_ok=True)
-    except OSError as e:
-        raise ModelDirError(f"{flag}={model_dir} cannot be created: "
-                            f"{e.strerror or e}") from None
-    try:
-        fd, probe = tempfile.mkstemp(dir=model_dir, prefix=".write_probe")
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise ModelDirError(f"{flag}={model_dir} is not writable: {e.strerror or e}") from None
-    free_mb = shutil.disk_usage(model_dir).free / 2 ** 20
-    if free_mb < min_free_mb:
-        raise ModelDirError(f"{flag}={model_dir} has only {free_mb:.0f} MB free; at least "
-                            f"{min_free_mb:.0f} MB are needed for checkpoints and logs")
-    return model_dir

@@ -80,6 +80,46 @@ def vector_length(num_cells: int) -> int:
     return 5 * num_cells - 1
 
 
+def cell_vector_slice(cell_index: int) -> slice:
+    """Where cell ``cell_index``'s integers sit in the flat vector: ``C N U SC`` then, after
+    cell 0, the skip mask.
+
+    Args:
+      cell_index: the cell's position (0-based).
+    """
+    start = sum(cell_vector_length(i) for i in range(cell_index))
+    return slice(start, start + cell_vector_length(cell_index))
+
+
+def output_size(bottom_width: int, stage: int) -> int:
+    """Image side length after ``stage + 1`` cells: every cell doubles the side.
+
+    Args:
+      bottom_width: side of the generator's first feature map.
+      stage: the last active cell (0-based).
+    """
+    return bottom_width * 2 ** (stage + 1)
+
+
+def check_stage(stage, num_cells: int) -> int:
+    """``stage`` made concrete: None means every cell (``num_cells - 1``).
+
+    A stage is the index of the last active cell; the supernet and the discriminator both
+    take one, and a stage out of range would silently drop or invent cells.
+
+    Args:
+      stage: a Python int in ``0 .. num_cells - 1``, or None.
+      num_cells: cells of the full generator.
+
+    Raises:
+      ValueError: ``stage`` is not such an int.
+    """
+    stage = num_cells - 1 if stage is None else stage
+    if not isinstance(stage, int) or isinstance(stage, bool) or not 0 <= stage < num_cells:
+        raise ValueError(f"stage must be an int in 0..{num_cells - 1}, got {stage!r}")
+    return stage
+
+
 def decision_sizes(cell_index: int) -> tuple[int, ...]:
     """Number of options of each decision of one cell, in vector order.
 

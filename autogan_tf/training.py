@@ -25,38 +25,21 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import checkpointing
-from autogan_tf import config as config_lib
-from autogan_tf import (data, distribute, errors, gan_trainer, models, recovery, runlog, sampling,
-                        seeds)
-from autogan_tf.config import IS_SPLITS, TrainConfig  # noqa: F401 - importable from here, as before
+from autogan_tf import (checkpointing, data, distribute, errors, gan_trainer, lifecycle, models,
+                        rundir, runlog, sampling, seeds)
+from autogan_tf.config import IS_SPLITS, TrainConfig
 from autogan_tf.images import make_grid, save_png
 from autogan_tf.metrics import evaluator as evaluator_lib
-from autogan_tf.metrics.evaluator import Evaluator  # noqa: F401 - importable from here, as before
 
-CONFIG_FILE = "config.json"
 # Keys that must match between a run and the --model_dir it resumes from.
 STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "d_minibatch_std", "latent_dim",
                    "bottom_width")
 
 
-class TrainingError(errors.AutoganError, RuntimeError):
-    """A training run that cannot go on.
-
-    Raised as such when the run itself fails: losses or weights stayed NaN/Inf
-    more often than ``--max_nan_restores`` allows. What the user can fix raises
-    the subclass `TrainingUserError`.
-    """
-
-
-class TrainingUserError(TrainingError, errors.UserError):
-    """A run that cannot start as asked: its ``--model_dir`` holds a run of another
-    configuration, no run at all, or not the checkpoint asked for."""
-
-
 def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUCTURAL_KEYS,
                            write: bool | None = None):
-    """Write config.json, or verify that an existing one describes the same model.
+    """Write the run's configuration into ``model_dir``, or verify that the one saved there
+    describes the same model (`rundir.check_config`).
 
     Args:
       model_dir: the run directory.
@@ -66,12 +49,10 @@ def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUC
         write into ``model_dir``); None writes on the chief.
 
     Raises:
-      TrainingError: the saved configuration is unreadable or differs.
+      errors.RunUserError: the saved configuration is unreadable or differs.
     """
-    config_lib.check_run_dir_config(
-        model_dir, CONFIG_FILE, config, structural, TrainingUserError, "run",
-        "use a new --model_dir or the same flags",
-        write=distribute.is_chief() if write is None else write)
+    rundir.check_config(model_dir, rundir.TRAIN_CONFIG, config, structural, "run",
+                        write=distribute.is_chief() if write is None else write)
 
 
 def build_models(config: TrainConfig, sync_bn: bool = False):
@@ -140,13 +121,12 @@ def _real_batches(config: TrainConfig):
                                seeds.integer(config.seed, seeds.TRAINING_DATA))
 
 
-class _TrainingRun:
-    """The parts and steps of one training job, driven by `train`.
+class TrainingRun(lifecycle.LongRun):
+    """One training job: its parts and its steps (`lifecycle.LongRun` drives it).
 
     Builds the models, the trainer, the checkpoints (with the data iterator,
-    the best FID and the step of the last evaluation) and the log, resumes
-    from the newest checkpoint, and builds the evaluator (so an unusable
-    classifier fails before any training).
+    the best FID and the step of the last evaluation), the log and the evaluator
+    (so an unusable classifier fails before any training).
 
     Args:
       config: the run's `config.TrainConfig`.
@@ -154,12 +134,13 @@ class _TrainingRun:
       strategy: the `tf.distribute` strategy (None: the current one).
       sync_bn: normalise G's batch norm over the global batch; None does so whenever the
         strategy has several replicas.
+      progress: print a progress line at each logging step.
     """
 
-    def __init__(self, config: TrainConfig, model_dir: str, strategy, sync_bn):
+    def __init__(self, config: TrainConfig, model_dir: str, strategy=None, sync_bn=None,
+                 progress: bool = True):
         self.config = config
-        self.model_dir = model_dir
-        self.chief = distribute.is_chief()
+        self.progress = progress
         strategy = strategy or tf.distribute.get_strategy()
         with seeds.python_random(config.seed, seeds.GAN_INIT), strategy.scope():
             if sync_bn is None:
@@ -171,14 +152,14 @@ class _TrainingRun:
         state = dict(self.trainer.checkpoint_items(), best_fid=self.best_fid,
                      evaluated_step=self.evaluated)
         self.batches = _real_batches(config)  # before the restore, which sets its position
-        self.checkpoints = checkpointing.RunCheckpoints(state, {"data": self.batches}, model_dir,
-                                                        max_to_keep=config.keep_checkpoints,
-                                                        fresh_data=self._fresh_batches)
-        self.best = self.checkpoints.manager_for("best", max_to_keep=1)
-        self.rollback = recovery.NonFiniteRollback(self.checkpoints, config.max_nan_restores)
-        self.models_finite = recovery.make_finite_check(g, d)
-        self.log = runlog.RunLog(model_dir, name="metrics", is_chief=self.chief)
-        self.resume()
+        checkpoints = checkpointing.RunCheckpoints(state, {"data": self.batches}, model_dir,
+                                                   max_to_keep=config.keep_checkpoints,
+                                                   fresh_data=self._fresh_batches)
+        super().__init__(model_dir, checkpoints, config.max_nan_restores,
+                         runlog.RunLog(model_dir, name=rundir.TRAIN_LOG,
+                                       is_chief=distribute.is_chief()))
+        self.best = checkpoints.manager_for(rundir.BEST, max_to_keep=1)
+        self.models_finite = lifecycle.make_finite_check(g, d)
         self.evaluator = make_evaluator(config, model_dir, strategy)
         self.grid_seed = seeds.integer(config.seed, seeds.SAMPLE_GRID)
         self.last = {}
@@ -188,75 +169,53 @@ class _TrainingRun:
         self.batches = _real_batches(self.config)
         return {"data": self.batches}
 
-    def resume(self):
-        """Restore the newest readable checkpoint, if any (logged as ``resumed``)."""
-        restored = self.checkpoints.restore()
-        if restored:
-            step = self.trainer.iterations
-            logging.info("resumed from %s at step %d", restored, step)
-            self.log.log({"event": "resumed", "step": step, "checkpoint": restored})
+    @property
+    def step(self) -> int:
+        """Generator iterations done (the trainer's count, restored with its checkpoint)."""
+        return self.trainer.iterations
 
-    def run(self, progress: bool) -> tuple[int, bool]:
+    def position(self) -> dict:
+        """``{"step": generator iterations done}``."""
+        return {"step": self.step}
+
+    def advance(self):
         """Train to ``max_iters``, finishing first an evaluation a previous run left undone.
 
-        Args:
-          progress: print a progress line at each logging step.
-
-        Returns:
-          ``(step, preempted)``: the last generator iteration, and True when a signal stopped
-          the run after checkpointing.
-
         Raises:
-          TrainingError: NaN/Inf came back more often than ``max_nan_restores`` allows.
+          lifecycle.Diverged: a loss or a weight became NaN/Inf.
+          lifecycle.Preempted: a signal stopped the run (after checkpointing).
         """
-        step = self.trainer.iterations
+        step = self.step
         t0, step0 = time.time(), step
-        with recovery.Preemption() as preemption:
-            if self.evaluation_due(step):  # a crash or a signal interrupted this evaluation
-                logging.info("evaluating step %d, which the previous run did not finish", step)
+        if self.evaluation_due(step):  # a crash or a signal interrupted this evaluation
+            logging.info("evaluating step %d, which the previous run did not finish", step)
+            self.evaluate(step)
+        while step < self.config.max_iters:
+            out = self.trainer.train_iteration(next(self.batches))
+            if not bool(out["finite"] & self.models_finite()):
+                raise lifecycle.Diverged("the losses or weights are NaN/Inf")
+            step += 1
+            self.log_step(step, out, (step - step0) / max(time.time() - t0, 1e-9))
+            self.checkpoint(step)
+            if self.evaluation_due(step):
                 self.evaluate(step)
-            while step < self.config.max_iters:
-                out = self.trainer.train_iteration(next(self.batches))
-                if not bool(out["finite"] & self.models_finite()):
-                    step = self.roll_back(step)
-                    continue
-                step += 1
-                self.log_step(step, out, (step - step0) / max(time.time() - t0, 1e-9), progress)
-                if self.checkpoint(step, preemption):
-                    return step, True
-                if self.evaluation_due(step):
-                    self.evaluate(step)
-        return step, False
 
-    def roll_back(self, step: int) -> int:
-        """After NaN/Inf in the iteration after ``step``: restore the last good state and
-        return its step, or stop when out of retries.
+    def finish(self) -> dict:
+        """The last logged values with ``step``, ``model_dir`` and ``preempted`` (False)."""
+        return {**self.last, "step": self.step, "model_dir": self.model_dir,
+                "preempted": False}
 
-        Raises:
-          TrainingError: no restore is left (see `recovery.NonFiniteRollback`).
-        """
-        count = self.rollback.count_one()
-        self.log.log({"event": "nonfinite_loss", "step": step + 1, "restores_so_far": count})
-        restored = self.rollback.restore("non-finite loss")
-        if restored is None:
-            raise TrainingError(
-                f"losses or weights became NaN/Inf at step {step + 1} ({count} time(s), "
-                f"--max_nan_restores={self.config.max_nan_restores}); the last good "
-                f"checkpoint is kept in {self.checkpoints.directory}. Lower --g_lr/--d_lr or "
-                "check the data")
-        step = self.trainer.iterations
-        self.log.log({"event": "restored_after_nonfinite", "step": step,
-                      **self.rollback.restored_record(restored)})
-        return step
+    def _preempted(self, checkpoint, signal) -> dict:
+        return {**self.last, "model_dir": self.model_dir,
+                **super()._preempted(checkpoint, signal)}
 
-    def log_step(self, step: int, out: dict, iters_per_sec: float, progress: bool):
+    def log_step(self, step: int, out: dict, iters_per_sec: float):
         """Every ``log_every`` steps (and at the last): losses and rates to the log.
 
         Args:
           step: the generator iteration just finished.
           out: what `gan_trainer.GANTrainer.train_iteration` returned (``d_losses``, ``g_loss``).
           iters_per_sec: the rate since the run (re)started.
-          progress: print a progress line too.
         """
         c = self.config
         if step % c.log_every and step != c.max_iters:
@@ -266,28 +225,25 @@ class _TrainingRun:
                      "iters_per_sec": iters_per_sec}
         self.log.log(self.last)
         self.log.scalars(step, {k: v for k, v in self.last.items() if k != "step"})
-        if progress:
+        if self.progress:
             self.log.progress(step, c.max_iters, d_loss=self.last["d_loss"],
-                              g_loss=self.last["g_loss"])
+                                  g_loss=self.last["g_loss"])
 
-    def checkpoint(self, step: int, preemption) -> bool:
-        """Save when due; True when a signal asked to stop (after saving).
+    def checkpoint(self, step: int):
+        """Save when due, then stop here if a signal asked to (`lifecycle.LongRun.safe_point`).
 
         Args:
           step: the generator iteration just finished.
-          preemption: the `recovery.Preemption` watching for SIGTERM/SIGINT.
         """
         c = self.config
         saved = None
         if (c.save_every and step % c.save_every == 0) or step == c.max_iters:
-            saved = self.checkpoints.save(step)
-        if not preemption.checkpoint_if_requested(lambda: self.checkpoints.save(step), saved):
-            return False
-        # Before evaluating: a preemption notice is short.
-        self.log.log({"event": "preempted", "step": step, "signal": preemption.signal})
-        logging.warning("stopped at step %d after signal %s; checkpoint saved, rerun the same "
-                        "command to resume", step, preemption.signal)
-        return True
+            saved = self.save(step)
+        self.safe_point(saved)  # before evaluating: a preemption notice is short
+
+    def save(self, number=None) -> str:
+        """Checkpoint everything, numbered by the step."""
+        return super().save(self.step if number is None else number)
 
     def evaluation_due(self, step: int) -> bool:
         """At every ``eval_every``-th step and the last, unless already evaluated.
@@ -311,17 +267,17 @@ class _TrainingRun:
         record = {"step": step, **scores}
         self.log.log(record)
         self.log.scalars(step, {k: v for k, v in scores.items()
-                                if isinstance(v, (int, float)) and v is not None})
+                                    if isinstance(v, (int, float)) and v is not None})
         self.evaluated.assign(step)
         fid = scores.get("fid")
         if fid is not None and fid < float(self.best_fid):
             self.best_fid.assign(fid)
             checkpointing.save_checkpoint(self.best, checkpoint_number=step)
-        self.checkpoints.save(step)  # records the evaluation
+        self.save(step)  # records the evaluation
         self.last.update(record)
         if self.chief:
             grid = make_grid(sampling.generate(generator, 64, self.grid_seed), 8)
-            save_png(os.path.join(self.model_dir, "samples", f"step_{step:07d}.png"), grid)
+            save_png(os.path.join(self.model_dir, rundir.SAMPLES, f"step_{step:07d}.png"), grid)
             self.log.image(step, "samples", grid)
 
 
@@ -347,32 +303,25 @@ def train(config: TrainConfig, model_dir: str, progress: bool = True,
       checkpointing: rerun to resume).
 
     Raises:
-      TrainingError: another configuration in ``model_dir``, or divergence
-        beyond ``max_nan_restores``.
+      errors.RunUserError: another configuration in ``model_dir``.
+      errors.RunError: divergence beyond ``max_nan_restores``.
     """
-    chief = distribute.is_chief()
-    runlog.check_writable(model_dir if chief else distribute.worker_dir(model_dir),
-                          min_free_mb=min_free_mb)
-    check_model_dir_config(model_dir, config)
-    run = _TrainingRun(config, model_dir, strategy, sync_bn)
-    step, preempted = run.run(progress)
-    run.log.close()
-    distribute.cleanup_worker_dir(model_dir)
-    return {**run.last, "step": step, "model_dir": model_dir, "preempted": preempted,
-            "chief": chief}
+    return lifecycle.start(lambda: TrainingRun(config, model_dir, strategy, sync_bn, progress),
+                           config, model_dir, check_model_dir_config, min_free_mb)
 
 
 def load_config(model_dir: str) -> TrainConfig:
     """The `TrainConfig` a training run saved in ``model_dir`` (older runs' files load too).
 
     Raises:
-      TrainingError: ``model_dir`` holds no ``config.json``.
+      errors.RunUserError: ``model_dir`` holds no ``config.json``.
     """
-    path = os.path.join(model_dir, CONFIG_FILE)
+    path = os.path.join(model_dir, rundir.TRAIN_CONFIG)
     if not os.path.exists(path):
-        raise TrainingUserError(f"--model_dir={model_dir} has no {CONFIG_FILE}: not a training run")
-    with open(path, encoding="utf-8") as f:
-        return TrainConfig.from_dict(json.load(f))
+        raise errors.RunUserError(f"--model_dir={model_dir} has no {rundir.TRAIN_CONFIG}: not "
+                                  "a training run")
+    return TrainConfig.from_dict(rundir.read_config(model_dir, rundir.TRAIN_CONFIG,
+                                                    "training run"))
 
 
 def restore_generator(model_dir: str, which: str = "latest", ema: bool = True):
@@ -387,18 +336,18 @@ def restore_generator(model_dir: str, which: str = "latest", ema: bool = True):
       ``(generator, config, checkpoint_path)``.
 
     Raises:
-      TrainingError: not a training run, or no such checkpoint.
+      errors.RunUserError: not a training run, or no such checkpoint.
     """
     config = load_config(model_dir)
     g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
                                 config.bottom_width)
-    directory = os.path.join(model_dir, "checkpoints" if which == "latest" else which)
+    directory = os.path.join(model_dir, rundir.CHECKPOINTS if which == "latest" else rundir.BEST)
     items = {"ema_generator" if ema else "generator": g}
     ckpt = tf.train.Checkpoint(**items)
     manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=None)
     path = checkpointing.restore_latest(manager, ckpt, expect_partial=True)
     if path is None:
-        raise TrainingUserError(f"no {which} checkpoint in --model_dir={model_dir} ({directory})")
+        raise errors.RunUserError(f"no {which} checkpoint in --model_dir={model_dir} ({directory})")
     return g, config, path
 
 
@@ -428,7 +377,7 @@ def evaluate_run(model_dir: str, which: str = "latest", ema: bool = True,
 
     Raises:
       errors.UserError: ``num_samples`` is below `IS_SPLITS`.
-      TrainingError: not a training run, or no such checkpoint.
+      errors.RunUserError: not a training run, or no such checkpoint.
     """
     if num_samples < IS_SPLITS:
         raise errors.UserError(f"--num_samples must be at least {IS_SPLITS} "
@@ -436,11 +385,11 @@ def evaluate_run(model_dir: str, which: str = "latest", ema: bool = True,
     generator, config, checkpoint = restore_generator(model_dir, which, ema=ema)
     classifier = classifier or config.classifier
     fid_stats = fid_stats or config.fid_stats
-    cached = os.path.join(model_dir, "fid_stats.npz")
+    cached = os.path.join(model_dir, rundir.FID_STATS)
     if not fid_stats and os.path.exists(cached) and classifier == config.classifier:
         fid_stats = cached
     strategy = strategy or tf.distribute.get_strategy()
-    evaluator = Evaluator(classifier, feature_layer or config.feature_layer,
+    evaluator = evaluator_lib.Evaluator(classifier, feature_layer or config.feature_layer,
                           inception_path or config.inception_path, fid_stats, config.dataset,
                           config.image_size, config.data_dir, model_dir, batch_size,
                           strategy=strategy)

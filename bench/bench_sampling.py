@@ -36,7 +36,8 @@ def sampling_paths(arch, gf_dim, latent_dim, batch, precisions, tmp) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from autogan_tf import export, models
+    from autogan_tf import models
+    from autogan_tf.serving import export
 
     z = tf.constant(np.random.default_rng(0).standard_normal((batch, latent_dim)), tf.float32)
     weights = None

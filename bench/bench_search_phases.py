@@ -140,7 +140,8 @@ def paper_config() -> dict:
 def run_short_search(args, model_dir) -> list:
     """The measured search: returns its `SearchConfig` and its ``phases`` log records, in
     iteration order."""
-    from autogan_tf import search
+    from autogan_tf.search import loop as search
+    from autogan_tf import config as config_lib
 
     values = paper_config()
     values.update(dataset=args.dataset, classifier=args.classifier, shared_epochs=0,
@@ -152,7 +153,7 @@ def run_short_search(args, model_dir) -> list:
     if args.quick:
         values.update(gf_dim=8, df_dim=8, latent_dim=8, g_batch_size=8, d_batch_size=8,
                       reward_num_images=100, eval_batch_size=50)
-    config = search.SearchConfig(**values)
+    config = config_lib.SearchConfig(**values)
     search.run_search(config, model_dir, progress=False)
     with open(os.path.join(model_dir, "search_log.jsonl"), encoding="utf-8") as f:
         records = [json.loads(line) for line in f]

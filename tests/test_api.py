@@ -70,7 +70,7 @@ def test_evaluate_and_export(run_dir, tmp_path):
     path = api.export(run_dir, str(tmp_path / "export" / "autogan"), version=3)
     assert path.endswith(os.path.join("autogan", "3"))
     assert os.path.exists(os.path.join(path, "saved_model.pb"))
-    from autogan_tf import serving
+    from autogan_tf.serving import client as serving
 
     served = np.asarray(serving.LocalGenerator(path).generate(6, 11), np.int16)
     local = api.generate(api.load_generator(run_dir), 6, seed=11).astype(np.int16)
@@ -90,3 +90,23 @@ def test_bad_settings_name_the_problem(run_dir):
         api.evaluate(run_dir, num_samples=5)
     with pytest.raises(ValueError, match="num_images must be positive"):
         api.generate(api.load_generator(run_dir), 0)
+
+
+def test_train_with_classifier_auto_trains_one_as_the_command_does(tmp_path, monkeypatch):
+    """``classifier="auto"`` is resolved before the run (it used to reach the run as a file
+    name and fail at the first evaluation)."""
+    made = []
+
+    def small_classifier(dataset, path, **kwargs):
+        classifiers.build_classifier(num_classes=8, image_size=32, width=4).save(path)
+        made.append((dataset, path))
+        return path, None
+
+    monkeypatch.setattr(classifiers, "train_small_classifier", small_classifier)
+    directory = str(tmp_path / "run")
+    result = api.train(directory, TINY, classifier="auto", eval_every=2, eval_num_samples=10,
+                       progress=False)
+    assert made == [("shapes", os.path.join(directory, "classifier.keras"))]
+    assert result["step"] == 2 and result["is_mean"] >= 1.0
+    with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+        assert json.load(f)["classifier"] == made[0][1]

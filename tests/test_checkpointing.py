@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import controller, models
+from autogan_tf import models
+from autogan_tf.search import controller
 
 
 def _models():

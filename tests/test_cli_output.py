@@ -9,7 +9,9 @@ import pytest
 
 from autogan_tf import flagfiles
 from autogan_tf.cli import common, output
+
 from conftest import ROOT, TINY_GAN, flag_args, run_cli
+
 NATIVE = re.compile(r"^[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]", re.M)
 
 
@@ -116,7 +118,7 @@ def test_settings_parse_like_flagfile_lines_and_refuse_bad_ones():
 
 
 def test_search_events_read_as_sentences():
-    from autogan_tf.search import describe_event
+    from autogan_tf.search.log import describe_event
 
     line = describe_event({"iteration": 2, "event": "stage_top_k", "stage": 0,
                            "rewards": [1.5, 1.25], "archs": ["1 2 0 1", "0 1 2 1"]})

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import controller as ctrl
 from autogan_tf import search_space as ss
+from autogan_tf.search import controller as ctrl
 
 H = ctrl.HIDDEN_SIZE
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from autogan_tf import derive, errors
+from autogan_tf import errors
+from autogan_tf.search import derive
 
 ROWS = [
     {"rank": 0, "is_mean": 7.1, "fid": 20.0},

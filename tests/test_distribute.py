@@ -110,7 +110,7 @@ def test_two_cpu_replicas_match_the_default_strategy(search, side):
     np = pytest.importorskip("numpy")
     np.testing.assert_allclose(got["losses1"], got["losses0"], rtol=1e-4, atol=1e-5)
     # Adam moves a weight by up to about lr (2e-4) per step whatever the gradient's size
-    # (PyTorch's epsilon, gan_trainer.TorchAdam: a noise-level gradient takes nearly a full
+    # (PyTorch's epsilon, optimizers.TorchAdam: a noise-level gradient takes nearly a full
     # step), so float rounding can flip the few near-zero gradients: over D's 4 steps two runs
     # can end up to ~8 lr apart there (measured 3.6-3.8 lr); bound those, and require almost
     # every weight to agree to 1e-5.
@@ -320,7 +320,7 @@ def test_non_chief_saves_into_scratch_deletes_it_and_restores_from_the_chief(tmp
 
     import tensorflow as tf
 
-    from autogan_tf import distribute, runlog
+    from autogan_tf import checkpointing, distribute
 
     cluster = {"worker": ["localhost:1", "localhost:2"]}
     model_dir = str(tmp_path)
@@ -328,19 +328,19 @@ def test_non_chief_saves_into_scratch_deletes_it_and_restores_from_the_chief(tmp
     ckpt = tf.train.Checkpoint(value=value)
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
                                                 "task": {"type": "worker", "index": 0}}))
-    chief = distribute.ChiefCheckpoints(ckpt, model_dir, "checkpoints", max_to_keep=2)
+    chief = checkpointing.ChiefCheckpoints(ckpt, model_dir, "checkpoints", max_to_keep=2)
     assert chief.save(checkpoint_number=5).endswith("checkpoints/ckpt-5")
     value.assign(2.0)
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
                                                 "task": {"type": "worker", "index": 1}}))
     assert not distribute.is_chief()
-    worker = distribute.ChiefCheckpoints(ckpt, model_dir, "checkpoints", max_to_keep=2)
+    worker = checkpointing.ChiefCheckpoints(ckpt, model_dir, "checkpoints", max_to_keep=2)
     path = worker.save(checkpoint_number=6)
     assert path == str(tmp_path / "checkpoints" / "ckpt-6")  # the chief's name for it
     assert not (tmp_path / "checkpoints" / "ckpt-6.index").exists()  # not written there
     assert not (tmp_path / ".workers" / "worker_1" / "checkpoints").exists()  # cleaned up
     assert worker.latest_checkpoint.endswith("ckpt-5")
-    assert runlog.restore_latest(worker, ckpt).endswith("ckpt-5") and float(value) == 1.0
+    assert checkpointing.restore_latest(worker, ckpt).endswith("ckpt-5") and float(value) == 1.0
     assert distribute.worker_dir(model_dir) == str(tmp_path / ".workers" / "worker_1")
     monkeypatch.setenv("TF_CONFIG", "not json")
     with pytest.raises(distribute.DistributeError, match="TF_CONFIG"):

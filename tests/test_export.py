@@ -10,8 +10,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from autogan_tf import export, sampling
+from autogan_tf import sampling
+from autogan_tf.serving import export
 from autogan_tf.testing import TinyGenerator
+
 from conftest import assert_close_uint8, reference_uint8
 
 LATENT = 8  # latent_dim of the `generator` fixture (conftest)

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from keras import layers as klayers
 
-from autogan_tf import layers, models
+from autogan_tf import keras_compat, models, spectral_norm, torch_layers
 
 
 def _bias_bound(layer):
@@ -38,7 +38,7 @@ def test_every_bias_is_pytorch_default(model):
     else:
         m = models.Discriminator(df_dim=16)
     checked = 0
-    for layer in m._flatten_layers(include_self=False, recursive=True):
+    for layer in keras_compat.sublayers(m)[1:]:
         if isinstance(layer, (klayers.Conv2D, klayers.Dense)) and layer.use_bias:
             assert _bias_bound(layer) == pytest.approx(1 / np.sqrt(_expected_fan_in(layer))), \
                 layer.path
@@ -55,7 +55,7 @@ def test_output_conv_and_l1_bias_bounds_from_the_issue():
 
 
 def test_transposed_conv_kernel_is_pytorch_default_not_xavier():
-    deconv = layers._deconv(64, "d")
+    deconv = torch_layers.deconv(64, "d")
     deconv.build((None, 4, 4, 64))
     kernel = deconv.kernel.numpy()  # 4 * 64 * 64 samples of U(+-1/sqrt(64*4))
     bound = 1 / np.sqrt(64 * 4)
@@ -65,7 +65,7 @@ def test_transposed_conv_kernel_is_pytorch_default_not_xavier():
 
 
 def test_batch_norm_moving_variance_is_unbiased_as_pytorch():
-    bn = layers._bn("bn")
+    bn = torch_layers.batch_norm("bn")
     x = np.random.default_rng(0).normal(2.0, 3.0, (4, 3, 3, 5)).astype(np.float32)
     y = bn(x, training=True).numpy()
     flat = x.reshape(-1, 5).astype(np.float64)
@@ -87,8 +87,8 @@ def test_fused_batch_norm_equals_the_formula_with_gradients(dtype):
     """One replica uses the fused kernel; the generic path (taken for synchronized batch
     norm) is autodiff of the formula. Same outputs, moving statistics and gradients."""
     policy = "float32" if dtype == "float32" else "mixed_bfloat16"
-    fused, generic = (layers.TorchBatchNorm(momentum=layers.BN_MOMENTUM,
-                                            epsilon=layers.NORM_EPSILON, synchronized=sync,
+    fused, generic = (torch_layers.TorchBatchNorm(momentum=torch_layers.BN_MOMENTUM,
+                                            epsilon=torch_layers.NORM_EPSILON, synchronized=sync,
                                             dtype=policy) for sync in (False, True))
     shape = (4, 3, 3, 5)
     for bn in (fused, generic):
@@ -118,7 +118,7 @@ def test_batch_statistics_only_normalises_by_the_batch_and_keeps_moving_statisti
     """Traced inside `batch_statistics_only`, training mode is (x - mean) / sqrt(var + eps)
     * gamma + beta of the batch (NumPy) with the moving statistics untouched; traced
     after it, the same call updates them again (PyTorch's rule: unbiased variance)."""
-    bn = layers.TorchBatchNorm(momentum=layers.BN_MOMENTUM, epsilon=layers.NORM_EPSILON,
+    bn = torch_layers.TorchBatchNorm(momentum=torch_layers.BN_MOMENTUM, epsilon=torch_layers.NORM_EPSILON,
                                synchronized=sync)
     shape = (6, 2, 2, 3)
     bn.build(shape)
@@ -128,8 +128,8 @@ def test_batch_statistics_only_normalises_by_the_batch_and_keeps_moving_statisti
     bn.moving_variance.assign([4.0, 5.0, 6.0])
     x = np.random.default_rng(5).normal(3.0, 2.0, shape).astype(np.float32)
     mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
-    expected = (x - mean) / np.sqrt(var + layers.NORM_EPSILON) * [0.5, 1.0, 2.0] + [-1, 0, 1]
-    with layers.batch_statistics_only(bn) as switched:
+    expected = (x - mean) / np.sqrt(var + torch_layers.NORM_EPSILON) * [0.5, 1.0, 2.0] + [-1, 0, 1]
+    with torch_layers.batch_statistics_only(bn) as switched:
         frozen = tf.function(lambda t: bn(t, training=True))
         y = frozen(x)
     assert switched == [bn]
@@ -147,7 +147,7 @@ def test_batch_statistics_only_normalises_by_the_batch_and_keeps_moving_statisti
 
 def test_spectral_norm_gradient_goes_through_sigma():
     """d/dW f(W / (u^T W v)) = G / s - <G, W> / s^2 u v^T (u, v constants; G = df/dW_sn)."""
-    sn = layers.SpectralNorm(klayers.Dense(3, use_bias=False))
+    sn = spectral_norm.SpectralNorm(klayers.Dense(3, use_bias=False))
     x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
     sn.build((None, 4))
     coeffs = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
@@ -166,7 +166,7 @@ def test_spectral_norm_gradient_goes_through_sigma():
 
 
 def test_spectral_norm_keeps_the_raw_kernel_and_updates_u_only_in_training():
-    sn = layers.SpectralNorm(klayers.Conv2D(4, 3, padding="same"))
+    sn = spectral_norm.SpectralNorm(klayers.Conv2D(4, 3, padding="same"))
     x = tf.random.normal([2, 5, 5, 3])
     sn.build(x.shape)
     kernel, u = sn.layer.kernel.numpy().copy(), sn.u.numpy().copy()
@@ -176,8 +176,8 @@ def test_spectral_norm_keeps_the_raw_kernel_and_updates_u_only_in_training():
     assert not np.array_equal(sn.u.numpy(), u)
     np.testing.assert_array_equal(sn.layer.kernel.numpy(), kernel)  # not overwritten
     config = sn.get_config()
-    clone = layers.SpectralNorm.from_config(config)
+    clone = spectral_norm.SpectralNorm.from_config(config)
     assert clone.power_iterations == 1 and clone.eps == 1e-12
     assert isinstance(clone.layer, klayers.Conv2D) and clone.layer.filters == 4
     with pytest.raises(TypeError, match="Conv2D or Dense"):
-        layers.SpectralNorm(klayers.Conv2DTranspose(4, 2))
+        spectral_norm.SpectralNorm(klayers.Conv2DTranspose(4, 2))

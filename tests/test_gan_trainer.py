@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import gan_trainer, losses, models
+from autogan_tf import gan_trainer, losses, models, optimizers
 from autogan_tf import search_space as ss
 
 
@@ -40,7 +40,7 @@ def test_masked_adam_is_pytorchs_update_and_skips_masked_steps(b1):
     grads = [rng.normal(size=(3, 4)).astype(np.float32) * scale
              for scale in (1e-9, 1e-9, 0.3, 1e-9, 2.0)]
     active = [True, True, False, True, True]
-    opt = gan_trainer.make_adam(2e-3, b1, 0.9, masked=True)
+    opt = optimizers.make_adam(2e-3, b1, 0.9, masked=True)
     var = tf.Variable(start)
     opt.build([var])
     for g, on in zip(grads, active):
@@ -50,7 +50,7 @@ def test_masked_adam_is_pytorchs_update_and_skips_masked_steps(b1):
     np.testing.assert_allclose(var.numpy(), value, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(_slots(opt, var)[0], m, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(_slots(opt, var)[1], v, rtol=1e-5, atol=1e-20)
-    assert float(opt._steps[0].numpy()) == t == 4
+    assert float(opt.slots(var)[2].numpy()) == t == 4
 
 
 def _search_trainer(unused_ops, beta1=0.0):
@@ -61,8 +61,8 @@ def _search_trainer(unused_ops, beta1=0.0):
 
 
 def _slots(opt, var):
-    i = opt._get_variable_index(var)
-    return opt._momentums[i].numpy().copy(), opt._velocities[i].numpy().copy()
+    m, v, _ = opt.slots(var)
+    return m.numpy().copy(), v.numpy().copy()
 
 
 @pytest.mark.parametrize("mode", ["freeze", "momentum"])
@@ -132,3 +132,20 @@ def test_bad_trainer_flags():
         gan_trainer.GANTrainer(g, d, unused_ops="sometimes")
     with pytest.raises(ValueError, match="--ema_decay"):
         gan_trainer.GANTrainer(g, d, ema_decay=1.5)
+
+
+def test_a_variable_no_step_trains_is_refused_when_the_trainer_is_built(monkeypatch):
+    """A sublayer added to the supernet but not to `variable_usage` would never train."""
+    g = models.SuperGenerator(gf_dim=4, latent_dim=4, num_cells=2)
+    d = models.Discriminator(4, num_cells=2)
+    gan_trainer.GANTrainer(g, d, g_batch_size=4)  # as built: every variable is trained once
+    listed = models.SuperGenerator.variable_usage
+    forgotten = g.to_rgb.conv.kernel.path
+    monkeypatch.setattr(models.SuperGenerator, "variable_usage", lambda self, *a: [
+        (v, used) for v, used in listed(self, *a) if v.path != forgotten])
+    with pytest.raises(RuntimeError, match=r"G step does not train.*missing \[.*to_rgb/conv"):
+        gan_trainer.GANTrainer(g, d, g_batch_size=4)
+    monkeypatch.setattr(models.SuperGenerator, "variable_usage", lambda self, *a: [
+        *listed(self, *a), (g.l1.kernel, True)])
+    with pytest.raises(RuntimeError, match=r"twice \[.*l1/kernel"):
+        gan_trainer.GANTrainer(g, d, g_batch_size=4)

@@ -40,9 +40,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import controller as ctrl_lib
 from autogan_tf import gan_trainer, models
 from autogan_tf.official import weights as W
+from autogan_tf.search import controller as ctrl_lib
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 LOSS_RTOL = 1e-5
@@ -128,15 +128,14 @@ def _compare_models(arrays, g_vars, d_vars, trainer, lr, d_steps, g_steps=1, wei
             if f"adam/{prefix}/m/{name}" not in arrays:  # no Adam step in PyTorch
                 assert_weights(ours, ref, name, weight_atol)
                 if var.trainable:  # an unused op: no gradient there, no state here
-                    index = opt._get_variable_index(var)
-                    assert not np.any(opt._momentums[index].numpy()), name
-                    assert not np.any(opt._velocities[index].numpy()), name
+                    m, v, _ = opt.slots(var)
+                    assert not np.any(m.numpy()), name
+                    assert not np.any(v.numpy()), name
                 continue
             m_ref = arrays[f"adam/{prefix}/m/{name}"]
             v_ref = arrays[f"adam/{prefix}/v/{name}"]
-            index = opt._get_variable_index(var)
-            m = to_torch(opt._momentums[index].numpy())
-            v = to_torch(opt._velocities[index].numpy())
+            m, v, _ = opt.slots(var)
+            m, v = to_torch(m.numpy()), to_torch(v.numpy())
             signal = np.abs(m_ref) >= floor
             if signal.any():
                 assert_grads(m[signal], m_ref[signal], f"m of {name}", grad_rtol,
@@ -199,7 +198,7 @@ def test_supernet_iterations_with_skipped_ops_equal_official():
 
     Ops used, skipped, then used again: PyTorch 2 gives skipped ops no
     gradient and Adam leaves them alone, own step count included; so does
-    ``unused_ops="freeze"`` with `gan_trainer.TorchAdam` (checked exactly).
+    ``unused_ops="freeze"`` with `optimizers.TorchAdam` (checked exactly).
     Values after several iterations agree to float-noise drift only (below).
     """
     meta, arrays = load_fixture("supernet_iterations")
@@ -232,7 +231,7 @@ def test_supernet_iterations_with_skipped_ops_equal_official():
         for name, (var, _) in variables.items():
             key = f"adam/{prefix}/step/{name}"
             if var.trainable:
-                ours = float(opt._steps[opt._get_variable_index(var)].numpy())
+                ours = float(opt.slots(var)[2].numpy())
                 assert ours == float(arrays.get(key, 0.0)), (name, ours)
     # Approximate: in a weight-sharing supernet a parameter whose exact gradient
     # is zero under one architecture (a bias feeding a normalisation) takes a

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from autogan_tf.official import pth
+
 from conftest import run_cli
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -374,7 +375,8 @@ def test_exported_serving_default_equals_the_official_images(imported, tmp_path)
     """Import -> autogan-export's steps -> SavedModel: uint8 images as the official validate()."""
     import tensorflow as tf
 
-    from autogan_tf import export, training
+    from autogan_tf import training
+    from autogan_tf.serving import export
 
     name = "official_a_gf8_bw4_legacy"
     generator, _, _ = training.restore_generator(imported[0][name].model_dir)

@@ -50,10 +50,10 @@ def test_fid_stats_then_fid(trained):
         assert {"mu", "sigma", "classifier", "num_samples", "resolution"} <= set(f.files)
         assert str(f["classifier"]) == "keras:clf.keras" and f["mu"].shape == (f["sigma"].shape[0],)
 
-    from autogan_tf.metrics import classifiers, evaluate, scores
+    from autogan_tf.metrics import classifiers, scores, streaming
 
     extractor = classifiers.load_feature_extractor(model)
-    scores.save_statistics(test_stats, evaluate.dataset_statistics(
+    scores.save_statistics(test_stats, streaming.dataset_statistics(
         "shapes", extractor, split="test", num_samples=300))
     expected = scores.load_statistics(train_stats).fid(scores.load_statistics(test_stats))
     assert expected > 0

@@ -213,13 +213,13 @@ def test_real_graph_scores_cifar10_like_the_literature(tmp_path):
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path, members=[m for m in tar.getmembers() if "test/" in m.name])
     from autogan_tf import data
-    from autogan_tf.metrics import evaluate, scores
+    from autogan_tf.metrics import scores, streaming
 
     extractor = inception.load_inception(source)
     assert (extractor.feature_dim, extractor.num_classes) == (2048, 1008)
     batches = data.make_uint8_dataset(f"folder:{tmp_path}", 100, 32, split="test",
                                       max_images=5000).as_numpy_iterator()
-    mu, sigma, logits = evaluate.compute_statistics(extractor, batches)
+    mu, sigma, logits = streaming.compute_statistics(extractor, batches)
     assert mu.shape == (2048,) and sigma.shape == (2048, 2048) and logits.shape == (5000, 1008)
     is_mean, _ = scores.inception_score_from_logits(logits, 10)
     assert 10.0 < is_mean < 12.5

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from scipy import linalg
 
 from autogan_tf.metrics import scores
 

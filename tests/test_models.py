@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import layers as L
-from autogan_tf import models
+from autogan_tf import cells, discriminator_blocks, models
 from autogan_tf import search_space as ss
 
 # ---------------------------------------------------------------------------
@@ -136,9 +135,9 @@ def test_derived_cells_match_numpy_reference(vector):
 def test_upsampling_against_reference():
     x = np.random.default_rng(1).normal(size=(2, 3, 5, 4)).astype(np.float32)
     for factor in (2, 4):
-        np.testing.assert_array_equal(L.nearest_upsample(tf.constant(x), factor).numpy(),
+        np.testing.assert_array_equal(cells.nearest_upsample(tf.constant(x), factor).numpy(),
                                       np_resize(x, factor, "nearest"))
-        np.testing.assert_allclose(L.bilinear_upsample(tf.constant(x), factor).numpy(),
+        np.testing.assert_allclose(cells.bilinear_upsample(tf.constant(x), factor).numpy(),
                                    np_resize(x, factor, "bilinear"), atol=1e-5)
 
 
@@ -149,7 +148,7 @@ def test_nearest_upsample_has_gradient_under_xla():
     def grad(v):
         with tf.GradientTape() as tape:
             tape.watch(v)
-            y = tf.reduce_sum(L.nearest_upsample(v) ** 2)
+            y = tf.reduce_sum(cells.nearest_upsample(v) ** 2)
         return tape.gradient(y, v)
 
     np.testing.assert_allclose(grad(x).numpy(), 8 * x.numpy(), rtol=1e-5)
@@ -328,15 +327,15 @@ def _minibatch_std_numpy(x, group_size):
 def test_minibatch_std_matches_numpy(batch, group):
     x = np.random.default_rng(batch + group).normal(size=(batch, 3, 2, 5)).astype(np.float32)
     x[1] *= 3.0  # groups differ in spread
-    got = L.MinibatchStd(group)(tf.constant(x)).numpy()
+    got = discriminator_blocks.MinibatchStd(group)(tf.constant(x)).numpy()
     np.testing.assert_allclose(got, _minibatch_std_numpy(x, group), rtol=1e-5, atol=1e-6)
 
 
 def test_minibatch_std_refuses_bad_groups():
     with pytest.raises(ValueError, match="group_size"):
-        L.MinibatchStd(1)
+        discriminator_blocks.MinibatchStd(1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="multiple of group_size=4"):
-        L.MinibatchStd(4)(tf.zeros([6, 2, 2, 1]))
+        discriminator_blocks.MinibatchStd(4)(tf.zeros([6, 2, 2, 1]))
     with pytest.raises(Exception, match="--d_minibatch_std must be 0"):
         models.Discriminator(8, minibatch_std=1)
     from autogan_tf.config import SearchConfig, TrainConfig

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from autogan_tf import models
-from autogan_tf.controller import Controller
 from autogan_tf.official import weights as W
+from autogan_tf.search.controller import Controller
 
 ARCH = "autogan_cifar10_a"
 

@@ -5,11 +5,12 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from autogan_tf import gan_trainer, models
+from autogan_tf import config as config_lib
+from autogan_tf import gan_trainer, keras_compat, models
 
 
 def _conv_layers(model):
-    return [l for l in model._flatten_layers(include_self=False, recursive=True)
+    return [l for l in keras_compat.sublayers(model)[1:]
             if isinstance(l, layers.Conv2D)]
 
 
@@ -95,9 +96,9 @@ def test_bad_precision():
 
 
 def test_precision_flag_reaches_the_trainers():
-    from autogan_tf import search, training
+    from autogan_tf import training
 
-    config = training.TrainConfig(arch="1 0 1 1", gf_dim=4, df_dim=4, latent_dim=4,
+    config = config_lib.TrainConfig(arch="1 0 1 1", gf_dim=4, df_dim=4, latent_dim=4,
                                   g_batch_size=2, d_batch_size=2, n_critic=1,
                                   precision="bfloat16", eval_every=0)
     g, d = training.build_models(config)
@@ -105,9 +106,9 @@ def test_precision_flag_reaches_the_trainers():
     assert trainer.precision == "bfloat16" and g.compute_dtype == "bfloat16"
     assert d.compute_dtype == "bfloat16"
     with pytest.raises(ValueError, match="--precision"):
-        training.TrainConfig(precision="fp16")
+        config_lib.TrainConfig(precision="fp16")
     with pytest.raises(ValueError, match="--precision"):
-        search.SearchConfig(precision="fp16")
+        config_lib.SearchConfig(precision="fp16")
 
 
 CPUINFO = """processor\t: 0
@@ -135,15 +136,15 @@ def test_auto_precision_follows_the_cpus_bfloat16_flags(tmp_path, monkeypatch, e
 
 
 def test_auto_precision_is_resolved_in_the_configuration(monkeypatch):
-    from autogan_tf import config, training
+    from autogan_tf import config
 
     monkeypatch.setattr(config, "cpu_computes_bfloat16", lambda cpuinfo=None: True)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    c = training.TrainConfig(precision="auto")
+    c = config_lib.TrainConfig(precision="auto")
     assert c.precision == "bfloat16" and c.to_dict()["precision"] == "bfloat16"
     assert config.SearchConfig(precision="auto").precision == "bfloat16"
     monkeypatch.setattr(config, "cpu_computes_bfloat16", lambda cpuinfo=None: False)
-    assert training.TrainConfig(precision="auto").precision == "float32"
+    assert config_lib.TrainConfig(precision="auto").precision == "float32"
     assert models.check_precision("auto") == "float32"
     g = models.DerivedGenerator("1 0 1 1", gf_dim=4, latent_dim=4, bottom_width=2)
     assert models.set_precision(g, "auto").precision == "float32"  # recorded resolved

@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import gan_trainer, runlog, search, training
+from autogan_tf import checkpointing, errors, gan_trainer, lifecycle, rundir, training
+from autogan_tf import config as config_lib
 from autogan_tf.metrics import classifiers, scores
+from autogan_tf.search import loop as search
 from autogan_tf.testing import faults
+
 from conftest import ROOT, TINY_GAN, brightness_reward, flag_args, run_cli
 
 ARCH2 = "1 0 1 1 1 0 0 1 1"  # two cells: 16 x 16 images
@@ -75,7 +78,7 @@ def train_flags(model_dir, clf, **overrides):
 # ---------------------------------------------------------------------------
 
 def _prepare_other_search(d, files):
-    search.check_config(d, search.SearchConfig(dataset="shapes", gf_dim=8, df_dim=4,
+    search.check_config(d, config_lib.SearchConfig(dataset="shapes", gf_dim=8, df_dim=4,
                                                latent_dim=4, num_cells=2, grow_steps="1",
                                                max_search_iters=2, shared_iters=2,
                                                num_candidates=3, topk=2, hid_size=8,
@@ -83,7 +86,7 @@ def _prepare_other_search(d, files):
 
 
 def _prepare_other_train(d, files):
-    training.check_model_dir_config(d, training.TrainConfig(
+    training.check_model_dir_config(d, config_lib.TrainConfig(
         arch="1 0 1 1 1 1 0 1 1", dataset="shapes", gf_dim=4, df_dim=4, latent_dim=4))
 
 
@@ -178,10 +181,10 @@ def test_limits_of_the_new_flags():
         tiny_search_config(reward_num_images=9).check_reward()
     tiny_search_config(reward_num_images=10).check_reward()
     with pytest.raises(ValueError, match="--max_nan_restores must be >= 0"):
-        training.TrainConfig(max_nan_restores=-1)
+        config_lib.TrainConfig(max_nan_restores=-1)
     with pytest.raises(ValueError, match="--eval_num_samples=9 must be at least 10"):
-        training.TrainConfig(eval_num_samples=9)
-    training.TrainConfig(eval_num_samples=0)  # 0: no evaluation
+        config_lib.TrainConfig(eval_num_samples=9)
+    config_lib.TrainConfig(eval_num_samples=0)  # 0: no evaluation
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +223,7 @@ def test_failed_checkpoint_write_names_the_directory_and_keeps_the_previous(tmp_
     var = tf.Variable(1.0)
     ckpt = tf.train.Checkpoint(v=var)
     manager = tf.train.CheckpointManager(ckpt, str(tmp_path / "ckpts"), max_to_keep=3)
-    first = runlog.save_checkpoint(manager)
+    first = checkpointing.save_checkpoint(manager)
     var.assign(2.0)
     original = tf.train.Checkpoint._write  # what CheckpointManager.save calls
 
@@ -230,8 +233,8 @@ def test_failed_checkpoint_write_names_the_directory_and_keeps_the_previous(tmp_
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(tf.train.Checkpoint, "_write", half_written)
-    with pytest.raises(runlog.ModelDirError) as info:
-        runlog.save_checkpoint(manager)
+    with pytest.raises(rundir.ModelDirError) as info:
+        checkpointing.save_checkpoint(manager)
     text = str(info.value)
     assert str(tmp_path / "ckpts") in text and "No space left" in text and first in text
     monkeypatch.undo()
@@ -239,7 +242,7 @@ def test_failed_checkpoint_write_names_the_directory_and_keeps_the_previous(tmp_
     # The torn one is there (only the number changes: the tmp path may hold "-1" too).
     assert first.endswith("ckpt-1") and os.path.exists(first[:-1] + "2.index")
     fresh = tf.train.CheckpointManager(ckpt, str(tmp_path / "ckpts"), max_to_keep=3)
-    assert runlog.restore_latest(fresh, ckpt) == first and float(var) == 1.0
+    assert checkpointing.restore_latest(fresh, ckpt) == first and float(var) == 1.0
 
 
 # ---------------------------------------------------------------------------
@@ -265,14 +268,14 @@ def poison_generator_at(monkeypatch, iterations):
 def test_training_restores_after_nan_in_the_generator(tmp_path, files, monkeypatch):
     poison_generator_at(monkeypatch, {4})
     model_dir = str(tmp_path / "run")
-    config = training.TrainConfig(arch=ARCH2, **TINY_GAN, max_iters=6, log_every=1,
+    config = config_lib.TrainConfig(arch=ARCH2, **TINY_GAN, max_iters=6, log_every=1,
                                   save_every=2, eval_every=0, max_nan_restores=1)
     result = training.train(config, model_dir, progress=False)
     assert result["step"] == 6 and not result["preempted"]
     records = faults.read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
-    events = [r for r in records if "event" in r]
+    events = [r for r in records if "event" in r and r["event"] != "wall_time"]
     # Poisoned before the 4th iteration: detected in step 4 itself, back to step 2.
-    assert [(e["event"], e["step"]) for e in events] == [("nonfinite_loss", 4),
+    assert [(e["event"], e["step"]) for e in events] == [("nonfinite", 4),
                                                           ("restored_after_nonfinite", 2)]
     assert events[1]["checkpoint"].endswith("ckpt-2")
     assert [r["step"] for r in records if "d_loss" in r] == [1, 2, 3, 3, 4, 5, 6]
@@ -284,14 +287,14 @@ def test_training_restores_after_nan_in_the_generator(tmp_path, files, monkeypat
 def test_training_stops_after_max_nan_restores(tmp_path, monkeypatch):
     poison_generator_at(monkeypatch, set(range(3, 100)))
     model_dir = str(tmp_path / "run")
-    config = training.TrainConfig(arch="1 0 1 1", **TINY_GAN, max_iters=10, save_every=2,
+    config = config_lib.TrainConfig(arch="1 0 1 1", **TINY_GAN, max_iters=10, save_every=2,
                                   eval_every=0, max_nan_restores=2)
-    with pytest.raises(training.TrainingError, match=r"NaN/Inf at step 3 \(3 time\(s\), "
-                                                     r"--max_nan_restores=2\)"):
+    with pytest.raises(errors.RunError, match=r"NaN/Inf at step 3; this is non-finite value "
+                                              r"number 3, more than --max_nan_restores=2"):
         training.train(config, model_dir, progress=False)
     events = [r["event"] for r in faults.read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
               if "event" in r]
-    assert events == ["nonfinite_loss", "restored_after_nonfinite"] * 2 + ["nonfinite_loss"]
+    assert events == ["nonfinite", "restored_after_nonfinite"] * 2 + ["nonfinite"]
 
 
 def tiny_search_config(**overrides):
@@ -300,7 +303,7 @@ def tiny_search_config(**overrides):
                 reward_num_images=8, eval_batch_size=8, reset_window=4, reset_threshold=1e-9,
                 save_every=1, log_every=1, hid_size=8, classifier="unused")
     base.update(overrides)
-    return search.SearchConfig(**base)
+    return config_lib.SearchConfig(**base)
 
 
 def test_search_restores_after_nan_then_stops_after_max(tmp_path, monkeypatch):
@@ -310,7 +313,7 @@ def test_search_restores_after_nan_then_stops_after_max(tmp_path, monkeypatch):
     calls = poison_generator_at(monkeypatch, {5, 7})
     model_dir = str(tmp_path / "s")
     config = tiny_search_config(max_nan_restores=1)
-    with pytest.raises(search.SearchError, match=r"non-finite value number 2, more than "
+    with pytest.raises(errors.RunError, match=r"non-finite value number 2, more than "
                                                  r"--max_nan_restores=1"):
         search.run_search(config, model_dir, reward_fn=brightness_reward, progress=False)
     assert calls["n"] == 7
@@ -325,7 +328,7 @@ def test_search_restores_after_nan_then_stops_after_max(tmp_path, monkeypatch):
     assert "NaN/Inf" in tail[1]["reason"] and tail[2]["checkpoint"].endswith("ckpt-6")
     # The last good checkpoint is intact and finite.
     s = search.Search(config, model_dir, brightness_reward)
-    assert s.restore() is not None
+    assert s.resume() is not None
     assert all(np.isfinite(w).all() for w in s.generator.get_weights())
 
 
@@ -346,7 +349,7 @@ def test_data_position_survives_a_restore(tmp_path, monkeypatch, streamed):
     for i in range(6):
         tf.io.write_file(str(folder / f"{i}.png"),
                          tf.io.encode_png(tf.fill([8, 8, 3], tf.constant(30 * i, tf.uint8))))
-    config = training.TrainConfig(arch="1 0 1 1", dataset=f"folder:{tmp_path / 'pictures'}",
+    config = config_lib.TrainConfig(arch="1 0 1 1", dataset=f"folder:{tmp_path / 'pictures'}",
                                   d_batch_size=2, n_critic=1, seed=5)
     batches = training._real_batches(config)
     for _ in range(4):
@@ -380,7 +383,7 @@ def test_data_order_is_decided_by_the_seed_alone(tmp_path, monkeypatch, streamed
                          tf.io.encode_png(tf.fill([8, 8, 3], tf.constant(30 * i, tf.uint8))))
 
     def order(seed, epochs=4):
-        config = training.TrainConfig(arch="1 0 1 1", dataset=f"folder:{tmp_path / 'pictures'}",
+        config = config_lib.TrainConfig(arch="1 0 1 1", dataset=f"folder:{tmp_path / 'pictures'}",
                                       d_batch_size=3, n_critic=1, seed=seed)
         batches = training._real_batches(config)
         levels = [np.round((next(batches).numpy()[0, :, 0, 0, 0] + 1) * 127.5 / 30)
@@ -420,7 +423,7 @@ def test_resume_keeps_the_state_when_the_saved_data_position_does_not_fit(tmp_pa
 
     strict = checkpointing.RunCheckpoints({"step": tf.Variable(0)}, {"data": pipeline()},
                                           str(tmp_path), 3)
-    with pytest.raises(runlog.CheckpointError, match="ckpt-7"):
+    with pytest.raises(checkpointing.CheckpointError, match="ckpt-7"):
         strict.restore()
     step.assign(0)
     made = []
@@ -440,7 +443,7 @@ def test_resume_keeps_the_state_when_the_saved_data_position_does_not_fit(tmp_pa
         if ".data-" in name:
             with open(tmp_path / "checkpoints" / name, "r+b") as f:
                 f.truncate(1)
-    with pytest.raises(runlog.CheckpointError, match="ckpt-8"):
+    with pytest.raises(checkpointing.CheckpointError, match="ckpt-8"):
         resumed.restore()
 
 
@@ -459,7 +462,7 @@ def test_training_sigterm_checkpoints_and_resumes_in_process(tmp_path, monkeypat
         return original(self, reals, archs, stage)
 
     monkeypatch.setattr(gan_trainer.GANTrainer, "train_iteration", signalled)
-    config = training.TrainConfig(arch="1 0 1 1", **TINY_GAN, max_iters=5, save_every=100,
+    config = config_lib.TrainConfig(arch="1 0 1 1", **TINY_GAN, max_iters=5, save_every=100,
                                   eval_every=0)
     model_dir = str(tmp_path / "run")
     previous = signal.getsignal(signal.SIGTERM)
@@ -470,12 +473,12 @@ def test_training_sigterm_checkpoints_and_resumes_in_process(tmp_path, monkeypat
     result = training.train(config, model_dir, progress=False)
     assert result["step"] == 5 and not result["preempted"]
     events = [r for r in faults.read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
-              if "event" in r]
+              if r.get("event") not in (None, "wall_time")]
     assert [(e["event"], e["step"]) for e in events] == [("preempted", 3), ("resumed", 3)]
 
 
 def test_second_sigint_interrupts_at_once():
-    with runlog.Preemption() as preemption:
+    with lifecycle.Preemption() as preemption:
         os.kill(os.getpid(), signal.SIGINT)
         assert preemption.requested and preemption.signal == signal.SIGINT
         with pytest.raises(KeyboardInterrupt):
@@ -484,7 +487,7 @@ def test_second_sigint_interrupts_at_once():
     seen = {}
 
     def worker():
-        with runlog.Preemption() as p:
+        with lifecycle.Preemption() as p:
             seen["requested"] = p.requested
 
     thread = threading.Thread(target=worker)
@@ -499,7 +502,7 @@ def test_second_sigint_interrupts_at_once():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from autogan_tf import export
+    from autogan_tf.serving import export
     from autogan_tf.testing import TinyGenerator
     from autogan_tf.testing.predict_server import PredictServer
 
@@ -551,7 +554,7 @@ def test_raw_grpc_abuse_is_invalid_argument(served, case):
 
 
 def test_server_keeps_serving_under_a_flood_of_bad_requests(served):
-    from autogan_tf import serving
+    from autogan_tf.serving import client as serving
 
     client = serving.PredictClient(served.rest_address, "rest")
     good = client.generate(2, seed=9)

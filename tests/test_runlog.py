@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from autogan_tf import runlog
+from autogan_tf import checkpointing, rundir, runlog
+from autogan_tf.images import make_grid, save_png
 
 
 def strict_json_lines(path):
@@ -70,7 +71,7 @@ def test_tensorboard_scalars_and_images_are_readable(tmp_path):
     grid = rng.integers(0, 256, (10, 14, 3)).astype(np.uint8)
     log.image(6, "samples", grid)
     log.close()
-    events = read_events(tmp_path / runlog.TB_SUBDIR)
+    events = read_events(tmp_path / rundir.LOGS)
     scalars = [(s, v.tag, float(tf.make_ndarray(v.tensor))) for s, v in events
                if v.metadata.plugin_data.plugin_name == "scalars"]
     assert sorted(scalars)[:3] == [(5, "bad", pytest.approx(np.nan, nan_ok=True)),
@@ -123,7 +124,7 @@ def test_progress_on_a_terminal_redraws_with_rate_and_eta(tmp_path, monkeypatch)
 # -- images ----------------------------------------------------------------------
 def test_make_grid_layout():
     images = np.stack([np.full((2, 3, 3), 10 * (i + 1), np.uint8) for i in range(5)])
-    grid = runlog.make_grid(images, nrow=2, padding=1, pad_value=255)
+    grid = make_grid(images, nrow=2, padding=1, pad_value=255)
     assert grid.shape == (3 * 3 + 1, 2 * 4 + 1, 3) and grid.dtype == np.uint8
     for i in range(5):
         r, c = divmod(i, 2)
@@ -131,21 +132,21 @@ def test_make_grid_layout():
         assert np.all(block == 10 * (i + 1))
     assert np.all(grid[0] == 255) and np.all(grid[:, 4] == 255)
     assert np.all(grid[7:9, 5:8] == 255)  # the empty sixth slot
-    assert runlog.make_grid(images[:1, :, :, 0], nrow=8, padding=0).shape == (2, 3, 1)
+    assert make_grid(images[:1, :, :, 0], nrow=8, padding=0).shape == (2, 3, 1)
 
 
 def test_make_grid_and_save_png_refuse_bad_images(tmp_path):
     with pytest.raises(ValueError, match="uint8"):
-        runlog.make_grid(np.zeros((2, 4, 4, 3), np.float32), 2)
+        make_grid(np.zeros((2, 4, 4, 3), np.float32), 2)
     with pytest.raises(ValueError, match="nrow"):
-        runlog.make_grid(np.zeros((2, 4, 4, 3), np.uint8), 0)
+        make_grid(np.zeros((2, 4, 4, 3), np.uint8), 0)
     with pytest.raises(ValueError, match="uint8"):
-        runlog.save_png(str(tmp_path / "x.png"), np.zeros((4, 4, 2), np.uint8))
+        save_png(str(tmp_path / "x.png"), np.zeros((4, 4, 2), np.uint8))
 
 
 def test_save_png_round_trip(tmp_path):
     image = np.random.default_rng(1).integers(0, 256, (9, 7, 3)).astype(np.uint8)
-    path = runlog.save_png(str(tmp_path / "deep" / "dir" / "a.png"), image)
+    path = save_png(str(tmp_path / "deep" / "dir" / "a.png"), image)
     np.testing.assert_array_equal(np.asarray(Image.open(path)), image)
     assert os.listdir(tmp_path / "deep" / "dir") == ["a.png"]
 
@@ -207,7 +208,7 @@ def test_restore_latest_skips_a_damaged_newest_checkpoint(tmp_path, caplog, dama
                 f.seek(0)
                 f.write(raw)
     with caplog.at_level(logging.WARNING):
-        restored = runlog.restore_latest(manager, ckpt)
+        restored = checkpointing.restore_latest(manager, ckpt)
     assert restored == manager.checkpoints[-2]
     assert float(var) == 2.0
     assert any(newest in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
@@ -215,39 +216,39 @@ def test_restore_latest_skips_a_damaged_newest_checkpoint(tmp_path, caplog, dama
 
 def test_restore_latest_intact_missing_and_hopeless(tmp_path):
     var, ckpt, manager = make_checkpoints(tmp_path / "ok")
-    assert runlog.restore_latest(manager, ckpt) == manager.latest_checkpoint
+    assert checkpointing.restore_latest(manager, ckpt) == manager.latest_checkpoint
     assert float(var) == 3.0
     # The manager's state file lost: checkpoints on disk are still found.
     os.remove(tmp_path / "ok" / "checkpoint")
     var2 = tf.Variable(0.0)
     ckpt2 = tf.train.Checkpoint(v=var2)
     lost = tf.train.CheckpointManager(ckpt2, str(tmp_path / "ok"), max_to_keep=5)
-    assert runlog.restore_latest(lost, ckpt2).endswith("ckpt-3") and float(var2) == 3.0
+    assert checkpointing.restore_latest(lost, ckpt2).endswith("ckpt-3") and float(var2) == 3.0
     # An empty directory: nothing to restore.
     empty = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(0.0)),
                                        str(tmp_path / "empty"), max_to_keep=2)
-    assert runlog.restore_latest(empty, empty._checkpoint) is None
+    assert checkpointing.restore_latest(empty, empty._checkpoint) is None
     # Every checkpoint damaged: an error, never a silent fresh start.
     var3, ckpt3, bad = make_checkpoints(tmp_path / "bad", values=(1.0, 2.0))
     for prefix in bad.checkpoints:
         with open(data_file(prefix), "r+b") as f:
             f.truncate(1)
-    with pytest.raises(runlog.CheckpointError, match="ckpt-2.*ckpt-1"):
-        runlog.restore_latest(bad, ckpt3)
+    with pytest.raises(checkpointing.CheckpointError, match="ckpt-2.*ckpt-1"):
+        checkpointing.restore_latest(bad, ckpt3)
 
 
 # -- output directory ------------------------------------------------------------
 def test_check_writable(tmp_path):
     good = str(tmp_path / "a" / "b")
-    assert runlog.check_writable(good) == good and os.path.isdir(good)
+    assert rundir.check_writable(good) == good and os.path.isdir(good)
     assert os.listdir(good) == []  # the probe is removed
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(runlog.ModelDirError, match=r"--model_dir=.*file/sub cannot be created"):
-        runlog.check_writable(str(blocker / "sub"))
-    with pytest.raises(runlog.ModelDirError, match="--output_dir=.* is not a directory"):
-        runlog.check_writable(str(blocker), flag="--output_dir")
-    with pytest.raises(runlog.ModelDirError, match="MB free"):
-        runlog.check_writable(good, min_free_mb=1e12)
-    with pytest.raises(runlog.ModelDirError, match="--model_dir is required"):
-        runlog.check_writable("")
+    with pytest.raises(rundir.ModelDirError, match=r"--model_dir=.*file/sub cannot be created"):
+        rundir.check_writable(str(blocker / "sub"))
+    with pytest.raises(rundir.ModelDirError, match="--output_dir=.* is not a directory"):
+        rundir.check_writable(str(blocker), flag="--output_dir")
+    with pytest.raises(rundir.ModelDirError, match="MB free"):
+        rundir.check_writable(good, min_free_mb=1e12)
+    with pytest.raises(rundir.ModelDirError, match="--model_dir is required"):
+        rundir.check_writable("")

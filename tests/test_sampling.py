@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import api, export, models, sampling
+from autogan_tf import api, models, sampling
 from autogan_tf.metrics.evaluator import Evaluator
+from autogan_tf.serving import export
 
 from conftest import run_fresh
 
@@ -53,7 +54,7 @@ def test_images_do_not_depend_on_the_batch_size(generator, batch_size):
 
 
 def test_the_api_and_the_exported_model_draw_the_same_images(generator, tmp_path):
-    from autogan_tf import serving
+    from autogan_tf.serving import client as serving
 
     ours = api.generate(generator, 9, seed=11, batch_size=4)
     path = export.export_generator(generator, str(tmp_path / "m"), 1, warmup_requests=0)
@@ -67,7 +68,7 @@ def test_scores_do_not_depend_on_the_eval_batch_size(generator, tiny_classifier)
 
 
 def test_supernet_reward_images_do_not_depend_on_the_batch_size():
-    from autogan_tf.rewards import SupernetImages
+    from autogan_tf.search.rewards import SupernetImages
 
     g = models.SuperGenerator(gf_dim=4, latent_dim=LATENT, bottom_width=4, num_cells=2)
     arch = [1, 1, 0, 1, 0, 2, 1, 1, 1]

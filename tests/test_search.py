@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import search
+from autogan_tf import config as config_lib
+from autogan_tf import errors
 from autogan_tf import search_space as ss
+from autogan_tf.search import dynamic_reset, rewards
+from autogan_tf.search import loop as search
+
 from conftest import TINY_GAN, brightness_reward, read_jsonl
 
 
@@ -18,7 +22,7 @@ def tiny_config(**overrides):
                 reward_num_images=8, eval_batch_size=8, reset_window=4, save_every=2,
                 log_every=1, classifier="unused")
     base.update(overrides)
-    return search.SearchConfig(**base)
+    return config_lib.SearchConfig(**base)
 
 
 REWARD_SECONDS = 0.05
@@ -116,14 +120,14 @@ def test_load_search_scores_any_architecture_on_the_final_supernet(finished_sear
     # Any architecture of the space, not only sampled ones, can be scored.
     other = ss.Arch.from_list([1, 2, 0, 1, 0, 1, 2, 1, 1]).to_list()
     assert np.isfinite(loaded.score([other], 1)[0])
-    with pytest.raises(search.SearchUserError, match="cannot differ"):
+    with pytest.raises(errors.RunUserError, match="cannot differ"):
         search.load_search(model_dir, reward_fn=fixed_noise_reward, gf_dim=64)
-    with pytest.raises(search.SearchUserError, match="is it a search directory"):
+    with pytest.raises(errors.RunUserError, match="is it a search directory"):
         search.load_search(str(tmp_path), reward_fn=fixed_noise_reward)
     os.makedirs(tmp_path / "empty")
     with open(tmp_path / "empty" / "search_config.json", "w") as f:
         json.dump(tiny_config().to_dict(), f)
-    with pytest.raises(search.SearchUserError, match="no search checkpoint"):
+    with pytest.raises(errors.RunUserError, match="no search checkpoint"):
         search.load_search(str(tmp_path / "empty"), reward_fn=fixed_noise_reward)
 
 
@@ -136,7 +140,7 @@ def test_api_supernet_rewards_average_the_searchs_reward_over_seeds(finished_sea
     settings = dict(classifier=tiny_classifier, reward_num_images=20, eval_batch_size=10)
     got = api.supernet_rewards(model_dir, archs, seeds=(3, 4), **settings)
     loaded = search.load_search(model_dir, reward_fn=fixed_noise_reward)
-    reward = search.make_reward_fn(tiny_config(**settings), model_dir)
+    reward = rewards.make_reward_fn(tiny_config(**settings), model_dir)
     for arch, value in zip(archs, got):
         vector = ss.parse_arch(arch).to_list()
         expected = [reward(loaded, vector, 1, seed) for seed in (3, 4)]
@@ -202,7 +206,7 @@ def test_bad_search_flags(overrides, message):
 
 
 def test_defaults_follow_the_official_search():
-    config = search.SearchConfig()
+    config = config_lib.SearchConfig()
     assert config.reset_statistic == "var" and config.reset_threshold == 1e-3
     assert config.ctrl_baseline == "iteration" and config.ctrl_loss == "official"
     # The official loop: 15 epochs of ceil(50000 / 64) D batches, a G step after
@@ -217,7 +221,7 @@ def test_defaults_follow_the_official_search():
 
 
 def test_loss_window_statistics():
-    window = search.LossWindow(4)
+    window = dynamic_reset.LossWindow(4)
     window.push(tf.constant([1.0, 2.0, 3.0]))
     assert not window.full
     window.push(tf.constant([4.0, 5.0]))  # wraps: holds 5, 2, 3, 4
@@ -229,9 +233,9 @@ def test_loss_window_statistics():
 def test_other_configuration_is_refused(tmp_path):
     model_dir = str(tmp_path / "s")
     search.check_config(model_dir, tiny_config())
-    with pytest.raises(search.SearchError, match="gf_dim"):
+    with pytest.raises(errors.RunError, match="gf_dim"):
         search.check_config(model_dir, tiny_config(gf_dim=8))
-    with pytest.raises(search.SearchError, match="excluded_choices: saved '' vs flag 'norm=in'"):
+    with pytest.raises(errors.RunError, match="excluded_choices: saved '' vs flag 'norm=in'"):
         search.check_config(model_dir, tiny_config(excluded_choices="norm=in"))
     search.check_config(model_dir, tiny_config(reward_bn="batch"))  # scoring may change
 
@@ -255,7 +259,7 @@ def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
             return tf.zeros([num, 8, 8, 3], tf.uint8)
 
     monkeypatch.setattr(evaluator, "Evaluator", FakeEvaluator)
-    reward = search.make_reward_fn(tiny_config(classifier="inception", reward_num_images=10),
+    reward = rewards.make_reward_fn(tiny_config(classifier="inception", reward_num_images=10),
                                    str(tmp_path))
     assert reward(FakeSearch(), [0, 0, 0, 0], 0, 1) == 1.5
     assert seen == [(10, 8, 8, 3)]
@@ -265,8 +269,9 @@ def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
 def test_supernet_images_normalise_each_candidate_as_configured(bn_statistics):
     """'moving': the generator in inference mode; 'batch': training mode's batch statistics
     per batch of images, with every moving statistic left as it was."""
-    from autogan_tf import models, rewards, sampling
+    from autogan_tf import models, sampling
     from autogan_tf.images import to_uint8
+    from autogan_tf.search import rewards
 
     generator = models.SuperGenerator(gf_dim=4, latent_dim=4, bottom_width=2, num_cells=2)
     arch = ss.parse_arch("1 1 0 1 0 1 0 0 1")
@@ -288,7 +293,8 @@ def test_supernet_images_normalise_each_candidate_as_configured(bn_statistics):
 
 
 def test_supernet_images_refuse_an_unknown_bn_mode():
-    from autogan_tf import models, rewards
+    from autogan_tf import models
+    from autogan_tf.search import rewards
 
     with pytest.raises(ValueError, match="bn_statistics"):
         rewards.SupernetImages(models.SuperGenerator(gf_dim=4, latent_dim=4),

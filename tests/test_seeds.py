@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import config, controller, seeds
+from autogan_tf import config, seeds
+from autogan_tf.search import controller
 
 from conftest import ROOT
 

@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autogan_tf import export, sampling, serving
+from autogan_tf import sampling
+from autogan_tf.images import decode_png, make_grid
+from autogan_tf.serving import client as serving
+from autogan_tf.serving import export
 from autogan_tf.testing.predict_server import PredictServer, json_to_array
+
 from conftest import ROOT, assert_close_uint8, cli_env, reference_uint8, run_cli
 
 LATENT = 8  # latent_dim of the `generator` fixture (conftest)
@@ -96,7 +100,7 @@ def test_png_bytes_round_trip(server, protocol):
     images = client.generate(3, seed=1)
     assert len(pngs) == 3 and all(isinstance(p, bytes) for p in pngs)
     for data, image in zip(pngs, images):
-        np.testing.assert_array_equal(serving.decode_png(data), image)
+        np.testing.assert_array_equal(decode_png(data), image)
     both = client.generate_outputs(3, seed=1)
     np.testing.assert_array_equal(both["images"], images)
     assert both["png_bytes"] == pngs
@@ -221,7 +225,7 @@ def test_rest_reply_formats_follow_tf_serving(server, generator):
                                        "inputs": {"num_samples": 2, "seed": 4}})
     assert status == 200 and set(reply["outputs"]) == {"images", "png_bytes"}
     png = base64.b64decode(reply["outputs"]["png_bytes"][0]["b64"])
-    np.testing.assert_array_equal(serving.decode_png(png),
+    np.testing.assert_array_equal(decode_png(png),
                                   np.asarray(reply["outputs"]["images"][0], np.uint8))
     # columnar, one output: the name is dropped
     z = np.random.default_rng(6).standard_normal((2, LATENT)).astype(np.float32)
@@ -251,8 +255,7 @@ def test_rest_status_and_metadata(server):
 
 def test_grpc_model_metadata(server):
     import grpc
-    from tensorflow_serving.apis import (get_model_metadata_pb2,
-                                         prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
     with grpc.insecure_channel(server.grpc_address) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -321,7 +324,7 @@ def test_json_value_round_trip():
 
 def test_image_grid_layout():
     images = np.stack([np.full((2, 3, 3), i + 1, np.uint8) for i in range(5)])
-    grid = serving.image_grid(images, nrow=2, padding=1)
+    grid = make_grid(images, nrow=2, padding=1)
     # 3 rows x 2 columns of 2x3 tiles with 1-pixel borders
     assert grid.shape == (3 * 3 + 1, 2 * 4 + 1, 3)
     for i in range(5):
@@ -330,7 +333,7 @@ def test_image_grid_layout():
     assert grid[0].max() == 0 and grid[:, 0].max() == 0
     assert (grid[7:9, 5:8] == 0).all()  # the empty sixth cell
     with pytest.raises(ValueError):
-        serving.image_grid(images[:0])
+        make_grid(images[:0])
 
 
 def test_readable_tf_error():
@@ -348,7 +351,7 @@ def test_write_samples_local(local, tmp_path):
     for path, image in zip(written["images"], images):
         np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), image)
     grid = np.asarray(Image.open(written["grid"]).convert("RGB"))
-    np.testing.assert_array_equal(grid, serving.image_grid(images, 2))
+    np.testing.assert_array_equal(grid, make_grid(images, 2))
     with pytest.raises(serving.RequestError, match="num_samples"):
         serving.write_samples(local, 0, 8, str(tmp_path))
 
@@ -372,7 +375,7 @@ def test_autogan_sample_over_the_network(server, local, protocol, tmp_path):
         decoded = np.asarray(Image.open(out / files[i]).convert("RGB"))
         np.testing.assert_array_equal(decoded, expected[i])
     grid = np.asarray(Image.open(out / "sample_21_grid.png").convert("RGB"))
-    np.testing.assert_array_equal(grid, serving.image_grid(expected, 2))
+    np.testing.assert_array_equal(grid, make_grid(expected, 2))
 
 
 def test_autogan_sample_reports_server_refusal(server, tmp_path):

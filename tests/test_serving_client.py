@@ -12,8 +12,9 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from autogan_tf import export, serving
-from autogan_tf import serving_proto as sp
+from autogan_tf.serving import client as serving
+from autogan_tf.serving import export
+from autogan_tf.serving import proto as sp
 from autogan_tf.testing import TinyGenerator
 from autogan_tf.testing.predict_server import PredictServer
 
@@ -103,7 +104,7 @@ def test_unsendable_values_are_request_errors():
 
 CLIENT = """
 import hashlib, json, sys
-from autogan_tf import serving
+from autogan_tf.serving import client as serving
 out = {}
 for protocol, address in (("grpc", sys.argv[1]), ("rest", sys.argv[2])):
     with serving.PredictClient(address, protocol, model_name="autogan") as client:

@@ -1,11 +1,13 @@
 import json
 import os
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import gan_trainer, training
+from autogan_tf import config as config_lib
+from autogan_tf import errors, gan_trainer, training
+from autogan_tf.metrics import evaluator
+
 from conftest import TINY_GAN, read_jsonl
 
 
@@ -14,7 +16,7 @@ def tiny_config(classifier, **overrides):
                 save_every=2, eval_every=4, eval_num_samples=20, eval_batch_size=10,
                 classifier=classifier, ema_decay=0.9)
     base.update(overrides)
-    return training.TrainConfig(**base)
+    return config_lib.TrainConfig(**base)
 
 
 def test_train_logs_evaluates_and_resumes(tmp_path, tiny_classifier):
@@ -42,10 +44,10 @@ def test_train_logs_evaluates_and_resumes(tmp_path, tiny_classifier):
 
     # The best checkpoint (step 4) restores the very generator that was evaluated.
     best, config, _ = training.restore_generator(model_dir, "best")
-    evaluator = training.Evaluator(tiny_classifier, fid_stats=os.path.join(model_dir,
+    scorer = evaluator.Evaluator(tiny_classifier, fid_stats=os.path.join(model_dir,
                                                                            "fid_stats.npz"),
                                    image_size=32, batch_size=10)
-    again = evaluator(best, 20, seed=config.seed)
+    again = scorer(best, 20, seed=config.seed)
     assert again["is_mean"] == pytest.approx(evals[0]["is_mean"], rel=1e-5)
     assert again["fid"] == pytest.approx(evals[0]["fid"], rel=1e-4)
 
@@ -58,10 +60,10 @@ def test_model_dir_of_another_configuration_is_refused(tmp_path, tiny_classifier
     model_dir = str(tmp_path / "run")
     training.train(tiny_config(tiny_classifier, max_iters=1, eval_every=0), model_dir,
                    progress=False)
-    with pytest.raises(training.TrainingError, match="different configuration.*gf_dim"):
+    with pytest.raises(errors.RunError, match="different configuration.*gf_dim"):
         training.train(tiny_config(tiny_classifier, gf_dim=8, eval_every=0), model_dir,
                        progress=False)
-    with pytest.raises(training.TrainingError,
+    with pytest.raises(errors.RunError,
                        match="different configuration.*d_minibatch_std: saved 0 vs flag 2"):
         training.train(tiny_config(tiny_classifier, d_minibatch_std=2, eval_every=0),
                        model_dir, progress=False)
@@ -92,10 +94,10 @@ def test_nonfinite_loss_restores_then_stops(tmp_path, tiny_classifier, monkeypat
     model_dir = str(tmp_path / "run")
     config = tiny_config(tiny_classifier, max_iters=10, save_every=2, eval_every=0,
                          max_nan_restores=2)
-    with pytest.raises(training.TrainingError, match="NaN/Inf"):
+    with pytest.raises(errors.RunError, match="NaN/Inf"):
         training.train(config, model_dir, progress=False)
     events = [r for r in read_jsonl(os.path.join(model_dir, "metrics.jsonl"))
-              if r.get("event") == "nonfinite_loss"]
+              if r.get("event") == "nonfinite"]
     assert len(events) == 3
     # The good checkpoint survived.
     assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("-2")
@@ -103,10 +105,10 @@ def test_nonfinite_loss_restores_then_stops(tmp_path, tiny_classifier, monkeypat
 
 def test_bad_flags_are_named():
     with pytest.raises(ValueError, match="--d_batch_size"):
-        training.TrainConfig(d_batch_size=-1)
+        config_lib.TrainConfig(d_batch_size=-1)
     with pytest.raises(ValueError, match="--n_critic"):
-        training.TrainConfig(n_critic=0)
+        config_lib.TrainConfig(n_critic=0)
     with pytest.raises(ValueError, match="field 'up'"):
-        training.TrainConfig(arch="1 0 5 1")
+        config_lib.TrainConfig(arch="1 0 5 1")
 
 

@@ -31,13 +31,13 @@ flags.mark_flags_as_required(["search_result", "model_dir"])
 
 
 def main(argv):
-    """Train the search's top architectures briefly (`derive.derive`) and print the ranking.
+    """Train the search's top architectures briefly (`search.derive.derive`) and print the ranking.
 
     Args:
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     common.apply_runtime_flags()
-    from autogan_tf import derive
+    from autogan_tf.search import derive
 
     config = config_lib.values_from_flags(TrainConfig, FLAGS, skip=("arch",))
     out = derive.derive(FLAGS.search_result, FLAGS.model_dir, config, FLAGS.num_archs,

@@ -27,13 +27,14 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
 def main(argv):
-    """Restore the run's generator and export it (`export.export_generator`).
+    """Restore the run's generator and export it (`serving.export.export_generator`).
 
     Args:
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     common.apply_runtime_flags()
-    from autogan_tf import export, models, training
+    from autogan_tf import models, training
+    from autogan_tf.serving import export
 
     generator, _, checkpoint = training.restore_generator(
         FLAGS.model_dir, FLAGS.checkpoint, ema=FLAGS.generator == "ema")

@@ -27,7 +27,7 @@ flags.DEFINE_bool("json", False, "Print one JSON object with key 'fid' instead o
 
 
 def main(argv):
-    """Compute the FID between the two arguments (`metrics.evaluate.frechet_distance`).
+    """Compute the FID between the two arguments (`metrics.streaming.fid_between`).
 
     Args:
       argv: the program name and the two sources left after the flags.
@@ -39,9 +39,9 @@ def main(argv):
     if len(argv) != 3:
         raise errors.UserError("give exactly two arguments: statistics .npz files or data sets "
                                "(cifar10, stl10, shapes, folder:PATH)")
-    from autogan_tf.metrics import evaluate
+    from autogan_tf.metrics import streaming
 
-    result = evaluate.frechet_distance(
+    result = streaming.fid_between(
         argv[1], argv[2], classifier=FLAGS.classifier, feature_layer=FLAGS.feature_layer,
         inception_path=FLAGS.inception_path, image_size=FLAGS.image_size, split=FLAGS.split,
         batch_size=FLAGS.batch_size, num_samples=FLAGS.num_samples, data_dir=FLAGS.data_dir)

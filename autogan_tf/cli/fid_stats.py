@@ -36,7 +36,7 @@ def main(argv):
     """
     strategy = common.apply_runtime_flags(distributed=True)
     from autogan_tf import data, distribute
-    from autogan_tf.metrics import classifiers, evaluate, scores
+    from autogan_tf.metrics import classifiers, scores, streaming
 
     if FLAGS.num_samples is not None and FLAGS.num_samples < 2:
         raise errors.UserError("--num_samples must be at least 2")
@@ -45,7 +45,7 @@ def main(argv):
     extractor = classifiers.load_feature_extractor(
         FLAGS.classifier, FLAGS.feature_layer, FLAGS.inception_path, FLAGS.image_size)
     # Every worker reads the same batches; each replica extracts its slice, gathered.
-    stats = evaluate.dataset_statistics(
+    stats = streaming.dataset_statistics(
         FLAGS.dataset, distribute.split_extractor(extractor, strategy), split=FLAGS.split,
         batch_size=FLAGS.batch_size, num_samples=FLAGS.num_samples, image_size=FLAGS.image_size,
         data_dir=FLAGS.data_dir, progress=f"{FLAGS.dataset} {FLAGS.split}")

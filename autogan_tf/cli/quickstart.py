@@ -35,24 +35,24 @@ RESERVED = ("seed", "arch", "dataset", "data_dir", "classifier", "feature_layer"
 
 
 def main(argv):
-    """Run the toy pipeline (`pipeline.quickstart`) and print where its artifacts are.
+    """Run the toy pipeline (`quickstart.quickstart`) and print where its artifacts are.
 
     Args:
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     common.apply_runtime_flags()
-    from autogan_tf import flagfiles, pipeline
+    from autogan_tf import flagfiles, quickstart
     from autogan_tf.config import SearchConfig, TrainConfig
 
     search_overrides = flagfiles.parse_settings(FLAGS.search_setting, SearchConfig,
                                                 "--search_setting", RESERVED)
     train_overrides = flagfiles.parse_settings(FLAGS.train_setting, TrainConfig,
                                                "--train_setting", RESERVED)
-    pipeline.quick_configs(FLAGS.seed, search_overrides, train_overrides)  # fail fast
+    quickstart.quick_configs(FLAGS.seed, search_overrides, train_overrides)  # fail fast
 
     print("autogan-quickstart: search -> train -> evaluate -> export on the built-in shapes "
           "data (8 classes, 16x16), 2-6 minutes on 2 CPU cores", flush=True)
-    artifacts = pipeline.quickstart(FLAGS.output_dir, seed=FLAGS.seed,
+    artifacts = quickstart.quickstart(FLAGS.output_dir, seed=FLAGS.seed,
                                     search_overrides=search_overrides,
                                     train_overrides=train_overrides,
                                     echo=lambda text: print(text, flush=True))

@@ -31,18 +31,18 @@ flags.DEFINE_float("timeout", 60.0, "Seconds to wait for the server.")
 
 
 def main(argv):
-    """Connect to the server or the SavedModel and write the samples (`serving.write_samples`).
+    """Connect to the server or the SavedModel and write the samples (`serving.client.write_samples`).
 
     Args:
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     common.apply_runtime_flags()
-    from autogan_tf import serving
+    from autogan_tf.serving import client
 
-    predictor = serving.connect(FLAGS.server, FLAGS.saved_model, FLAGS.protocol,
+    predictor = client.connect(FLAGS.server, FLAGS.saved_model, FLAGS.protocol,
                                 FLAGS.model_name, version=FLAGS.model_version,
                                 timeout=FLAGS.timeout)
-    written = serving.write_samples(predictor, FLAGS.num_samples, FLAGS.seed,
+    written = client.write_samples(predictor, FLAGS.num_samples, FLAGS.seed,
                                     FLAGS.output_dir, FLAGS.nrow)
     print(f"wrote {len(written['images'])} images and {written['grid']}")
 

@@ -25,18 +25,19 @@ common.define_run_dir_flags("checkpoints, logs and the result")
 
 
 def main(argv):
-    """Check the flags and --model_dir, then run the search (`search.run_search`).
+    """Check the flags and --model_dir, then run the search (`search.loop.run_search`).
 
     Args:
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     strategy = common.apply_runtime_flags(distributed=True)
-    from autogan_tf import pipeline, search
+    from autogan_tf import lifecycle
+    from autogan_tf.search import loop
 
     config = config_lib.from_flags(SearchConfig, FLAGS)
     config.check_reward()
-    pipeline.prepare_run_dir(FLAGS.model_dir, config, search.check_config, FLAGS.min_free_mb)
-    result = search.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
+    lifecycle.prepare(FLAGS.model_dir, config, loop.check_config, FLAGS.min_free_mb)
+    result = loop.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
                                strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     if result.get("preempted"):
         print(json.dumps({"preempted": True, "checkpoint": result["checkpoint"],

@@ -11,10 +11,11 @@ from the same classifier, never with the paper's.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
-from autogan_tf import errors
+from autogan_tf import errors, rundir, runlog
 
 FEATURE_LAYER = "features"
 BN_MOMENTUM = 0.9  # of the small classifier's batch norm; see build_classifier
@@ -369,3 +370,89 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
               callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
     _, accuracy = model.evaluate(test, verbose=0)
     return model, float(accuracy)
+
+
+class _op_determinism:
+    """TensorFlow's deterministic kernels inside the block (same seed -> same classifier)."""
+
+    def __enter__(self):
+        import tensorflow as tf
+        from tensorflow.python.framework import config as tf_config
+
+        self._was = tf_config.is_op_determinism_enabled()
+        tf.config.experimental.enable_op_determinism()
+
+    def __exit__(self, *exc):
+        from tensorflow.python.framework import config as tf_config
+
+        if not self._was:
+            tf_config.disable_op_determinism()
+
+
+def train_small_classifier(dataset, path, epochs=4, data_dir=None, max_train_images=None,
+                           width=32, image_size=None, seed=0, echo=None):
+    """A small classifier for IS/FID on machines without the Inception weights (cached).
+
+    Args:
+      dataset: a ``--dataset`` value with labels (``shapes``, ``cifar10``, ``folder:...``).
+      path: the ``.keras`` file to write; if it exists it is reused as it is.
+      epochs, max_train_images, width, image_size: training budget, model width and
+        input resolution (None: the data set's; see `metrics.classifiers.train_classifier`).
+      seed: makes the result repeatable (TensorFlow's op determinism is switched on
+        while it trains).
+      echo: called with a progress message (None: absl logging).
+
+    Returns:
+      ``(path, test_accuracy)``; the accuracy is kept beside the model in
+      ``PATH.json`` so a reused classifier still reports it (None if unknown).
+    """
+    from absl import logging
+
+    say = echo or logging.info
+    info_path = path + ".json"
+    if os.path.exists(path):
+        accuracy = None
+        if os.path.exists(info_path):
+            with open(info_path, encoding="utf-8") as f:
+                accuracy = json.load(f).get("test_accuracy")
+        return path, accuracy
+    say(f"training a small classifier on {dataset} for IS/FID ({epochs} epochs) -> {path}")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with _op_determinism():
+        model, accuracy = train_classifier(
+            dataset, epochs=epochs, data_dir=data_dir, max_train_images=max_train_images,
+            width=width, image_size=image_size, seed=seed, verbose=0)
+    tmp = path + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+    runlog.write_json_atomic(info_path, {"test_accuracy": accuracy, "dataset": dataset,
+                                         "epochs": epochs, "width": width,
+                                         "image_size": image_size, "seed": seed})
+    return path, accuracy
+
+
+def resolve_classifier(classifier: str, dataset: str, model_dir: str, data_dir=None) -> str:
+    """The classifier a run scores with: ``'auto'`` becomes a small one trained on ``dataset``.
+
+    Args:
+      classifier: a ``--classifier`` value: ``'inception'``, a ``.keras`` file (both
+        returned as they are) or ``'auto'``.
+      dataset, data_dir: the run's data set, which the small classifier learns.
+      model_dir: the run directory; the classifier is cached there as
+        ``classifier.keras`` so that a resumed run scores with the same network.
+
+    Returns:
+      The ``--classifier`` value to use (for ``'auto'``, the ``.keras`` path).
+    """
+    if classifier != "auto":
+        return classifier
+    from autogan_tf import distribute
+
+    cached = os.path.join(model_dir, rundir.CLASSIFIER)
+    if not (os.path.exists(cached) or distribute.is_chief()):
+        # Another worker of a multi-worker job, before the chief has one: train its own in
+        # its scratch directory (never into model_dir). Scores stay the same on every
+        # worker: the features of each replica's share are gathered from all of them.
+        cached = os.path.join(distribute.worker_dir(model_dir), rundir.CLASSIFIER)
+    path, _ = train_small_classifier(dataset, cached, data_dir=data_dir)
+    return path

@@ -14,8 +14,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import distribute, sampling
-from autogan_tf.metrics import classifiers, evaluate, scores
+from autogan_tf import distribute, rundir, sampling
+from autogan_tf.metrics import classifiers, scores, streaming
 
 
 class Evaluator:
@@ -56,10 +56,10 @@ class Evaluator:
             where = f"--fid_stats={fid_stats}"
         elif dataset is not None and model_dir is not None:
             self.stats = self._reference_stats(dataset, image_size, data_dir, model_dir)
-            where = os.path.join(model_dir, "fid_stats.npz")
+            where = os.path.join(model_dir, rundir.FID_STATS)
         if self.stats is not None:
             # Now, not at the first evaluation hours later.
-            evaluate.check_compatible(self.stats, self.extractor, where=where)
+            streaming.check_compatible(self.stats, self.extractor, where=where)
 
     def _reference_stats(self, dataset, image_size, data_dir, model_dir):
         """Statistics of the training data with this classifier, cached in model_dir.
@@ -68,12 +68,12 @@ class Evaluator:
         multi-worker job one worker may find the chief's cache while another
         computes the same statistics. Only the chief writes the cache.
         """
-        path = os.path.join(model_dir, "fid_stats.npz")
+        path = os.path.join(model_dir, rundir.FID_STATS)
         if os.path.exists(path):
             return scores.load_statistics(path)
         logging.info("computing FID reference statistics of %s with %s into %s",
                      dataset, self.extractor.name, path)
-        stats = evaluate.dataset_statistics(dataset, self.extractor, image_size=image_size,
+        stats = streaming.dataset_statistics(dataset, self.extractor, image_size=image_size,
                                             data_dir=data_dir, batch_size=self.batch_size)
         if distribute.is_chief():
             scores.save_statistics(path, stats)
@@ -83,7 +83,7 @@ class Evaluator:
         """IS (and FID when statistics are set) of uint8 images ``[N, H, W, 3]`` in memory.
 
         Returns:
-          The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+          The dict of `streaming.generator_scores` (is_mean, is_std, fid, ...).
 
         Args:
           images: uint8 ``[N, H, W, 3]``, scored in batches of ``batch_size``.
@@ -100,7 +100,7 @@ class Evaluator:
         work (up to float rounding of the convolutions).
 
         Returns:
-          The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+          The dict of `streaming.generator_scores` (is_mean, is_std, fid, ...).
 
         Args:
           generator: a Keras generator with ``latent_dim``, mapping noise to images in [-1, 1].
@@ -122,8 +122,8 @@ class Evaluator:
           num_images: how many images the batches hold.
 
         Returns:
-          The dict of `evaluate.generator_scores` (is_mean, is_std, fid, ...).
+          The dict of `streaming.generator_scores` (is_mean, is_std, fid, ...).
         """
         iterator = iter(batches)
-        return evaluate.generator_scores(lambda n: next(iterator), num_images, self.batch_size,
+        return streaming.generator_scores(lambda n: next(iterator), num_images, self.batch_size,
                                          self.split_extractor, fid_stats=self.stats)

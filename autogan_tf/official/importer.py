@@ -7,7 +7,7 @@ weights the way the official ``test.py`` does, maps them onto a
 (`autogan_tf.official.weights`, which checks every tensor's name and shape),
 and writes a directory laid out like an ``autogan-train`` run:
 
-    MODEL_DIR/config.json          the architecture and sizes (`training.TrainConfig`)
+    MODEL_DIR/config.json          the architecture and sizes (`config.TrainConfig`)
     MODEL_DIR/checkpoints/ckpt-0*  the weights as both ``generator`` and ``ema_generator``
     MODEL_DIR/import.json          where they came from (file, SHA-256, which state dict)
 
@@ -32,7 +32,7 @@ import tempfile
 
 import numpy as np
 
-from autogan_tf import errors
+from autogan_tf import errors, rundir
 from autogan_tf.official import pth, weights
 
 # Where the official code keeps generator weights, in the order its test.py tries them
@@ -40,7 +40,6 @@ from autogan_tf.official import pth, weights
 STATE_DICT_KEYS = ("avg_gen_state_dict", "gen_state_dict")
 BARE = "state_dict"  # label of a file that is the generator state dict itself
 IMPORT_FILE = "import.json"
-CHECKPOINT_DIR = "checkpoints"
 
 
 class ImportCheckpointError(errors.UserError):
@@ -149,11 +148,11 @@ def _size_hint(state, gf_dim, bottom_width, latent_dim) -> str:
 
 
 def _config(arch, gf_dim, bottom_width, latent_dim, dataset):
+    from autogan_tf import config as config_lib
     from autogan_tf import search_space as ss
-    from autogan_tf import training
 
     try:
-        config = training.TrainConfig(arch=arch, gf_dim=gf_dim, bottom_width=bottom_width,
+        config = config_lib.TrainConfig(arch=arch, gf_dim=gf_dim, bottom_width=bottom_width,
                                       latent_dim=latent_dim, dataset=dataset or "cifar10")
     except ss.ArchError as e:
         raise ImportCheckpointError(f"--arch: {e}") from None
@@ -168,11 +167,11 @@ def _write_run(directory, generator, config, provenance):
     """config.json, the checkpoint (as raw and EMA generator) and import.json."""
     import tensorflow as tf
 
-    from autogan_tf import checkpointing, runlog, training
+    from autogan_tf import checkpointing, runlog
 
-    runlog.write_json_atomic(os.path.join(directory, training.CONFIG_FILE), config.to_dict())
+    runlog.write_json_atomic(os.path.join(directory, rundir.TRAIN_CONFIG), config.to_dict())
     ckpt = tf.train.Checkpoint(generator=generator, ema_generator=generator)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(directory, CHECKPOINT_DIR),
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(directory, rundir.CHECKPOINTS),
                                          max_to_keep=None)
     checkpointing.save_checkpoint(manager, checkpoint_number=0)
     runlog.write_json_atomic(os.path.join(directory, IMPORT_FILE), provenance)

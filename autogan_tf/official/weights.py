@@ -46,7 +46,7 @@ moving_mean, moving_variance`` (``num_batches_tracked`` is ignored on load and
 written as 0). The generator's ``l1`` output is reshaped NCHW by PyTorch and
 NHWC by us, so its units are permuted: unit ``c*bw*bw + y*bw + x`` of PyTorch
 is unit ``(y*bw + x)*gf + c`` here. Spectral-norm ``u`` and ``v`` map
-unchanged (`layers.SpectralNorm` reads W as PyTorch's ``[out, in*kh*kw]``).
+unchanged (`spectral_norm.SpectralNorm` reads W as PyTorch's ``[out, in*kh*kw]``).
 The LSTM's gate order (i, f, g, o) is the same in both; our controller keeps
 PyTorch's two biases (``cell.bias`` = ``bias_ih``, ``recurrent_bias`` = ``bias_hh``).
 """

@@ -34,7 +34,6 @@ import sys
 import threading
 import time
 
-
 # --------------------------------------------------------------------------- in-process helpers
 
 def data_files(prefix: str) -> list[str]:

@@ -38,9 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from autogan_tf.export import SERVING_DEFAULT, latest_version_dir
-from autogan_tf.serving import (HTTP_STATUS, LocalGenerator, ServingError,
-                                to_json_value)
+from autogan_tf.serving.client import HTTP_STATUS, LocalGenerator, ServingError, to_json_value
+from autogan_tf.serving.export import SERVING_DEFAULT, latest_version_dir
 
 _MAX_BODY = 64 * 1024 * 1024
 _REST_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"

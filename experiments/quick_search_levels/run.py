@@ -32,28 +32,31 @@ def parse_args(argv=None):
 
 def run_seed(seed: int, mlas: bool, work_dir: str) -> dict:
     """The quick start's classifier, search and training for one seed; its figures."""
-    from autogan_tf import pipeline, search, training
+    from autogan_tf import quickstart, training
+    from autogan_tf.metrics import classifiers
+    from autogan_tf import config as config_lib
+    from autogan_tf.search import loop as search
     from autogan_tf.metrics.evaluator import Evaluator
 
-    classifier, _ = pipeline.train_small_classifier(
+    classifier, _ = classifiers.train_small_classifier(
         "shapes", os.path.join(work_dir, f"classifier_s{seed}.keras"), seed=seed,
-        **pipeline.QUICK_CLASSIFIER)
-    search_kwargs, train_kwargs = pipeline.quick_settings()
+        **quickstart.QUICK_CLASSIFIER)
+    search_kwargs, train_kwargs = quickstart.quick_settings()
     overrides = {"mlas": mlas, **({"grow_steps": "2,4"} if mlas else {})}
-    config = search.SearchConfig(**{**search_kwargs, "classifier": classifier, "seed": seed,
+    config = config_lib.SearchConfig(**{**search_kwargs, "classifier": classifier, "seed": seed,
                                     **overrides})
     run = os.path.join(work_dir, f"{'mlas' if mlas else 'single'}_s{seed}")
     start = time.time()
     found = search.run_search(config, os.path.join(run, "search"), progress=False)
     search_seconds = time.time() - start
     arch = found["top_archs"][0]["arch_str"]
-    train_config = training.TrainConfig(**{**train_kwargs, "arch": arch,
+    train_config = config_lib.TrainConfig(**{**train_kwargs, "arch": arch,
                                            "classifier": classifier, "seed": seed})
     training.train(train_config, os.path.join(run, "train"), progress=False)
     generator, config, _ = training.restore_generator(os.path.join(run, "train"))
     evaluator = Evaluator(classifier, dataset="shapes", image_size=config.image_size,
                           model_dir=os.path.join(run, "train"))
-    scores = evaluator(generator, pipeline.EVAL_SAMPLES, seed=seed)
+    scores = evaluator(generator, quickstart.EVAL_SAMPLES, seed=seed)
     return {"seed": seed, "mlas": mlas, "arch": arch, "is_mean": round(scores["is_mean"], 3),
             "fid": round(scores["fid"], 2), "search_seconds": round(search_seconds, 1)}
 

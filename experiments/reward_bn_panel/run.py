@@ -58,20 +58,23 @@ def spearman(xs, ys) -> float:
 def main(argv=None):
     args = parse_args(argv)
     from autogan_tf.cli import output  # first: it quiets TensorFlow before TF is imported
-    from autogan_tf import api, distribute, pipeline, search
+    from autogan_tf import api, distribute, quickstart
+    from autogan_tf.metrics import classifiers
+    from autogan_tf.search import loop as search
+    from autogan_tf import config as config_lib
 
     output.configure()
     distribute.configure_threads(2, 1)  # as the quick start
     os.makedirs(args.work_dir, exist_ok=True)
-    classifier, _ = pipeline.train_small_classifier(
+    classifier, _ = classifiers.train_small_classifier(
         "shapes", os.path.join(args.work_dir, "classifier_s0.keras"), seed=0,
-        **pipeline.QUICK_CLASSIFIER)
-    search_kwargs, _ = pipeline.quick_settings()
+        **quickstart.QUICK_CLASSIFIER)
+    search_kwargs, _ = quickstart.quick_settings()
     archs = list(TRAINED_IS)
     results = {"what": __doc__.splitlines()[0], "trained_is": TRAINED_IS, "budgets": []}
     for shared_iters in args.shared_iters:
         directory = os.path.join(args.work_dir, f"search_{shared_iters}")
-        config = search.SearchConfig(**{**search_kwargs, "classifier": classifier, "seed": 0,
+        config = config_lib.SearchConfig(**{**search_kwargs, "classifier": classifier, "seed": 0,
                                         "excluded_choices": "", "shared_iters": shared_iters})
         search.run_search(config, directory, progress=False)
         budget = {"shared_iters": shared_iters,

@@ -94,11 +94,11 @@ def prepare_classifier(scorer, root):
     log(f"scoring classifier: {info['test_accuracy']:.1%} CIFAR-10 test accuracy ({path})")
     stats = os.path.join(scorer, "fid_stats_train.npz")
     if not os.path.exists(stats):
-        from autogan_tf.metrics import classifiers, evaluate, scores
+        from autogan_tf.metrics import classifiers, scores, streaming
 
         log("reference statistics of the 50,000 training images")
         extractor = classifiers.load_feature_extractor(path)
-        scores.save_statistics(stats, evaluate.dataset_statistics(f"folder:{root}", extractor))
+        scores.save_statistics(stats, streaming.dataset_statistics(f"folder:{root}", extractor))
     return path, info, stats
 
 
@@ -215,7 +215,7 @@ def score_all(args, work, classifier, stats, scores):
     import tensorflow as tf
 
     from autogan_tf import training
-    from autogan_tf.metrics import classifiers, evaluate
+    from autogan_tf.metrics import classifiers, streaming
 
     path = os.path.join(work, "scores.json")
     extractor = classifiers.load_feature_extractor(classifier)
@@ -239,7 +239,7 @@ def score_all(args, work, classifier, stats, scores):
                         z = rng.normal((n, LATENT))
                         return training.to_uint8(g(z, training=False)).numpy()
 
-                    result = evaluate.generator_scores(generate, args.num_samples, 250, extractor,
+                    result = streaming.generator_scores(generate, args.num_samples, 250, extractor,
                                                        fid_stats=stats)
                     scores[key] = {k: result[k] for k in ("is_mean", "is_std", "fid")}
                     log(f"{key}: IS {result['is_mean']:.3f}  FID {result['fid']:.2f}")

@@ -20,11 +20,12 @@ At each grow step (and at the end) the current controller proposes
 controller's hidden states, form the beam the next stage's new controller
 extends (multi-level architecture search).
 
-The parts live beside this driver, one concept each: `shared_gan` (the
-supernet and its training), `search_state` (the position and history), `beam`
-(the top-K kept at a stage end), `rewards` (scoring an architecture),
-`dynamic_reset` (the loss windows), `search_log` (what is reported) and,
-shared with the final training, `checkpointing` and `recovery`.
+The parts live beside this loop in `autogan_tf.search`, one concept each:
+`shared_gan` (the supernet and its training), `state` (the position and
+history), `beam` (the top-K kept at a stage end), `rewards` (scoring an
+architecture), `dynamic_reset` (the loss windows) and `log` (what is
+reported); shared with the final training, `checkpointing` and `lifecycle`
+(the run's start, roll-back after NaN/Inf, preemption).
 
 Everything that must survive a crash is tracked by one `tf.train.Checkpoint`:
 the shared G and D with their optimizers, every controller with its optimizer
@@ -44,54 +45,25 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
-from autogan_tf import beam as beam_lib
-from autogan_tf import checkpointing, distribute, dynamic_reset, errors
-from autogan_tf import config as config_lib
-from autogan_tf import controller as ctrl_lib
-from autogan_tf import phase_timer, recovery
-from autogan_tf import rewards as rewards_lib
-from autogan_tf import runlog, search_log, search_state, shared_gan
+from autogan_tf import checkpointing, distribute, errors, lifecycle, phase_timer, rundir, runlog
 from autogan_tf import search_space as ss
-# Importable from here, as before the parts moved out:
-from autogan_tf.config import SearchConfig  # noqa: F401
-from autogan_tf.dynamic_reset import LossWindow  # noqa: F401
-from autogan_tf.search_log import describe_event  # noqa: F401
+from autogan_tf.config import SearchConfig
+from autogan_tf.search import beam as beam_lib
+from autogan_tf.search import controller as ctrl_lib
+from autogan_tf.search import dynamic_reset, shared_gan
+from autogan_tf.search import log as search_log
+from autogan_tf.search import rewards as rewards_lib
+from autogan_tf.search import state as search_state
 
-RESULT_FILE = "search_result.json"
-CONFIG_FILE = "search_config.json"
+# Settings that must match between a search and the --model_dir it resumes from.
 STRUCTURAL_KEYS = ("gf_dim", "df_dim", "d_minibatch_std", "latent_dim", "bottom_width",
                    "num_cells", "hid_size", "search", "mlas", "topk", "num_candidates",
                    "grow_steps", "n_critic", "reset_window", "dataset", "excluded_choices")
-
-
-class SearchError(errors.AutoganError, RuntimeError):
-    """A search that cannot go on.
-
-    Raised as such when the run itself fails: losses, weights or rewards stayed
-    NaN/Inf more often than ``--max_nan_restores`` allows. What the user can fix
-    raises the subclass `SearchUserError`.
-    """
-
-
-class SearchUserError(SearchError, errors.UserError):
-    """A search that cannot start as asked: settings that do not fit together, or a
-    ``--model_dir`` that holds a search of another configuration."""
-
-
-class _Diverged(Exception):
-    """A non-finite loss or reward: the state since the last checkpoint is poisoned."""
-
-
-class _Preempted(Exception):
-    """A signal asked the run to stop; the state is checkpointed in ``args[0]``."""
 
 
 def build_samplers(config: SearchConfig):
@@ -129,15 +101,15 @@ def build_samplers(config: SearchConfig):
     return samplers, reinforces
 
 
-class Search:
+class Search(lifecycle.LongRun):
     """One search: its parts and the steps of the algorithm; `run()` drives it to the end.
 
     The parts: the shared GAN (`shared_gan.SharedGAN`), the samplers
-    (`build_samplers`), the position and history (`search_state.SearchState`),
-    the beam (`beam.Beam`), the rewards (`rewards.Rewards`), the dynamic-reset
-    monitor (`dynamic_reset.ResetMonitor`), the log (`search_log.SearchLog`),
-    the checkpoints (`checkpointing.RunCheckpoints`) and the roll-back after
-    NaN/Inf (`recovery.NonFiniteRollback`).
+    (`build_samplers`), the position and history (`state.SearchState`), the
+    beam (`beam.Beam`), the rewards (`rewards.Rewards`), the dynamic-reset
+    monitor (`dynamic_reset.ResetMonitor`), the log (`log.SearchLog`) and the
+    checkpoints (`checkpointing.RunCheckpoints`); `lifecycle.LongRun` rolls back
+    after NaN/Inf and stops at a signal.
 
     Args:
       config: the `config.SearchConfig`.
@@ -150,13 +122,13 @@ class Search:
         and so make the same samples and updates.
       sync_bn: synchronise the supernet's output batch norm across replicas
         (None: whenever there are several).
+      progress: show a progress bar of the shared training.
     """
 
     def __init__(self, config: SearchConfig, model_dir: str, reward_fn=None, strategy=None,
-                 sync_bn: bool | None = None):
+                 sync_bn: bool | None = None, progress: bool = True):
         c = self.config = config
-        self.model_dir = model_dir
-        self.chief = distribute.is_chief()
+        self.progress = progress
         strategy = strategy or tf.distribute.get_strategy()
         if sync_bn is None:
             sync_bn = strategy.num_replicas_in_sync > 1
@@ -167,12 +139,11 @@ class Search:
         self.rewards = rewards_lib.Rewards(reward_fn, c.seed)
         self.reset_monitor = dynamic_reset.ResetMonitor(c.reset_window, c.reset_statistic,
                                                         c.reset_threshold)
-        self.checkpoints = checkpointing.RunCheckpoints(
+        checkpoints = checkpointing.RunCheckpoints(
             self._state_items(), self.shared.data_items(), model_dir,
             max_to_keep=c.keep_checkpoints, fresh_data=self.shared.fresh_data)
-        self.rollback = recovery.NonFiniteRollback(self.checkpoints, c.max_nan_restores)
-        self._preemption = None
-        self.log = search_log.SearchLog(model_dir, self.chief, self.state, c)
+        super().__init__(model_dir, checkpoints, c.max_nan_restores,
+                         search_log.SearchLog(model_dir, distribute.is_chief(), self.state, c))
         self.timer = phase_timer.PhaseTimer()
 
     def _state_items(self) -> dict:
@@ -207,46 +178,37 @@ class Search:
             return self.shared.images(arch, num, stage, seed)
 
     # -- the algorithm --------------------------------------------------------------
-    def run(self, progress=True) -> dict:
-        """Search to the end and return the result; after a SIGTERM/SIGINT, checkpoint and
-        return ``{"preempted": True, ...}`` instead (rerun to resume).
-
-        A NaN/Inf inside an iteration rolls back to the last good checkpoint and the loop
-        goes on from there.
-
-        Args:
-          progress: show a progress bar of the shared training.
-
-        Returns:
-          The result of `finish`, or the preemption record.
+    def advance(self):
+        """Search to the last iteration, from the checkpointed iteration, phase and step.
 
         Raises:
-          SearchError: more non-finite values than ``--max_nan_restores`` allows, or one
-            before the first checkpoint.
+          lifecycle.Diverged: a loss, a weight or a reward became NaN/Inf.
+          lifecycle.Preempted: a signal stopped the search (after checkpointing).
         """
-        with recovery.Preemption() as preemption:
-            self._preemption = preemption
-            try:
-                while self.state.iteration < self.config.max_search_iters:
-                    try:
-                        self._run_iteration(progress)
-                    except _Diverged as e:
-                        self._recover(str(e))
-            except _Preempted as stop:
-                return self._preempted(stop.args[0], preemption.signal)
-            finally:
-                self._preemption = None
-        return self.finish()
+        while self.state.iteration < self.config.max_search_iters:
+            self._run_iteration()
 
-    def _run_iteration(self, progress):
+    def position(self) -> dict:
+        """``{"iteration", "phase", "phase_step"}`` (`state.SearchState.position`)."""
+        return self.state.position()
+
+    def log_event(self, record: dict):
+        """Log ``record`` as a search event (also shown on the terminal, `log.SearchLog.event`).
+
+        Args:
+          record: the event's fields.
+        """
+        self.log.event(record)
+
+    def _run_iteration(self):
         """The rest of the current search iteration, from the checkpointed phase and step:
         growth (at a grow step), shared GAN training, controller training, dynamic reset."""
         if self._growth_due():
             self.grow()
         if self.state.phase == search_state.SHARED:
-            self.train_shared(progress)
+            self.train_shared()
             self.state.start_controller_phase()
-            self._stop_if_requested(saved=self.save())
+            self.safe_point(saved=self.save())
         if self.state.phase == search_state.CONTROLLER:
             self.train_controller()
             if self.state.pending_reset:
@@ -256,15 +218,11 @@ class Search:
             self.state.next_iteration()
             saved = self.save()
             self.log.phases(iteration, *self.timer.pop())
-            self._stop_if_requested(saved=saved)
+            self.safe_point(saved=saved)
 
-    def train_shared(self, progress):
+    def train_shared(self):
         """Train the shared GAN for the rest of this iteration's shared phase, an architecture
-        from the controller per D step; stops early when a dynamic reset fires.
-
-        Args:
-          progress: update the terminal progress bar with the losses.
-        """
+        from the controller per D step; stops early when a dynamic reset fires."""
         c, stage = self.config, self.stage
         phase = self.timer.phase
         while self.state.step < c.gen_iters_per_search_iter:
@@ -274,19 +232,18 @@ class Search:
                 out = self.shared.train_iteration(archs, stage)
                 finite = bool(out["finite"])  # waits for the step
             if not finite:
-                raise _Diverged(f"the shared GAN losses or weights are NaN/Inf at shared step "
-                                f"{self.state.step + 1}")
+                raise lifecycle.Diverged("the shared GAN's losses or weights are NaN/Inf")
             step = self.state.count_step()
             with phase("dynamic_reset"):
                 self.reset_monitor.push(out["d_losses"], out["g_loss"])
             with phase("shared_logging"):
-                self.log.shared_step(out, stage, progress)
+                self.log.shared_step(out, stage, self.progress)
             with phase("dynamic_reset"):
                 fired = c.dynamic_reset and self._reset_fired(stage)
             if fired:
                 return
             saved = self.save() if c.save_every and step % c.save_every == 0 else None
-            self._stop_if_requested(saved)
+            self.safe_point(saved)
 
     def train_controller(self):
         """Train this stage's controller with REINFORCE for the rest of the controller phase."""
@@ -298,7 +255,7 @@ class Search:
         steps = []
         while self.state.step < self.config.ctrl_steps:
             steps.append(self._controller_step(stage, sampler, reinforce))
-            self._stop_if_requested()
+            self.safe_point()
         with self.timer.phase("controller_logging"):
             self.log.controller_summary(stage, steps)
 
@@ -312,7 +269,7 @@ class Search:
         self.beam.set(archs, hidden)
         self.log.event({"event": "grow", "stage": stage})
         self.state.append("stage_changes", {"iteration": self.state.iteration, "stage": stage})
-        self._stop_if_requested(saved=self.save())
+        self.safe_point(saved=self.save())
 
     def top_k(self, stage):
         """Sample ``num_candidates`` architectures, score them, keep the best ``topk``.
@@ -340,14 +297,14 @@ class Search:
     def finish(self) -> dict:
         """The final stage's top-K (sampled now unless recorded), written to the result file.
 
-        Also draws the best architecture (`search_log.SearchLog.found_architecture`).
+        Also draws the best architecture (`log.SearchLog.found_architecture`).
 
         Returns:
           The result: ``top_archs`` (best first, each with ``arch``, ``reward`` and
           ``arch_str``), ``stage_results``, ``resets``, ``stage_changes`` and ``config``.
 
         Raises:
-          SearchError: a reward of the final top-K is NaN/Inf.
+          errors.RunError: a reward of the final top-K is NaN/Inf.
         """
         stage = self.config.num_cells - 1
         done = [r for r in self.state.records("stage_results") if r["stage"] == stage]
@@ -356,15 +313,16 @@ class Search:
         else:
             try:
                 archs, _, rewards = self.top_k(stage)
-            except _Diverged as e:
-                raise SearchError(f"{e} in the final top-k of the search; the last checkpoint "
-                                  f"is kept in {self.checkpoints.directory}") from None
+            except lifecycle.Diverged as e:
+                raise errors.RunError(f"{e} in the final top-k of the search; the last "
+                                      f"checkpoint is kept in {self.checkpoints.directory}") \
+                    from None
             self._record_stage(stage, archs, rewards)
             self.save()
             final = [{"arch": a, "reward": r} for a, r in zip(archs, rewards)]
         result = self._result(final)
         if self.chief:
-            runlog.write_json_atomic(os.path.join(self.model_dir, RESULT_FILE), result)
+            runlog.write_json_atomic(os.path.join(self.model_dir, rundir.SEARCH_RESULT), result)
         self.log.found_architecture(result["top_archs"][0]["arch_str"])
         self.log.event({"event": "finished", "best_arch": result["top_archs"][0]["arch_str"],
                         "best_reward": result["top_archs"][0]["reward"]})
@@ -398,9 +356,8 @@ class Search:
                                                prev_hidden=prev_hidden)
 
     def score(self, archs, stage) -> list[float]:
-        """Rewards of ``archs`` at ``stage``; a NaN/Inf one raises `_Diverged`.
-
-        `_Diverged` is internal: `run` catches it and rolls back to the last checkpoint.
+        """Rewards of ``archs`` at ``stage``; a NaN/Inf one raises `lifecycle.Diverged`
+        (the run then rolls back to its last checkpoint).
 
         Args:
           archs: architecture vectors (lists of ints).
@@ -414,7 +371,8 @@ class Search:
             with self.timer.phase("reward_scoring"):
                 value = self.rewards(self, arch, stage)
             if not np.isfinite(value):
-                raise _Diverged(f"the reward of architecture {ss.Arch.from_list(arch)} is {value}")
+                raise lifecycle.Diverged(
+                    f"the reward of architecture {ss.Arch.from_list(arch)} is {value}")
             values.append(value)
         return values
 
@@ -475,75 +433,15 @@ class Search:
             "config": self.config.to_dict(),
         }
 
-    # -- checkpoints and faults ----------------------------------------------------------
-    def save(self) -> str:
-        """Checkpoint everything; returns the path."""
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, number=None) -> str:
+        """Checkpoint everything; returns the path (timed as the "checkpoint" phase).
+
+        Args:
+          number: the number in the file name (None: the checkpoint manager's counter).
+        """
         with self.timer.phase("checkpoint"):
-            return self.checkpoints.save()
-
-    def restore(self):
-        """Resume from the newest readable checkpoint; returns its path (None: a new search)."""
-        path = self.checkpoints.restore()
-        if path:
-            self.log.event({"event": "resumed", "checkpoint": path, "phase": self.state.phase,
-                            "phase_step": self.state.step})
-        return path
-
-    def _stop_if_requested(self, saved=None):
-        """At a safe point: if a signal asked to stop, checkpoint (unless ``saved`` is the
-        checkpoint just written) and stop."""
-        if self._preemption is not None:
-            path = self._preemption.checkpoint_if_requested(self.save, saved)
-            if path is not None:
-                raise _Preempted(path)
-
-    def _preempted(self, checkpoint, signal) -> dict:
-        record = {"event": "preempted", "checkpoint": checkpoint, **self.state.position()}
-        self.log.event(record)
-        logging.warning("stopped after signal %s at %s; checkpoint %s. Rerun the same command "
-                        "to resume", signal, self.state.position(), checkpoint)
-        return {"preempted": True, **record}
-
-    def _recover(self, reason):
-        """Roll back to the last good checkpoint after a NaN/Inf, or stop when out of retries."""
-        where = self.state.position()
-        count = self.rollback.count_one()
-        self.log.event({"event": "nonfinite", "reason": reason, **where, "restores_so_far": count})
-        if self.rollback.exhausted:
-            raise SearchError(
-                f"{reason} at search iteration {where['iteration']} (phase {where['phase']}); "
-                f"this is non-finite value number {count}, more than "
-                f"--max_nan_restores={self.config.max_nan_restores}. The last good checkpoint "
-                f"is kept in {self.checkpoints.directory}. Lower --g_lr/--d_lr or check the data")
-        # Not the data iterators: the retry trains on the next batches, not the same ones.
-        path = self.rollback.restore(reason)
-        if path is None:
-            raise SearchError(f"{reason} at search iteration {where['iteration']} before the "
-                              f"first checkpoint in {self.checkpoints.directory}; nothing to "
-                              "restore. Lower --g_lr/--d_lr or check the data")
-        self.log.event({"event": "restored_after_nonfinite", **self.state.position(),
-                        **self.rollback.restored_record(path)})
-
-
-def make_reward_fn(config: SearchConfig, model_dir: str, strategy=None):
-    """The paper's reward (`rewards.make_reward_fn`), its limits raised as `SearchUserError`.
-
-    Args:
-      config: the `config.SearchConfig`.
-      model_dir: where FID reference statistics are cached.
-      strategy: images are generated and classified split across its replicas.
-
-    Returns:
-      ``reward(search, arch, stage, seed) -> float``.
-
-    Raises:
-      SearchUserError: too few ``reward_num_images`` for the Inception Score.
-    """
-    try:
-        config.check_reward()
-    except ValueError as e:
-        raise SearchUserError(str(e)) from None
-    return rewards_lib.make_reward_fn(config, model_dir, strategy)
+            return super().save(number)
 
 
 def check_config(model_dir, config: SearchConfig):
@@ -556,12 +454,11 @@ def check_config(model_dir, config: SearchConfig):
       config: the `config.SearchConfig` of this run.
 
     Raises:
-      SearchUserError: the saved configuration is unreadable or differs in a
+      errors.RunUserError: the saved configuration is unreadable or differs in a
         `STRUCTURAL_KEYS` setting.
     """
-    config_lib.check_run_dir_config(model_dir, CONFIG_FILE, config, STRUCTURAL_KEYS,
-                                    SearchUserError, "search", "use a new --model_dir",
-                                    write=distribute.is_chief())  # other workers only check
+    rundir.check_config(model_dir, rundir.SEARCH_CONFIG, config, STRUCTURAL_KEYS, "search",
+                        write=distribute.is_chief())  # other workers only check
 
 
 def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
@@ -585,25 +482,19 @@ def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
       The restored `Search` (``search.state.iteration`` says how far it got).
 
     Raises:
-      SearchUserError: no search configuration or no checkpoint in ``model_dir``.
+      errors.RunUserError: no search configuration or no checkpoint in ``model_dir``.
     """
-    path = os.path.join(model_dir, CONFIG_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as e:
-        raise SearchUserError(f"--model_dir={model_dir}: cannot read {CONFIG_FILE} ({e}); "
-                              "is it a search directory?") from None
+    saved = rundir.read_config(model_dir, rundir.SEARCH_CONFIG, "search")
     changed = [k for k in overrides
                if k in STRUCTURAL_KEYS and overrides[k] != SearchConfig.saved_value(saved, k)]
     if changed:
-        raise SearchUserError(f"load_search: {changed} cannot differ from the saved search's")
+        raise errors.RunUserError(f"load_search: {changed} cannot differ from the saved search's")
     config = SearchConfig.from_dict({**saved, **overrides})
     if reward_fn is None:
-        reward_fn = make_reward_fn(config, model_dir)
+        reward_fn = rewards_lib.make_reward_fn(config, model_dir)
     search = Search(config, model_dir, reward_fn)
     if search.checkpoints.restore() is None:
-        raise SearchUserError(f"--model_dir={model_dir} holds no search checkpoint yet")
+        raise errors.RunUserError(f"--model_dir={model_dir} holds no search checkpoint yet")
     return search
 
 
@@ -619,7 +510,7 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
       config: the `config.SearchConfig`.
       model_dir: the search directory (created; a directory holding a search resumes it).
       reward_fn: ``(search, arch, stage, seed) -> float``; None builds the paper's reward
-        (`make_reward_fn`), which checks the classifier before any training.
+        (`rewards.make_reward_fn`), which checks the classifier before any training.
       progress: show a progress bar.
       min_free_mb: refuse to start with less free disk space (MB) in ``model_dir``.
       strategy: the `tf.distribute` strategy (None: the default, one device).
@@ -629,19 +520,14 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
       The result of `Search.finish` (or the preemption record), with ``chief``.
 
     Raises:
-      SearchUserError: settings that do not fit, or a ``model_dir`` of another search.
-      SearchError: the search diverged more often than ``--max_nan_restores`` allows.
-      errors.UserError: an unwritable directory or an unusable classifier or data set.
+      errors.RunUserError: a ``model_dir`` of another search.
+      errors.RunError: the search diverged more often than ``--max_nan_restores`` allows.
+      errors.UserError: settings that do not fit, an unwritable directory or an unusable
+        classifier or data set.
     """
-    runlog.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
-    check_config(model_dir, config)
-    if reward_fn is None:  # fails early on a missing classifier
-        reward_fn = make_reward_fn(config, model_dir, strategy)
-    search = Search(config, model_dir, reward_fn, strategy=strategy, sync_bn=sync_bn)
-    search.restore()
-    t0 = time.time()
-    result = search.run(progress=progress)
-    search.log.log({"event": "wall_time", "seconds": time.time() - t0})
-    search.log.close()
-    distribute.cleanup_worker_dir(model_dir)
-    return {**result, "chief": search.chief}
+    def build():
+        reward = reward_fn or rewards_lib.make_reward_fn(config, model_dir, strategy)
+        return Search(config, model_dir, reward, strategy=strategy, sync_bn=sync_bn,
+                      progress=progress)
+
+    return lifecycle.start(build, config, model_dir, check_config, min_free_mb)

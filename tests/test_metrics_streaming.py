@@ -1,11 +1,12 @@
-"""Streaming evaluation: to_uint8, compute_statistics, generator_scores."""
+"""Statistics computed batch by batch (compute_statistics, generator_scores), and to_uint8."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf.metrics import classifiers, evaluate, scores
+from autogan_tf.images import to_uint8
+from autogan_tf.metrics import classifiers, scores, streaming
 
 
 class LinearExtractor:
@@ -30,12 +31,12 @@ class LinearExtractor:
 def test_to_uint8_matches_the_official_conversion():
     x = np.array([-1.0, -3.0, 0.0, 1.0, 2.0, 0.5, -0.999, 0.99999], np.float32)
     # 0.0 -> 127.5 truncates to 127; 0.5 -> 191.25 -> 191; -0.999 -> 0.1275 -> 0
-    np.testing.assert_array_equal(evaluate.to_uint8(x), [0, 0, 127, 255, 255, 191, 0, 254])
-    assert evaluate.to_uint8(x).dtype == np.uint8
+    np.testing.assert_array_equal(to_uint8(x), [0, 0, 127, 255, 255, 191, 0, 254])
+    assert to_uint8(x).dtype == np.uint8
     rand = np.random.default_rng(0).uniform(-1.2, 1.2, (4, 8, 8, 3)).astype(np.float32)
-    out = evaluate.to_uint8(tf.constant(rand))
+    out = to_uint8(tf.constant(rand))
     assert out.dtype == tf.uint8
-    np.testing.assert_array_equal(out.numpy(), evaluate.to_uint8(rand))
+    np.testing.assert_array_equal(out.numpy(), to_uint8(rand))
     np.testing.assert_array_equal(out.numpy(), np.clip(rand * 127.5 + 127.5, 0, 255).astype(np.uint8))
 
 
@@ -43,7 +44,7 @@ def test_streamed_statistics_equal_all_at_once():
     images = np.random.default_rng(1).integers(0, 256, (53, 4, 4, 3), dtype=np.uint8)
     extractor = LinearExtractor()
     batches = (images[i:i + 10] for i in range(0, 53, 10))
-    mu, sigma, logits = evaluate.compute_statistics(extractor, batches)
+    mu, sigma, logits = streaming.compute_statistics(extractor, batches)
     assert extractor.calls == [10, 10, 10, 10, 10, 3]
     all_logits, all_feats = LinearExtractor()(images)
     np.testing.assert_allclose(mu, all_feats.mean(0), rtol=1e-10)
@@ -56,7 +57,7 @@ def test_streamed_keras_features_equal_one_big_batch():
     model = classifiers.build_classifier(5, image_size=8, width=2)
     extractor = classifiers.KerasClassifierExtractor(model)
     images = np.random.default_rng(2).integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
-    mu, sigma, logits = evaluate.compute_statistics(extractor, (images[i:i + 7] for i in range(0, 40, 7)))
+    mu, sigma, logits = streaming.compute_statistics(extractor, (images[i:i + 7] for i in range(0, 40, 7)))
     all_logits, all_feats = extractor(images)
     ref_mu, ref_sigma = scores.feature_statistics(all_feats.numpy())
     np.testing.assert_allclose(mu, ref_mu, rtol=1e-5, atol=1e-6)
@@ -67,7 +68,7 @@ def test_streamed_keras_features_equal_one_big_batch():
 def test_max_images_cuts_the_stream():
     images = np.random.default_rng(3).integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
     extractor = LinearExtractor()
-    _, _, logits = evaluate.compute_statistics(extractor, (images[i:i + 8] for i in range(0, 30, 8)),
+    _, _, logits = streaming.compute_statistics(extractor, (images[i:i + 8] for i in range(0, 30, 8)),
                                                max_images=20)
     assert logits.shape[0] == 20 and extractor.calls == [8, 8, 4]
 
@@ -85,7 +86,7 @@ def test_generator_scores_stream_batches_and_match_direct_computation():
     extractor = LinearExtractor()
     logits, feats = LinearExtractor()(pool)
     mu, sigma = scores.feature_statistics(feats)
-    result = evaluate.generator_scores(generate, 45, 16, extractor,
+    result = streaming.generator_scores(generate, 45, 16, extractor,
                                        fid_stats=scores.Statistics(mu, sigma, classifier="linear"),
                                        splits=5)
     assert served == [16, 16, 13]
@@ -94,11 +95,11 @@ def test_generator_scores_stream_batches_and_match_direct_computation():
     assert result["is_mean"] == pytest.approx(is_mean) and result["is_std"] == pytest.approx(is_std)
     assert result["fid"] == pytest.approx(0.0, abs=1e-6)
 
-    other = evaluate.generator_scores(lambda n: pool[:n] // 2, 20, 20, LinearExtractor(),
+    other = streaming.generator_scores(lambda n: pool[:n] // 2, 20, 20, LinearExtractor(),
                                       fid_stats=(mu, sigma), splits=2)
     half_mu, half_sigma = scores.feature_statistics(LinearExtractor()(pool[:20] // 2)[1])
     assert other["fid"] == pytest.approx(scores.frechet_distance(half_mu, half_sigma, mu, sigma))
-    assert evaluate.generator_scores(lambda n: pool[:n], 20, 10, LinearExtractor(), splits=2)["fid"] is None
+    assert streaming.generator_scores(lambda n: pool[:n], 20, 10, LinearExtractor(), splits=2)["fid"] is None
 
 
 def test_generator_scores_refuse_statistics_of_another_network(tmp_path):
@@ -106,10 +107,10 @@ def test_generator_scores_refuse_statistics_of_another_network(tmp_path):
     path = str(tmp_path / "inception_stats.npz")
     scores.save_statistics(path, scores.Statistics(np.zeros(6), np.eye(6)))  # no name: Inception
     with pytest.raises(scores.StatsError, match="classifier 'inception', not 'linear'"):
-        evaluate.generator_scores(lambda n: np.zeros((n, 4, 4, 3), np.uint8), 10, 5, extractor,
+        streaming.generator_scores(lambda n: np.zeros((n, 4, 4, 3), np.uint8), 10, 5, extractor,
                                   fid_stats=path, splits=2)
     with pytest.raises(scores.StatsError, match="8-d features"):
-        evaluate.generator_scores(lambda n: np.zeros((n, 4, 4, 3), np.uint8), 10, 5, extractor,
+        streaming.generator_scores(lambda n: np.zeros((n, 4, 4, 3), np.uint8), 10, 5, extractor,
                                   fid_stats=(np.zeros(8), np.eye(8)), splits=2)
     with pytest.raises(ValueError, match="num_samples"):
-        evaluate.generator_scores(lambda n: None, 5, 5, extractor, splits=10)
+        streaming.generator_scores(lambda n: None, 5, 5, extractor, splits=10)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 
-from autogan_tf import errors
+from autogan_tf import errors, rundir
 from autogan_tf import search_space as ss
-
-RESULT_FILE = "derive_result.json"
 
 
 def read_top_archs(search_result: str) -> list[dict]:
@@ -113,7 +111,7 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
       search_result: the search's ``search_result.json``.
       model_dir: each architecture trains in ``model_dir/rank_<i>`` (rerunning resumes);
         the ranking is written to ``model_dir/derive_result.json``.
-      base_config: `training.TrainConfig` fields shared by every architecture (without
+      base_config: `config.TrainConfig` fields shared by every architecture (without
         ``arch``); ``classifier='auto'`` trains one small classifier, cached in model_dir.
         Each run is evaluated once, at its last iteration.
       num_archs: train only the first N distinct architectures (0: all); an architecture
@@ -130,7 +128,9 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
       errors.UserError: a bad ``select_by`` or an unreadable ``search_result``
         (see `read_top_archs`).
     """
-    from autogan_tf import pipeline, runlog, training
+    from autogan_tf import config as config_lib
+    from autogan_tf import runlog, training
+    from autogan_tf.metrics import classifiers
 
     if select_by not in SELECT_BY:
         raise errors.UserError(f"--select_by must be one of {SELECT_BY}, got {select_by!r}")
@@ -138,14 +138,14 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
     if num_archs:
         top = top[:num_archs]
     config = dict(base_config)
-    config["classifier"] = pipeline.resolve_classifier(
+    config["classifier"] = classifiers.resolve_classifier(
         config.get("classifier", "inception"), config.get("dataset", "cifar10"), model_dir,
         config.get("data_dir"))
     rows = []
     for entry in top:
         rank = entry["rank"]
-        max_iters = config.get("max_iters", training.TrainConfig.max_iters)
-        run_config = training.TrainConfig(**dict(config, arch=entry["arch"],
+        max_iters = config.get("max_iters", config_lib.TrainConfig.max_iters)
+        run_config = config_lib.TrainConfig(**dict(config, arch=entry["arch"],
                                                  eval_every=max_iters))
         result = training.train(run_config, os.path.join(model_dir, f"rank_{rank}"))
         if result.get("preempted"):
@@ -155,5 +155,5 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
                      "fid": result.get("fid")})
     rows.sort(key=lambda row: rank_key(row, select_by))
     out = {"best": rows[0] if rows else None, "archs": rows}
-    runlog.write_json_atomic(os.path.join(model_dir, RESULT_FILE), out)
+    runlog.write_json_atomic(os.path.join(model_dir, rundir.DERIVE_RESULT), out)
     return out

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from autogan_tf import data, gan_trainer, models, recovery, seeds
-from autogan_tf.beam import pad_archs
-from autogan_tf.rewards import SupernetImages
+from autogan_tf import data, gan_trainer, lifecycle, models, seeds
+from autogan_tf.search.beam import pad_archs
+from autogan_tf.search.rewards import SupernetImages
 
 
 def build_supernet(config, sync_bn: bool = False):
@@ -67,7 +67,7 @@ class SharedGAN:
         self.fresh_data()
         self.images = SupernetImages(self.generator, strategy, c.num_cells, c.eval_batch_size,
                                      c.reward_bn)
-        self._models_finite = recovery.make_finite_check(self.generator, self.discriminator)
+        self._models_finite = lifecycle.make_finite_check(self.generator, self.discriminator)
 
     def checkpoint_items(self) -> dict:
         """G, D, their optimizers and noise generator (names are the checkpoint format)."""

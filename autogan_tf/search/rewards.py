@@ -16,10 +16,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from autogan_tf import sampling, seeds
-from autogan_tf.beam import pad_archs
 from autogan_tf.config import REWARD_BN_STATISTICS
-from autogan_tf.layers import batch_statistics_only
 from autogan_tf.metrics import evaluator as evaluator_lib
+from autogan_tf.search.beam import pad_archs
+from autogan_tf.torch_layers import batch_statistics_only
 
 
 class SupernetImages:
@@ -35,7 +35,7 @@ class SupernetImages:
       bn_statistics: ``'moving'``: batch norm in inference mode (the official code's
         ``eval()``), by moving statistics that every architecture trained since has moved;
         ``'batch'``: each batch of ``batch_size`` images normalised by its own statistics,
-        the moving ones untouched (`layers.batch_statistics_only`).
+        the moving ones untouched (`torch_layers.batch_statistics_only`).
     """
 
     def __init__(self, generator, strategy, num_cells: int, batch_size: int,

@@ -1,4 +1,4 @@
-"""The whole pipeline in one call: classifier -> search -> train -> evaluate -> export -> sample.
+"""The quick start: classifier -> search -> train -> evaluate -> export -> sample, in one call.
 
 `quickstart` runs it at toy scale on the built-in ``shapes`` data (8 classes of
 one shape on a tinted gradient) so that a new user sees every artifact of the
@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 
-from autogan_tf import errors, flagfiles, runlog
+from autogan_tf import errors, flagfiles, rundir, runlog
 from autogan_tf.images import make_grid, save_png
+from autogan_tf.metrics import classifiers
 
 # The small classifier that scores the quick start (IS/FID and the search reward), at the
 # quick start's 16x16: 99.9 % test accuracy on shapes in ~15-25 s on 2 cores. Trained on
@@ -30,115 +31,6 @@ from autogan_tf.images import make_grid, save_png
 QUICK_CLASSIFIER = dict(epochs=5, max_train_images=None, width=24, image_size=16)
 MIN_CLASSIFIER_ACCURACY = 0.95  # below this its IS and the search rewards mean little
 EVAL_SAMPLES = 1000
-
-
-def train_small_classifier(dataset, path, epochs=4, data_dir=None, max_train_images=None,
-                           width=32, image_size=None, seed=0, echo=None):
-    """A small classifier for IS/FID on machines without the Inception weights (cached).
-
-    Args:
-      dataset: a ``--dataset`` value with labels (``shapes``, ``cifar10``, ``folder:...``).
-      path: the ``.keras`` file to write; if it exists it is reused as it is.
-      epochs, max_train_images, width, image_size: training budget, model width and
-        input resolution (None: the data set's; see `metrics.classifiers.train_classifier`).
-      seed: makes the result repeatable (TensorFlow's op determinism is switched on
-        while it trains).
-      echo: called with a progress message (None: absl logging).
-
-    Returns:
-      ``(path, test_accuracy)``; the accuracy is kept beside the model in
-      ``PATH.json`` so a reused classifier still reports it (None if unknown).
-    """
-    from absl import logging
-
-    say = echo or logging.info
-    info_path = path + ".json"
-    if os.path.exists(path):
-        accuracy = None
-        if os.path.exists(info_path):
-            with open(info_path, encoding="utf-8") as f:
-                accuracy = json.load(f).get("test_accuracy")
-        return path, accuracy
-    from autogan_tf.metrics import classifiers
-
-    say(f"training a small classifier on {dataset} for IS/FID ({epochs} epochs) -> {path}")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with _op_determinism():
-        model, accuracy = classifiers.train_classifier(
-            dataset, epochs=epochs, data_dir=data_dir, max_train_images=max_train_images,
-            width=width, image_size=image_size, seed=seed, verbose=0)
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
-    runlog.write_json_atomic(info_path, {"test_accuracy": accuracy, "dataset": dataset,
-                                         "epochs": epochs, "width": width,
-                                         "image_size": image_size, "seed": seed})
-    return path, accuracy
-
-
-def resolve_classifier(classifier: str, dataset: str, model_dir: str, data_dir=None) -> str:
-    """The classifier a run scores with: ``'auto'`` becomes a small one trained on ``dataset``.
-
-    Args:
-      classifier: a ``--classifier`` value: ``'inception'``, a ``.keras`` file (both
-        returned as they are) or ``'auto'``.
-      dataset, data_dir: the run's data set, which the small classifier learns.
-      model_dir: the run directory; the classifier is cached there as
-        ``classifier.keras`` so that a resumed run scores with the same network.
-
-    Returns:
-      The ``--classifier`` value to use (for ``'auto'``, the ``.keras`` path).
-    """
-    if classifier != "auto":
-        return classifier
-    from autogan_tf import distribute
-
-    cached = os.path.join(model_dir, "classifier.keras")
-    if not (os.path.exists(cached) or distribute.is_chief()):
-        # Another worker of a multi-worker job, before the chief has one: train its own in
-        # its scratch directory (never into model_dir). Scores stay the same on every
-        # worker: the features of each replica's share are gathered from all of them.
-        cached = os.path.join(distribute.worker_dir(model_dir), "classifier.keras")
-    path, _ = train_small_classifier(dataset, cached, data_dir=data_dir)
-    return path
-
-
-def prepare_run_dir(model_dir: str, config, check_config, min_free_mb: float = 200.0):
-    """Everything a training or a search checks before its first step, in order.
-
-    Args:
-      model_dir: the run directory (``--model_dir``).
-      config: the run's `training.TrainConfig` or `search.SearchConfig`; an ``'auto'``
-        classifier is replaced in place by the path of the small one it trains.
-      check_config: ``check(model_dir, config)`` that records the configuration or
-        refuses a directory holding another (`training.check_model_dir_config`,
-        `search.check_config`).
-      min_free_mb: free space the directory's file system must have.
-
-    Why: refused flags, a full disk or another run's directory cost seconds this
-    way, not the minutes of training a classifier or the hours of a run.
-    """
-    runlog.check_writable(model_dir, min_free_mb=min_free_mb)
-    check_config(model_dir, config)
-    config.classifier = resolve_classifier(config.classifier, config.dataset, model_dir,
-                                           config.data_dir)
-
-
-class _op_determinism:
-    """TensorFlow's deterministic kernels inside the block (same seed -> same classifier)."""
-
-    def __enter__(self):
-        import tensorflow as tf
-        from tensorflow.python.framework import config as tf_config
-
-        self._was = tf_config.is_op_determinism_enabled()
-        tf.config.experimental.enable_op_determinism()
-
-    def __exit__(self, *exc):
-        from tensorflow.python.framework import config as tf_config
-
-        if not self._was:
-            tf_config.disable_op_determinism()
 
 
 class _Lap:
@@ -170,7 +62,7 @@ def quick_configs(seed: int = 0, search_overrides=None, train_overrides=None):
       search_overrides, train_overrides: fields replacing the shipped settings.
 
     Returns:
-      Keyword arguments of `search.SearchConfig` and `training.TrainConfig`; the quick
+      Keyword arguments of `config.SearchConfig` and `config.TrainConfig`; the quick
       start adds the classifier it trains (and the architecture it found, to train it).
 
     Raises:
@@ -274,7 +166,7 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
       output_dir: where every artifact goes; an existing one is resumed.
       seed: seeds the classifier, the search and the training.
       search_overrides, train_overrides: keyword arguments replacing quick settings
-        (`search.SearchConfig` / `training.TrainConfig` fields; ``--search_setting`` and
+        (`config.SearchConfig` / `config.TrainConfig` fields; ``--search_setting`` and
         ``--train_setting`` of the command). The seed, the classifier and the trained
         architecture are the run's own and win over them.
       echo: prints a stage's headline (the command line prints to the terminal).
@@ -287,19 +179,22 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
       errors.UserError: ``output_dir`` cannot be written, or a stage refuses its settings or
         its directory.
     """
-    from autogan_tf import export, search, serving, training
+    from autogan_tf import config as config_lib
+    from autogan_tf import training
     from autogan_tf.metrics.evaluator import Evaluator
+    from autogan_tf.search import loop
+    from autogan_tf.serving import client, export
 
     t0 = time.time()
     lap = _Lap()
-    runlog.check_writable(output_dir)
+    rundir.check_writable(output_dir)
     search_kwargs, train_kwargs = quick_configs(seed, search_overrides, train_overrides)
     changed = describe_overrides(search_overrides, train_overrides)
     if changed:
         echo(f"      settings replaced: {changed}")
 
     echo("[1/5] classifier that scores the samples (IS/FID) and the search rewards")
-    classifier, accuracy = train_small_classifier(
+    classifier, accuracy = classifiers.train_small_classifier(
         "shapes", os.path.join(output_dir, "classifier.keras"), seed=seed, echo=echo,
         **QUICK_CLASSIFIER)
     if accuracy is not None:
@@ -308,11 +203,11 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
             echo(f"      warning: below {100 * MIN_CLASSIFIER_ACCURACY:.0f} %: IS, FID and "
                  "search rewards will be unreliable")
 
-    search_config = search.SearchConfig(**{**search_kwargs, "classifier": classifier})
+    search_config = config_lib.SearchConfig(**{**search_kwargs, "classifier": classifier})
     echo(f"[2/5] architecture search (weight-sharing supernet + LSTM controller, "
          f"{_search_layout(search_config)})")
     search_dir = os.path.join(output_dir, "search")
-    result = search.run_search(search_config, search_dir)
+    result = loop.run_search(search_config, search_dir)
     if result.get("preempted"):
         return {"preempted": True, "stage": "search", **result}
     best = result["top_archs"][0]["arch_str"]
@@ -321,7 +216,7 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
          f"rewards in the last iteration {spread:.2f} apart; {lap()})")
 
     train_dir = os.path.join(output_dir, "train")
-    train_config = training.TrainConfig(**{**train_kwargs, "arch": best, "classifier": classifier})
+    train_config = config_lib.TrainConfig(**{**train_kwargs, "arch": best, "classifier": classifier})
     echo(f"[3/5] training {best} from scratch ({_precision_note(train_config.precision)})")
     trained = training.train(train_config, train_dir)
     if trained.get("preempted"):
@@ -345,12 +240,12 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
     echo("[5/5] exporting a SavedModel and sampling from it")
     export_base = os.path.join(output_dir, "export", "autogan")
     saved_model = export.export_generator(generator, export_base, 1, overwrite=True)
-    images = serving.LocalGenerator(saved_model).generate(64, seed)
+    images = client.LocalGenerator(saved_model).generate(64, seed)
     grid_path = os.path.join(output_dir, "samples.png")
     save_png(grid_path, make_grid(np.asarray(images), 8))
     echo(f"      {saved_model}, {grid_path} ({lap()})")
     artifacts = {
-        "search_result": os.path.join(search_dir, search.RESULT_FILE),
+        "search_result": os.path.join(search_dir, rundir.SEARCH_RESULT),
         "best_arch": best, "search_reward_spread": round(spread, 3), "train_dir": train_dir,
         "evaluation": os.path.join(output_dir, "evaluation.json"),
         "is_mean": scores["is_mean"], "is_std": scores["is_std"], "fid": scores["fid"],

@@ -10,7 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from autogan_tf import pipeline
+from autogan_tf import quickstart
+from autogan_tf.metrics import classifiers
+
 from conftest import ROOT, TINY_GAN, flag_args
 
 
@@ -21,31 +23,31 @@ def test_reward_spread_reads_the_last_iteration(tmp_path):
                {"iteration": 2, "ctrl_step": 1, "reward": 2.25},
                {"iteration": 2, "ctrl_step": 2, "reward": 1.75}]
     (tmp_path / "search_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert pipeline.reward_spread(str(tmp_path)) == pytest.approx(0.75)
+    assert quickstart.reward_spread(str(tmp_path)) == pytest.approx(0.75)
 
 
 def test_quick_search_scores_every_candidate_at_the_final_resolution():
     # With multi-level search the quick start's first stage scored 4x4 images, in which the
     # classifier sees no shape; the shipped settings search all cells at 16 px.
-    from autogan_tf.search import SearchConfig
+    from autogan_tf.search.loop import SearchConfig
 
-    config = SearchConfig(**pipeline.quick_settings()[0])
+    config = SearchConfig(**quickstart.quick_settings()[0])
     assert config.grow_steps_list() == []
     assert {config.stage_at(i) for i in range(config.max_search_iters)} == {config.num_cells - 1}
     assert config.resolution(config.stage_at(0)) == 16
     # Instance norm in the 4 and 8 px cells trained to IS 3.4-3.96 (README, Quick start).
-    assert pipeline._search_layout(config) == "all 3 cells at once, at 16 px, without norm=in"
-    grown = SearchConfig(**{**pipeline.quick_settings()[0], "mlas": True, "grow_steps": "2,4",
+    assert quickstart._search_layout(config) == "all 3 cells at once, at 16 px, without norm=in"
+    grown = SearchConfig(**{**quickstart.quick_settings()[0], "mlas": True, "grow_steps": "2,4",
                             "excluded_choices": ""})
     assert [grown.resolution(grown.stage_at(i)) for i in (0, 2, 4)] == [4, 8, 16]
-    assert pipeline._search_layout(grown) == "3 stages, one more cell each"
+    assert quickstart._search_layout(grown) == "3 stages, one more cell each"
 
 
 def test_small_classifier_is_repeatable_for_a_seed_and_cached(tmp_path):
     kwargs = dict(epochs=1, max_train_images=256, width=4, seed=3)
     weights = []
     for name in ("a", "b"):
-        path, accuracy = pipeline.train_small_classifier("shapes", str(tmp_path / f"{name}.keras"),
+        path, accuracy = classifiers.train_small_classifier("shapes", str(tmp_path / f"{name}.keras"),
                                                          **kwargs)
         import keras
 
@@ -56,7 +58,7 @@ def test_small_classifier_is_repeatable_for_a_seed_and_cached(tmp_path):
     # Reused, with the accuracy it had, without training again.
     first_accuracy = json.load(open(str(tmp_path / "a.keras") + ".json"))["test_accuracy"]
     before = os.path.getmtime(tmp_path / "a.keras")
-    again = pipeline.train_small_classifier("shapes", str(tmp_path / "a.keras"), **kwargs)
+    again = classifiers.train_small_classifier("shapes", str(tmp_path / "a.keras"), **kwargs)
     assert again == (str(tmp_path / "a.keras"), first_accuracy)
     assert os.path.getmtime(tmp_path / "a.keras") == before
 
@@ -68,30 +70,30 @@ def test_auto_classifier_resolves_to_the_path_of_the_trained_one(tmp_path, monke
         trained.append((dataset, path, data_dir))
         return path, 0.9  # (path, test accuracy), as train_small_classifier returns
 
-    monkeypatch.setattr(pipeline, "train_small_classifier", fake_training)
-    assert pipeline.resolve_classifier("inception", "shapes", str(tmp_path)) == "inception"
+    monkeypatch.setattr(classifiers, "train_small_classifier", fake_training)
+    assert classifiers.resolve_classifier("inception", "shapes", str(tmp_path)) == "inception"
     assert trained == []
     cached = str(tmp_path / "classifier.keras")
-    assert pipeline.resolve_classifier("auto", "shapes", str(tmp_path), "/data") == cached
+    assert classifiers.resolve_classifier("auto", "shapes", str(tmp_path), "/data") == cached
     assert trained == [("shapes", cached, "/data")]
 
 
 def test_quick_configs_replace_settings_and_check_them_first():
     from autogan_tf import errors
 
-    shipped_search, shipped_train = pipeline.quick_settings()
-    search, train = pipeline.quick_configs(
+    shipped_search, shipped_train = quickstart.quick_settings()
+    search, train = quickstart.quick_configs(
         3, {"reward_bn": "batch", "seed": 9}, {"max_iters": 6000})
     assert search == {**shipped_search, "reward_bn": "batch", "seed": 3}  # the seed wins
     assert train == {**shipped_train, "max_iters": 6000, "seed": 3}
-    assert pipeline.quick_configs() == ({**shipped_search, "seed": 0},
+    assert quickstart.quick_configs() == ({**shipped_search, "seed": 0},
                                         {**shipped_train, "seed": 0})
     with pytest.raises(errors.UserError, match=r"^--search_setting: --reward_bn must be one"):
-        pipeline.quick_configs(0, {"reward_bn": "running"})
+        quickstart.quick_configs(0, {"reward_bn": "running"})
     with pytest.raises(errors.UserError, match=r"^--train_setting: --max_iters must be"):
-        pipeline.quick_configs(0, None, {"max_iters": 0})
-    assert pipeline.describe_overrides() == ""
-    assert pipeline.describe_overrides({"reward_bn": "batch"}, {"max_iters": 6000, "g_lr": 1e-3}) \
+        quickstart.quick_configs(0, None, {"max_iters": 0})
+    assert quickstart.describe_overrides() == ""
+    assert quickstart.describe_overrides({"reward_bn": "batch"}, {"max_iters": 6000, "g_lr": 1e-3}) \
         == "search: reward_bn=batch; train: max_iters=6000, g_lr=0.001"
 
 
@@ -137,7 +139,7 @@ def test_quickstart_end_to_end_at_toy_size(tmp_path):
                   ctrl_steps=1, reward_num_images=20, reset_window=4)
     train = dict(gf_dim=4, df_dim=4, max_iters=4, save_every=2)
     lines = []
-    out = pipeline.quickstart(str(tmp_path), search_overrides=search, train_overrides=train,
+    out = quickstart.quickstart(str(tmp_path), search_overrides=search, train_overrides=train,
                               echo=lines.append)
     assert lines[0] == "      settings replaced: search: " + ", ".join(
         f"{k}={v}" for k, v in search.items()) + "; train: gf_dim=4, df_dim=4, max_iters=4, " \

@@ -15,10 +15,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import phase_timer, runlog
+from autogan_tf import phase_timer, rundir, runlog
 from autogan_tf import search_space as ss
 from autogan_tf.images import make_grid, save_png
-from autogan_tf.search_state import CONTROLLER
+from autogan_tf.search.state import CONTROLLER
 
 
 def describe_event(record: dict, staged: bool = True) -> str:
@@ -66,7 +66,7 @@ ARCH_PLOT = "arch.png"
 
 
 class SearchLog:
-    """The search's log, positioned by its `search_state.SearchState`.
+    """The search's log, positioned by its `state.SearchState`.
 
     Args:
       model_dir: where ``search_log.jsonl``, TensorBoard logs and sample grids go.
@@ -80,7 +80,7 @@ class SearchLog:
         self.chief = chief
         self.state = state
         self.config = config
-        self.run_log = runlog.RunLog(model_dir, name="search_log", is_chief=chief)
+        self.run_log = runlog.RunLog(model_dir, name=rundir.SEARCH_LOG, is_chief=chief)
 
     def log(self, record: dict):
         """One JSON line, as is.
@@ -203,7 +203,7 @@ class SearchLog:
                              {f"stage{stage}/mean_top_reward": float(np.mean(rewards))})
         grid = make_grid(images(archs[0], 64, stage, seed=stage).numpy(), 8)
         if self.chief:
-            save_png(os.path.join(self.model_dir, "samples", f"stage{stage}.png"), grid)
+            save_png(os.path.join(self.model_dir, rundir.SAMPLES, f"stage{stage}.png"), grid)
         self.run_log.image(self.controller_global_step(), f"samples/stage{stage}", grid)
 
     def found_architecture(self, arch) -> str:

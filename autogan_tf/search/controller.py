@@ -33,11 +33,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from autogan_tf import errors, seeds
 from autogan_tf import config as config_lib
+from autogan_tf import errors, seeds
 from autogan_tf import search_space as ss
-from autogan_tf.config import CTRL_LOSSES  # noqa: F401 - used by callers
-from autogan_tf.layers import track
+from autogan_tf.keras_compat import track
 
 HIDDEN_SIZE = 100
 
@@ -152,7 +151,7 @@ class Controller(keras.Model):
             sum(self.tokens), self.hidden_size,
             embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0, seed=init_seed(4)),
             name="embedding")
-        # Direct attributes, so tf.train.Checkpoint sees them (see layers.track).
+        # Direct attributes, so tf.train.Checkpoint sees them (see keras_compat.track).
         self.heads = [track(self, f"head{t}", keras.layers.Dense(
             size, kernel_initializer=uniform(10 + 2 * t), bias_initializer=uniform(11 + 2 * t),
             name=f"head{t}")) for t, size in enumerate(self.tokens)]

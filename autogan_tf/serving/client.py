@@ -15,7 +15,7 @@ protocol produced it; the message of a batch-guard assertion is kept readable.
 
 `PredictClient` never imports TensorFlow (nor ``tensorflow_serving``, whose
 messages would): REST is JSON, gRPC needs ``grpcio`` and ``protobuf`` only,
-with the Predict messages of `serving_proto`. Only `LocalGenerator`, which
+with the Predict messages of `proto`. Only `LocalGenerator`, which
 runs the SavedModel, imports TensorFlow.
 """
 
@@ -30,12 +30,10 @@ import urllib.request
 import numpy as np
 
 from autogan_tf import errors
-from autogan_tf.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
-                               latest_version_dir)
-from autogan_tf import serving_proto
-from autogan_tf.images import decode_png, make_grid, save_png  # noqa: F401 (decode_png: API)
-
-image_grid = make_grid  # the name this module's callers know
+from autogan_tf.images import make_grid, save_png
+from autogan_tf.serving import proto as serving_proto
+from autogan_tf.serving.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
+                                       latest_version_dir)
 
 INT32 = (-2 ** 31, 2 ** 31 - 1)
 INT64 = (-2 ** 63, 2 ** 63 - 1)

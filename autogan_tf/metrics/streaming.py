@@ -1,4 +1,4 @@
-"""Streaming IS/FID evaluation of generators and data sets.
+"""IS/FID statistics computed batch by batch, of generators, data sets and statistics files.
 
 Images are produced and consumed batch by batch: only the running feature
 mean/covariance and the logits are kept (for CIFAR-10 with Inception, about
@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from autogan_tf import errors
-from autogan_tf.images import to_uint8  # noqa: F401 (part of this module's API)
 from autogan_tf.config import IS_SPLITS
 from autogan_tf.metrics.scores import (RunningMoments, Statistics, StatsError,
                                        inception_score_from_logits, load_statistics)
@@ -225,7 +224,7 @@ def check_source(source: str) -> None:
         raise data.DataError(f"{source}: not a .npz statistics file and {e}") from None
 
 
-def frechet_distance(first: str, second: str, *, classifier: str = "inception",
+def fid_between(first: str, second: str, *, classifier: str = "inception",
                      feature_layer: str | None = None, inception_path: str | None = None,
                      image_size: int | None = None, split: str = "train",
                      batch_size: int = 100, num_samples: int | None = None,
