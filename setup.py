@@ -43,6 +43,7 @@ setup(
         "tensorboard": ["tensorboard"],  # to view MODEL_DIR/logs; writing them needs nothing
         "serving": [],  # kept for old install lines: the serving client is in the core now
         "dev": ["pytest", "pytest-xdist", "hypothesis"],
+        "docs": ["mkdocs>=1.6"],  # mkdocs build --strict builds docs/ into a site
         "experiments": ["matplotlib"],  # the plots of experiments/ (not the package)
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

@@ -432,7 +432,9 @@ class SearchConfig(*_SHARED_GROUPS):
     # the schedule
     shared_epochs: int = setting(15, "Shared-GAN training per search iteration, in epochs of "
                                      "--epoch_images images.", non_negative)
-    epoch_images: int = setting(50_000, "Images in one epoch (CIFAR-10: 50000).", positive_int)
+    epoch_images: int = setting(
+        0, "Images in one epoch of --shared_epochs; 0: the training images of --dataset "
+           "(CIFAR-10: 50000, a folder: its image count).", non_negative)
     shared_iters: int = setting(0, "Generator iterations of shared training per search "
                                    "iteration (overrides --shared_epochs).", non_negative)
     max_search_iters: int = setting(65, "Search iterations (official: 65).", positive_int)
@@ -553,6 +555,9 @@ class SearchConfig(*_SHARED_GROUPS):
         """
         if self.shared_iters:
             return self.shared_iters
+        if not self.epoch_images:
+            raise ValueError("epoch_images=0 stands for the data set's size: resolve it first "
+                             "(search.loop.with_epoch_images)")
         d_steps = self.shared_epochs * -(-self.epoch_images // self.d_batch_size)
         return max(1, -(-d_steps // self.n_critic))
 

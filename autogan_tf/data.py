@@ -140,6 +140,33 @@ def num_classes(name: str, data_dir=None) -> int:
     return max(1, len(_folder_classes(arg)))
 
 
+def num_images(name: str, split: str = "train", data_dir=None) -> int:
+    """How many images a split of a data set holds (a folder: the image files found).
+
+    The search's epoch (``--epoch_images=0``) follows it, so a folder of 2,000 pictures is
+    not trained on for 50,000 images an "epoch".
+
+    Args:
+      name: a ``--dataset`` value.
+      split: "train" or "test".
+      data_dir: the TensorFlow Datasets directory (tfds data sets only).
+
+    Raises:
+      DataError: a bad name or split, a folder without images, or a tfds data set that is
+        not on this machine.
+    """
+    if split not in SPLITS:
+        raise DataError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    kind, arg = parse_dataset(name)
+    if kind == "shapes":
+        return SHAPES_SPLIT_SIZES[split]
+    if kind == "folder":
+        return len(_list_folder(arg, split)[0])
+    splits = _tfds_builder(kind, data_dir).info.splits
+    parts = ["train", "unlabelled"] if (kind, split) == ("stl10", "train") else [split]
+    return sum(splits[part].num_examples for part in parts)
+
+
 # --------------------------------------------------------------------------- pipelines
 
 

@@ -376,8 +376,8 @@ class Arch:
 
         Args:
           value: an `Arch` (returned as is), an alias of `ALIASES`, a string of integers
-            (spaces, commas or brackets between them), a path to a JSON file, or an iterable
-            of integers.
+            (spaces, commas, brackets or the ``|`` that separates cells in printed vectors
+            between them), a path to a JSON file, or an iterable of integers.
           num_cells: the number of cells the architecture must have; None accepts any.
 
         Returns:
@@ -395,7 +395,10 @@ class Arch:
             elif text.endswith(".json") or os.path.isfile(text):
                 arch = cls._from_json_file(text)
             else:
-                tokens = text.replace(",", " ").replace("[", " ").replace("]", " ").split()
+                tokens = text
+                for separator in ",[]|":
+                    tokens = tokens.replace(separator, " ")
+                tokens = tokens.split()
                 if not tokens:
                     raise ArchError("empty architecture; give integers like "
                                     f"'{ALIASES['autogan_cifar10_a']}' or an alias: "

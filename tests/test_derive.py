@@ -1,5 +1,7 @@
 """Ranking the derived architectures: by IS as the paper does, or by FID."""
 
+import json
+
 import pytest
 
 from autogan_tf import errors
@@ -38,3 +40,13 @@ def test_distinct_archs_keeps_the_first_of_each_with_its_rank():
                                           {"arch": "b", "reward": 2.5, "rank": 1},
                                           {"arch": "c", "reward": 2.0, "rank": 3}]
     assert "rank" not in top[0]  # the caller's entries are left as they were
+
+
+def test_a_derive_result_is_read_as_its_ranking(tmp_path):
+    """``autogan-train --search_result=derive_result.json`` trains derive's pick."""
+    path = tmp_path / "derive_result.json"
+    rows = [{"rank": 2, "arch": "1 0 1 1", "search_reward": 1.5, "is_mean": 3.0},
+            {"rank": 0, "arch": "0 1 2 0", "search_reward": 2.0, "is_mean": 2.0}]
+    path.write_text(json.dumps({"best": rows[0], "archs": rows}))
+    assert derive.top_arch(str(path)) == "1 0 1 1"
+    assert derive.top_arch(str(path), rank=1) == "0 1 2 0"

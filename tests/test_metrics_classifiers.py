@@ -111,3 +111,18 @@ def test_small_classifier_layout_and_macs():
     assert classifiers.classifier_macs(model) == expected + 4 * w * 10
     x = np.full((2, 32, 32, 3), 127.5, np.float32)
     assert model(x, training=False).shape == (2, 10)
+
+
+def test_a_folder_smaller_than_a_batch_trains(tmp_path):
+    """12 pictures and the default batch of 128: an epoch is one batch of 12 (it used to be
+    none, and Keras waited for one forever)."""
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(6):
+            colour = (200, 40 * i, 0) if label == "a" else (0, 40 * i, 200)
+            Image.new("RGB", (10, 8), colour).save(tmp_path / label / f"{i}.png")
+    model, accuracy = classifiers.train_classifier(f"folder:{tmp_path}", epochs=1, width=4,
+                                                   verbose=0)
+    assert model.output_shape == (None, 2) and 0.0 <= accuracy <= 1.0

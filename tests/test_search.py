@@ -206,7 +206,7 @@ def test_bad_search_flags(overrides, message):
 
 
 def test_defaults_follow_the_official_search():
-    config = config_lib.SearchConfig()
+    config = config_lib.SearchConfig(epoch_images=50_000)  # as search_cifar10 sets it
     assert config.reset_statistic == "var" and config.reset_threshold == 1e-3
     assert config.ctrl_baseline == "iteration" and config.ctrl_loss == "official"
     # The official loop: 15 epochs of ceil(50000 / 64) D batches, a G step after
@@ -301,3 +301,23 @@ def test_supernet_images_refuse_an_unknown_bn_mode():
                                tf.distribute.get_strategy(), 3, 5, "running")
     with pytest.raises(ValueError, match="--reward_bn"):
         tiny_config(reward_bn="running")
+
+
+def test_an_epoch_is_the_data_sets_size_unless_set(tmp_path):
+    """``--epoch_images=0`` (the default) counts the training images of --dataset."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    from PIL import Image
+
+    for i in range(7):
+        Image.new("RGB", (12, 10), (i * 30, 0, 0)).save(folder / f"{i}.png")
+    base = dict(shared_iters=0, shared_epochs=2, d_batch_size=2, n_critic=1)
+    on_folder = search.with_epoch_images(tiny_config(dataset=f"folder:{folder}", **base))
+    assert on_folder.epoch_images == 7
+    # 2 epochs of ceil(7 / 2) = 4 D batches, one G step per D step.
+    assert on_folder.gen_iters_per_search_iter == 8
+    assert search.with_epoch_images(tiny_config(**base)).epoch_images == 10_000  # shapes
+    given = tiny_config(epoch_images=123, **base)
+    assert search.with_epoch_images(given) is given
+    with pytest.raises(ValueError, match="epoch_images=0"):
+        tiny_config(**base).gen_iters_per_search_iter

@@ -120,3 +120,10 @@ def test_allowed_choices_keep_the_official_indices():
     assert ss.arch_is_allowed(ss.parse_arch("1 0 1 1 1 0 0 1 1 1 0 1 0 3"), no_in)
     assert not ss.arch_is_allowed(ss.parse_arch("1 2 1 1 1 0 0 1 1 1 0 1 0 3"), no_in)
     assert not ss.arch_is_allowed(ss.parse_arch("1 0 1 1 1 0 0 1 1 1 0 1 0 3"), allowed)
+
+
+def test_the_printed_form_with_bars_between_cells_parses():
+    """A vector copied with ``|`` between its cells is the same architecture."""
+    assert ss.parse_arch("1 0 1 1 | 1 0 0 1 1 | 1 0 1 0 3") == ss.parse_arch("autogan_cifar10_a")
+    with pytest.raises(ss.ArchError, match="not an integer"):
+        ss.parse_arch("1 0 1 1 / 1 0 0 1 1")

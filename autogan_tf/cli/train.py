@@ -22,7 +22,8 @@ FLAGS = flags.FLAGS
 common.define_runtime_flags()
 config_lib.define_flags(TrainConfig)
 common.define_run_dir_flags("checkpoints, logs and samples")
-flags.DEFINE_string("search_result", None, "search_result.json of autogan-search; use with --rank.")
+flags.DEFINE_string("search_result", None, "search_result.json of autogan-search, or "
+                    "derive_result.json of autogan-derive (its ranking); use with --rank.")
 flags.DEFINE_integer("rank", 0, "Which of the search result's top architectures (0 = best).")
 
 

@@ -339,6 +339,11 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
     size = image_size or data.native_resolution(dataset)
     n_classes = data.num_classes(dataset, data_dir=data_dir)
 
+    # A folder smaller than a batch still makes one full batch per epoch (else an epoch
+    # would hold no batch at all and Keras would wait for one forever).
+    available = data.num_images(dataset, "train", data_dir)
+    batch_size = max(1, min(batch_size, available, max_train_images or available))
+
     def train_batches(repeat):
         return data.make_dataset(dataset, batch_size, size, split="train", shuffle=True,
                                  repeat=repeat, seed=data_seed, with_labels=True, data_dir=data_dir,

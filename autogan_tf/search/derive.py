@@ -16,10 +16,12 @@ from autogan_tf import search_space as ss
 
 
 def read_top_archs(search_result: str) -> list[dict]:
-    """The ``top_archs`` of a search's ``search_result.json``, best reward first.
+    """The architectures of a search's ``search_result.json`` (its ``top_archs``, best reward
+    first), or of ``autogan-derive``'s ``derive_result.json`` (its ``archs``, best first by
+    the score it selected with), so a derived ranking can be trained as it is.
 
     Args:
-      search_result: path of the file ``autogan-search`` wrote.
+      search_result: path of the file ``autogan-search`` or ``autogan-derive`` wrote.
 
     Returns:
       One dict per architecture: ``arch`` as the canonical string (``"1 0 1 1 ..."``)
@@ -31,7 +33,8 @@ def read_top_archs(search_result: str) -> list[dict]:
     """
     try:
         with open(search_result, encoding="utf-8") as f:
-            entries = json.load(f)["top_archs"]
+            result = json.load(f)
+        entries = result["archs"] if "archs" in result else result["top_archs"]
         return [{"arch": str(ss.parse_arch(entry["arch"])), "reward": entry.get("reward")}
                 for entry in entries]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:

@@ -45,12 +45,14 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from autogan_tf import checkpointing, distribute, errors, lifecycle, phase_timer, rundir, runlog
+from autogan_tf import (checkpointing, data, distribute, errors, lifecycle, phase_timer, rundir,
+                        runlog)
 from autogan_tf import search_space as ss
 from autogan_tf.config import SearchConfig
 from autogan_tf.search import beam as beam_lib
@@ -444,6 +446,27 @@ class Search(lifecycle.LongRun):
             return super().save(number)
 
 
+def with_epoch_images(config: SearchConfig) -> SearchConfig:
+    """``config`` with ``epoch_images`` made concrete: ``0`` becomes the number of training
+    images of ``--dataset`` (a folder's image count), so ``--shared_epochs`` counts passes
+    over the user's data whatever its size.
+
+    Args:
+      config: the search's configuration.
+
+    Returns:
+      ``config`` itself when ``epoch_images`` is set (or ``shared_iters`` makes it
+      irrelevant), else a copy with the count.
+
+    Raises:
+      data.DataError: the data set cannot be read.
+    """
+    if config.epoch_images or config.shared_iters:
+        return config
+    return dataclasses.replace(config, epoch_images=data.num_images(
+        config.dataset, "train", config.data_dir))
+
+
 def check_config(model_dir, config: SearchConfig):
     """Write ``search_config.json``, or refuse a ``model_dir`` holding another search.
 
@@ -489,7 +512,7 @@ def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
                if k in STRUCTURAL_KEYS and overrides[k] != SearchConfig.saved_value(saved, k)]
     if changed:
         raise errors.RunUserError(f"load_search: {changed} cannot differ from the saved search's")
-    config = SearchConfig.from_dict({**saved, **overrides})
+    config = with_epoch_images(SearchConfig.from_dict({**saved, **overrides}))
     if reward_fn is None:
         reward_fn = rewards_lib.make_reward_fn(config, model_dir)
     search = Search(config, model_dir, reward_fn)
@@ -525,6 +548,8 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
       errors.UserError: settings that do not fit, an unwritable directory or an unusable
         classifier or data set.
     """
+    config = with_epoch_images(config)
+
     def build():
         reward = reward_fn or rewards_lib.make_reward_fn(config, model_dir, strategy)
         return Search(config, model_dir, reward, strategy=strategy, sync_bn=sync_bn,
