@@ -6,7 +6,8 @@ as a user would (a subprocess, the command's own defaults), then appends its fig
 run time) to ``--results``:
 
     python experiments/quick_start_seeds/run.py --work_dir=/tmp/seeds --seeds=0,1,2,3,4 \\
-        --results=experiments/quick_start_seeds/results.json
+        --results=experiments/quick_start_seeds/results.json \\
+        --markdown=experiments/quick_start_seeds/RESULTS.md
 
 ``--quickstart_args`` appends arguments to every command, e.g. a replaced setting:
 
@@ -40,6 +41,9 @@ def parse_args(argv=None):
     parser.add_argument("--results", required=True, help="JSON file the figures go to")
     parser.add_argument("--quickstart_args", default="",
                         help="arguments appended to every autogan-quickstart command")
+    parser.add_argument("--markdown", default=None,
+                        help="a RESULTS.md whose 'Current figures' section is rewritten from "
+                             "the results")
     args = parser.parse_args(argv)
     try:
         args.quickstart_args = shlex.split(args.quickstart_args)
@@ -93,6 +97,37 @@ def run_seed(seed: int, work_dir: str, extra_args=()) -> dict:
             "wall_s": round(time.time() - start, 1)}
 
 
+def figures_markdown(results: dict) -> str:
+    """The 'Current figures' section of RESULTS.md: a row per seed and a summary line."""
+    runs = sorted(results["runs"], key=lambda r: r["seed"])
+    scores = [r["is_mean"] for r in runs]
+    lines = [f"Measured on {results['machine']}, the command as written "
+             f"({', '.join(sorted({r['date'] for r in runs}))}); `results.json` holds every "
+             "run.", "",
+             "| seed | architecture | IS (+- over splits) | FID | real images' IS | "
+             "classifier accuracy | reward spread | run time (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['seed']} | `{r['arch']}` | {r['is_mean']:.2f} +- {r['is_std']:.2f} "
+                     f"| {r['fid']:.1f} | {r['real_is_mean']:.2f} | "
+                     f"{100 * r['classifier_accuracy']:.1f} % | {r['reward_spread']:.2f} | "
+                     f"{r['run_time_s']:.0f} |")
+    lines += ["", f"IS over {len(runs)} seeds: min {min(scores):.2f}, mean "
+              f"{sum(scores) / len(scores):.2f}, max {max(scores):.2f}; "
+              f"{sum(s < 4 for s in scores)} below 4."]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: str, results: dict):
+    """Replace the body of ``## Current figures`` in ``path`` by `figures_markdown`."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, _, rest = text.partition("## Current figures\n")
+    _, _, tail = rest.partition("\n## ")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{head}## Current figures\n\n{figures_markdown(results)}\n## {tail}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -115,6 +150,8 @@ def main(argv=None):
         with open(args.results, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
         print(json.dumps(results["runs"][-1]), flush=True)
+    if args.markdown:
+        write_markdown(args.markdown, results)
     scores = [r["is_mean"] for r in results["runs"]]
     print(f"IS over {len(scores)} seeds: min {min(scores):.2f}, mean "
           f"{sum(scores) / len(scores):.2f}; below 4: {sum(s < 4 for s in scores)}")
