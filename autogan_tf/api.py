@@ -80,12 +80,10 @@ def search(directory: str, config=None, *, progress: bool = True, strategy=None,
         TypeError: ``config`` is neither a `SearchConfig`, a dict nor None.
     """
     from autogan_tf import config as config_lib
-    from autogan_tf import lifecycle
     from autogan_tf.search import loop
 
-    search_config = _config(config_lib.SearchConfig, config, settings)
-    lifecycle.prepare(directory, search_config, loop.check_config)  # classifier="auto" too
-    return loop.run_search(search_config, directory, progress=progress, strategy=strategy)
+    return loop.run_search(_config(config_lib.SearchConfig, config, settings), directory,
+                           progress=progress, strategy=strategy)
 
 
 def supernet_rewards(directory: str, archs, *, seeds=(0,), **settings) -> list[float]:
@@ -144,11 +142,10 @@ def train(directory: str, config=None, *, progress: bool = True, strategy=None, 
         TypeError: ``config`` is neither a `TrainConfig`, a dict nor None.
     """
     from autogan_tf import config as config_lib
-    from autogan_tf import lifecycle, training
+    from autogan_tf import training
 
-    train_config = _config(config_lib.TrainConfig, config, settings)
-    lifecycle.prepare(directory, train_config, training.check_model_dir_config)  # "auto" too
-    return training.train(train_config, directory, progress=progress, strategy=strategy)
+    return training.train(_config(config_lib.TrainConfig, config, settings), directory,
+                          progress=progress, strategy=strategy)
 
 
 def load_generator(directory: str, *, generator: str = "ema", checkpoint: str = "latest"):

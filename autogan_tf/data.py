@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import warnings
 
 import numpy as np
@@ -530,7 +531,10 @@ def _decode_error(path):
     try:
         _decode(tf.io.read_file(path))
     except (tf.errors.OpError, ValueError) as err:
-        return getattr(err, "message", str(err)).strip().splitlines()[0]
+        message = getattr(err, "message", str(err)).strip().splitlines()[0]
+        # TensorFlow's wrapping ("{{function_node ...}} ... [Op:DecodeJpeg]") says nothing
+        # a user needs.
+        return re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]", "", message) or "failed to decode"
     return "failed to decode"
 
 

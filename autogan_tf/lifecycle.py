@@ -313,35 +313,19 @@ class LongRun:
         self.log.close()
 
 
-def prepare(model_dir: str, config, check_config, min_free_mb: float = 200.0):
-    """Everything a training or a search checks before its first step, in order.
-
-    Args:
-      model_dir: the run directory (``--model_dir``).
-      config: the run's `config.TrainConfig` or `config.SearchConfig`; an ``'auto'``
-        classifier is replaced in place by the path of the small one it trains.
-      check_config: ``check(model_dir, config)`` that records the configuration or
-        refuses a directory holding another (`training.check_model_dir_config`,
-        `search.loop.check_config`).
-      min_free_mb: free space the directory's file system must have.
-
-    Why: refused flags, a full disk or another run's directory cost seconds this
-    way, not the minutes of training a classifier or the hours of a run.
-    """
-    from autogan_tf.metrics import classifiers
-
-    rundir.check_writable(model_dir, min_free_mb=min_free_mb)
-    check_config(model_dir, config)
-    config.classifier = classifiers.resolve_classifier(config.classifier, config.dataset,
-                                                       model_dir, config.data_dir)
-
-
 def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.0) -> dict:
-    """Check ``model_dir``, build the run, resume it, run it to its result.
+    """Hold ``model_dir``, check it, build the run, resume it, run it to its result.
+
+    In order, so that a refused flag, a full disk or another run's directory cost seconds,
+    not the minutes of training a classifier or the hours of a run: the lock
+    (`rundir.locked`), room on the disk, the saved configuration, then
+    ``--classifier=auto`` (a small classifier trained on the data set, cached in
+    ``model_dir``; ``config.classifier`` becomes its path), then the run.
 
     Args:
       build: ``build() -> LongRun``, called once the directory is accepted.
-      config: the run's configuration (`config.SearchConfig`, `config.TrainConfig`).
+      config: the run's configuration (`config.SearchConfig`, `config.TrainConfig`); an
+        ``"auto"`` classifier is replaced in place by the path of the one trained.
       model_dir: the run directory (created; one holding a run of this configuration
         resumes it).
       check_config: ``check_config(model_dir, config)``: records the configuration or
@@ -352,19 +336,28 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
       The run's result (or its preemption record) with ``chief``.
 
     Raises:
+      rundir.RunDirLocked: another process writes ``model_dir`` (each worker of a
+        multi-worker job holds its own directory: the chief ``model_dir``).
       rundir.ModelDirError: an unusable directory.
       errors.RunUserError: another configuration in ``model_dir``.
       errors.RunError: the run diverged more often than allowed.
     """
-    rundir.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
-    check_config(model_dir, config)
-    run = build()
-    run.resume()
-    t0 = time.time()
-    try:
-        result = run.run()
-        run.log_event({"event": "wall_time", "seconds": time.time() - t0})
-    finally:
-        run.close()
+    from autogan_tf.metrics import classifiers
+
+    with rundir.locked(distribute.worker_dir(model_dir)):
+        rundir.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
+        check_config(model_dir, config)  # seconds: before minutes of training a classifier
+        if config.classifier == "auto":  # a small one trained on the data, cached here
+            config.classifier = classifiers.resolve_classifier(
+                "auto", config.dataset, model_dir, config.data_dir)
+            check_config(model_dir, config)  # records its path
+        run = build()
+        run.resume()
+        t0 = time.time()
+        try:
+            result = run.run()
+            run.log_event({"event": "wall_time", "seconds": time.time() - t0})
+        finally:
+            run.close()
     distribute.cleanup_worker_dir(model_dir)
     return {**result, "chief": run.chief}

@@ -178,7 +178,14 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
     Raises:
       errors.UserError: ``output_dir`` cannot be written, or a stage refuses its settings or
         its directory.
+      rundir.RunDirLocked: another process runs a quick start in ``output_dir``.
     """
+    with rundir.locked(output_dir, "--output_dir"):  # one quick start per directory
+        return _run(output_dir, seed, search_overrides, train_overrides, echo)
+
+
+def _run(output_dir, seed, search_overrides, train_overrides, echo) -> dict:
+    """The body of `quickstart`, holding its directory."""
     from autogan_tf import config as config_lib
     from autogan_tf import training
     from autogan_tf.metrics.evaluator import Evaluator

@@ -5,6 +5,7 @@ reader (``autogan-evaluate``, ``autogan-export``, `api.load_generator`) finds
 what a writer (``autogan-train``, ``autogan-import``, ``autogan-search``) put
 there. Pure Python: no TensorFlow.
 
+* `locked`: one writer per run directory: an OS lock that dies with its process;
 * `check_writable`: creatable, writable, with free space, before any work;
 * `check_config`: the configuration saved by an earlier run in the same
   directory describes the same model, or the run is refused.
@@ -12,10 +13,14 @@ there. Pure Python: no TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
+import time
 
 from autogan_tf import errors, runlog
 
@@ -32,10 +37,93 @@ TRAIN_LOG = "metrics"                # MODEL_DIR/metrics.jsonl of a training run
 SEARCH_LOG = "search_log"            # MODEL_DIR/search_log.jsonl of a search
 CLASSIFIER = "classifier.keras"      # the small classifier of --classifier=auto
 FID_STATS = "fid_stats.npz"          # reference statistics computed from the data set
+LOCK = ".lock"                       # the writer's lock, and who holds it
+
+# sysexits.h EX_CANTCREAT: the run directory is another process's; distinct from a failed
+# run (1) and from a preempted one (75, "rerun to resume"), so a scheduler does not requeue.
+EX_LOCKED = 73
 
 
 class ModelDirError(errors.UserError):
     """The output directory cannot be used (not creatable, not writable, disk full)."""
+
+
+class RunDirLocked(errors.UserError):
+    """Another live process writes this run directory (`locked`)."""
+
+    exit_status = EX_LOCKED
+
+
+_HELD = {}  # realpath of a locked directory -> [file descriptor, how many holders here]
+
+
+def _holder_record() -> str:
+    command = " ".join([os.path.basename(sys.argv[0] or "python")] + sys.argv[1:])
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                       "command": command[:300], "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def _describe_holder(fd) -> str:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        return (f"process {holder['pid']} on {holder['host']} (`{holder['command']}`, since "
+                f"{holder['since']})")
+    except (OSError, ValueError, KeyError):
+        return "another process"
+
+
+@contextlib.contextmanager
+def locked(model_dir: str, flag: str = "--model_dir"):
+    """Hold ``model_dir`` for this process: a second process that asks for it stops at once.
+
+    The lock is ``fcntl.flock`` on ``model_dir/.lock``: the operating system releases it
+    when the process ends however it ends, so a ``kill -9`` leaves nothing to clean up.
+    The holder's host, pid and command are written into the file for the message another
+    process prints. Re-entrant within a process (the commands, the API and the run driver
+    each take it). On systems without ``fcntl`` (Windows) it is a no-op; on a network file
+    system it holds only where the file system honours ``flock`` (NFS v4 does).
+
+    Args:
+      model_dir: the run directory (created when missing).
+      flag: the flag named in the message.
+
+    Raises:
+      RunDirLocked: another live process holds ``model_dir`` (exit status `EX_LOCKED`).
+      ModelDirError: ``model_dir`` cannot be created, or its lock file cannot be written.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock: nothing to hold
+        yield
+        return
+    key = os.path.realpath(model_dir)
+    if key in _HELD:
+        _HELD[key][1] += 1
+    else:
+        try:
+            os.makedirs(model_dir, exist_ok=True)
+            fd = os.open(os.path.join(model_dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ModelDirError(f"{flag}={model_dir} cannot be created or written: "
+                                f"{e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _describe_holder(fd)
+            os.close(fd)
+            raise RunDirLocked(f"{flag}={model_dir} is in use by {holder}; wait for it to "
+                               "finish or use another directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _holder_record().encode(), 0)
+        _HELD[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        _HELD[key][1] -= 1
+        if not _HELD[key][1]:
+            fd = _HELD.pop(key)[0]
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def check_writable(model_dir: str, min_free_mb: float = 200.0, flag: str = "--model_dir"):

@@ -10,7 +10,7 @@ import pytest
 from autogan_tf import flagfiles
 from autogan_tf.cli import common, output
 
-from conftest import ROOT, TINY_GAN, flag_args, run_cli
+from conftest import ROOT, TINY_GAN, cli_env, flag_args, run_cli
 
 NATIVE = re.compile(r"^[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]", re.M)
 
@@ -147,3 +147,28 @@ def test_the_built_package_ships_the_flagfiles_and_no_top_level_bin(tmp_path):
     assert tops == {"autogan_tf", wheel.split("-")[0] + "-" + wheel.split("-")[1] + ".dist-info"}
     assert {"autogan_tf/flags/search_cifar10.cfg", "autogan_tf/flags/train_quick.cfg",
             "autogan_tf/cli/quickstart.py"} <= set(names)
+
+
+def test_a_damaged_jpeg_makes_one_warning_line_and_nothing_else(tmp_path):
+    """libjpeg's own "Improper call to JPEG library" and Python's source line under a
+    warning stay out of the terminal; the one line says which file was skipped."""
+    import io
+
+    from PIL import Image
+
+    (tmp_path / "pics" / "a").mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (12, 12), (40 * i, 100, 50)).save(tmp_path / "pics" / "a" / f"{i}.jpg")
+    whole = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(whole, "JPEG", quality=90)
+    (tmp_path / "pics" / "a" / "broken.jpg").write_bytes(whole.getvalue()[:300])
+    out = run_cli("train", f"--model_dir={tmp_path / 'run'}", "--arch=1 0 1 1",
+                  f"--dataset=folder:{tmp_path / 'pics'}", "--gf_dim=4", "--df_dim=4",
+                  "--latent_dim=4", "--g_batch_size=4", "--d_batch_size=2", "--n_critic=1",
+                  "--max_iters=1", "--eval_every=0", "--on_bad_image=skip",
+                  env=cli_env(TF_CPP_MIN_LOG_LEVEL=None), check=True)
+    warnings = [line for line in out.stderr.splitlines() if "warning" in line.lower()]
+    assert warnings == [f"autogan: warning: --dataset: skipped 1 unreadable image(s): "
+                        f"{tmp_path / 'pics' / 'a' / 'broken.jpg'} (first error: jpeg::Uncompress "
+                        "failed. Invalid JPEG data or crop window.)"]
+    assert "JPEG library" not in out.stderr and "warnings.warn" not in out.stderr

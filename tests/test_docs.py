@@ -22,7 +22,7 @@ PAGES = sorted(glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=Tru
 # pip), and absl's own.
 FOREIGN_FLAGS = {"rm", "model_name", "model_base_path", "rest_api_port", "port", "durations",
                  "strict", "upgrade", "flagfile", "helpfull", "help", "verbosity", "mount",
-                 "name", "index-url"}
+                 "name", "index-url", "requeue"}  # requeue: Slurm's sbatch
 
 
 @pytest.fixture(scope="module")

@@ -351,7 +351,7 @@ def test_import_says_which_weights_it_used(imported):
     assert runs["official_c_gf8_bw3_zip"].state_dict == "state_dict"
     assert "avg_gen_state_dict" in lines[0] and "the generator state dict" in lines[1]
     run = runs["official_a_gf8_bw4_legacy"].model_dir
-    assert sorted(os.listdir(run)) == ["checkpoints", "config.json", "import.json"]
+    assert sorted(os.listdir(run)) == [".lock", "checkpoints", "config.json", "import.json"]
     assert sorted(os.listdir(os.path.dirname(run))) == ["a", "c"]  # no staging directory left
 
 
@@ -491,7 +491,7 @@ def test_existing_model_dir_is_refused(tmp_path):
     (tmp_path / "run" / "config.json").write_text("{}")
     with pytest.raises(importer.ImportCheckpointError, match="not an empty directory"):
         importer.import_checkpoint(ZIP_C, "autogan_cifar10_c", GF_DIM, 3, str(tmp_path / "run"))
-    assert os.listdir(tmp_path / "run") == ["config.json"]
+    assert os.listdir(tmp_path / "run") == ["config.json"]  # refused before it is held
 
 
 # -- the command line ----------------------------------------------------------
@@ -505,7 +505,7 @@ def test_cli_imports_and_refuses_in_one_line(tmp_path):
                 "--bottom_width=3", f"--model_dir={run}")
     assert done.returncode == 0, done.stderr
     assert "imported the generator state dict" in done.stdout
-    assert sorted(os.listdir(run)) == ["checkpoints", "config.json", "import.json"]
+    assert sorted(os.listdir(run)) == [".lock", "checkpoints", "config.json", "import.json"]
 
     marker = tmp_path / "pwned"
     evil = write_zip_pth(tmp_path / "evil.pth",

@@ -411,3 +411,25 @@ def test_predict_server_command_line(export_base):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS + ["local"])
+def test_an_empty_request_gets_images_of_the_right_shape(server, local, protocol):
+    """Zero rows in, ``[0, H, W, 3]`` uint8 out, through each signature and transport (REST's
+    JSON cannot say "0 rows of 8": the client asks for one and keeps none)."""
+    predictor = local if protocol == "local" else client_for(server, protocol)
+    images = predictor.predict_z(np.zeros([0, LATENT], np.float32))
+    assert images.shape == (0, 8, 8, 3) and images.dtype == np.uint8
+    generated = predictor.generate_outputs(0, seed=1)
+    assert generated["images"].shape == (0, 8, 8, 3) and generated["png_bytes"] == []
+
+
+def test_the_exported_signatures_promise_the_image_shape(export_base):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(os.path.join(export_base, "3"))
+    for name in ("serving_default", "generate"):
+        spec = loaded.signatures[name].structured_outputs["images"]
+        assert spec.shape.as_list() == [None, 8, 8, 3] and spec.dtype == tf.uint8
+    empty = loaded.signatures["serving_default"](z=tf.zeros([0, LATENT]))["images"]
+    assert empty.shape == (0, 8, 8, 3)

@@ -89,8 +89,10 @@ def report_errors(main, command: str, num_args: int | None = 0):
     Returns:
       A ``main(argv)`` for ``app.run``. Any `errors.AutoganError` (a `errors.UserError`
       such as a bad flag value or file, or a run that failed, such as losses that stayed
-      NaN) exits with status 1 and ``<command>: error: <message>`` on stderr, without
-      traceback or usage text: the message names the flag or file. Other exceptions are
+      NaN) exits with ``<command>: error: <message>`` on stderr, without traceback or
+      usage text: the message names the flag or file. The exit status is the error's
+      ``exit_status`` when it has one (73: another process holds the run directory), 1
+      otherwise. Other exceptions are
       bugs and keep their traceback. ``SystemExit`` (e.g. exit status 75 of a
       preempted run) passes through.
 
@@ -107,7 +109,11 @@ def report_errors(main, command: str, num_args: int | None = 0):
             return main(argv)
         except errors.AutoganError as e:
             sys.stdout.flush()
-            raise SystemExit(f"{command}: error: {e}") from None
+            status = getattr(e, "exit_status", 1)
+            if status == 1:
+                raise SystemExit(f"{command}: error: {e}") from None
+            print(f"{command}: error: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(status) from None
 
     return checked_main
 

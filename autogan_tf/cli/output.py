@@ -14,7 +14,9 @@ By default (no ``--verbosity`` on the command line):
   lines of level I/W and the known CUDA-probing errors; every other byte (our
   messages, Python tracebacks, errors of level E/F) passes unchanged.
 * `quiet_python_logs` shows absl records of ``autogan_tf`` at INFO and above,
-  other libraries' only from ERROR, as short ``autogan: ...`` lines.
+  other libraries' only from ERROR, as short ``autogan: ...`` lines, and our own
+  warnings (a skipped damaged image ...) as one ``autogan: warning: ...`` line
+  without Python's source line under it.
 
 ``--verbosity=0`` (or any explicit value) shows everything, as plain absl would.
 """
@@ -27,6 +29,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 
 # glog / absl C++ line: severity letter, MMDD, time, thread id, file:line]
 _NATIVE_LINE = re.compile(rb"^[IWEF]\d{4} [\d:.]+\s+\d+ [^\]]+\] ")
@@ -38,6 +41,10 @@ _NATIVE_NOISE = (
     rb"remapper failed",
     rb"NodeDef mentions attribute",  # a tf.data graph attribute this build does not know  # a grappler pass that gives up on some graphs; the graph still runs
     rb"cuInit", rb"cuda_platform", rb"cuda_executor", rb"cuda_diagnostics", rb"cudart_stub",
+    # libjpeg's own messages about a damaged file: the data module names the file itself
+    # (an error, or a one-line warning with --on_bad_image=skip).
+    rb"Improper call to JPEG library", rb"Premature end of JPEG file", rb"Corrupt JPEG data",
+    rb"Invalid JPEG file structure", rb"Bogus marker length", rb"JPEG datastream contains",
 )
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -172,6 +179,17 @@ def quiet_python_logs():
     handler.addFilter(_OwnRecords())
     handler.setFormatter(_ShortFormatter())
     std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
+    warnings.formatwarning = _format_warning
+
+
+_PYTHON_FORMAT_WARNING = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    """Our warnings as one ``autogan: warning: ...`` line; others as Python formats them."""
+    if category.__module__.startswith("autogan_tf"):
+        return f"autogan: warning: {message}\n"
+    return _PYTHON_FORMAT_WARNING(message, category, filename, lineno, line)
 
 
 _FILTER: NativeLogFilter | None = None

@@ -31,12 +31,10 @@ def main(argv):
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     strategy = common.apply_runtime_flags(distributed=True)
-    from autogan_tf import lifecycle
     from autogan_tf.search import loop
 
     config = config_lib.from_flags(SearchConfig, FLAGS)
     config.check_reward()
-    lifecycle.prepare(FLAGS.model_dir, config, loop.check_config, FLAGS.min_free_mb)
     result = loop.run_search(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
                                strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     if result.get("preempted"):

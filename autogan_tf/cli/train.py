@@ -34,15 +34,13 @@ def main(argv):
       argv: the program name, as absl passes it (the command takes no positional arguments).
     """
     strategy = common.apply_runtime_flags(distributed=True)
-    from autogan_tf import lifecycle, training
+    from autogan_tf import training
     from autogan_tf.search import derive
 
     overrides = {}
     if FLAGS.search_result:
         overrides["arch"] = derive.top_arch(FLAGS.search_result, FLAGS.rank)
     config = config_lib.from_flags(TrainConfig, FLAGS, **overrides)
-    lifecycle.prepare(FLAGS.model_dir, config, training.check_model_dir_config,
-                             FLAGS.min_free_mb)
     result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
                             strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     print(json.dumps(result))

@@ -95,12 +95,23 @@ def _is_state_dict(obj) -> bool:
             and all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()))
 
 
+STAGING = ".importing-"  # a staging folder inside the run directory, moved into place last
+
+
+def _leftovers(model_dir: str) -> list[str]:
+    """What ``model_dir`` holds besides its lock and an interrupted import's staging."""
+    if not os.path.isdir(model_dir):
+        return []
+    return [n for n in os.listdir(model_dir)
+            if n != rundir.LOCK and not n.startswith(STAGING)]
+
+
 def _check_model_dir(model_dir: str) -> str:
     """``model_dir`` must be new (or an empty directory): an import never mixes runs."""
     if not model_dir:
         raise ImportCheckpointError("--model_dir is required")
     model_dir = os.path.abspath(model_dir)
-    if os.path.exists(model_dir) and not (os.path.isdir(model_dir) and not os.listdir(model_dir)):
+    if os.path.exists(model_dir) and (not os.path.isdir(model_dir) or _leftovers(model_dir)):
         raise ImportCheckpointError(f"--model_dir={model_dir} already exists and is not an "
                                     "empty directory; give a new one")
     return model_dir
@@ -205,8 +216,9 @@ def import_checkpoint(path: str, arch, gf_dim: int, bottom_width: int, model_dir
                       echo=print) -> ImportResult:
     """Convert an official AutoGAN ``.pth`` file into a run directory.
 
-    The run directory is written in a staging directory and renamed into place once
-    complete and verified, so a failure leaves nothing behind; the other commands
+    The run directory is held for the import (`rundir.locked`) and written in a staging
+    folder that is moved into place once complete and verified (``config.json`` last), so
+    a failure leaves no run behind; the other commands
     (``autogan-evaluate``, ``autogan-export``, ...) then use it as a run of their own.
 
     Args:
@@ -239,8 +251,10 @@ def import_checkpoint(path: str, arch, gf_dim: int, bottom_width: int, model_dir
     provenance = {"source": os.path.abspath(path), "sha256": _sha256(path),
                   "state_dict": label, "layout": weights.detect_generator_layout(state),
                   "num_tensors": len(state), **_sizes(config)}
-    _write_atomically(model_dir, lambda staging: _write_run(staging, generator, config,
-                                                            provenance))
+    with rundir.locked(model_dir):
+        _check_model_dir(model_dir)  # again, now that no other import can write it
+        _write_atomically(model_dir, lambda staging: _write_run(staging, generator, config,
+                                                                provenance))
     if echo is not None:
         what = "the generator state dict" if label == BARE else label
         echo(f"imported {what} of {path} ({len(state)} tensors) into {model_dir}")
@@ -252,20 +266,23 @@ def _sizes(config) -> dict:
 
 
 def _write_atomically(model_dir: str, write):
-    """Run ``write(staging)`` on a fresh directory beside ``model_dir``, then rename it.
+    """Run ``write(staging)`` on a fresh folder inside ``model_dir``, then move its entries up,
+    ``config.json`` last.
 
-    A failure (or an interrupt) removes the staging directory, so ``model_dir``
-    either appears complete or not at all.
+    A failure (or an interrupt) removes the staging folder; a kill during the moves leaves
+    no ``config.json``, which every reader requires, and the staging folders of earlier
+    interrupted imports are removed here (the caller holds the directory's lock).
     """
-    parent = os.path.dirname(model_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(model_dir)}.importing-", dir=parent)
+    for name in os.listdir(model_dir):
+        if name.startswith(STAGING):
+            shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
+    staging = tempfile.mkdtemp(prefix=STAGING, dir=model_dir)
     try:
         _chmod_default(staging)
         write(staging)
-        if os.path.isdir(model_dir):
-            os.rmdir(model_dir)  # empty, checked before
-        os.rename(staging, model_dir)
+        for name in sorted(os.listdir(staging), key=lambda n: n == rundir.TRAIN_CONFIG):
+            os.rename(os.path.join(staging, name), os.path.join(model_dir, name))
+        os.rmdir(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

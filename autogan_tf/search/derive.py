@@ -130,17 +130,23 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
     Raises:
       errors.UserError: a bad ``select_by`` or an unreadable ``search_result``
         (see `read_top_archs`).
+      rundir.RunDirLocked: another process writes ``model_dir``.
     """
-    from autogan_tf import config as config_lib
-    from autogan_tf import runlog, training
-    from autogan_tf.metrics import classifiers
-
     if select_by not in SELECT_BY:
         raise errors.UserError(f"--select_by must be one of {SELECT_BY}, got {select_by!r}")
     top = distinct_archs(read_top_archs(search_result))
     if num_archs:
         top = top[:num_archs]
-    config = dict(base_config)
+    with rundir.locked(model_dir):  # one derive per directory (each run holds its own too)
+        return _train_and_rank(top, model_dir, dict(base_config), select_by)
+
+
+def _train_and_rank(top, model_dir, config, select_by) -> dict:
+    """`derive`'s trainings and ranking, holding ``model_dir``."""
+    from autogan_tf import config as config_lib
+    from autogan_tf import runlog, training
+    from autogan_tf.metrics import classifiers
+
     config["classifier"] = classifiers.resolve_classifier(
         config.get("classifier", "inception"), config.get("dataset", "cifar10"), model_dir,
         config.get("data_dir"))

@@ -127,6 +127,17 @@ def _as_uint8_images(value) -> np.ndarray:
     return images.astype(np.uint8)
 
 
+def _one_instead_of_none(signature: str, inputs: dict):
+    """For a request of zero images, the inputs of the same request for one image (None for
+    any other request)."""
+    if signature == GENERATE and NUM_SAMPLES in inputs and int(inputs[NUM_SAMPLES]) == 0:
+        return {**inputs, NUM_SAMPLES: np.int32(1)}
+    value = np.asarray(inputs.get(Z, ()))
+    if signature == SERVING_DEFAULT and value.ndim == 2 and value.shape[0] == 0:
+        return {**inputs, Z: np.zeros([1, value.shape[1]], value.dtype)}
+    return None
+
+
 class Predictor:
     """The shared surface: subclasses implement `predict` for their transport."""
 
@@ -434,6 +445,12 @@ class PredictClient(Predictor):
         return path + verb
 
     def _predict_rest(self, signature, inputs, outputs):
+        one = _one_instead_of_none(signature, inputs)
+        if one is not None:
+            # JSON cannot say "0 rows of 8": [] is shape [0], which the signature refuses,
+            # and an empty reply [] loses the image shape. Ask for one row and keep none.
+            result = self._predict_rest(signature, one, outputs)
+            return {name: value[:0] for name, value in result.items()}
         body = {"signature_name": signature,
                 "inputs": {name: to_json_value(value) for name, value in inputs.items()}}
         reply = self._http("POST", self._url(":predict"), body)

@@ -97,10 +97,11 @@ class _Endpoints:
       max_batch: the largest batch a request may ask for.
     """
 
-    def __init__(self, generator, latent_dim, max_batch):
+    def __init__(self, generator, latent_dim, max_batch, image_shape):
         self.generator = generator
         self.latent_dim = latent_dim
         self.max_batch = max_batch
+        self.image_shape = tuple(image_shape)
 
     def _guard_batch(self, batch, what):
         import tensorflow as tf
@@ -113,7 +114,12 @@ class _Endpoints:
         ]
 
     def _images(self, z):
-        return to_uint8(self.generator(z, training=False))
+        # The static [H, W, 3] in the signature's output spec, and a promise kept for an
+        # empty batch too: [0, H, W, 3], whatever the generator's ops make of zero rows.
+        import tensorflow as tf
+
+        return tf.ensure_shape(to_uint8(self.generator(z, training=False)),
+                               (None, *self.image_shape))
 
     def serving_default(self, z):
         """The ``serving_default`` signature: uint8 images from the caller's ``z``.
@@ -155,13 +161,14 @@ class _Endpoints:
         return {IMAGES: images, PNG: png}
 
 
-def build_archive(generator, latent_dim: int, max_batch: int):
+def build_archive(generator, latent_dim: int, max_batch: int, image_shape=None):
     """A `keras.export.ExportArchive` with both signatures; tracks the generator's variables.
 
     Args:
       generator: the Keras generator to export (already built).
       latent_dim: the width of ``z``.
       max_batch: the largest batch either signature accepts.
+      image_shape: ``(H, W, 3)`` of the images (None: the generator is called once to see).
 
     Returns:
       The archive, ready for ``write_out``.
@@ -169,7 +176,8 @@ def build_archive(generator, latent_dim: int, max_batch: int):
     import keras
     import tensorflow as tf
 
-    endpoints = _Endpoints(generator, latent_dim, max_batch)
+    image_shape = image_shape or _image_shape(generator, latent_dim)
+    endpoints = _Endpoints(generator, latent_dim, max_batch, image_shape)
     archive = keras.export.ExportArchive()
     archive.track(generator)
     archive.add_endpoint(SERVING_DEFAULT, endpoints.serving_default, input_signature=[
@@ -307,13 +315,13 @@ def export_generator(generator, export_dir: str, version, *, latent_dim: int | N
     if os.path.exists(target) and not overwrite:
         raise ExportError(f"{target} already exists; choose another --version or pass "
                           "overwrite=True")
-    _image_shape(generator, latent_dim)
+    image_shape = _image_shape(generator, latent_dim)
 
     os.makedirs(export_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
     try:
         out = os.path.join(staging, "model")
-        build_archive(generator, latent_dim, max_batch).write_out(out, verbose=False)
+        build_archive(generator, latent_dim, max_batch, image_shape).write_out(out, verbose=False)
         if warmup_requests:
             write_warmup(out, warmup_logs(latent_dim, warmup_requests, max_batch, model_name))
         if os.path.exists(target):
