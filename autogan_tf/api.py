@@ -15,7 +15,7 @@ the commands do.
     api.train("/tmp/t", arch=result["top_archs"][0]["arch_str"], dataset="shapes", ...)
     generator = api.load_generator("/tmp/t")          # a Keras model: z -> images
     images = api.generate(generator, 16, seed=0)        # uint8 [16, H, W, 3]
-    scores = api.evaluate("/tmp/t", num_samples=5000)   # IS, FID
+    scores = api.evaluate("/tmp/t", num_samples=5000)   # IS, FID, KID
     api.supernet_rewards("/tmp/s", ["1 0 1 1 1 0 0 1 1 1 0 1 0 3"])  # the supernet's view
     path = api.export("/tmp/t", "/tmp/export/autogan")  # SavedModel for TF Serving
 
@@ -202,7 +202,7 @@ def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
 def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema",
              checkpoint: str = "latest", classifier: str | None = None,
              fid_stats: str | None = None, seed: int = 0, batch_size: int = 100) -> dict:
-    """IS and FID of a run's generator (``autogan-evaluate``; also written to
+    """IS, FID and KID of a run's generator (``autogan-evaluate``; also written to
     ``directory/eval_<checkpoint>.json``).
 
     Args:
@@ -216,7 +216,8 @@ def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema
         batch_size: generation and feature batch size.
 
     Returns:
-        ``{"is_mean", "is_std", "fid", "num_samples", "classifier", "checkpoint", ...}``.
+        ``{"is_mean", "is_std", "fid", "kid_mean", "kid_std", "num_samples", "classifier",
+        "checkpoint", ...}`` (KID None when the reference statistics keep no features).
     """
     from autogan_tf import training
 

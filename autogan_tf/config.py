@@ -43,6 +43,7 @@ REWARD_BN_STATISTICS = ("moving", "batch")
 SEARCHES = ("rl", "random")
 RESET_STATISTICS = ("std", "var")
 CTRL_BASELINES = ("iteration", "persistent")
+AUGMENTATIONS = ("translation", "color", "cutout")  # families of --augment (`augment.py`)
 
 
 # -- checks --------------------------------------------------------------------
@@ -130,6 +131,43 @@ def _excluded_choices(name: str, value) -> None:
     from autogan_tf import search_space  # light; imported here to keep this module first
 
     search_space.allowed_choices(value)
+
+
+def augment_policy(policy) -> tuple[str, ...]:
+    """The transformation families a ``--augment`` value names, in its order.
+
+    Args:
+      policy: comma-separated names of `AUGMENTATIONS` (``"translation,color,cutout"``;
+        spaces and case ignored; empty: no augmentation), or a tuple of them.
+
+    Returns:
+      The names as a tuple (empty when off).
+
+    Raises:
+      errors.UserError: an unknown or repeated name (the message names ``--augment``).
+    """
+    items = policy.split(",") if isinstance(policy, str) else list(policy)
+    names = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise errors.UserError(f"--augment: unknown transformation(s) {', '.join(unknown)}; "
+                               f"use a comma-separated list of {', '.join(AUGMENTATIONS)}, "
+                               "or nothing for none")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise errors.UserError(f"--augment: {', '.join(repeated)} named twice in {policy!r}")
+    return names
+
+
+def _augment_policy(name: str, value) -> None:
+    """A value `augment_policy` accepts.
+
+    Raises:
+      errors.UserError: an unknown or repeated transformation, naming the flag.
+    """
+    if not isinstance(value, str):
+        raise errors.UserError(f"--{name} must be a comma-separated string, got {value!r}")
+    augment_policy(value)
 
 
 def one_of(choices: tuple) -> Check:
@@ -338,6 +376,13 @@ class OptimizerSettings(Settings):
     d_lr: float = setting(2e-4, "Adam learning rate of the discriminator.", positive)
     beta1: float = setting(0.0, "Adam beta1 of G and D (paper: 0).", unit_interval)
     beta2: float = setting(0.9, "Adam beta2 of G and D (paper: 0.9).", unit_interval)
+    augment: str = setting(
+        "", "Differentiable augmentation of D's inputs (DiffAugment): comma-separated "
+            "transformations out of translation, color, cutout, e.g. "
+            "'translation,color,cutout'. Real and generated images pass through random "
+            "transformations of these families (drawn independently for each) before every "
+            "D call, in D's steps and in G's step. For small data sets (a few thousand "
+            "images or fewer). Empty: off (the paper).", _augment_policy)
 
     def check_together(self):
         """Checks across fields: D's minibatch-std groups divide the batches D sees.

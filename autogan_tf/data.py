@@ -20,7 +20,11 @@ Names accepted by ``--dataset``:
 
 Images are centre-cropped to a square, resized as PIL's anti-aliased bilinear
 filter (what the official code's torchvision ``Resize`` does), and delivered
-as float32 NHWC in [-1, 1].
+as float32 NHWC in [-1, 1]. Greyscale images (with or without alpha) become RGB by
+repeating the grey, RGBA images lose their alpha channel (as PIL's ``convert("RGB")``,
+which the official code's torchvision loader applies). `describe` says in one line what
+a run reads: how many images and classes, how they were cropped, resized and converted;
+`critic_batches` logs it before training starts.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import re
 import warnings
 
 import numpy as np
+from absl import logging
 
 from autogan_tf import errors
 
@@ -236,7 +241,96 @@ def critic_batches(config, image_size: int, seed: int):
     """
     ds = make_dataset(config.dataset, config.d_batch_size, image_size, split="train", seed=seed,
                       on_bad_image=config.on_bad_image, data_dir=config.data_dir)
+    logging.info("%s", describe(config.dataset, image_size, on_bad_image=config.on_bad_image,
+                                data_dir=config.data_dir))
     return iter(ds.batch(config.n_critic, drop_remainder=True).prefetch(2))
+
+
+def describe(name: str, image_size: int | None = None, split: str = "train", *,
+             on_bad_image: str = "error", data_dir: str | None = None) -> str:
+    """One line saying what a run reads from a data set, so a user sees at once whether a
+    folder was read as intended.
+
+    For example ``folder:/data/faces: 5,000 images in 10 classes (train split), 48x64 to
+    500x375 px, centre-cropped to squares and resized to 32x32 px; 12 greyscale images
+    converted to RGB``. Sizes are width x height as stored. A folder's images are decoded
+    (and cached) as training would, so this costs nothing extra when training follows.
+
+    Args:
+      name: a ``--dataset`` value.
+      image_size: the side the images are resized to (None: the `native_resolution`).
+      split: "train" or "test".
+      on_bad_image: as `make_dataset`.
+      data_dir: the TensorFlow Datasets directory (tfds data sets only).
+
+    Returns:
+      The summary, without a line end.
+
+    Raises:
+      DataError: as `make_dataset`.
+    """
+    kind, arg = parse_dataset(name)
+    _check_arguments(1, image_size, split, on_bad_image, None)
+    size = image_size or native_resolution(name)
+    source = _source(name, size, split, on_bad_image=on_bad_image, data_dir=data_dir,
+                     max_images=None, with_labels=False)
+    count = len(source.labels)
+    if kind != "folder":
+        return (f"{name}: {count:,} images in {num_classes(name)} classes ({split} split), "
+                f"{_resized(source.images.shape[1:3], size)}")
+    paths, _, classes = _list_folder(arg, split)
+    has_splits = len(set(_split_roots(arg).values())) == 2
+    text = (f"{name}: {count:,} image{'s' * (count != 1)} "
+            + (f"in {len(classes)} class{'es' * (len(classes) != 1)}" if classes
+               else "without class sub-folders")
+            + (f" ({split} split)" if has_splits else "")
+            + f", {_stored_sizes(source.stored)}, {_cropped(source.stored, size)}")
+    converted = _converted(source.stored)
+    if converted:
+        text += f"; {converted} converted to RGB"
+    if len(paths) > count:
+        text += f"; {len(paths) - count:,} unreadable file(s) skipped"
+    return text
+
+
+def _stored_sizes(stored) -> str:
+    """"WxH px" when every image has that size, else "WxH to WxH px" (smallest to largest)."""
+    areas = stored[:, 0] * stored[:, 1]
+    small, large = stored[np.argmin(areas)], stored[np.argmax(areas)]
+    if np.all(stored[:, :2] == small[:2]):
+        return f"{small[1]}x{small[0]} px"
+    return f"{small[1]}x{small[0]} to {large[1]}x{large[0]} px"
+
+
+def _cropped(stored, size: int) -> str:
+    """How images of ``stored`` sizes become ``size`` squares (`resize_uint8`)."""
+    not_square = int(np.sum(stored[:, 0] != stored[:, 1]))
+    if not_square == 0:
+        crop = ""
+    elif not_square == len(stored):
+        crop = "centre-cropped to squares and "
+    else:
+        crop = (f"centre-cropped to squares ({not_square:,} "
+                f"{'was' if not_square == 1 else 'were'} not square) and ")
+    return crop + _resized(stored[:, :2], size)
+
+
+def _resized(sides, size: int) -> str:
+    """"resized to SxS px", or "kept at SxS px" when every image already has that size."""
+    if np.all(np.asarray(sides) == size):
+        return f"kept at {size}x{size} px"
+    return f"resized to {size}x{size} px"
+
+
+def _converted(stored) -> str:
+    """"12 greyscale and 3 RGBA images" converted to RGB (empty: none were)."""
+    counts = [(int(np.sum(stored[:, 2] <= 2)), "greyscale"),
+              (int(np.sum(stored[:, 2] == 4)), "RGBA")]
+    counts = [(n, what) for n, what in counts if n]
+    if not counts:
+        return ""
+    total = sum(n for n, _ in counts)
+    return " and ".join(f"{n:,} {what}" for n, what in counts) + f" image{'s' * (total != 1)}"
 
 
 def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data_dir=None,
@@ -276,18 +370,23 @@ def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data
 def _uint8_batches(name, batch_size, image_size, split, *, shuffle, repeat, seed, with_labels,
                    drop_remainder, on_bad_image, data_dir, max_images):
     """(uint8 images, int32 labels) batches at ``image_size``: the shared core of both APIs."""
-    kind, arg = parse_dataset(name)
     _check_arguments(batch_size, image_size, split, on_bad_image, max_images)
     size = image_size or native_resolution(name)
-    if kind == "folder":
-        source = _folder_source(arg, split, size, on_bad_image, max_images)
-    elif kind == "shapes":
-        source = _shapes_source(split, max_images)
-    else:
-        source = _tfds_source(kind, split, data_dir, max_images, labelled_only=with_labels)
+    source = _source(name, size, split, on_bad_image=on_bad_image, data_dir=data_dir,
+                     max_images=max_images, with_labels=with_labels)
     if isinstance(source, _InMemory):
         return _in_memory_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder)
     return _streamed_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder)
+
+
+def _source(name, size, split, *, on_bad_image, data_dir, max_images, with_labels):
+    """The decoded (cached) images of a data set's split: an `_InMemory` or a `_Streamed`."""
+    kind, arg = parse_dataset(name)
+    if kind == "folder":
+        return _folder_source(arg, split, size, on_bad_image, max_images)
+    if kind == "shapes":
+        return _shapes_source(split, max_images)
+    return _tfds_source(kind, split, data_dir, max_images, labelled_only=with_labels)
 
 
 def _check_arguments(batch_size, image_size, split, on_bad_image, max_images):
@@ -303,8 +402,10 @@ def _check_arguments(batch_size, image_size, split, on_bad_image, max_images):
         raise errors.UserError(f"max_images must be positive or None, got {max_images!r}")
 
 
-_InMemory = collections.namedtuple("_InMemory", "images labels")  # uint8 [N,s,s,3], int32 [N]
-_Streamed = collections.namedtuple("_Streamed", "paths labels")  # files decoded on the fly
+# uint8 [N,s,s,3], int32 [N]; a folder's also int [N, 3]: height, width, channels as stored
+_InMemory = collections.namedtuple("_InMemory", "images labels stored", defaults=(None,))
+# files decoded on the fly; ``stored`` as above
+_Streamed = collections.namedtuple("_Streamed", "paths labels stored", defaults=(None,))
 
 
 def _in_memory_batches(source, batch_size, size, shuffle, repeat, seed, drop_remainder):
@@ -431,18 +532,49 @@ def resize_uint8(images, size: int):
     return pil_bilinear_resize(images, size)
 
 
-def _decode(contents):
+def to_rgb(image):
+    """uint8 images with 1 to 4 channels as RGB, as PIL's ``convert("RGB")``.
+
+    Greyscale (1 channel) and greyscale with alpha (2) repeat the grey in R, G and B;
+    RGB (3) is kept; RGBA (4) drops the alpha channel (no blending with a background).
+
+    Args:
+      image: ``[..., C]`` with C in 1..4 (known or not when traced).
+
+    Returns:
+      ``[..., 3]``, same dtype.
+    """
     import tensorflow as tf
 
-    # JPEGs with the accurate integer IDCT (TF's default is the fast one), so pixels match
-    # what PIL/libjpeg give other tools; PNG (and anything else) through decode_image.
-    image = tf.cond(
-        tf.io.is_jpeg(contents),
-        lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False,
-                                   dtype=tf.uint8))
+    grey = tf.shape(image)[-1] < 3
+    return tf.gather(image, tf.where(grey, [0, 0, 0], [0, 1, 2]), axis=-1)
+
+
+def _decode_stored(contents):
+    """An image file's bytes -> (uint8 RGB ``[H, W, 3]``, the channels the file stores:
+    1 grey, 2 grey and alpha, 3 RGB, 4 RGBA)."""
+    import tensorflow as tf
+
+    def jpeg():
+        # The accurate integer IDCT (TF's default is the fast one), so pixels match what
+        # PIL/libjpeg give other tools; libjpeg converts grey (and CMYK) itself.
+        # A CMYK JPEG (4 channels) counts as colour, not as RGBA.
+        return (tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+                tf.minimum(tf.io.extract_jpeg_shape(contents)[2], 3))
+
+    def other():  # PNG (and anything decode_image reads): as stored, then `to_rgb`
+        image = tf.io.decode_image(contents, channels=0, expand_animations=False,
+                                   dtype=tf.uint8)
+        return to_rgb(image), tf.shape(image)[2]
+
+    image, channels = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
     image.set_shape([None, None, 3])
-    return image
+    return image, channels
+
+
+def _decode(contents):
+    """An image file's bytes -> uint8 RGB ``[H, W, 3]``."""
+    return _decode_stored(contents)[0]
 
 
 def _load_file(path, size):
@@ -465,12 +597,11 @@ def _folder_source(path, split, size, on_bad_image, max_images):
     cached = _cache_get(key)
     if cached is not None:
         return cached
+    good, images, stored = _decode_all(paths, store, on_bad_image)
     if store is None:
-        good = _decode_all(paths, None, on_bad_image)[0]
-        source = _Streamed(np.asarray([paths[i] for i in good]), labels[good])
+        source = _Streamed(np.asarray([paths[i] for i in good]), labels[good], stored)
     else:
-        good, images = _decode_all(paths, store, on_bad_image)
-        source = _InMemory(images, labels[good])
+        source = _InMemory(images, labels[good], stored)
     return _cache_put(key, source)
 
 
@@ -484,29 +615,38 @@ def _store_size(path, paths, size):
 
 
 def _decode_all(paths, size, on_bad_image):
-    """Decode every file once (in parallel); return indices that decoded and, with ``size``, the pixels.
+    """Decode every file once (in parallel).
 
     This pass is also the validation of the folder: a file that fails to decode
     stops the run with its path, or is skipped with a warning.
+
+    Returns:
+      ``(good, images, stored)``: the indices of the files that decoded; with ``size``
+      their pixels at ``size`` (else None); int32 ``[len(good), 3]``: their height, width
+      and channels as stored (`describe` reports them).
     """
     import tensorflow as tf
 
     def load(index, path):
-        image = _decode(tf.io.read_file(path))
-        return index, (resize_uint8(image, size) if size else tf.shape(image))
+        image, channels = _decode_stored(tf.io.read_file(path))
+        stored = tf.concat([tf.shape(image)[:2], [channels]], axis=0)
+        pixels = resize_uint8(image, size) if size else tf.zeros([0], tf.uint8)
+        return index, stored, pixels
 
     ds = tf.data.Dataset.from_tensor_slices(np.asarray(paths)).enumerate()
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
-    indices, chunks = [], []
-    for index, pixels in ds.batch(_DECODE_BATCH).prefetch(2).as_numpy_iterator():
+    indices, shapes, chunks = [], [], []
+    for index, stored, pixels in ds.batch(_DECODE_BATCH).prefetch(2).as_numpy_iterator():
         indices.append(index)
+        shapes.append(stored)
         chunks.append(pixels)
     good = np.concatenate(indices) if indices else np.zeros([0], np.int64)
     _report_bad(paths, good, on_bad_image)
+    stored = np.concatenate(shapes) if shapes else np.zeros([0, 3], np.int32)
     images = None
     if size:
         images = np.concatenate(chunks) if chunks else np.zeros([0, size, size, 3], np.uint8)
-    return good, images
+    return good, images, stored
 
 
 def _report_bad(paths, good, on_bad_image):

@@ -95,13 +95,19 @@ def configure_threads(inter_op: int = -1, intra_op: int = 0) -> None:
                 f"starts ({e})") from None
 
 
-def make_strategy(name: str = "default", cpu_devices: int = 0) -> tf.distribute.Strategy:
+COLLECTIVE_TIMEOUT = 300.0  # seconds a collective waits for the other workers (multi_worker)
+
+
+def make_strategy(name: str = "default", cpu_devices: int = 0,
+                  collective_timeout: float = COLLECTIVE_TIMEOUT) -> tf.distribute.Strategy:
     """The strategy for ``--strategy=name`` (and ``--cpu_devices``).
 
     Args:
       name: one of `STRATEGIES`.
       cpu_devices: logical CPU devices to split the host CPU into first (0: none), see
         `configure_cpu_devices`.
+      collective_timeout: "multi_worker" only: seconds a collective may wait for the other
+        workers before it fails (0: forever), so a job that lost a worker stops.
 
     Returns:
       A `tf.distribute.Strategy`; for "default" the current (default) strategy.
@@ -131,7 +137,18 @@ def make_strategy(name: str = "default", cpu_devices: int = 0) -> tf.distribute.
         except (ValueError, KeyError, TypeError) as e:
             raise DistributeError(f"TF_CONFIG must be JSON with 'cluster' and 'task' "
                                   f"({type(e).__name__}: {e})") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # A collective that waits longer than this for a peer fails instead of hanging: the
+        # coordination service's heartbeats find a dead worker in seconds, and this bounds
+        # whatever they miss (0: no bound).
+        options = tf.distribute.experimental.CommunicationOptions(
+            timeout_seconds=collective_timeout or None)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def num_workers() -> int:
+    """Workers (and chief) of the cluster ``TF_CONFIG`` describes; 1 without it."""
+    cluster = _tf_config().get("cluster", {})
+    return max(1, sum(len(cluster.get(job, [])) for job in ("chief", "worker")))
 
 
 def _tf_config() -> dict:

@@ -18,6 +18,13 @@ first moment and decay their second moment. ``unused_ops`` decides:
   betas (0, 0.9) the weights then do not move (the first moment is the zero
   gradient) but their second moment decays, enlarging the next real update.
 
+Differentiable augmentation (``augment``, `autogan_tf.augment`): with a policy, every
+image D sees passes through its random transformations first, the real and the generated
+halves of a D step with independent draws of the same family, and G's images in the G
+step too, so G's gradient flows through the transformations. The variates of each D call
+are drawn in cross-replica context from the trainer's `seeds.GAN_AUGMENT` stream, for
+the global batch, as the noise is. With an empty policy nothing of this is in the graph.
+
 The order of steps differs from the official loop only in phase: it runs a
 generator step after discriminator steps 0, 5, 10, ...; we run it after steps
 4, 9, 14, ... so that one compiled call is one whole generator iteration.
@@ -28,6 +35,7 @@ from __future__ import annotations
 import tensorflow as tf
 from absl import logging
 
+from autogan_tf import augment as augment_lib
 from autogan_tf import config as config_lib
 from autogan_tf import errors, losses, models, optimizers, seeds
 from autogan_tf import search_space as ss
@@ -124,9 +132,10 @@ class GANTrainer(tf.Module):
 
     ``strategy``: a `tf.distribute.Strategy` whose scope the models were built
     in (None: the default strategy, one device). Batch sizes stay global: the
-    noise of the whole batch is drawn once in cross-replica context and every
-    replica takes its slice of it and of the real batch, so a multi-replica
-    step sees exactly the data and noise of a one-device step. Each replica's
+    noise (and the augmentation's variates) of the whole batch is drawn once in
+    cross-replica context and every replica takes its slice of it and of the real
+    batch, so a multi-replica step sees exactly the data, noise and augmentation of
+    a one-device step. Each replica's
     loss is its local mean divided by the number of replicas; the optimizers
     sum the replicas' gradients, which gives the gradient of the global mean.
     Build the generator with ``sync_bn=True`` for batch norm over the global
@@ -148,10 +157,13 @@ class GANTrainer(tf.Module):
       ema_decay: keep an EMA copy of the generator with this decay; None for none.
       ema_warmup: ``"bias_correction"`` or ``"none"`` (`ema_decay_at`).
       unused_ops: ``"freeze"`` or ``"momentum"`` (see the module docstring).
-      seed: the run's seed; the noise is its `seeds.GAN_NOISE` stream.
+      seed: the run's seed; the noise is its `seeds.GAN_NOISE` stream, the augmentation's
+        variates its `seeds.GAN_AUGMENT` stream.
       jit_compile: compile the steps with XLA.
       precision: None, ``"float32"`` or ``"bfloat16"`` (above).
       strategy: the `tf.distribute.Strategy` (above).
+      augment: the differentiable augmentation of D's inputs, a ``--augment`` policy
+        (``"translation,color,cutout"``; see the module docstring); empty: none.
 
     Raises:
       errors.UserError: ``g_batch_size`` not a multiple of the replicas.
@@ -162,7 +174,7 @@ class GANTrainer(tf.Module):
     def __init__(self, generator, discriminator, *, g_lr=2e-4, d_lr=2e-4, beta1=0.0,
                  beta2=0.9, n_critic=5, g_batch_size=128, lr_decay_iters=None,
                  ema_decay=None, ema_warmup="bias_correction", unused_ops="freeze", seed=0,
-                 jit_compile=False, precision=None, strategy=None):
+                 jit_compile=False, precision=None, strategy=None, augment=""):
         super().__init__(name="gan_trainer")
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
@@ -171,7 +183,7 @@ class GANTrainer(tf.Module):
                                    f"{self.replicas} replicas")
         # The settings' own checks (`autogan_tf.config`), as when they come in a configuration.
         config_lib.check_values(n_critic=n_critic, g_batch_size=g_batch_size, unused_ops=unused_ops,
-                            ema_warmup=ema_warmup)
+                            ema_warmup=ema_warmup, augment=augment)
         if ema_decay is not None:
             config_lib.check_values(ema_decay=ema_decay)
         if precision is not None:
@@ -186,6 +198,7 @@ class GANTrainer(tf.Module):
         self.n_critic = n_critic
         self.g_batch_size = g_batch_size
         self.unused_ops = unused_ops
+        self.augment = config_lib.augment_policy(augment)
         self.ema_decay = ema_decay
         self.ema_warmup = ema_warmup
         # XLA is off by default: on CPU its convolutions bypass oneDNN and the
@@ -206,6 +219,8 @@ class GANTrainer(tf.Module):
             self.g_opt.build(generator.trainable_variables)
             self.d_opt.build(discriminator.trainable_variables)
             self.noise = seeds.generator(seed, seeds.GAN_NOISE)
+            self.augment_noise = (seeds.generator(seed, seeds.GAN_AUGMENT) if self.augment
+                                  else None)
             self.ema_generator = None
             if ema_decay is not None:
                 if self.search:
@@ -252,9 +267,24 @@ class GANTrainer(tf.Module):
         per_replica = self.strategy.run(lambda: step(*args))
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    def _d_step(self, real, z, arch, stage):
+    def _augment_variates(self, batch):
+        """The augmentation's uniform variates of one D call of ``batch`` images (the global
+        batch, drawn in cross-replica context; `augment.draw`)."""
+        return augment_lib.draw(self.augment, batch, self.augment_noise.make_seeds(1)[:, 0])
+
+    def _augmented(self, images, variates):
+        """``images`` through the augmentation with this replica's rows of ``variates``
+        (``images`` themselves when ``variates`` is None: augmentation off)."""
+        if variates is None:
+            return images
+        return augment_lib.apply(images, self.augment,
+                                 tf.nest.map_structure(self._shard, variates))
+
+    def _d_step(self, real, z, arch, stage, real_variates=None, fake_variates=None):
         real, z = self._shard(real), self._shard(z)
         fake = tf.stop_gradient(self.generate(z, arch, stage, training=True))
+        real = self._augmented(real, real_variates)
+        fake = self._augmented(fake, fake_variates)
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             # Two training-mode passes, real then fake, as the official step: each
@@ -268,14 +298,15 @@ class GANTrainer(tf.Module):
         self.d_opt.apply_gradients(pairs)
         return loss
 
-    def _g_step(self, z, arch, stage):
+    def _g_step(self, z, arch, stage, variates=None):
         if self.search:
             usage = self.generator.variable_usage(arch, stage)
             variables, masks = [v for v, _ in usage], [m for _, m in usage]
         else:
             variables, masks = self.generator.trainable_variables, None
         with tf.GradientTape() as tape:
-            fake = self.generate(self._shard(z), arch, stage, training=True)
+            fake = self._augmented(self.generate(self._shard(z), arch, stage, training=True),
+                                   variates)
             # D in training mode, as the official G step: one more power iteration.
             loss = self._replica_loss(losses.generator_hinge_loss(
                 self.discriminator(fake, stage=stage, training=True)))
@@ -315,8 +346,12 @@ class GANTrainer(tf.Module):
         """
         def body(i, losses):
             arch = None if archs is None else archs[i]
-            z = self._z(tf.shape(reals[i])[0])  # global batch, cross-replica
-            loss = self._run(self._d_step, reals[i], z, arch, stage)
+            batch = tf.shape(reals[i])[0]
+            z = self._z(batch)  # global batch, cross-replica
+            # Real and fake: independent draws of one family (`augment`).
+            views = ((self._augment_variates(batch), self._augment_variates(batch))
+                     if self.augment else ())
+            loss = self._run(self._d_step, reals[i], z, arch, stage, *views)
             return i + 1, losses.write(i, tf.cast(loss, tf.float32))
 
         losses = tf.TensorArray(tf.float32, size=self.n_critic)
@@ -327,7 +362,8 @@ class GANTrainer(tf.Module):
     def _iteration(self, reals, archs, stage):
         d_losses = self._critic_steps(reals, archs, stage)
         z = self._z(self.g_batch_size)
-        g_loss = self._run(self._g_step, z, None if archs is None else archs[-1], stage)
+        views = (self._augment_variates(self.g_batch_size),) if self.augment else ()
+        g_loss = self._run(self._g_step, z, None if archs is None else archs[-1], stage, *views)
         if self.ema_generator is not None:
             self._update_ema()
         finite = tf.reduce_all(tf.math.is_finite(d_losses)) & tf.math.is_finite(g_loss)
@@ -381,10 +417,13 @@ class GANTrainer(tf.Module):
         return int(tf.convert_to_tensor(self.g_opt.iterations))
 
     def checkpoint_items(self):
-        """Name -> trackable: G, D, both optimizers, the noise generator and the EMA copy (if
-        any), for the run's `tf.train.Checkpoint` (the names are the checkpoint format)."""
+        """Name -> trackable: G, D, both optimizers, the noise generator, the EMA copy and the
+        augmentation's stream (if any), for the run's `tf.train.Checkpoint` (the names are
+        the checkpoint format)."""
         items = {"generator": self.generator, "discriminator": self.discriminator,
                  "g_opt": self.g_opt, "d_opt": self.d_opt, "noise": self.noise}
+        if self.augment_noise is not None:
+            items["augment_noise"] = self.augment_noise
         if self.ema_generator is not None:
             items["ema_generator"] = self.ema_generator
         return items

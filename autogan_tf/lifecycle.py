@@ -16,11 +16,25 @@ wrong:
   the checkpoint kept and what to change.
 * Preemption: SIGTERM or SIGINT. At its next safe point (`LongRun.safe_point`)
   the run checkpoints and returns ``{"preempted": True, ...}``; the command
-  exits with status 75 and rerunning it resumes.
+  exits with status 75 and rerunning it resumes. In a multi-worker job the
+  signal reaches one host: at every safe point the workers vote (one small
+  all-reduce), so all of them checkpoint at the same step and exit 75 together.
+* A lost worker: a collective that finds a peer gone (the coordination service's
+  heartbeats, or ``--collective_timeout``) stops every survivor with one line
+  naming the worker and the checkpoint to resume from, exit status 75
+  (`WorkerLost`), so a scheduler reruns the whole job.
+
+Why not TensorFlow's ``PreemptionCheckpointHandler``: it owns the checkpoint
+(its manager, its directory, its restore at construction) and counts one step
+per call of the function it runs. Our runs keep their own checkpoint (the chief
+writes ``model_dir``, the data positions, the roll-back view) and stop at
+controller steps too, so the same agreement is made here with one all-reduce
+per safe point and the checkpoint code the runs already share.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from typing import Callable, Optional
@@ -40,6 +54,50 @@ class Diverged(Exception):
 
 class Preempted(Exception):
     """A signal asked the run to stop; it is checkpointed in ``args[0]``."""
+
+
+class WorkerLost(errors.AutoganError):
+    """Another worker of a multi-worker job went away (killed, crashed, unreachable).
+
+    The survivors cannot go on (their collectives have no peer) nor checkpoint (saving
+    needs every worker): they stop, naming the newest complete checkpoint. The exit status
+    is 75, a scheduler's "rerun": rerunning every worker resumes from it.
+    """
+
+    exit_status = 75
+
+
+# The errors a collective raises when a peer is gone or silent.
+_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.AbortedError)
+
+
+_PEER_FAILURES = (("stopped sending heartbeats", "it stopped sending heartbeats"),
+                  ("Connection reset by peer", "its connection was reset"),
+                  ("Socket closed", "its connection closed"),
+                  ("Connection refused", "it refused connections"))
+
+
+def _peer_failure(error) -> str:
+    """What happened to the peer, in a few words, from a collective's error."""
+    text = str(getattr(error, "message", error))
+    for phrase, words in _PEER_FAILURES:
+        if phrase in text:
+            return words
+    if isinstance(error, tf.errors.DeadlineExceededError):
+        return "no answer within --collective_timeout"
+    lines = [re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip() for line in text.splitlines()]
+    return next((line for line in lines if line and not line.endswith(":")), type(error).__name__)[:200]
+
+
+def _lost_worker(error) -> str:
+    """Which other task an error of a collective names, as "worker 1"; "a worker" if none."""
+    me = distribute.task()
+    for job, index in re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)",
+                                 str(getattr(error, "message", error))):
+        if (job, int(index)) != me:
+            return f"{job} {index}"
+    return "a worker"
 
 
 # -- the mechanics of the faults ------------------------------------------------------------
@@ -177,6 +235,20 @@ class Preemption:
 
 
 # -- the run -----------------------------------------------------------------------------------
+def _stop_vote(strategy):
+    """A compiled ``vote([asked, asked * task]) -> sums over every replica of every worker``:
+    how many workers were asked to stop, and (for one) which."""
+
+    @tf.function(autograph=False)
+    def vote(local):
+        per_replica = strategy.run(lambda: tf.identity(local))
+        total = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return total[0] / strategy.num_replicas_in_sync * distribute.num_workers(), \
+            total[1] / strategy.num_replicas_in_sync * distribute.num_workers()
+
+    return vote
+
+
 class LongRun:
     """A run that checkpoints, survives NaN/Inf and signals, and resumes (see the module).
 
@@ -188,15 +260,20 @@ class LongRun:
       checkpoints: the run's `checkpointing.RunCheckpoints`.
       max_nan_restores: roll-backs allowed (``--max_nan_restores``).
       log: the run's `runlog.RunLog` (events are its JSON lines).
+      strategy: the `tf.distribute` strategy the run trains under (None: the current one);
+        with several workers, they agree on when to stop (`safe_point`).
     """
 
-    def __init__(self, model_dir: str, checkpoints, max_nan_restores: int, log):
+    def __init__(self, model_dir: str, checkpoints, max_nan_restores: int, log, strategy=None):
         self.model_dir = model_dir
         self.chief = distribute.is_chief()
         self.checkpoints = checkpoints
         self.rollback = NonFiniteRollback(checkpoints, max_nan_restores)
         self.log = log
         self._preemption = None
+        self.workers = distribute.num_workers()
+        self._vote = _stop_vote(strategy or tf.distribute.get_strategy()) \
+            if self.workers > 1 else None
 
     # -- what a run supplies -------------------------------------------------------------
     def advance(self) -> None:
@@ -247,16 +324,31 @@ class LongRun:
         return self.checkpoints.save(number)
 
     def safe_point(self, saved: str | None = None) -> None:
-        """Where the run may stop: if a signal asked it to, checkpoint (unless ``saved`` is
-        the checkpoint just written) and raise `Preempted`.
+        """Where the run may stop: if a signal asked it (or, in a multi-worker job, any
+        worker) to, checkpoint (unless ``saved`` is the checkpoint just written) and raise
+        `Preempted`.
+
+        Every worker calls this at the same points in the same order, so their votes (one
+        all-reduce each) line up and they all stop at the same step.
 
         Args:
           saved: the path of a checkpoint written at this very point, or None.
         """
-        if self._preemption is not None:
-            path = self._preemption.checkpoint_if_requested(self.save, saved)
-            if path is not None:
-                raise Preempted(path)
+        if self._preemption is None:
+            return
+        asked = self._preemption.requested
+        if self._vote is not None:
+            count, task_sum = self._vote(tf.constant(
+                [float(asked), float(asked) * distribute.task()[1]]))
+            if not count:
+                return
+            if not asked:
+                logging.warning("worker %d was asked to stop: every worker checkpoints at %s "
+                                "and stops", int(round(float(task_sum) / float(count))),
+                                self.describe_position())
+        elif not asked:
+            return
+        raise Preempted(saved if saved is not None else self.save())
 
     def run(self) -> dict:
         """`advance` to the end and return `finish`'s result; after a signal, the checkpoint
@@ -277,9 +369,22 @@ class LongRun:
                         self._roll_back(str(e))
             except Preempted as stop:
                 return self._preempted(stop.args[0], preemption.signal)
+            except _PEER_ERRORS as e:
+                if self.workers == 1:
+                    raise
+                raise self._worker_lost(e) from None
             finally:
                 self._preemption = None
         return self.finish()
+
+    def _worker_lost(self, error) -> WorkerLost:
+        """The one line a survivor stops with when a collective lost its peer."""
+        reason = _peer_failure(error)
+        self.log.log({"event": "worker_lost", "reason": reason, **self.position()})  # the line
+        # below is what the terminal shows
+        return WorkerLost(f"{_lost_worker(error)} of the cluster went away ({reason}); this "
+                          f"worker stops too at {self.describe_position()}. Rerun every worker "
+                          f"to resume from {self.checkpoints.latest}")
 
     def _roll_back(self, reason: str) -> None:
         """Back to the last good checkpoint after a NaN/Inf, or stop when out of retries."""
@@ -304,8 +409,9 @@ class LongRun:
         record = {"event": "preempted", "checkpoint": checkpoint, "signal": signal,
                   **self.position()}
         self.log_event(record)
-        logging.warning("stopped after signal %s at %s; checkpoint %s. Rerun the same command "
-                        "to resume", signal, self.describe_position(), checkpoint)
+        why = f"signal {signal}" if signal is not None else "another worker's signal"
+        logging.warning("stopped after %s at %s; checkpoint %s. Rerun the same command to "
+                        "resume", why, self.describe_position(), checkpoint)
         return {"preempted": True, **record}
 
     def close(self) -> None:
@@ -356,7 +462,7 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
         t0 = time.time()
         try:
             result = run.run()
-            run.log_event({"event": "wall_time", "seconds": time.time() - t0})
+            run.log.log({"event": "wall_time", "seconds": time.time() - t0})  # the log only
         finally:
             run.close()
     distribute.cleanup_worker_dir(model_dir)

@@ -76,8 +76,8 @@ def make_trainer(config: TrainConfig, g, d, strategy=None):
     """The `gan_trainer.GANTrainer` of ``config`` for ``g`` and ``d``.
 
     Args:
-      config: the `config.TrainConfig` giving the optimiser, EMA, precision and seed settings;
-        with ``lr_decay`` the learning rates decay linearly over ``max_iters``.
+      config: the `config.TrainConfig` giving the optimiser, augmentation, EMA, precision and
+        seed settings; with ``lr_decay`` the learning rates decay linearly over ``max_iters``.
       g: the generator to train.
       d: the discriminator to train.
       strategy: the `tf.distribute` strategy the trainer builds its variables under
@@ -92,7 +92,7 @@ def make_trainer(config: TrainConfig, g, d, strategy=None):
         lr_decay_iters=config.max_iters if config.lr_decay else None,
         ema_decay=config.ema_decay, ema_warmup=config.ema_warmup, seed=config.seed,
         jit_compile=config.jit_compile,
-        precision=config.precision, strategy=strategy)
+        precision=config.precision, strategy=strategy, augment=config.augment)
 
 
 def make_evaluator(config: TrainConfig, model_dir: str, strategy=None):
@@ -157,7 +157,7 @@ class TrainingRun(lifecycle.LongRun):
                                                    fresh_data=self._fresh_batches)
         super().__init__(model_dir, checkpoints, config.max_nan_restores,
                          runlog.RunLog(model_dir, name=rundir.TRAIN_LOG,
-                                       is_chief=distribute.is_chief()))
+                                       is_chief=distribute.is_chief()), strategy)
         self.best = checkpoints.manager_for(rundir.BEST, max_to_keep=1)
         self.models_finite = lifecycle.make_finite_check(g, d)
         self.evaluator = make_evaluator(config, model_dir, strategy)

@@ -3,6 +3,7 @@
     python bench/bench_train.py                       # 256/128 and 64/64, float32 and bfloat16
     python bench/bench_train.py --widths=64x64 --precisions=float32 --seconds=10
     python bench/bench_train.py --quick --widths=8x8  # a few-second smoke run
+    python bench/bench_train.py --widths=256x128 --augment=translation,color,cutout
     python bench/bench_train.py --output=bench_train.json
 
 One generator iteration is what `GANTrainer.train_iteration` compiles:
@@ -23,6 +24,11 @@ For every width the precisions (and XLA variants) are timed in alternating
 rounds after two warm-up iterations each, and the median iteration time is
 reported with GFLOP/s and the fraction of the conv and matmul peaks, whose
 kernels (`bench/peak.py`) are timed in every round under the same load.
+
+``--augment=POLICY`` times every variant a second time with D's differentiable
+augmentation on (``+augment`` variants, `autogan_tf.augment`), in the same alternating
+rounds, and reports ``augment_slowdown``: each variant's median time with augmentation
+over its time without. The FLOP count leaves the augmentation out (it does not multiply).
 """
 
 from __future__ import annotations
@@ -56,19 +62,21 @@ def _parse_widths(text: str) -> list[tuple[int, int]]:
     return widths
 
 
-def build_trainer(arch, gf_dim, df_dim, precision, jit_compile, args, ema=True):
+def build_trainer(arch, gf_dim, df_dim, precision, jit_compile, args, ema=True, augment=""):
     from autogan_tf import gan_trainer, models
 
     g = models.DerivedGenerator(arch, gf_dim=gf_dim, latent_dim=args.latent_dim)
     d = models.Discriminator(df_dim, num_cells=g.num_cells)
     extra = {} if precision == "float32" else {"precision": precision}
+    if augment:
+        extra["augment"] = augment
     return gan_trainer.GANTrainer(
         g, d, n_critic=args.n_critic, g_batch_size=args.g_batch,
         ema_decay=0.999 if ema else None, jit_compile=jit_compile, seed=0, **extra)
 
 
-def _variant_name(precision, jit):
-    return precision + ("+xla" if jit else "")
+def _variant_name(precision, jit, augment=""):
+    return precision + ("+xla" if jit else "") + ("+augment" if augment else "")
 
 
 def measure_width(gf_dim, df_dim, args, probe) -> dict:
@@ -81,13 +89,15 @@ def measure_width(gf_dim, df_dim, args, probe) -> dict:
     variants, compile_seconds = {}, {}
     for precision in args.precisions:
         for jit in args.jit:
-            name = _variant_name(precision, jit)
-            trainer = build_trainer(args.arch, gf_dim, df_dim, precision, jit, args)
-            start = time.perf_counter()
-            trainer.train_iteration(reals)["g_loss"].numpy()
-            compile_seconds[name] = round(time.perf_counter() - start, 2)
-            trainer.train_iteration(reals)["g_loss"].numpy()  # second warm-up
-            variants[name] = (lambda t=trainer: t.train_iteration(reals)["g_loss"].numpy())
+            for augment in [""] + ([args.augment] if args.augment else []):
+                name = _variant_name(precision, jit, augment)
+                trainer = build_trainer(args.arch, gf_dim, df_dim, precision, jit, args,
+                                        augment=augment)
+                start = time.perf_counter()
+                trainer.train_iteration(reals)["g_loss"].numpy()
+                compile_seconds[name] = round(time.perf_counter() - start, 2)
+                trainer.train_iteration(reals)["g_loss"].numpy()  # second warm-up
+                variants[name] = (lambda t=trainer: t.train_iteration(reals)["g_loss"].numpy())
     samples = peak.interleaved(variants, args.seconds * len(variants), rounds=args.rounds,
                                probe=probe)
     flops = iteration_flops(models.generator_macs(args.arch, gf_dim, args.latent_dim),
@@ -116,6 +126,12 @@ def add_fractions(result, peaks):
             width["speedup_vs_float32"] = {
                 name: round(base["median_seconds"] / s["median_seconds"], 3)
                 for name, s in variants.items() if name != "float32"}
+        augmented = {name: s for name, s in variants.items() if name.endswith("+augment")}
+        if augmented:
+            width["augment_slowdown"] = {
+                name: round(s["median_seconds"]
+                            / variants[name[:-len("+augment")]]["median_seconds"], 3)
+                for name, s in augmented.items()}
 
 
 def parse_args(argv=None):
@@ -127,6 +143,9 @@ def parse_args(argv=None):
     p.add_argument("--g_batch", type=int, default=128)
     p.add_argument("--d_batch", type=int, default=64)
     p.add_argument("--n_critic", type=int, default=5)
+    p.add_argument("--augment", default="",
+                   help="Also time every variant with this differentiable-augmentation policy "
+                        "(e.g. translation,color,cutout); empty: without only.")
     p.add_argument("--latent_dim", type=int, default=128)
     p.add_argument("--seconds", type=float, default=20.0, help="Timed seconds per variant.")
     p.add_argument("--rounds", type=int, default=3, help="Alternating rounds over the variants.")
@@ -157,6 +176,7 @@ def main(argv=None):
               "machine": peak.machine(),
               "config": {"arch": args.arch, "g_batch": args.g_batch, "d_batch": args.d_batch,
                          "n_critic": args.n_critic, "ema": True, "image_size": 32,
+                         "augment": args.augment,
                          "quick": args.quick, "seconds_per_variant": args.seconds,
                          "flop_convention": "2 FLOPs per MAC; D step = 1x G fwd + 3x D on "
                                             "2*d_batch; G step = 3x G + 2x D"}}

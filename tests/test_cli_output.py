@@ -172,3 +172,35 @@ def test_a_damaged_jpeg_makes_one_warning_line_and_nothing_else(tmp_path):
                         f"{tmp_path / 'pics' / 'a' / 'broken.jpg'} (first error: jpeg::Uncompress "
                         "failed. Invalid JPEG data or crop window.)"]
     assert "JPEG library" not in out.stderr and "warnings.warn" not in out.stderr
+
+
+def test_a_folder_of_grey_and_rgba_images_trains_and_says_what_it_read(tmp_path):
+    """Before training, one line says how the folder was read; greyscale and RGBA images
+    train as RGB (with D's augmentation on, through the command's flag)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pics = tmp_path / "pics"
+    for name in ("cats", "dogs"):
+        (pics / name).mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(
+            pics / "cats" / f"{i}.png")
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (10, 10), dtype=np.uint8)).save(
+            pics / "dogs" / f"grey{i}.png")
+    Image.fromarray(rng.integers(0, 256, (10, 10, 4), dtype=np.uint8)).save(
+        pics / "dogs" / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (10, 10), dtype=np.uint8)).save(
+        pics / "dogs" / "grey.jpg")
+    out = run_cli("train", f"--model_dir={tmp_path / 'run'}", "--arch=1 0 1 1",
+                  f"--dataset=folder:{pics}", "--gf_dim=4", "--df_dim=4", "--latent_dim=4",
+                  "--g_batch_size=4", "--d_batch_size=2", "--n_critic=1", "--max_iters=2",
+                  "--eval_every=0", "--augment=translation,color,cutout", check=True)
+    summaries = [line for line in out.stderr.splitlines() if "folder:" in line]
+    assert summaries == [(
+        f"autogan: folder:{pics}: 7 images in 2 classes, 10x10 to 12x10 px, centre-cropped to "
+        "squares (3 were not square) and resized to 8x8 px; 3 greyscale and 1 RGBA images "
+        "converted to RGB")]
+    assert "[####################] 2/2" in out.stderr

@@ -377,6 +377,70 @@ def test_truncated_jpeg_is_reported(tmp_path):
     np.testing.assert_array_equal(images[0], np.asarray(Image.open(good).convert("RGB")))
 
 
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """Greyscale, grey+alpha, RGBA, palette, RGB (one not square) PNGs and a greyscale JPEG,
+    in two classes; returns the root."""
+    rng = np.random.default_rng(3)
+    root = tmp_path / "mixed"
+    grey = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    _write(root / "a" / "grey.png", grey)
+    _write(root / "a" / "grey_alpha.png", rng.integers(0, 256, (8, 8, 2), dtype=np.uint8))
+    _write(root / "a" / "rgba.png", rng.integers(0, 256, (8, 8, 4), dtype=np.uint8))
+    _write(root / "b" / "wide.png", _random_pixels(rng, 8, 12))
+    palette = Image.fromarray(_random_pixels(rng, 8, 8)).convert("P")
+    (root / "b").mkdir(parents=True, exist_ok=True)
+    palette.save(root / "b" / "palette.png")
+    _write(root / "b" / "grey.jpg", grey, quality=95)
+    return root
+
+
+def test_greyscale_and_rgba_images_become_rgb_as_pil_converts_them(mixed_folder):
+    paths, _, _ = data._list_folder(str(mixed_folder), "train")
+    images = _collect(data.make_uint8_dataset(f"folder:{mixed_folder}", 8, 8))
+    assert images.shape == (6, 8, 8, 3)
+    for path, image in zip(paths, images):
+        expected = np.asarray(Image.open(path).convert("RGB"))
+        left = (expected.shape[1] - 8) // 2
+        np.testing.assert_array_equal(image, expected[:, left:left + 8], err_msg=path)
+
+
+def test_to_rgb_repeats_grey_and_drops_alpha():
+    grey = np.arange(4, dtype=np.uint8).reshape(2, 2, 1)
+    np.testing.assert_array_equal(data.to_rgb(grey).numpy(), np.repeat(grey, 3, axis=2))
+    grey_alpha = np.concatenate([grey, grey + 100], axis=2)
+    np.testing.assert_array_equal(data.to_rgb(grey_alpha).numpy(), np.repeat(grey, 3, axis=2))
+    rgba = np.arange(16, dtype=np.uint8).reshape(2, 2, 4)
+    np.testing.assert_array_equal(data.to_rgb(rgba).numpy(), rgba[..., :3])
+    np.testing.assert_array_equal(data.to_rgb(rgba[..., :3]).numpy(), rgba[..., :3])
+
+
+def test_describe_says_what_a_folder_was_read_as(mixed_folder, tmp_path):
+    assert data.describe(f"folder:{mixed_folder}", 4) == (
+        f"folder:{mixed_folder}: 6 images in 2 classes, 8x8 to 12x8 px, centre-cropped to "
+        "squares (1 was not square) and resized to 4x4 px; 3 greyscale and 1 RGBA images "
+        "converted to RGB")
+    rng = np.random.default_rng(4)
+    for split, count in (("train", 3), ("test", 1)):
+        for i in range(count):
+            _write(tmp_path / "split" / split / f"{i}.png", _random_pixels(rng, 6, 6))
+    assert data.describe(f"folder:{tmp_path / 'split'}", 6) == (
+        f"folder:{tmp_path / 'split'}: 3 images without class sub-folders (train split), "
+        "6x6 px, kept at 6x6 px")
+    assert data.describe(f"folder:{tmp_path / 'split'}", 6, "test").startswith(
+        f"folder:{tmp_path / 'split'}: 1 image without class sub-folders (test split)")
+    assert data.describe("shapes", 16) == ("shapes: 10,000 images in 8 classes (train split), "
+                                           "resized to 16x16 px")
+
+
+def test_describe_counts_skipped_files(mixed_folder):
+    (mixed_folder / "b" / "broken.png").write_bytes(b"not a png")
+    with pytest.warns(data.BadImageWarning):
+        text = data.describe(f"folder:{mixed_folder}", 8, on_bad_image="skip")
+    assert text.startswith(f"folder:{mixed_folder}: 6 images in 2 classes")
+    assert text.endswith("; 1 unreadable file(s) skipped")
+
+
 def test_folder_of_only_bad_images_is_an_error_even_when_skipping(tmp_path):
     (tmp_path / "a.png").write_bytes(b"nope")
     with pytest.raises(data.DataError, match="a.png"):

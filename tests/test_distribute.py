@@ -1,5 +1,6 @@
 """Host configuration and strategies (autogan_tf.distribute)."""
 
+import os
 import subprocess
 import sys
 
@@ -357,3 +358,96 @@ def test_autogan_search_mirrored_on_two_cpu_devices(tmp_path, tiny_classifier):
     result = json.load(open(tmp_path / "search_result.json"))
     assert result["top_archs"][0]["arch_str"] == last_json(out.stdout)["best_arch"]
     assert len(result["top_archs"]) == 2 and len(result["stage_results"]) == 2
+
+
+# -- a cluster that loses a worker, or hears a SIGTERM on one host --------------------------
+def _start_workers(module, args):
+    """``num_workers=2`` processes of one localhost cluster, not waited for."""
+    from autogan_tf.testing import cluster
+
+    return [subprocess.Popen([sys.executable, "-m", module, *args, "--strategy=multi_worker"],
+                             cwd=ROOT, env=cli_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for tf_config in cluster.local_tf_configs(2)]
+
+
+def _after_a_checkpoint(procs, model_dir, signum, victim, timeout=400):
+    """Wait for the chief's first checkpoint, signal ``victim``; every (code, out, err)."""
+    import signal as signals
+    import time
+
+    folder = os.path.join(model_dir, "checkpoints")
+    deadline = time.time() + timeout
+    try:
+        while not (os.path.isdir(folder) and any(n.endswith(".index")
+                                                 for n in os.listdir(folder))):
+            assert all(p.poll() is None for p in procs), procs[0].stderr.read()[-3000:]
+            assert time.time() < deadline, "no checkpoint"
+            time.sleep(0.3)
+        time.sleep(2)  # well inside the training loop
+        procs[victim].send_signal(getattr(signals, signum))
+        started = time.time()
+        results = [(p,) + p.communicate(timeout=240) for p in procs]
+        return [(p.returncode, out, err) for p, out, err in results], time.time() - started
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+LONG_TRAIN = ["--arch=1 0 1 1", "--max_iters=100000", "--eval_every=0", "--save_every=20",
+              *flag_args(**TINY_GAN, log_every=1)]
+
+
+def _long_search(classifier):
+    return [f"--classifier={classifier}", *flag_args(
+        **TINY_GAN, num_cells=2, shared_iters=100000, max_search_iters=2, grow_steps=1,
+        ctrl_steps=1, ctrl_sample_batch=2, num_candidates=2, topk=2, reward_num_images=10,
+        eval_batch_size=10, reset_window=4, save_every=20, log_every=5, hid_size=8)]
+
+
+def _error_lines(err):
+    return [line for line in err.splitlines() if ": error: " in line]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job,victim", [("train", 1), ("search", 0)])
+def test_a_lost_worker_stops_the_survivor_in_one_line_with_exit_75(tmp_path, tiny_classifier,
+                                                                    job, victim):
+    model_dir = str(tmp_path / job)
+    args = LONG_TRAIN if job == "train" else _long_search(tiny_classifier)
+    procs = _start_workers(f"autogan_tf.cli.{job}", [f"--model_dir={model_dir}", *args])
+    results, seconds = _after_a_checkpoint(procs, model_dir, "SIGKILL", victim)
+    code, _, err = results[1 - victim]
+    assert code == 75 and "Traceback" not in err, err[-3000:]
+    (line,) = _error_lines(err)
+    assert line.startswith(f"autogan-{job}: error: worker {victim} of the cluster went away (")
+    assert "Rerun every worker to resume from " in line and "/checkpoints/ckpt-" in line
+    assert seconds < 120  # stopped within a bound, not hung
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job,victim", [("train", 1), ("search", 0)])
+def test_sigterm_on_one_worker_checkpoints_every_worker_and_the_rerun_resumes(
+        tmp_path, tiny_classifier, job, victim):
+    model_dir = str(tmp_path / job)
+    args = LONG_TRAIN if job == "train" else _long_search(tiny_classifier)
+    module = f"autogan_tf.cli.{job}"
+    procs = _start_workers(module, [f"--model_dir={model_dir}", *args])
+    results, _ = _after_a_checkpoint(procs, model_dir, "SIGTERM", victim)
+    assert [code for code, _, _ in results] == [75, 75], [err[-2000:] for _, _, err in results]
+    stops = [last_json(out) for _, out, _ in results]
+    assert all(s["preempted"] for s in stops)
+    where = "step" if job == "train" else "phase_step"
+    assert stops[0][where] == stops[1][where] and stops[0]["checkpoint"] == stops[1]["checkpoint"]
+    # Rerun every worker: they resume from that checkpoint (a few more steps of training, or
+    # the search from its saved phase step).
+    budget = ([a for a in args if not a.startswith("--max_iters=")]
+              + [f"--max_iters={stops[0]['step'] + 2}"] if job == "train" else
+              [a for a in args if not a.startswith("--shared_iters=")]
+              + [f"--shared_iters={stops[0]['phase_step'] + 2}"])
+    again = run_workers(module, [f"--model_dir={model_dir}", *budget])
+    for proc in again:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "resumed from" in proc.stderr and os.path.basename(stops[0]["checkpoint"]) in \
+            proc.stderr

@@ -204,3 +204,115 @@ def test_bad_statistics_files_name_the_file(tmp_path):
         scores.load_statistics(str(tmp_path / "absent.npz"))
     with pytest.raises(scores.StatsError, match="out.npz"):
         scores.save_statistics(str(tmp_path / "out.npz"), scores.Statistics(np.zeros(3), np.eye(2)))
+
+
+# --------------------------------------------------------------------------- KID
+
+
+def paper_mmd2(x, y):
+    """Bińkowski et al. 2018's unbiased MMD^2 estimate written out pair by pair, with
+    k(a, b) = (a . b / d + 1)^3."""
+    d = x.shape[1]
+
+    def k(a, b):
+        return (float(np.dot(a, b)) / d + 1.0) ** 3
+
+    m, n = len(x), len(y)
+    within_x = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    within_y = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    across = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return within_x + within_y - 2 * across
+
+
+def test_mmd_matches_the_pairwise_formula():
+    rng = np.random.default_rng(10)
+    x, y = rng.normal(size=(12, 5)), rng.normal(0.3, 1.2, size=(9, 5))
+    assert scores.mmd2_unbiased(x, y) == pytest.approx(paper_mmd2(x, y), rel=1e-10)
+
+
+def test_kid_matches_the_formula_on_the_same_subsets():
+    """Mean and (ddof 0) spread of the formula over the subsets the seed draws."""
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=(30, 4)), rng.normal(0.5, 1.0, size=(25, 4))
+    draw = np.random.default_rng(7)
+    reference = [paper_mmd2(a[draw.choice(30, 10, replace=False)],
+                            b[draw.choice(25, 10, replace=False)]) for _ in range(6)]
+    mean, std = scores.kernel_inception_distance(a, b, subsets=6, subset_size=10, seed=7)
+    assert mean == pytest.approx(np.mean(reference), rel=1e-10)
+    assert std == pytest.approx(np.std(reference), rel=1e-10)
+
+
+def test_kid_closed_forms_and_negative_estimates():
+    # x = y = {1, -1} in one dimension: k(1, -1) = 0, k(1, 1) = k(-1, -1) = 8, so the
+    # within-set terms (off the diagonal) are 0 and the estimate is -2 * 16 / 4 = -8.
+    pair = np.array([[1.0], [-1.0]])
+    assert scores.mmd2_unbiased(pair, pair) == pytest.approx(-8.0)
+    # {a, a} against {b, b}: (a^2+1)^3 + (b^2+1)^3 - 2 (ab+1)^3; a = 1, b = 0: 8 + 1 - 2.
+    assert scores.mmd2_unbiased(np.ones((2, 1)), np.zeros((2, 1))) == pytest.approx(7.0)
+    # A set with itself: (2/m) (mean off-diagonal kernel - mean diagonal kernel) <= 0, -> 0.
+    x = np.random.default_rng(12).normal(size=(400, 16))
+    k = (x @ x.T / 16 + 1) ** 3
+    off = (k.sum() - np.trace(k)) / (400 * 399)
+    mean, std = scores.kernel_inception_distance(x, x, subsets=3, subset_size=400)
+    assert mean == pytest.approx(2 / 400 * (off - np.trace(k) / 400), rel=1e-9)
+    assert mean < 0 and abs(mean) < 0.05 * off and std == pytest.approx(0.0, abs=1e-9)
+
+
+def test_kid_is_about_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(13)
+    a, same = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
+    shifted = rng.normal(0.5, 1.0, size=(2000, 8))
+    kid_same, spread = scores.kernel_inception_distance(a, same, subsets=20, subset_size=500)
+    kid_shifted, _ = scores.kernel_inception_distance(a, shifted, subsets=20, subset_size=500)
+    assert abs(kid_same) < 3 * spread and kid_shifted > 20 * spread
+    estimates = [scores.mmd2_unbiased(a[i:i + 50], same[i:i + 50]) for i in range(0, 2000, 50)]
+    assert min(estimates) < 0 < max(estimates)  # unbiased: negative estimates happen
+
+
+def test_kid_refuses_mismatched_or_tiny_sets():
+    with pytest.raises(scores.StatsError, match="one d"):
+        scores.kernel_inception_distance(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(scores.StatsError, match="at least 2"):
+        scores.kernel_inception_distance(np.zeros((1, 3)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="subset_size"):
+        scores.kernel_inception_distance(np.zeros((5, 3)), np.zeros((5, 3)), subset_size=1)
+
+
+def test_a_feature_sample_is_uniform_and_bounded():
+    sample = scores.FeatureSample(capacity=50, seed=0)
+    assert sample.features is None
+    rows = np.arange(1000, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    for start in range(0, 1000, 70):
+        sample.update(rows[start:start + 70])
+    kept = sample.features
+    assert kept.shape == (50, 3) and len(np.unique(kept[:, 0])) == 50
+    # Drawn from the whole stream, not its start: across seeds every tenth is reached.
+    seen = set()
+    for seed in range(10):
+        other = scores.FeatureSample(capacity=50, seed=seed)
+        other.update(rows)
+        seen.update((other.features[:, 0] // 100).astype(int))
+    assert seen == set(range(10))
+    small = scores.FeatureSample(capacity=50)
+    small.update(rows[:20])
+    np.testing.assert_array_equal(np.sort(small.features[:, 0]), rows[:20, 0])
+
+
+def test_statistics_keep_features_for_kid_and_older_files_give_none(tmp_path):
+    rng = np.random.default_rng(14)
+    features = rng.normal(size=(30, 6)).astype(np.float32)
+    stats = scores.Statistics(*scores.feature_statistics(features), classifier="linear",
+                              features=features)
+    path = str(tmp_path / "stats.npz")
+    scores.save_statistics(path, stats)
+    back = scores.load_statistics(path)
+    np.testing.assert_array_equal(back.features, features)
+    other = scores.Statistics(back.mu, back.sigma, features=features[::-1] + 1.0)
+    assert back.kid(other) == scores.kernel_inception_distance(features, features[::-1] + 1.0)
+    old = str(tmp_path / "old.npz")
+    np.savez(old, mu=stats.mu, sigma=stats.sigma)
+    assert scores.load_statistics(old).features is None
+    assert scores.load_statistics(old).kid(back) == (None, None)
+    with pytest.raises(scores.StatsError, match="features of shape"):
+        scores.save_statistics(str(tmp_path / "bad.npz"),
+                               scores.Statistics(stats.mu, stats.sigma, features=features[:, :4]))

@@ -114,3 +114,45 @@ def test_generator_scores_refuse_statistics_of_another_network(tmp_path):
                                   fid_stats=(np.zeros(8), np.eye(8)), splits=2)
     with pytest.raises(ValueError, match="num_samples"):
         streaming.generator_scores(lambda n: None, 5, 5, extractor, splits=10)
+
+
+def test_kid_beside_fid_when_the_reference_keeps_features(tmp_path):
+    rng = np.random.default_rng(5)
+    pool = rng.integers(0, 256, (60, 4, 4, 3), dtype=np.uint8)
+    _, feats = LinearExtractor()(pool)
+    stats = scores.Statistics(*scores.feature_statistics(feats), classifier="linear",
+                              features=feats.astype(np.float32))
+    served = []
+
+    def generate(n):  # the pool's first 40 images, halved, in batches
+        start = sum(served)
+        served.append(n)
+        return pool[start:start + n] // 2
+
+    result = streaming.generator_scores(generate, 40, 16, LinearExtractor(), fid_stats=stats,
+                                        splits=2)
+    half = LinearExtractor()(pool[:40] // 2)[1].astype(np.float32)
+    expected = scores.kernel_inception_distance(half, feats.astype(np.float32))
+    assert result["kid_mean"] == pytest.approx(expected[0], rel=1e-6)
+    # Subsets of at most 1,000 rows take all 40 and 60: every subset is the whole sets.
+    assert result["kid_std"] == pytest.approx(0.0, abs=1e-9 * result["kid_mean"])
+    assert result["kid_mean"] > 0
+    off = streaming.generator_scores(lambda n: pool[:n], 20, 10, LinearExtractor(),
+                                     fid_stats=stats, splits=2, kid=False)
+    assert off["kid_mean"] is None and off["fid"] is not None
+    old = streaming.generator_scores(lambda n: pool[:n], 20, 10, LinearExtractor(),
+                                     fid_stats=(stats.mu, stats.sigma), splits=2)
+    assert old["kid_mean"] is None and old["kid_std"] is None
+
+
+def test_data_set_statistics_keep_a_sample_of_features_for_kid(tmp_path):
+    extractor = LinearExtractor(hw=8)
+    stats = streaming.dataset_statistics("shapes", extractor, num_samples=300, image_size=8,
+                                         batch_size=64)
+    assert stats.features.shape == (300, 6)
+    path = str(tmp_path / "shapes.npz")
+    scores.save_statistics(path, stats)
+    result = streaming.fid_between(path, path)
+    assert result["fid"] == pytest.approx(0.0, abs=1e-6)
+    assert result["kid_mean"] < 0  # a set with itself: unbiased, slightly below 0
+    assert streaming.fid_between(path, path, kid=False)["kid_mean"] is None

@@ -574,3 +574,18 @@ def test_server_keeps_serving_under_a_flood_of_bad_requests(served):
     assert codes == ["INVALID_ARGUMENT"] * 48
     np.testing.assert_array_equal(client.generate(2, seed=9), good)
     assert served.status_json()["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_a_lost_peer_is_named_from_the_collectives_error(monkeypatch):
+    """The survivor's line names the other task and what happened to it."""
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    heartbeat = tf.errors.UnavailableError(None, None, (
+        "Graph execution error:\n\n{{function_node x}} Collective ops is aborted by: Error "
+        "reported from /job:worker/task:0: The following tasks are unhealthy (stopped sending "
+        "heartbeats):\n/job:worker/replica:0/task:1\nThe tasks have crashed."))
+    assert lifecycle._lost_worker(heartbeat) == "worker 1"
+    assert lifecycle._peer_failure(heartbeat) == "it stopped sending heartbeats"
+    timeout = tf.errors.DeadlineExceededError(None, None, "Collective ops timed out")
+    assert lifecycle._lost_worker(timeout) == "a worker"
+    assert lifecycle._peer_failure(timeout) == "no answer within --collective_timeout"

@@ -19,7 +19,7 @@ NUM_CELLS = 3
 
 def _every_purpose():
     """The purposes a search and a training of 3 cells with 65 iterations draw from."""
-    fixed = [seeds.GAN_NOISE, seeds.GAN_INIT, seeds.REWARD_SEEDS, seeds.TRAINING_DATA,
+    fixed = [seeds.GAN_NOISE, seeds.GAN_INIT, seeds.GAN_AUGMENT, seeds.REWARD_SEEDS, seeds.TRAINING_DATA,
              seeds.SAMPLE_GRID, seeds.CLASSIFIER_WEIGHTS, seeds.CLASSIFIER_DATA,
              seeds.CLASSIFIER_FLIPS, seeds.CLASSIFIER_SHIFTS]
     per_level = [f(level) for level in range(NUM_CELLS) for f in (seeds.controller, seeds.data)]

@@ -272,6 +272,10 @@ def define_runtime_flags(small_models: bool = False):
     flags.DEFINE_enum("sync_bn", "auto", ["auto", "true", "false"],
                       "Batch norm in G over the global batch (synchronised across replicas): "
                       "auto = on whenever there is more than one replica.")
+    flags.DEFINE_float("collective_timeout", 300.0,
+                       "--strategy=multi_worker: seconds a collective waits for the other "
+                       "workers before the job stops (exit status 75, rerun every worker to "
+                       "resume); 0: wait forever.")
     flags.DEFINE_integer("cpu_devices", 0,
                          "Split the host CPU into N logical devices for --strategy=mirrored "
                          "(to try data parallelism without GPUs; 0: do not split).")
@@ -305,7 +309,8 @@ def apply_runtime_flags(values=None, distributed=False):
         raise errors.UserError(f"--strategy={values.strategy} is not supported by this command; "
                                "use it with autogan-search, autogan-train, autogan-evaluate or "
                                "autogan-fid-stats")
-    return distribute.make_strategy(values.strategy, values.cpu_devices)
+    return distribute.make_strategy(values.strategy, values.cpu_devices,
+                                    values.collective_timeout)
 
 
 def sync_bn(values, strategy) -> bool:

@@ -1,11 +1,12 @@
-"""autogan-evaluate: Inception Score and FID of a trained generator.
+"""autogan-evaluate: Inception Score, FID and KID of a trained generator.
 
     autogan-evaluate --model_dir=/tmp/train_a [--fid_stats=fid_stats_cifar10_train.npz]
                      [--num_samples=50000] [--classifier=inception|model.keras]
 
-Prints the scores as one JSON line (``is_mean``, ``is_std``, ``fid``, ``num_samples``,
-``classifier``, ``checkpoint``, ``generator``, ``seed``, ``arch``, ``replicas``), also written
-to --output (default MODEL_DIR/eval_<checkpoint>.json).
+Prints the scores as one JSON line (``is_mean``, ``is_std``, ``fid``, ``kid_mean``,
+``kid_std``, ``num_samples``, ``classifier``, ``checkpoint``, ``generator``, ``seed``,
+``arch``, ``replicas``), also written to --output (default MODEL_DIR/eval_<checkpoint>.json).
+KID is null when the reference statistics keep no features (TTUR's files, older ones).
 """
 
 import json

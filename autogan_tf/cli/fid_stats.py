@@ -1,15 +1,17 @@
-"""autogan-fid-stats: FID reference statistics (mu, sigma) of a data set's real images.
+"""autogan-fid-stats: FID/KID reference statistics (mu, sigma, features) of a data set's images.
 
     autogan-fid-stats --dataset=cifar10 --output=fid_stats_cifar10_train.npz
     autogan-fid-stats --dataset=stl10 --output=fid_stats_stl10.npz          # train+unlabelled, 48x48
     autogan-fid-stats --dataset=folder:/data/cifar10 --classifier=clf.keras --output=stats.npz
 
 The .npz has TTUR's keys ``mu`` and ``sigma`` (so TTUR's fid.py reads it) plus
-``classifier``, ``num_samples`` and ``resolution``. The paper's protocol is
+``classifier``, ``num_samples``, ``resolution`` and ``features``: a uniform sample of up
+to 10,000 of the images' features, for KID. The paper's protocol is
 the CIFAR-10 training set, and STL-10 train+unlabelled at 48x48.
 
 Prints one JSON line: ``output``, ``dataset``, ``split``, ``classifier``, ``num_samples``,
-``resolution``, ``feature_dim``, ``replicas`` and ``seconds``.
+``resolution``, ``feature_dim``, ``kid_features`` (features kept for KID), ``replicas``
+and ``seconds``.
 """
 
 import json
@@ -54,6 +56,7 @@ def main(argv):
     print(json.dumps({"output": FLAGS.output, "dataset": FLAGS.dataset, "split": FLAGS.split,
                       "classifier": stats.classifier, "num_samples": stats.num_samples,
                       "resolution": stats.resolution, "feature_dim": int(stats.mu.shape[0]),
+                      "kid_features": len(stats.features),
                       "replicas": strategy.num_replicas_in_sync,
                       "seconds": round(time.time() - start, 1)}))
 

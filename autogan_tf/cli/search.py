@@ -39,7 +39,8 @@ def main(argv):
                                strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))
     if result.get("preempted"):
         print(json.dumps({"preempted": True, "checkpoint": result["checkpoint"],
-                          "iteration": result["iteration"],
+                          "iteration": result["iteration"], "phase": result["phase"],
+                          "phase_step": result["phase_step"],
                           "resume": "rerun the same command"}))
         common.exit_if_preempted(result, "autogan-search")
     best = result["top_archs"][0]

@@ -1,4 +1,5 @@
-"""`Evaluator`: IS and FID of generators (or of images) with one classifier and fixed statistics.
+"""`Evaluator`: IS, FID and KID of generators (or of images) with one classifier and fixed
+statistics.
 
 What the final training evaluates periodically, what ``autogan-evaluate`` and
 the quick start report, and what the search's reward is computed with. Built
@@ -19,7 +20,7 @@ from autogan_tf.metrics import classifiers, scores, streaming
 
 
 class Evaluator:
-    """IS/FID of a generator with one feature extractor and fixed reference statistics.
+    """IS/FID/KID of a generator with one feature extractor and fixed reference statistics.
 
     Args:
       classifier: "inception" or a ``.keras`` classifier file (see
@@ -33,6 +34,8 @@ class Evaluator:
       batch_size: images per generation and classification batch.
       strategy: generation and classification are split across its replicas
         and gathered (None: one device).
+      kid: report KID beside FID when the reference statistics keep features (those
+        computed here do; files written before KID do not); False: only IS and FID.
 
     Raises:
       ClassifierError, InceptionUnavailableError: the classifier cannot be loaded.
@@ -41,7 +44,7 @@ class Evaluator:
 
     def __init__(self, classifier="inception", feature_layer=None, inception_path=None,
                  fid_stats=None, dataset=None, image_size=None, data_dir=None,
-                 model_dir=None, batch_size=100, strategy=None):
+                 model_dir=None, batch_size=100, strategy=None, kid=True):
         self.extractor = classifiers.load_feature_extractor(
             classifier, feature_layer=feature_layer, inception_path=inception_path,
             image_size=image_size)
@@ -50,6 +53,7 @@ class Evaluator:
         self.split_extractor = distribute.split_extractor(self.extractor, strategy)
         self._samplers = {}
         self.batch_size = batch_size
+        self.kid = kid
         self.stats = None
         if fid_stats:
             self.stats = scores.load_statistics(fid_stats)
@@ -80,10 +84,10 @@ class Evaluator:
         return stats
 
     def score_images(self, images) -> dict:
-        """IS (and FID when statistics are set) of uint8 images ``[N, H, W, 3]`` in memory.
+        """IS (and FID, KID when statistics are set) of uint8 images ``[N, H, W, 3]`` in memory.
 
         Returns:
-          The dict of `streaming.generator_scores` (is_mean, is_std, fid, ...).
+          The dict of `streaming.generator_scores` (is_mean, is_std, fid, kid_mean, ...).
 
         Args:
           images: uint8 ``[N, H, W, 3]``, scored in batches of ``batch_size``.
@@ -94,13 +98,13 @@ class Evaluator:
                                    for start in range(0, num, self.batch_size)), num)
 
     def __call__(self, generator, num_samples: int, seed: int = 0) -> dict:
-        """IS/FID of images ``0 .. num_samples - 1`` that ``seed`` names (`sampling`).
+        """IS/FID/KID of images ``0 .. num_samples - 1`` that ``seed`` names (`sampling`).
 
         The images do not depend on the batch size or on how many replicas share the
         work (up to float rounding of the convolutions).
 
         Returns:
-          The dict of `streaming.generator_scores` (is_mean, is_std, fid, ...).
+          The dict of `streaming.generator_scores` (is_mean, is_std, fid, kid_mean, ...).
 
         Args:
           generator: a Keras generator with ``latent_dim``, mapping noise to images in [-1, 1].
@@ -114,7 +118,7 @@ class Evaluator:
         return self.score_batches(self._samplers[key].batches(num_samples, seed), num_samples)
 
     def score_batches(self, batches, num_images: int) -> dict:
-        """IS (and FID when statistics are set) of ``num_images`` images given as uint8
+        """IS (and FID, KID when statistics are set) of ``num_images`` images given as uint8
         batches (e.g. `sampling.ImageSampler.batches`).
 
         Args:
@@ -122,8 +126,9 @@ class Evaluator:
           num_images: how many images the batches hold.
 
         Returns:
-          The dict of `streaming.generator_scores` (is_mean, is_std, fid, ...).
+          The dict of `streaming.generator_scores` (is_mean, is_std, fid, kid_mean, ...).
         """
         iterator = iter(batches)
         return streaming.generator_scores(lambda n: next(iterator), num_images, self.batch_size,
-                                         self.split_extractor, fid_stats=self.stats)
+                                         self.split_extractor, fid_stats=self.stats,
+                                         kid=self.kid)

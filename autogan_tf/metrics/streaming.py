@@ -1,8 +1,11 @@
-"""IS/FID statistics computed batch by batch, of generators, data sets and statistics files.
+"""IS/FID/KID statistics computed batch by batch, of generators, data sets and statistics files.
 
 Images are produced and consumed batch by batch: only the running feature
 mean/covariance and the logits are kept (for CIFAR-10 with Inception, about
-32 MB of covariance plus 50,000 x 1008 logits), never the 50,000 images.
+32 MB of covariance plus 50,000 x 1008 logits), never the 50,000 images. KID
+needs features themselves: a uniform sample of at most `scores.KID_FEATURES` of
+them (`scores.FeatureSample`, 80 MB of Inception features) is kept of a data set
+(stored in its statistics file) and of the generated images.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from autogan_tf import errors
 from autogan_tf.config import IS_SPLITS
-from autogan_tf.metrics.scores import (RunningMoments, Statistics, StatsError,
+from autogan_tf.metrics.scores import (FeatureSample, RunningMoments, Statistics, StatsError,
                                        inception_score_from_logits, load_statistics)
 
 
@@ -51,7 +54,7 @@ class _Progress:
 
 
 def compute_statistics(extractor, uint8_batches: Iterable, max_images: int | None = None,
-                       progress: str | None = None):
+                       progress: str | None = None, sample: FeatureSample | None = None):
     """Stream batches through ``extractor``; return ``(mu, sigma, logits)``.
 
     ``mu``/``sigma`` are the mean and (N-1) covariance of the features,
@@ -63,6 +66,8 @@ def compute_statistics(extractor, uint8_batches: Iterable, max_images: int | Non
       uint8_batches: an iterable of uint8 ``[B, H, W, 3]`` batches.
       max_images: stop after this many images (None: the whole iterable).
       progress: a label for a progress line on stderr (None: silent).
+      sample: a `scores.FeatureSample` that is offered every batch's features (for KID);
+        None: none are kept.
 
     Returns:
       ``(mu, sigma, logits)``: float64 ``[D]`` and ``[D, D]``, float32 ``[N, K]``.
@@ -80,6 +85,8 @@ def compute_statistics(extractor, uint8_batches: Iterable, max_images: int | Non
             batch = batch[:max_images - moments.count]
         logits, features = extractor(batch)
         moments.update(np.asarray(features))
+        if sample is not None:
+            sample.update(features)
         logits_parts.append(np.asarray(logits, dtype=np.float32))
         meter.update(moments.count)
     if moments.count < 2:
@@ -121,8 +128,12 @@ def check_compatible(stats: Statistics, extractor, where: str = "reference stati
 
 
 def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, extractor,
-                     fid_stats=None, splits: int = IS_SPLITS, progress: str | None = None) -> dict:
-    """IS and FID of ``num_samples`` images from ``generate_fn(n) -> uint8 [n, H, W, 3]``.
+                     fid_stats=None, splits: int = IS_SPLITS, progress: str | None = None,
+                     kid: bool = True) -> dict:
+    """IS, FID and KID of ``num_samples`` images from ``generate_fn(n) -> uint8 [n, H, W, 3]``.
+
+    KID compares a uniform sample of at most `scores.KID_FEATURES` generated images'
+    features with the reference's kept features (`scores.kernel_inception_distance`).
 
     Args:
       generate_fn: called with a batch size, returns that many uint8 images.
@@ -133,9 +144,13 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
         ``extractor``); None: ``fid`` is None.
       splits: the Inception Score's splits.
       progress: a label for a progress line on stderr (None: silent).
+      kid: compute KID when the reference statistics keep features (False: never, e.g.
+        for the search's rewards, which need only IS or FID).
 
     Returns:
-      ``dict(is_mean, is_std, fid, num_samples, classifier)``.
+      ``dict(is_mean, is_std, fid, kid_mean, kid_std, num_samples, classifier)``; ``fid``
+      is None without reference statistics, ``kid_mean`` and ``kid_std`` without reference
+      features (statistics files written before KID) or with ``kid=False``.
 
     Raises:
       errors.UserError: ``num_samples`` is below ``max(2, splits)``.
@@ -154,11 +169,16 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
             yield generate_fn(n)
             made += n
 
-    mu, sigma, logits = compute_statistics(extractor, batches(), progress=progress)
+    keep = kid and reference is not None and reference.features is not None
+    sample = FeatureSample() if keep else None
+    mu, sigma, logits = compute_statistics(extractor, batches(), progress=progress,
+                                           sample=sample)
     is_mean, is_std = inception_score_from_logits(logits, splits)
-    fid = reference.fid(Statistics(mu, sigma)) if reference is not None else None
-    return dict(is_mean=is_mean, is_std=is_std, fid=fid, num_samples=int(logits.shape[0]),
-                classifier=extractor.name)
+    generated = Statistics(mu, sigma, features=sample.features if keep else None)
+    fid = reference.fid(generated) if reference is not None else None
+    kid_mean, kid_std = reference.kid(generated) if reference is not None else (None, None)
+    return dict(is_mean=is_mean, is_std=is_std, fid=fid, kid_mean=kid_mean, kid_std=kid_std,
+                num_samples=int(logits.shape[0]), classifier=extractor.name)
 
 
 def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_size: int = 100,
@@ -167,7 +187,8 @@ def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_s
     """Reference statistics of a data set's real images (uint8, no shuffling).
 
     Every image is seen exactly once, in a fixed order, so the statistics do not depend on a
-    seed.
+    seed; a uniform sample of at most `scores.KID_FEATURES` of their features is kept for
+    KID (`scores.FeatureSample`, with a fixed seed).
 
     Args:
       dataset: a ``--dataset`` value.
@@ -181,7 +202,8 @@ def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_s
       progress: a label for a progress line on stderr (None: silent).
 
     Returns:
-      The `Statistics` with ``classifier``, ``num_samples`` and ``resolution`` filled in.
+      The `Statistics` with ``classifier``, ``num_samples``, ``resolution`` and ``features``
+      filled in.
 
     Raises:
       data.DataError: the data set cannot be loaded.
@@ -192,10 +214,11 @@ def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_s
     image_size = image_size or data.native_resolution(dataset)
     ds = data.make_uint8_dataset(dataset, batch_size, image_size, split=split, data_dir=data_dir,
                                  max_images=num_samples)
+    sample = FeatureSample()
     mu, sigma, logits = compute_statistics(extractor, ds.as_numpy_iterator(), max_images=num_samples,
-                                           progress=progress)
+                                           progress=progress, sample=sample)
     return Statistics(mu=mu, sigma=sigma, classifier=extractor.name, num_samples=int(logits.shape[0]),
-                      resolution=int(image_size))
+                      resolution=int(image_size), features=sample.features)
 
 
 def _is_statistics_file(source: str) -> bool:
@@ -228,8 +251,9 @@ def fid_between(first: str, second: str, *, classifier: str = "inception",
                      feature_layer: str | None = None, inception_path: str | None = None,
                      image_size: int | None = None, split: str = "train",
                      batch_size: int = 100, num_samples: int | None = None,
-                     data_dir: str | None = None) -> dict:
-    """FID between two image sources, each a statistics file or a data set (``autogan-fid``).
+                     data_dir: str | None = None, kid: bool = True) -> dict:
+    """FID and KID between two image sources, each a statistics file or a data set
+    (``autogan-fid``).
 
     As TTUR's ``fid.py path1 path2``: a statistics ``.npz`` (TTUR's keys ``mu`` and
     ``sigma``) is read as it is; a data set (``cifar10``, ``shapes``, ``folder:PATH``...)
@@ -241,9 +265,13 @@ def fid_between(first: str, second: str, *, classifier: str = "inception",
         data sets (see `classifiers.load_feature_extractor`); loaded only if needed.
       split, batch_size, num_samples, data_dir: which images of a data set are embedded
         (num_samples None: the whole split).
+      kid: compute KID too (about half a minute with Inception's 2048-d features on two
+        CPU cores); False: ``kid_mean`` and ``kid_std`` are None.
 
     Returns:
-      ``{"fid", "a", "b", "classifier", "num_samples": [n_a, n_b]}``.
+      ``{"fid", "kid_mean", "kid_std", "a", "b", "classifier", "num_samples": [n_a, n_b]}``;
+      ``kid_mean`` and ``kid_std`` are None when a statistics file keeps no features
+      (TTUR's files, ours before KID).
 
     Raises:
       StatsError: the two sides come from different networks (a distance between
@@ -275,6 +303,8 @@ def fid_between(first: str, second: str, *, classifier: str = "inception",
         if names[0] != names[1]:
             raise StatsError(f"{first} was computed with '{names[0]}' but {second} with "
                              f"'{names[1]}'; FID needs features of the same network")
-    return {"fid": both[0].fid(both[1]), "a": first, "b": second,
+    kid_mean, kid_std = both[0].kid(both[1]) if kid else (None, None)
+    return {"fid": both[0].fid(both[1]), "kid_mean": kid_mean, "kid_std": kid_std,
+            "a": first, "b": second,
             "classifier": both[0].classifier or "inception",
             "num_samples": [s.num_samples for s in both]}

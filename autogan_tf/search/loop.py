@@ -145,7 +145,8 @@ class Search(lifecycle.LongRun):
             self._state_items(), self.shared.data_items(), model_dir,
             max_to_keep=c.keep_checkpoints, fresh_data=self.shared.fresh_data)
         super().__init__(model_dir, checkpoints, c.max_nan_restores,
-                         search_log.SearchLog(model_dir, distribute.is_chief(), self.state, c))
+                         search_log.SearchLog(model_dir, distribute.is_chief(), self.state, c),
+                         strategy)
         self.timer = phase_timer.PhaseTimer()
 
     def _state_items(self) -> dict:

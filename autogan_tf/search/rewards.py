@@ -138,7 +138,7 @@ def make_reward_fn(config, model_dir: str, strategy=None):
         config.fid_stats if config.reward == "fid" else None,
         config.dataset if config.reward == "fid" else None,
         config.resolution(config.num_cells - 1), config.data_dir, model_dir,
-        config.eval_batch_size, strategy=strategy)
+        config.eval_batch_size, strategy=strategy, kid=False)
 
     def reward(search, arch, stage, seed):
         # Native resolution (8 / 16 / 32 px), as the official get_is: the

@@ -61,7 +61,8 @@ class SharedGAN:
         self.trainer = gan_trainer.GANTrainer(
             self.generator, self.discriminator, g_lr=c.g_lr, d_lr=c.d_lr, beta1=c.beta1,
             beta2=c.beta2, n_critic=c.n_critic, g_batch_size=c.g_batch_size,
-            unused_ops=c.unused_ops, seed=c.seed, precision=c.precision, strategy=strategy)
+            unused_ops=c.unused_ops, seed=c.seed, precision=c.precision, strategy=strategy,
+            augment=c.augment)
         # One iterator per stage, created now so that a checkpoint restores their positions
         # (and a missing data set fails here, before any training).
         self.fresh_data()
