@@ -22,7 +22,6 @@ Pure Python: no TensorFlow is imported, so a command's ``--help`` is quick.
 from __future__ import annotations
 
 import dataclasses
-import re
 import typing
 from typing import Callable
 
@@ -34,7 +33,7 @@ IS_SPLITS = 10
 
 # Choices of enumerated settings; the modules acting on them import them from here.
 PRECISIONS = ("float32", "bfloat16")  # what a run computes in
-PRECISION_CHOICES = PRECISIONS + ("auto",)  # what --precision accepts (see resolve_precision)
+PRECISION_CHOICES = PRECISIONS + ("auto",)  # what --precision accepts (see precision.choose)
 UNUSED_OPS_MODES = ("freeze", "momentum")
 EMA_WARMUPS = ("bias_correction", "none")
 CTRL_LOSSES = ("official", "independent")
@@ -240,44 +239,6 @@ def redefine(group, name: str, default, help: str | None = None) -> dataclasses.
     return setting(default, help or base.metadata["help"], *base.metadata["checks"])
 
 
-def cpu_computes_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU has bfloat16 arithmetic (the AVX512_BF16 or AMX-BF16 flags of Linux's
-    ``cpuinfo``); False where the file is missing (other systems) or lacks them.
-
-    Args:
-      cpuinfo: the file listing the CPU's flags.
-    """
-    try:
-        with open(cpuinfo) as f:
-            text = f.read()
-    except OSError:
-        return False
-    return re.search(r"\b(avx512_bf16|amx_bf16)\b", text) is not None
-
-
-def resolve_precision(precision: str, cpuinfo: str = "/proc/cpuinfo") -> str:
-    """``precision``, with ``"auto"`` made concrete.
-
-    ``"auto"`` is bfloat16 on a host without GPUs whose CPU computes bfloat16 natively
-    (`cpu_computes_bfloat16`), where it is 1.3-2x faster, and float32 elsewhere: emulated
-    bfloat16 is slower than float32, and on GPUs the choice depends on the card, so it is
-    left to ``--precision=bfloat16``. Resolved when a configuration is built, so a run's
-    ``config.json`` says what it computed in.
-
-    Args:
-      precision: one of `PRECISION_CHOICES` (others are returned as they are, for the
-        setting's own check to reject).
-      cpuinfo: the file listing the CPU's flags.
-    """
-    if precision != "auto":
-        return precision
-    if not cpu_computes_bfloat16(cpuinfo):
-        return "float32"
-    import tensorflow as tf  # listing devices does not start TensorFlow's runtime
-
-    return "float32" if tf.config.list_physical_devices("GPU") else "bfloat16"
-
-
 @dataclasses.dataclass
 class Settings:
     """Base of every settings group: validates the fields and converts to and from dicts.
@@ -424,9 +385,10 @@ class RunSettings(Settings):
     precision: str = setting(
         "float32", "float32, or bfloat16 compute with float32 variables, losses and spectral "
                    "norms (about 1.3-2x faster on CPUs with AVX-512 bf16 or AMX, and on "
-                   "TPUs/GPUs with bf16 units; see the README's Performance section), or auto: "
-                   "bfloat16 on a host without GPUs whose CPU computes it natively, else "
-                   "float32 (the configuration records which).",
+                   "GPUs with bf16 units; see the docs' Performance page), or auto: bfloat16 "
+                   "where the hardware computes it natively (every GPU of compute capability "
+                   "8.0 or later; with no GPU, a CPU with avx512_bf16 or amx_bf16), else "
+                   "float32. The run prints and records which, and why.",
         one_of(PRECISION_CHOICES))
     log_every: int = setting(100, "Log the losses every N generator iterations.",
                              positive_int)
@@ -441,8 +403,17 @@ class RunSettings(Settings):
                            "controllers.")
 
     def __post_init__(self):
-        self.precision = resolve_precision(self.precision)  # "auto" made concrete, then checked
+        from autogan_tf import precision as precision_lib  # light: TensorFlow only for auto
+
+        # "auto" made concrete, then checked; the reason is kept beside the settings.
+        choice = precision_lib.choose(self.precision)
+        self.precision, self.precision_reason = choice.precision, choice.reason
         super().__post_init__()
+
+    def to_dict(self) -> dict:
+        """Every field, and ``precision_reason``: why the run computes in its precision
+        (read back by nothing; `from_dict` ignores it)."""
+        return {**super().to_dict(), "precision_reason": self.precision_reason}
 
 
 _SHARED_GROUPS = (RunSettings, EvaluationSettings, OptimizerSettings, ModelSettings,

@@ -453,6 +453,7 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
     with rundir.locked(distribute.worker_dir(model_dir)):
         rundir.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
         check_config(model_dir, config)  # seconds: before minutes of training a classifier
+        logging.info("computing in %s (%s)", config.precision, config.precision_reason)
         if config.classifier == "auto":  # a small one trained on the data, cached here
             config.classifier = classifiers.resolve_classifier(
                 "auto", config.dataset, model_dir, config.data_dir)

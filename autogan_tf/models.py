@@ -31,7 +31,7 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 def check_precision(precision: str) -> str:
     """``precision`` if it is one of `PRECISIONS` (``"auto"`` resolved by
-    `config.resolve_precision`); else a ValueError naming --precision.
+    `precision.choose`); else a ValueError naming --precision.
 
     Args:
       precision: ``"float32"``, ``"bfloat16"`` or ``"auto"``.
@@ -40,7 +40,9 @@ def check_precision(precision: str) -> str:
       ValueError: any other value.
     """
     config_lib.check_values(precision=precision)
-    return config_lib.resolve_precision(precision)
+    from autogan_tf import precision as precision_lib
+
+    return precision_lib.choose(precision).precision
 
 
 def set_precision(model: keras.Model, precision: str):

@@ -139,13 +139,6 @@ def real_image_scores(evaluator, image_size: int, num_images: int) -> dict:
     return evaluator.score_images(np.concatenate([b.numpy() for b in batches]))
 
 
-def _precision_note(precision: str) -> str:
-    """What the training computes in, and why, for the quick start's headline."""
-    if precision == "bfloat16":
-        return "in bfloat16, which this CPU computes natively"
-    return "in float32"
-
-
 def _search_layout(config) -> str:
     """How the search grows and what it leaves out, for the quick start's headline."""
     if config.mlas:
@@ -224,7 +217,7 @@ def _run(output_dir, seed, search_overrides, train_overrides, echo) -> dict:
 
     train_dir = os.path.join(output_dir, "train")
     train_config = config_lib.TrainConfig(**{**train_kwargs, "arch": best, "classifier": classifier})
-    echo(f"[3/5] training {best} from scratch ({_precision_note(train_config.precision)})")
+    echo(f"[3/5] training {best} from scratch")
     trained = training.train(train_config, train_dir)
     if trained.get("preempted"):
         return {"preempted": True, "stage": "train", **trained}

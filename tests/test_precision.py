@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import layers
 
 from autogan_tf import config as config_lib
-from autogan_tf import gan_trainer, keras_compat, models
+from autogan_tf import gan_trainer, keras_compat, models, precision
 
 
 def _conv_layers(model):
@@ -121,30 +121,87 @@ flags\t\t: fpu vme sse2 avx2 avx512f avx512bw{extra} xsave
     (" avx512_bf16", "bfloat16"), (" amx_bf16 amx_tile", "bfloat16"),
     ("", "float32"), (" avx512_bf16x", "float32"),  # a longer flag name is not the flag
 ])
-def test_auto_precision_follows_the_cpus_bfloat16_flags(tmp_path, monkeypatch, extra, expected):
-    from autogan_tf import config
-
+def test_auto_precision_follows_the_cpus_bfloat16_flags(tmp_path, extra, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(CPUINFO.format(extra=extra))
+    flags = precision.cpu_flags(str(cpuinfo))
+    assert "avx2" in flags and "processor" not in flags
+    choice = precision.choose("auto", gpus=[], flags=flags)
+    assert choice.precision == expected
+    assert ("natively" in choice.reason) == (expected == "bfloat16")
+    assert precision.cpu_flags(str(tmp_path / "missing")) == set()
+    assert precision.choose("auto", gpus=[], flags=set()).precision == "float32"
+
+
+A100 = {"device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)}
+RTX4090 = {"device_name": "NVIDIA GeForce RTX 4090", "compute_capability": (8, 9)}
+V100 = {"device_name": "Tesla V100-SXM2-16GB", "compute_capability": (7, 0)}
+T4 = {"device_name": "Tesla T4", "compute_capability": (7, 5)}
+
+
+@pytest.mark.parametrize("gpus, expected", [
+    ([A100], "bfloat16"), ([RTX4090, A100], "bfloat16"),
+    ([V100], "float32"), ([T4], "float32"),
+    ([A100, V100], "float32"),  # one older card holds the whole replica group back
+    ([{"device_name": "GPU"}], "float32"),  # capability not reported: not assumed
+])
+def test_auto_precision_follows_the_gpus_compute_capability(gpus, expected):
+    # The CPU's flags do not matter once there is a GPU: the models run on the GPU.
+    for flags in (set(), {"amx_bf16"}):
+        choice = precision.choose("auto", gpus=gpus, flags=flags)
+        assert choice.precision == expected, choice
+    names_the_reason = {"bfloat16": "8.", "float32": "below 8.0"}[expected]
+    assert names_the_reason in choice.reason
+
+
+def test_explicit_precision_is_kept_whatever_the_devices():
+    for requested in ("float32", "bfloat16"):
+        for gpus, flags in (([V100], set()), ([A100], set()), ([], {"amx_bf16"}), ([], set())):
+            choice = precision.choose(requested, gpus=gpus, flags=flags)
+            assert choice == precision.Choice(requested, f"--precision={requested}")
+
+
+def test_gpu_details_reads_tensorflows_device_details(monkeypatch):
+    devices = {"GPU:0": {"device_name": "NVIDIA A100", "compute_capability": (8, 0)}}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: list(devices))
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", devices.__getitem__)
+    assert precision.gpu_details() == [devices["GPU:0"]]
+    assert precision.choose("auto").precision == "bfloat16"
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    assert config.resolve_precision("auto", str(cpuinfo)) == expected
-    # With a GPU, auto stays float32 whatever the CPU; explicit values are kept as given.
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
-    assert config.resolve_precision("auto", str(cpuinfo)) == "float32"
-    assert config.resolve_precision("bfloat16", str(cpuinfo)) == "bfloat16"
-    assert config.resolve_precision("auto", str(tmp_path / "missing")) == "float32"
+    assert precision.gpu_details() == []
 
 
-def test_auto_precision_is_resolved_in_the_configuration(monkeypatch):
-    from autogan_tf import config
+def test_auto_precision_is_resolved_and_explained_in_the_configuration(monkeypatch, tmp_path):
+    from autogan_tf import rundir
 
-    monkeypatch.setattr(config, "cpu_computes_bfloat16", lambda cpuinfo=None: True)
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(precision, "gpu_details", lambda: [])
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: {"amx_bf16"})
     c = config_lib.TrainConfig(precision="auto")
     assert c.precision == "bfloat16" and c.to_dict()["precision"] == "bfloat16"
-    assert config.SearchConfig(precision="auto").precision == "bfloat16"
-    monkeypatch.setattr(config, "cpu_computes_bfloat16", lambda cpuinfo=None: False)
+    assert "amx_bf16" in c.to_dict()["precision_reason"]
+    assert config_lib.SearchConfig(precision="auto").precision == "bfloat16"
+    # The reason goes into config.json, and a saved config.json loads back.
+    rundir.check_config(str(tmp_path), rundir.TRAIN_CONFIG, c, ("precision",), "run", True)
+    saved = rundir.read_config(str(tmp_path), rundir.TRAIN_CONFIG, "run")
+    assert saved["precision_reason"] == c.precision_reason
+    assert config_lib.TrainConfig.from_dict(saved).precision == "bfloat16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: set())
     assert config_lib.TrainConfig(precision="auto").precision == "float32"
+    assert config_lib.TrainConfig(precision="float32").precision_reason == "--precision=float32"
     assert models.check_precision("auto") == "float32"
     g = models.DerivedGenerator("1 0 1 1", gf_dim=4, latent_dim=4, bottom_width=2)
     assert models.set_precision(g, "auto").precision == "float32"  # recorded resolved
+
+
+def test_bfloat16_supernet_keeps_batch_norm_statistics_in_float32():
+    """The float32 islands of a bfloat16 search: batch-norm moving statistics are
+    variables of float32 and updated from the bfloat16 activations without losing them."""
+    g = models.SuperGenerator(gf_dim=8, latent_dim=4, bottom_width=2, precision="bfloat16")
+    arch = tf.constant([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # batch norm in cell 1
+    z = tf.random.normal([6, 4], seed=1)
+    g(z, arch, stage=2, training=True)
+    stats = [v for v in g.non_trainable_weights if "moving" in v.path]
+    assert stats and {v.dtype for v in stats} == {"float32"}
+    moved = [v for v in stats if float(tf.reduce_max(tf.abs(v))) not in (0.0, 1.0)]
+    assert moved, "the batch-norm statistics were not updated by a training call"
+    assert g(z, arch, stage=2, training=False).dtype == tf.float32
