@@ -4,6 +4,7 @@
     python bench/bench_supernet.py --stages=2 --num_archs=2 --seconds=10
     python bench/bench_supernet.py --quick --gf_dim=8 --df_dim=8   # a few-second smoke run
     python bench/bench_supernet.py --output=bench_supernet.json
+    python bench/bench_supernet.py --stages=2 --num_archs=0 --augment=translation,color,cutout
     python bench/bench_supernet.py --num_archs=0 --official_python=/work/torchvenv/bin/python \
         --official_repo=/work/official          # and the official code, same settings
 
@@ -25,6 +26,10 @@ architecture prefix and `models.discriminator_macs` at the stage): D step =
 G forward on the D batch (1x) + D forward and backward on 2 x D batch (3x);
 G step = G forward and backward (3x) + D forward and input gradient (2x).
 The peak kernels (bench/peak.py) are timed in every round under the same load.
+
+With ``--augment=POLICY`` every stage is timed a second time with D's differentiable
+augmentation on (`autogan_tf.augment`), in the same alternating rounds; each stage gains
+``augment`` (its timing) and ``augment_slowdown`` (median with over median without).
 
 With ``--official_python``, the official PyTorch code's supernet is timed after ours at
 the same settings (`official_supernet.py`, in that environment): each stage gains
@@ -73,19 +78,22 @@ def _reals(stage, args):
     return tf.random.normal([args.n_critic, args.d_batch, side, side, 3], seed=stage)
 
 
-def _trainer(generator, args):
+def _trainer(generator, args, augment=""):
     from autogan_tf import gan_trainer, models
 
     d = models.Discriminator(args.df_dim, num_cells=3)
     extra = {} if args.precision == "float32" else {"precision": args.precision}
+    if augment:
+        extra["augment"] = augment
     return gan_trainer.GANTrainer(generator, d, n_critic=args.n_critic, g_batch_size=args.g_batch,
                                   jit_compile=args.jit, seed=0, **extra)
 
 
-def _supernet_trainer(args):
+def _supernet_trainer(args, augment=""):
     from autogan_tf import models
 
-    return _trainer(models.SuperGenerator(args.gf_dim, args.latent_dim, num_cells=3), args)
+    return _trainer(models.SuperGenerator(args.gf_dim, args.latent_dim, num_cells=3), args,
+                    augment)
 
 
 def measure_stages(args, rng, probe) -> list[dict]:
@@ -94,32 +102,41 @@ def measure_stages(args, rng, probe) -> list[dict]:
 
     from autogan_tf import search_space as ss
 
-    trainer = _supernet_trainer(args)
+    trainers = {"": _supernet_trainer(args)}
+    if args.augment:
+        trainers["+augment"] = _supernet_trainer(args, args.augment)
     plans = [[ss.sample_arch(3, rng) for _ in range(args.n_critic)] for _ in range(64)]
     tensors = [tf.constant([a.padded(3) for a in plan], tf.int32) for plan in plans]
     fns, flops, first = {}, {}, {}
     for stage in args.stages:
         reals = _reals(stage, args)
-        counter = iter(range(10 ** 9))
+        for variant, trainer in trainers.items():
+            counter = iter(range(10 ** 9))
 
-        def step(stage=stage, reals=reals, counter=counter):
-            i = next(counter) % len(tensors)
-            trainer.train_iteration(reals, tensors[i], stage=stage)["g_loss"].numpy()
+            def step(stage=stage, reals=reals, counter=counter, trainer=trainer):
+                i = next(counter) % len(tensors)
+                trainer.train_iteration(reals, tensors[i], stage=stage)["g_loss"].numpy()
 
-        start = time.perf_counter()
-        step()
-        first[stage] = round(time.perf_counter() - start, 2)
-        step()
-        fns[stage] = step
+            start = time.perf_counter()
+            step()
+            first[f"{stage}{variant}"] = round(time.perf_counter() - start, 2)
+            step()
+            fns[f"{stage}{variant}"] = step
         # Every plan is used equally often over a long run: use the mean FLOPs.
         flops[stage] = sum(iteration_flops(p, stage, args) for p in plans) / len(plans)
     samples = peak.interleaved(fns, args.seconds * len(fns), rounds=args.rounds, probe=probe)
     out = []
-    for stage, times in samples.items():
-        s = {"stage": stage, "image_size": 4 * 2 ** (stage + 1), **peak.summary(times),
-             "first_call_seconds": first[stage],
+    for stage in args.stages:
+        s = {"stage": stage, "image_size": 4 * 2 ** (stage + 1),
+             **peak.summary(samples[str(stage)]), "first_call_seconds": first[str(stage)],
              "gflop_per_iteration": peak.sig(flops[stage] / 1e9)}
         s["gflops"] = peak.sig(flops[stage] / s["median_seconds"] / 1e9)
+        if args.augment:
+            # The FLOP count leaves the augmentation out: it does not multiply.
+            s["augment"] = {**peak.summary(samples[f"{stage}+augment"]),
+                            "first_call_seconds": first[f"{stage}+augment"]}
+            s["augment_slowdown"] = round(s["augment"]["median_seconds"]
+                                          / s["median_seconds"], 3)
         out.append(s)
     return out
 
@@ -220,6 +237,9 @@ def parse_args(argv=None):
                    help="Architectures compared in the overhead figure (0: skip it).")
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     p.add_argument("--jit", action="store_true", help="XLA-compile the iteration.")
+    p.add_argument("--augment", default="",
+                   help="Also time every stage with this augmentation policy, e.g. "
+                        "translation,color,cutout.")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seconds", type=float, default=20.0, help="Timed seconds per figure.")
     p.add_argument("--rounds", type=int, default=3, help="Alternating rounds.")
@@ -260,7 +280,7 @@ def main(argv=None):
               "machine": peak.machine(),
               "config": {k: getattr(args, k) for k in (
                   "gf_dim", "df_dim", "latent_dim", "g_batch", "d_batch", "n_critic", "stages",
-                  "num_archs", "precision", "jit", "quick", "seconds")}}
+                  "num_archs", "precision", "jit", "augment", "quick", "seconds")}}
     result["config"]["flop_convention"] = ("2 FLOPs per MAC; D step = 1x G fwd + 3x D on "
                                            "2*d_batch; G step = 3x G + 2x D")
     probe = peak.PeakProbe(args.peak_seconds)

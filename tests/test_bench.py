@@ -59,9 +59,11 @@ def test_bench_train_quick(tmp_path):
 @pytest.mark.slow
 def test_bench_supernet_quick(tmp_path):
     result = _run("bench_supernet.py", "--gf_dim=4", "--df_dim=4", "--stages=0",
-                  "--num_archs=1", tmp_path=tmp_path)
+                  "--num_archs=1", "--augment=translation,cutout", tmp_path=tmp_path)
     (stage,) = result["stages"]
     assert stage["stage"] == 0 and stage["image_size"] == 8
+    assert stage["augment_slowdown"] == pytest.approx(
+        stage["augment"]["median_seconds"] / stage["median_seconds"], rel=0.01)
     _check_rate(stage, result["peak"])
     overhead = result["overhead"]
     for side in ("supernet", "derived"):

@@ -10,6 +10,7 @@ from autogan_tf import config as config_lib
 from autogan_tf import errors
 from autogan_tf import search_space as ss
 from autogan_tf.search import dynamic_reset, rewards
+from autogan_tf.search import log as search_log
 from autogan_tf.search import loop as search
 
 from conftest import TINY_GAN, brightness_reward, read_jsonl
@@ -321,3 +322,39 @@ def test_an_epoch_is_the_data_sets_size_unless_set(tmp_path):
     assert search.with_epoch_images(given) is given
     with pytest.raises(ValueError, match="epoch_images=0"):
         tiny_config(**base).gen_iters_per_search_iter
+
+
+def test_is_reward_refuses_a_one_class_scorer(tmp_path):
+    rewards.check_is_scorer(2, "two.keras")  # two classes: an IS that can move
+    with pytest.raises(errors.UserError, match=r"--reward=is: .* 1 class.*--reward=fid"):
+        rewards.check_is_scorer(1, "one.keras")
+    # An unlabelled folder (images, no sub-folders) read as one class: refused in seconds,
+    # before a classifier is trained on it, and nothing is written.
+    folder = tmp_path / "cats"
+    folder.mkdir()
+    for i in range(4):
+        tf.io.write_file(str(folder / f"{i}.png"),
+                         tf.io.encode_png(tf.fill([16, 16, 3], tf.constant(i * 40, tf.uint8))))
+    config = tiny_config(dataset=f"folder:{folder}", classifier="auto", reward="is")
+    model_dir = tmp_path / "s"
+    with pytest.raises(errors.UserError, match="--reward=is: the scorer --classifier=auto of "
+                                               f"--dataset=folder:{folder} has 1 class"):
+        search.run_search(config, str(model_dir), progress=False)
+    assert not model_dir.exists()
+
+
+def test_rewards_that_do_not_separate_architectures_are_reported(tmp_path):
+    steps = [{"reward": 5.0, "reward_min": 4.9, "reward_max": 5.2},
+             {"reward": 5.1, "reward_min": 5.0, "reward_max": 5.3}]
+    assert search_log.rewards_spread(steps) == pytest.approx(0.4)
+    assert search_log.separates(0.4, [5.0, 5.1])
+    assert not search_log.separates(0.04, [5.0, 5.1])  # under 1 % of 5
+    assert search_log.rewards_spread([{"reward": 1.0}]) is None  # logs from before the fields
+    model_dir = str(tmp_path / "s")
+    search.run_search(tiny_config(), model_dir, reward_fn=lambda *args: 1.0, progress=False)
+    log = read_jsonl(os.path.join(model_dir, "search_log.jsonl"))
+    flagged = [r for r in log if r.get("event") == "rewards_do_not_separate"]
+    controller_phases = {r["iteration"] for r in log if "ctrl_step" in r}
+    assert {r["iteration"] for r in flagged} == controller_phases and flagged[0]["spread"] == 0
+    ctrl = [r for r in log if "ctrl_step" in r]
+    assert all(r["reward_min"] == r["reward_max"] == 1.0 for r in ctrl)

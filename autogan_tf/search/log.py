@@ -65,6 +65,26 @@ def arch_strings(archs) -> list[str]:
 ARCH_PLOT = "arch.png"
 
 
+# Rewards whose spread over a controller phase is at most this fraction of their mean do
+# not tell architectures apart: a one-class scorer gives IS 1.0 to every architecture
+# (spread 0), while the quick start's IS rewards spread 0.2-0.9 around 4-5.
+MIN_REWARD_SPREAD = 0.01
+
+
+def rewards_spread(steps: list) -> float | None:
+    """Highest minus lowest reward of any architecture scored in ``steps`` (controller-step
+    records with ``reward_min`` and ``reward_max``); None for records without them."""
+    if not steps or any("reward_min" not in r for r in steps):
+        return None
+    return max(r["reward_max"] for r in steps) - min(r["reward_min"] for r in steps)
+
+
+def separates(spread: float, rewards: list) -> bool:
+    """Whether a phase's reward ``spread`` exceeds `MIN_REWARD_SPREAD` of the rewards' mean
+    magnitude."""
+    return spread > MIN_REWARD_SPREAD * abs(float(np.mean(rewards)))
+
+
 class SearchLog:
     """The search's log, positioned by its `state.SearchState`.
 
@@ -186,6 +206,16 @@ class SearchLog:
         where = f" (stage {stage})" if self.config.mlas else ""
         logging.info("iteration %d%s: controller %s; last sampled %s",
                      self.state.iteration, where, summary, last["archs"][0])
+        spread = rewards_spread(steps)
+        if spread is not None and not separates(spread, [r["reward"] for r in steps]):
+            logging.warning(
+                "iteration %d: the rewards of every architecture scored lie within %.4f of "
+                "each other: they do not separate architectures, and the controller learns "
+                "from noise (a scorer that sees one class? too few --reward_num_images?)",
+                self.state.iteration, spread)
+            self.run_log.log({"iteration": self.state.iteration,  # the warning is the line
+                              "event": "rewards_do_not_separate", "stage": stage,
+                              "spread": spread})
 
     def stage_top_k(self, stage: int, archs: list, rewards: list, images):
         """A stage's top-K, with a grid of 64 samples of the best (``images`` is the

@@ -400,7 +400,8 @@ class Search(lifecycle.LongRun):
             archs = sample.archs.numpy().tolist()
         rewards = self.score(archs, stage)
         record = {"stage": stage, "ctrl_step": self.state.step + 1,
-                  "reward": float(np.mean(rewards))}
+                  "reward": float(np.mean(rewards)), "reward_min": float(np.min(rewards)),
+                  "reward_max": float(np.max(rewards))}
         if reinforce is not None:
             with phase("controller_update"):
                 stats = reinforce.update(sampler, sample, tf.constant(rewards, tf.float32))
@@ -550,6 +551,10 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
         classifier or data set.
     """
     config = with_epoch_images(config)
+    if reward_fn is None and config.reward == "is" and config.classifier == "auto":
+        # Seconds, before minutes of training a classifier that could learn one class only.
+        rewards_lib.check_is_scorer(data.num_classes(config.dataset, config.data_dir),
+                                    f"--classifier=auto of --dataset={config.dataset}")
 
     def build():
         reward = reward_fn or rewards_lib.make_reward_fn(config, model_dir, strategy)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from autogan_tf import sampling, seeds
+from autogan_tf import errors, sampling, seeds
 from autogan_tf.config import REWARD_BN_STATISTICS
 from autogan_tf.metrics import evaluator as evaluator_lib
 from autogan_tf.search.beam import pad_archs
@@ -117,6 +117,27 @@ class Rewards:
         return float(self.reward_fn(search, arch, stage, seed))
 
 
+def check_is_scorer(num_classes: int, classifier: str) -> None:
+    """Refuse the IS reward of a scorer with one class.
+
+    The Inception Score is exp(E[KL(p(y|x) || p(y))]); with one class every p(y|x) is 1,
+    so the score is 1.0 for any images and the controller learns from nothing (an
+    unlabelled folder read as one class does this).
+
+    Args:
+      num_classes: the scorer's number of classes.
+      classifier: the ``--classifier`` value, for the message.
+
+    Raises:
+      errors.UserError: ``num_classes`` is below 2.
+    """
+    if num_classes < 2:
+        raise errors.UserError(
+            f"--reward=is: the scorer {classifier} has {num_classes} class, so every "
+            "architecture's Inception Score is 1.0; use --reward=fid (the distance of an "
+            "architecture's images to the real ones), or a --classifier with several classes")
+
+
 def make_reward_fn(config, model_dir: str, strategy=None):
     """The paper's reward: IS (or 1/FID) of an architecture's supernet samples.
 
@@ -130,6 +151,7 @@ def make_reward_fn(config, model_dir: str, strategy=None):
 
     Raises:
       ValueError: ``reward_num_images`` is below the Inception Score's splits.
+      errors.UserError: the IS reward with a one-class scorer (`check_is_scorer`).
       Errors of `metrics.evaluator.Evaluator` for an unusable classifier or statistics.
     """
     config.check_reward()
@@ -139,6 +161,8 @@ def make_reward_fn(config, model_dir: str, strategy=None):
         config.dataset if config.reward == "fid" else None,
         config.resolution(config.num_cells - 1), config.data_dir, model_dir,
         config.eval_batch_size, strategy=strategy, kid=False)
+    if config.reward == "is":
+        check_is_scorer(evaluator.extractor.num_classes, config.classifier)
 
     def reward(search, arch, stage, seed):
         # Native resolution (8 / 16 / 32 px), as the official get_is: the
