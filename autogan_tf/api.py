@@ -37,10 +37,10 @@ def _config(config_class, config, settings):
     """A ``config_class`` from a config object or dict plus keyword overrides."""
     if config is None:
         base = {}
-    elif isinstance(config, dict):
-        base = dict(config)
-    elif isinstance(config, config_class):
-        base = dataclasses.asdict(config)
+    elif isinstance(config, (dict, config_class)):
+        # A saved config.json (or to_dict) also holds why it computed in its precision.
+        base = dict(config) if isinstance(config, dict) else config.to_dict()
+        reason = base.pop("precision_reason", None)
     else:
         raise TypeError(f"config must be a {config_class.__name__}, a dict or None, "
                         f"got {type(config).__name__}")
@@ -50,7 +50,10 @@ def _config(config_class, config, settings):
     if unknown:
         raise errors.UserError(f"unknown {config_class.__name__} setting(s) {unknown}; "
                          f"known: {sorted(known)}")
-    return config_class(**merged)
+    made = config_class(**merged)
+    if base:
+        made.keep_reason(base.get("precision"), reason)
+    return made
 
 
 def _check_choice(name, value, choices):

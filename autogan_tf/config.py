@@ -411,9 +411,29 @@ class RunSettings(Settings):
         super().__post_init__()
 
     def to_dict(self) -> dict:
-        """Every field, and ``precision_reason``: why the run computes in its precision
-        (read back by nothing; `from_dict` ignores it)."""
+        """Every field, and ``precision_reason``: why the run computes in its precision."""
         return {**super().to_dict(), "precision_reason": self.precision_reason}
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """`Settings.from_dict`, keeping the saved ``precision_reason`` (a saved precision
+        is concrete, so resolving it again would only say ``--precision=bfloat16``)."""
+        config = super().from_dict(values)
+        config.keep_reason(values.get("precision"), values.get("precision_reason"))
+        return config
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (`dataclasses.replace`), keeping ``precision_reason``
+        unless the precision changes."""
+        new = dataclasses.replace(self, **changes)
+        new.keep_reason(self.precision, self.precision_reason)
+        return new
+
+    def keep_reason(self, precision, reason) -> None:
+        """Take ``reason`` as this configuration's ``precision_reason`` when it explains
+        the same ``precision`` (a copy or a saved file of this run's configuration)."""
+        if reason and precision == self.precision:
+            self.precision_reason = reason
 
 
 _SHARED_GROUPS = (RunSettings, EvaluationSettings, OptimizerSettings, ModelSettings,

@@ -93,16 +93,30 @@ def choose(requested: str, gpus: list[dict] | None = None,
                              "and emulated bfloat16 is slower than float32")
 
 
+def _capability(value) -> tuple[int, ...]:
+    """A compute capability as ints: ``(8, 0)`` from a pair, a list or ``"8.0"``; ``()``
+    where it is missing or unreadable."""
+    if isinstance(value, str):
+        value = value.split(".")
+    try:
+        return tuple(int(part) for part in value or ())
+    except (TypeError, ValueError):
+        return ()
+
+
 def _choose_for_gpus(gpus: list[dict]) -> Choice:
     """`choose`'s ``auto`` on a host with GPUs: bfloat16 only if every GPU has it."""
     described = []
     for gpu in gpus:
         name = gpu.get("device_name") or "GPU"
-        capability = tuple(gpu.get("compute_capability") or ())
-        described.append(f"{name} {'.'.join(map(str, capability)) or 'unknown'}")
-        if not capability or capability < MIN_GPU_CAPABILITY:
-            return Choice("float32", f"auto: {name} has compute capability "
-                                     f"{'.'.join(map(str, capability)) or 'unknown'}, below "
+        capability = _capability(gpu.get("compute_capability"))
+        if not capability:
+            return Choice("float32", f"auto: TensorFlow does not report the compute capability "
+                                     f"of {name}, so its bfloat16 units are not assumed")
+        shown = ".".join(map(str, capability))
+        if capability < MIN_GPU_CAPABILITY:
+            return Choice("float32", f"auto: {name} has compute capability {shown}, below "
                                      "8.0: no bfloat16 tensor cores")
+        described.append(f"{name} {shown}")
     return Choice("bfloat16", "auto: bfloat16 tensor cores on every GPU (compute capability "
                               f"{', '.join(described)})")

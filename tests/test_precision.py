@@ -144,14 +144,19 @@ T4 = {"device_name": "Tesla T4", "compute_capability": (7, 5)}
     ([V100], "float32"), ([T4], "float32"),
     ([A100, V100], "float32"),  # one older card holds the whole replica group back
     ([{"device_name": "GPU"}], "float32"),  # capability not reported: not assumed
+    ([{"device_name": "A10", "compute_capability": [8, 6]}], "bfloat16"),  # a list
+    ([{"device_name": "A10", "compute_capability": "8.6"}], "bfloat16"),  # a string
+    ([{"device_name": "P100", "compute_capability": "6.0"}], "float32"),
 ])
 def test_auto_precision_follows_the_gpus_compute_capability(gpus, expected):
     # The CPU's flags do not matter once there is a GPU: the models run on the GPU.
     for flags in (set(), {"amx_bf16"}):
         choice = precision.choose("auto", gpus=gpus, flags=flags)
         assert choice.precision == expected, choice
-    names_the_reason = {"bfloat16": "8.", "float32": "below 8.0"}[expected]
-    assert names_the_reason in choice.reason
+    if expected == "bfloat16":
+        assert "8." in choice.reason
+    else:
+        assert "below 8.0" in choice.reason or "does not report" in choice.reason
 
 
 def test_explicit_precision_is_kept_whatever_the_devices():
@@ -205,3 +210,27 @@ def test_bfloat16_supernet_keeps_batch_norm_statistics_in_float32():
     moved = [v for v in stats if float(tf.reduce_max(tf.abs(v))) not in (0.0, 1.0)]
     assert moved, "the batch-norm statistics were not updated by a training call"
     assert g(z, arch, stage=2, training=False).dtype == tf.float32
+
+
+def test_the_reason_survives_copies_and_saved_files(monkeypatch):
+    """A configuration copied (`replace`, the search's epoch count, the Python API) or read
+    back from its config.json keeps why it computes in its precision."""
+    from autogan_tf import api
+    from autogan_tf.search import loop
+
+    monkeypatch.setattr(precision, "gpu_details", lambda: [])
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: {"avx512_bf16"})
+    c = config_lib.SearchConfig(precision="auto", dataset="shapes", epoch_images=0,
+                                shared_iters=0)
+    assert c.precision == "bfloat16" and c.precision_reason.startswith("auto: the CPU")
+    assert c.replace(seed=3).precision_reason == c.precision_reason
+    assert c.replace(precision="float32").precision_reason == "--precision=float32"
+    assert config_lib.SearchConfig.from_dict(c.to_dict()).precision_reason == c.precision_reason
+    counted = loop.with_epoch_images(c)
+    assert counted.epoch_images == 10_000 and counted.precision_reason == c.precision_reason
+    saved = config_lib.TrainConfig(precision="auto").to_dict()  # as config.json holds it
+    for given in (saved, config_lib.TrainConfig.from_dict(saved)):
+        made = api._config(config_lib.TrainConfig, given, {"seed": 4})
+        assert made.seed == 4 and made.precision_reason == saved["precision_reason"]
+    made = api._config(config_lib.TrainConfig, saved, {"precision": "float32"})
+    assert made.precision_reason == "--precision=float32"

@@ -328,6 +328,9 @@ def test_is_reward_refuses_a_one_class_scorer(tmp_path):
     rewards.check_is_scorer(2, "two.keras")  # two classes: an IS that can move
     with pytest.raises(errors.UserError, match=r"--reward=is: .* 1 class.*--reward=fid"):
         rewards.check_is_scorer(1, "one.keras")
+    with pytest.raises(errors.UserError, match=r"sub-folders, or use --reward=fid with "
+                                               r"--classifier=inception"):
+        rewards.check_is_scorer(1, "--classifier=auto of --dataset=x", auto=True)
     # An unlabelled folder (images, no sub-folders) read as one class: refused in seconds,
     # before a classifier is trained on it, and nothing is written.
     folder = tmp_path / "cats"
@@ -340,16 +343,24 @@ def test_is_reward_refuses_a_one_class_scorer(tmp_path):
     with pytest.raises(errors.UserError, match="--reward=is: the scorer --classifier=auto of "
                                                f"--dataset=folder:{folder} has 1 class"):
         search.run_search(config, str(model_dir), progress=False)
+    # FID in the features of a classifier that learned one class measures nothing either.
+    with pytest.raises(errors.UserError, match=r"--classifier=auto: --dataset=folder:.* has "
+                                               r"1 class, so a classifier trained on it"):
+        search.run_search(tiny_config(dataset=f"folder:{folder}", classifier="auto",
+                                      reward="fid"), str(model_dir), progress=False)
     assert not model_dir.exists()
 
 
 def test_rewards_that_do_not_separate_architectures_are_reported(tmp_path):
-    steps = [{"reward": 5.0, "reward_min": 4.9, "reward_max": 5.2},
-             {"reward": 5.1, "reward_min": 5.0, "reward_max": 5.3}]
+    steps = [{"reward": 5.0, "reward_min": 4.9, "reward_max": 5.2, "archs": ["1 0 1 1"]},
+             {"reward": 5.1, "reward_min": 5.0, "reward_max": 5.3, "archs": ["0 0 1 1"]}]
     assert search_log.rewards_spread(steps) == pytest.approx(0.4)
     assert search_log.separates(0.4, [5.0, 5.1])
     assert not search_log.separates(0.04, [5.0, 5.1])  # under 1 % of 5
     assert search_log.rewards_spread([{"reward": 1.0}]) is None  # logs from before the fields
+    # One architecture scored again and again: its seed-to-seed noise is no verdict.
+    same = [{**s, "archs": ["1 0 1 1"]} for s in steps]
+    assert search_log.rewards_spread(same) is None
     model_dir = str(tmp_path / "s")
     search.run_search(tiny_config(), model_dir, reward_fn=lambda *args: 1.0, progress=False)
     log = read_jsonl(os.path.join(model_dir, "search_log.jsonl"))

@@ -73,8 +73,15 @@ MIN_REWARD_SPREAD = 0.01
 
 def rewards_spread(steps: list) -> float | None:
     """Highest minus lowest reward of any architecture scored in ``steps`` (controller-step
-    records with ``reward_min`` and ``reward_max``); None for records without them."""
+    records with ``reward_min``, ``reward_max`` and ``archs``).
+
+    None where the spread says nothing about telling architectures apart: fewer than two
+    distinct architectures were scored (a controller that has settled on one, a phase
+    resumed at its last step), or the records predate the fields.
+    """
     if not steps or any("reward_min" not in r for r in steps):
+        return None
+    if len({a for r in steps for a in r.get("archs", ())}) < 2:
         return None
     return max(r["reward_max"] for r in steps) - min(r["reward_min"] for r in steps)
 

@@ -45,7 +45,6 @@ generator iteration (or controller step) and stop cleanly.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import numpy as np
@@ -465,8 +464,8 @@ def with_epoch_images(config: SearchConfig) -> SearchConfig:
     """
     if config.epoch_images or config.shared_iters:
         return config
-    return dataclasses.replace(config, epoch_images=data.num_images(
-        config.dataset, "train", config.data_dir))
+    return config.replace(epoch_images=data.num_images(config.dataset, "train",
+                                                       config.data_dir))
 
 
 def check_config(model_dir, config: SearchConfig):
@@ -551,10 +550,13 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
         classifier or data set.
     """
     config = with_epoch_images(config)
-    if reward_fn is None and config.reward == "is" and config.classifier == "auto":
+    if reward_fn is None and config.classifier == "auto":
         # Seconds, before minutes of training a classifier that could learn one class only.
-        rewards_lib.check_is_scorer(data.num_classes(config.dataset, config.data_dir),
-                                    f"--classifier=auto of --dataset={config.dataset}")
+        classes = data.num_classes(config.dataset, config.data_dir)
+        if config.reward == "is":
+            rewards_lib.check_is_scorer(classes, f"--classifier=auto of --dataset="
+                                                 f"{config.dataset}", auto=True)
+        rewards_lib.check_auto_classifier(classes, config.dataset)
 
     def build():
         reward = reward_fn or rewards_lib.make_reward_fn(config, model_dir, strategy)

@@ -117,7 +117,7 @@ class Rewards:
         return float(self.reward_fn(search, arch, stage, seed))
 
 
-def check_is_scorer(num_classes: int, classifier: str) -> None:
+def check_is_scorer(num_classes: int, classifier: str, auto: bool = False) -> None:
     """Refuse the IS reward of a scorer with one class.
 
     The Inception Score is exp(E[KL(p(y|x) || p(y))]); with one class every p(y|x) is 1,
@@ -127,15 +127,35 @@ def check_is_scorer(num_classes: int, classifier: str) -> None:
     Args:
       num_classes: the scorer's number of classes.
       classifier: the ``--classifier`` value, for the message.
+      auto: the scorer is ``--classifier=auto``'s, trained on the run's own data set (then
+        its features are no use for ``--reward=fid`` either).
+
+    Raises:
+      errors.UserError: ``num_classes`` is below 2.
+    """
+    if num_classes >= 2:
+        return
+    remedy = ("give the folder class sub-folders, or use --reward=fid with "
+              "--classifier=inception or a .keras classifier trained on labelled images"
+              if auto else "use --reward=fid (the distance of an architecture's images to "
+              "the real ones), or a --classifier with several classes")
+    raise errors.UserError(f"--reward=is: the scorer {classifier} has {num_classes} class, so "
+                           f"every architecture's Inception Score is 1.0; {remedy}")
+
+
+def check_auto_classifier(num_classes: int, dataset: str) -> None:
+    """Refuse ``--classifier=auto`` on a data set of one class: a classifier trained to
+    tell one class from nothing learns nothing (its loss is 0 from the start), so its
+    features measure nothing either, for IS or for FID.
 
     Raises:
       errors.UserError: ``num_classes`` is below 2.
     """
     if num_classes < 2:
         raise errors.UserError(
-            f"--reward=is: the scorer {classifier} has {num_classes} class, so every "
-            "architecture's Inception Score is 1.0; use --reward=fid (the distance of an "
-            "architecture's images to the real ones), or a --classifier with several classes")
+            f"--classifier=auto: --dataset={dataset} has {num_classes} class, so a classifier "
+            "trained on it learns nothing and scores nothing; give the folder class "
+            "sub-folders, or a --classifier trained on labelled images (or 'inception')")
 
 
 def make_reward_fn(config, model_dir: str, strategy=None):
@@ -162,7 +182,8 @@ def make_reward_fn(config, model_dir: str, strategy=None):
         config.resolution(config.num_cells - 1), config.data_dir, model_dir,
         config.eval_batch_size, strategy=strategy, kid=False)
     if config.reward == "is":
-        check_is_scorer(evaluator.extractor.num_classes, config.classifier)
+        check_is_scorer(evaluator.extractor.num_classes, config.classifier,
+                        auto=config.classifier == "auto")
 
     def reward(search, arch, stage, seed):
         # Native resolution (8 / 16 / 32 px), as the official get_is: the
