@@ -1,6 +1,7 @@
 import json
 import os
 import time
+import types
 
 import numpy as np
 import pytest
@@ -246,10 +247,11 @@ def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
     from autogan_tf.metrics import evaluator
 
     seen = []
+    classes = {"inception": 1008, "one.keras": 1}
 
     class FakeEvaluator:
-        def __init__(self, *args, **kwargs):
-            pass
+        def __init__(self, classifier, *args, **kwargs):
+            self.extractor = types.SimpleNamespace(num_classes=classes[classifier])
 
         def score_images(self, images):
             seen.append(tuple(images.shape))
@@ -263,6 +265,11 @@ def test_rewards_score_samples_at_native_resolution(monkeypatch, tmp_path):
     reward = rewards.make_reward_fn(tiny_config(classifier="inception", reward_num_images=10),
                                    str(tmp_path))
     assert reward(FakeSearch(), [0, 0, 0, 0], 0, 1) == 1.5
+    assert seen == [(10, 8, 8, 3)]
+    # A scorer of one class is refused before any image is scored.
+    with pytest.raises(errors.UserError, match="--reward=is: the scorer one.keras has 1 class"):
+        rewards.make_reward_fn(tiny_config(classifier="one.keras", reward_num_images=10),
+                               str(tmp_path))
     assert seen == [(10, 8, 8, 3)]
 
 
