@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 
 import numpy as np
@@ -301,6 +302,20 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",") if s]
     jobs = [(augmented, seed) for seed in seeds for augmented in (False, True)]
     threads = 1 if args.lanes > 1 else 0
+    log("reading the training and held-out images for D's outputs")
+    images = {"train": real_images(os.path.join(subset, "train")),
+              "heldout": real_images(heldout)}
+    lock = threading.Lock()
+
+    def measure(augmented, seed):
+        """The run's curve into ``--results`` at once, so a partial experiment shows."""
+        name = run_name(augmented, seed)
+        known = results["runs"].get(name, {}).get("curve", [])
+        with lock:
+            results["runs"][name] = {"augment": augmented, "seed": seed,
+                                     "curve": curve(f"{work}/runs/{name}", scale["every"],
+                                                    images, known)}
+            write_json(args.results, results)
 
     def train(job):
         augmented, seed = job
@@ -310,20 +325,14 @@ def main(argv=None):
             return
         run_command(f"train_{name}", train_command(work, subset, stats, scale, augmented, seed,
                                                    threads), work)
+        log(f"{name}: D's outputs on the training and held-out images")
+        measure(augmented, seed)
 
     with concurrent.futures.ThreadPoolExecutor(max(1, args.lanes)) as pool:
         for future in [pool.submit(train, job) for job in jobs]:
             future.result()
-    log("D's outputs on the training and held-out images")
-    images = {"train": real_images(os.path.join(subset, "train")),
-              "heldout": real_images(heldout)}
     for augmented, seed in jobs:
-        name = run_name(augmented, seed)
-        known = results["runs"].get(name, {}).get("curve", [])
-        results["runs"][name] = {"augment": augmented, "seed": seed,
-                                 "curve": curve(f"{work}/runs/{name}", scale["every"], images,
-                                                known)}
-        write_json(args.results, results)
+        measure(augmented, seed)
     results["summary"] = summary(results)
     write_json(args.results, results)
     print(markdown(results))
