@@ -37,7 +37,8 @@ PRECISION_CHOICES = PRECISIONS + ("auto",)  # what --precision accepts (see prec
 UNUSED_OPS_MODES = ("freeze", "momentum")
 EMA_WARMUPS = ("bias_correction", "none")
 CTRL_LOSSES = ("official", "independent")
-REWARDS = ("is", "fid")
+REWARDS = ("auto", "is", "fid", "kid")  # see search.rewards.choose for "auto"
+LABEL_FREE_KINDS = ("rotation", "contrastive", "random")  # --classifier=label_free:KIND
 REWARD_BN_STATISTICS = ("moving", "batch")
 SEARCHES = ("rl", "random")
 RESET_STATISTICS = ("std", "var")
@@ -130,6 +131,19 @@ def _excluded_choices(name: str, value) -> None:
     from autogan_tf import search_space  # light; imported here to keep this module first
 
     search_space.allowed_choices(value)
+
+
+def _classifier(name: str, value) -> None:
+    """A ``--classifier`` value whose ``label_free:`` kind, if any, exists.
+
+    Raises:
+      errors.UserError: ``label_free:`` followed by an unknown kind, naming the flag.
+    """
+    prefix = "label_free:"
+    if isinstance(value, str) and value.startswith(prefix) and \
+            value[len(prefix):] not in LABEL_FREE_KINDS:
+        raise errors.UserError(f"--{name}={value}: the label-free networks are "
+                               f"{', '.join(prefix + kind for kind in LABEL_FREE_KINDS)}")
 
 
 def augment_policy(policy) -> tuple[str, ...]:
@@ -368,8 +382,13 @@ class EvaluationSettings(Settings):
     eval_batch_size: int = setting(100, "Images per batch when generating and classifying "
                                         "for IS/FID.", positive_int)
     classifier: str = setting(
-        "inception", "'inception' (the 2015-12-05 graph), a .keras classifier file, or 'auto' "
-                     "(a small classifier trained once on --dataset) for IS/FID.")
+        "inception", "'inception' (the 2015-12-05 graph), a .keras classifier file, 'auto' "
+                     "(a small classifier trained once on --dataset's classes) or "
+                     "'label_free:KIND' (KIND rotation, contrastive or random: a network "
+                     "learnt from --dataset's images without labels; FID/KID only) for "
+                     "IS/FID/KID.", _classifier)
+    label_free_steps: int = setting(300, "Training steps of a --classifier=label_free:KIND "
+                                         "network (64 images per step).", positive_int)
     feature_layer: str | None = setting(None, "Feature layer name of a --classifier .keras "
                                               "model.")
     inception_path: str | None = setting(None, "classify_image_graph_def.pb or "
@@ -504,8 +523,11 @@ class SearchConfig(*_SHARED_GROUPS):
     mlas: bool = setting(True, "Multi-level search (one controller per cell, growing); false: "
                                "one controller, full resolution.")
     # the reward
-    reward: str = setting("is", "'is' (Inception Score) or 'fid' (reciprocal FID).",
-                          one_of(REWARDS))
+    reward: str = setting(
+        "is", "'is' (Inception Score), 'fid' (reciprocal FID), 'kid' (-ln KID to the real "
+              "images; needs no labels with --classifier=label_free:KIND) or 'auto' (IS when "
+              "the scorer tells at least 5 classes apart, else KID of a label-free network).",
+        one_of(REWARDS))
     reward_num_images: int = setting(5000, "Images per reward evaluation (official: 5000).",
                                      positive_int, at_least(2))
     reward_bn: str = setting(

@@ -425,13 +425,14 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
     In order, so that a refused flag, a full disk or another run's directory cost seconds,
     not the minutes of training a classifier or the hours of a run: the lock
     (`rundir.locked`), room on the disk, the saved configuration, then
-    ``--classifier=auto`` (a small classifier trained on the data set, cached in
-    ``model_dir``; ``config.classifier`` becomes its path), then the run.
+    ``--classifier=auto`` or ``label_free:KIND`` (a network trained on the data set, cached
+    in ``model_dir``; ``config.classifier`` becomes its path), then the run.
 
     Args:
       build: ``build() -> LongRun``, called once the directory is accepted.
       config: the run's configuration (`config.SearchConfig`, `config.TrainConfig`); an
-        ``"auto"`` classifier is replaced in place by the path of the one trained.
+        ``"auto"`` or ``"label_free:KIND"`` classifier is replaced in place by the path of
+        the one trained.
       model_dir: the run directory (created; one holding a run of this configuration
         resumes it).
       check_config: ``check_config(model_dir, config)``: records the configuration or
@@ -448,15 +449,16 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
       errors.RunUserError: another configuration in ``model_dir``.
       errors.RunError: the run diverged more often than allowed.
     """
-    from autogan_tf.metrics import classifiers
+    from autogan_tf.metrics import scorer
 
     with rundir.locked(distribute.worker_dir(model_dir)):
         rundir.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
         check_config(model_dir, config)  # seconds: before minutes of training a classifier
         logging.info("computing in %s (%s)", config.precision, config.precision_reason)
-        if config.classifier == "auto":  # a small one trained on the data, cached here
-            config.classifier = classifiers.resolve_classifier(
-                "auto", config.dataset, model_dir, config.data_dir)
+        if scorer.trained_for_run(config.classifier):  # trained on the data, cached here
+            config.classifier = scorer.resolve_classifier(
+                config.classifier, config.dataset, model_dir, config.data_dir,
+                config.label_free_steps)
             check_config(model_dir, config)  # records its path
         run = build()
         run.resume()

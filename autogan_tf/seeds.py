@@ -43,6 +43,9 @@ CLASSIFIER_WEIGHTS = "classifier/weights"      # a scoring classifier's initial 
 CLASSIFIER_DATA = "classifier/data_order"       # ... the order of its training images
 CLASSIFIER_FLIPS = "classifier/augment_flips"   # ... its random flips
 CLASSIFIER_SHIFTS = "classifier/augment_shifts"  # ... its random shifts
+LABEL_FREE_WEIGHTS = "label_free/weights"      # a label-free network's initial weights
+LABEL_FREE_DATA = "label_free/data_order"       # ... the order of its training images
+LABEL_FREE_VIEWS = "label_free/views"           # ... the contrastive network's random views
 
 
 def controller(level: int) -> str:

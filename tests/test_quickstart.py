@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from autogan_tf import quickstart
-from autogan_tf.metrics import classifiers
+from autogan_tf.metrics import classifiers, scorer
 
 from conftest import ROOT, TINY_GAN, flag_args
 
@@ -71,10 +71,10 @@ def test_auto_classifier_resolves_to_the_path_of_the_trained_one(tmp_path, monke
         return path, 0.9  # (path, test accuracy), as train_small_classifier returns
 
     monkeypatch.setattr(classifiers, "train_small_classifier", fake_training)
-    assert classifiers.resolve_classifier("inception", "shapes", str(tmp_path)) == "inception"
+    assert scorer.resolve_classifier("inception", "shapes", str(tmp_path)) == "inception"
     assert trained == []
     cached = str(tmp_path / "classifier.keras")
-    assert classifiers.resolve_classifier("auto", "shapes", str(tmp_path), "/data") == cached
+    assert scorer.resolve_classifier("auto", "shapes", str(tmp_path), "/data") == cached
     assert trained == [("shapes", cached, "/data")]
 
 

@@ -200,7 +200,7 @@ def test_excluded_choices_never_reach_training_or_the_beam(tmp_path, searcher):
     (dict(grow_steps="1,5", num_cells=3), "below --max_search_iters"),
     (dict(d_batch_size=-4), "--d_batch_size must be a positive"),
     (dict(n_critic=0), "--n_critic"),
-    (dict(reward="kid"), "--reward"),
+    (dict(reward="ssim"), "--reward"),
 ])
 def test_bad_search_flags(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -333,10 +333,11 @@ def test_an_epoch_is_the_data_sets_size_unless_set(tmp_path):
 
 def test_is_reward_refuses_a_one_class_scorer(tmp_path):
     rewards.check_is_scorer(2, "two.keras")  # two classes: an IS that can move
-    with pytest.raises(errors.UserError, match=r"--reward=is: .* 1 class.*--reward=fid"):
+    with pytest.raises(errors.UserError, match=r"--reward=is: .* 1 class.*use --reward=auto "
+                                               r"\(KID of a network learnt from the images"):
         rewards.check_is_scorer(1, "one.keras")
-    with pytest.raises(errors.UserError, match=r"sub-folders, or use --reward=fid with "
-                                               r"--classifier=inception"):
+    with pytest.raises(errors.UserError, match=r"sub-folders, or use --reward=auto .* or "
+                                               r"--reward=kid with --classifier=label_free"):
         rewards.check_is_scorer(1, "--classifier=auto of --dataset=x", auto=True)
     # An unlabelled folder (images, no sub-folders) read as one class: refused in seconds,
     # before a classifier is trained on it, and nothing is written.

@@ -15,7 +15,7 @@ import json
 import math
 import os
 
-from autogan_tf import errors, rundir, runlog
+from autogan_tf import errors, runlog
 
 FEATURE_LAYER = "features"
 BN_MOMENTUM = 0.9  # of the small classifier's batch norm; see build_classifier
@@ -377,7 +377,7 @@ def train_classifier(dataset: str, *, epochs: int = 12, batch_size: int = 128,
     return model, float(accuracy)
 
 
-class _op_determinism:
+class op_determinism:
     """TensorFlow's deterministic kernels inside the block (same seed -> same classifier)."""
 
     def __enter__(self):
@@ -423,7 +423,7 @@ def train_small_classifier(dataset, path, epochs=4, data_dir=None, max_train_ima
         return path, accuracy
     say(f"training a small classifier on {dataset} for IS/FID ({epochs} epochs) -> {path}")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with _op_determinism():
+    with op_determinism():
         model, accuracy = train_classifier(
             dataset, epochs=epochs, data_dir=data_dir, max_train_images=max_train_images,
             width=width, image_size=image_size, seed=seed, verbose=0)
@@ -434,30 +434,3 @@ def train_small_classifier(dataset, path, epochs=4, data_dir=None, max_train_ima
                                          "epochs": epochs, "width": width,
                                          "image_size": image_size, "seed": seed})
     return path, accuracy
-
-
-def resolve_classifier(classifier: str, dataset: str, model_dir: str, data_dir=None) -> str:
-    """The classifier a run scores with: ``'auto'`` becomes a small one trained on ``dataset``.
-
-    Args:
-      classifier: a ``--classifier`` value: ``'inception'``, a ``.keras`` file (both
-        returned as they are) or ``'auto'``.
-      dataset, data_dir: the run's data set, which the small classifier learns.
-      model_dir: the run directory; the classifier is cached there as
-        ``classifier.keras`` so that a resumed run scores with the same network.
-
-    Returns:
-      The ``--classifier`` value to use (for ``'auto'``, the ``.keras`` path).
-    """
-    if classifier != "auto":
-        return classifier
-    from autogan_tf import distribute
-
-    cached = os.path.join(model_dir, rundir.CLASSIFIER)
-    if not (os.path.exists(cached) or distribute.is_chief()):
-        # Another worker of a multi-worker job, before the chief has one: train its own in
-        # its scratch directory (never into model_dir). Scores stay the same on every
-        # worker: the features of each replica's share are gathered from all of them.
-        cached = os.path.join(distribute.worker_dir(model_dir), rundir.CLASSIFIER)
-    path, _ = train_small_classifier(dataset, cached, data_dir=data_dir)
-    return path

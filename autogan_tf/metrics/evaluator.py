@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -96,6 +97,14 @@ class Evaluator:
         num = int(images.shape[0])
         return self.score_batches((images[start:start + self.batch_size]
                                    for start in range(0, num, self.batch_size)), num)
+
+    def features(self, images) -> np.ndarray:
+        """The extractor's features of uint8 images ``[N, H, W, 3]`` in memory, in batches of
+        ``batch_size`` (split across the replicas), as float32 ``[N, d]``."""
+        images = tf.convert_to_tensor(images)
+        return np.concatenate([
+            np.asarray(self.split_extractor(images[start:start + self.batch_size])[1])
+            for start in range(0, int(images.shape[0]), self.batch_size)])
 
     def __call__(self, generator, num_samples: int, seed: int = 0) -> dict:
         """IS/FID/KID of images ``0 .. num_samples - 1`` that ``seed`` names (`sampling`).

@@ -145,11 +145,11 @@ def _train_and_rank(top, model_dir, config, select_by) -> dict:
     """`derive`'s trainings and ranking, holding ``model_dir``."""
     from autogan_tf import config as config_lib
     from autogan_tf import runlog, training
-    from autogan_tf.metrics import classifiers
+    from autogan_tf.metrics import scorer
 
-    config["classifier"] = classifiers.resolve_classifier(
+    config["classifier"] = scorer.resolve_classifier(
         config.get("classifier", "inception"), config.get("dataset", "cifar10"), model_dir,
-        config.get("data_dir"))
+        config.get("data_dir"), config.get("label_free_steps"))
     rows = []
     for entry in top:
         rank = entry["rank"]

@@ -49,6 +49,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from autogan_tf import (checkpointing, data, distribute, errors, lifecycle, phase_timer, rundir,
                         runlog)
@@ -522,6 +523,29 @@ def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
     return search
 
 
+def choose_reward(config: SearchConfig) -> SearchConfig:
+    """``config`` with ``--reward=auto`` made concrete (`rewards.choose`), the choice and its
+    reason logged; in seconds, before minutes of training a scorer: a ``--classifier=auto``
+    that would learn one class only, or IS from a scorer of one class, is refused here.
+
+    Raises:
+      errors.UserError: see `rewards.check_is_scorer` and `rewards.check_auto_classifier`.
+    """
+    if config.reward != "auto" and config.classifier != "auto":
+        return config  # the scorer is checked when the reward is built (`make_reward_fn`)
+    classes = rewards_lib.scorer_classes(config.classifier, config.dataset, config.data_dir)
+    choice = rewards_lib.choose(config.reward, config.classifier, classes)
+    if choice.reward == "is" and choice.classifier == "auto":
+        rewards_lib.check_is_scorer(classes, f"--classifier=auto of --dataset="
+                                             f"{config.dataset}", auto=True)
+    if choice.classifier == "auto":
+        rewards_lib.check_auto_classifier(classes, config.dataset)
+    if config.reward == "auto":
+        logging.info("reward: %s with --classifier=%s (--reward=auto: %s)", choice.reward,
+                     choice.classifier, choice.reason)
+    return config.replace(reward=choice.reward, classifier=choice.classifier)
+
+
 def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=True,
                min_free_mb: float = 200.0, strategy=None, sync_bn: bool | None = None) -> dict:
     """Run (or resume) a search in ``model_dir``; returns the search result, or
@@ -550,13 +574,8 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
         classifier or data set.
     """
     config = with_epoch_images(config)
-    if reward_fn is None and config.classifier == "auto":
-        # Seconds, before minutes of training a classifier that could learn one class only.
-        classes = data.num_classes(config.dataset, config.data_dir)
-        if config.reward == "is":
-            rewards_lib.check_is_scorer(classes, f"--classifier=auto of --dataset="
-                                                 f"{config.dataset}", auto=True)
-        rewards_lib.check_auto_classifier(classes, config.dataset)
+    if reward_fn is None:
+        config = choose_reward(config)
 
     def build():
         reward = reward_fn or rewards_lib.make_reward_fn(config, model_dir, strategy)

@@ -3,9 +3,12 @@
 A reward function has the signature ``reward_fn(search, arch, stage, seed) ->
 float``: ``search.images(arch, num, stage, seed)`` gives it uint8 images of
 the architecture at the stage's native resolution (8, 16, 32 px), and it
-returns a number the controller maximises. The built-in one (`make_reward_fn`)
-is the paper's: the Inception Score of ``reward_num_images`` images, or the
-reciprocal FID. A test or an experiment can pass any other.
+returns a number the controller maximises. The built-in ones (`make_reward_fn`):
+the paper's Inception Score of ``reward_num_images`` images, or the reciprocal
+FID; or ``-ln KID`` to the real images (`DistanceToReal`), which needs no labels
+when the features come from a label-free network (`metrics.label_free`).
+``--reward=auto`` picks between IS and KID by the scorer's classes (`choose`).
+A test or an experiment can pass any other reward function.
 
 `Rewards` draws each evaluation's noise seed from a checkpointed random
 generator, so a resumed search scores the same images as an uninterrupted one.
@@ -13,11 +16,16 @@ generator, so a resumed search scores the same images as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
+import numpy as np
 import tensorflow as tf
 
 from autogan_tf import errors, sampling, seeds
 from autogan_tf.config import REWARD_BN_STATISTICS
 from autogan_tf.metrics import evaluator as evaluator_lib
+from autogan_tf.metrics import label_free, scores
 from autogan_tf.search.beam import pad_archs
 from autogan_tf.torch_layers import batch_statistics_only
 
@@ -117,28 +125,152 @@ class Rewards:
         return float(self.reward_fn(search, arch, stage, seed))
 
 
-def check_is_scorer(num_classes: int, classifier: str, auto: bool = False) -> None:
-    """Refuse the IS reward of a scorer with one class.
+# The Inception Score is at most the scorer's class count K (it is exp of the mutual
+# information between class and image, at most ln K). With 2 classes an unlabelled-looking
+# folder of airplanes and cats gave supernet rewards of 1.01-1.06 for every architecture: a
+# signal within the noise of a 1,000-image reward. 5 classes leave IS a range of 1-5; the
+# number is a judgement, not a measurement (see the docs' guide for your own images).
+MIN_IS_CLASSES = 5
+DEFAULT_LABEL_FREE = "contrastive"  # --reward=auto without classes: the best-ranking network (docs)
+KID_FLOOR = 1e-6                  # -ln KID is capped at -ln 1e-6 = 13.8 (KID can be <= 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """What ``--reward=auto`` settled on: the reward, the ``--classifier`` and why."""
+
+    reward: str
+    classifier: str
+    reason: str
+
+
+def scorer_classes(classifier: str, dataset: str, data_dir=None) -> int:
+    """How many classes of images a ``--classifier`` tells apart (0: a label-free network).
+
+    ``auto`` counts ``dataset``'s classes (the small classifier learns those), without
+    training anything; ``inception`` has 1,008; a ``.keras`` file is loaded and its logits
+    counted.
+
+    Raises:
+      metrics.classifiers.ClassifierError: an unusable ``.keras`` file.
+    """
+    from autogan_tf import data
+    from autogan_tf.metrics import classifiers
+
+    if classifier == "auto":
+        return data.num_classes(dataset, data_dir)
+    if label_free.kind_of(classifier) is not None:
+        return 0
+    if not classifier or classifier == classifiers.INCEPTION:
+        return 1008  # the 2015 graph's logits (1,000 ImageNet classes and 8 unused)
+    extractor = classifiers.load_keras_classifier(classifier)
+    return 0 if label_free.is_label_free(extractor) else extractor.num_classes
+
+
+def choose(reward: str, classifier: str, classes: int) -> Choice:
+    """The reward and scorer of a search: ``--reward=auto`` made concrete, others as given.
+
+    Args:
+      reward: the ``--reward`` value.
+      classifier: the ``--classifier`` value.
+      classes: what `scorer_classes` says of ``classifier``.
+
+    Returns:
+      A `Choice`. ``auto`` is IS when the scorer tells at least `MIN_IS_CLASSES` classes
+      apart, else KID of the label-free network the classifier names (or of
+      `DEFAULT_LABEL_FREE`'s, learnt from the data set's images).
+    """
+    if reward != "auto":
+        return Choice(reward, classifier, f"--reward={reward}")
+    if classes >= MIN_IS_CLASSES:
+        return Choice("is", classifier, f"the scorer {classifier} tells {classes} classes "
+                                        f"apart (IS needs at least {MIN_IS_CLASSES})")
+    if label_free.kind_of(classifier) is None and classes > 0:
+        network = label_free.CLASSIFIER_PREFIX + DEFAULT_LABEL_FREE
+        why = (f"the scorer {classifier} tells {classes} class{'es' if classes != 1 else ''} "
+               f"apart, too few for IS (at least {MIN_IS_CLASSES}): KID of a "
+               f"{DEFAULT_LABEL_FREE} network learnt from the images without labels")
+        return Choice("kid", network, why)
+    return Choice("kid", classifier, f"the scorer {classifier} is a label-free network: KID")
+
+
+class DistanceToReal:
+    """``-ln KID`` between a candidate's images and a fixed sample of the real images.
+
+    KID is the unbiased estimate of the squared MMD under the cubic polynomial kernel
+    (`metrics.scores.mmd2_unbiased`), here between all ``m`` candidate features and ``n``
+    real features drawn once (so the real side's kernel sum is computed once). The log
+    makes the reward scale-free: an architecture half as far from the real images scores
+    ``ln 2 = 0.69`` more, whatever the feature network. KID can be zero or negative when
+    the sets are as close as the estimate can tell; it is floored at `KID_FLOOR`.
+
+    Args:
+      reference_features: ``[N, d]`` features of real images (the reference statistics'
+        kept features).
+      num_images: how many of them to compare with (at most N).
+      seed: which ones.
+
+    Raises:
+      errors.UserError: fewer than 2 reference features.
+    """
+
+    def __init__(self, reference_features, num_images: int, seed: int = 0):
+        real = np.asarray(reference_features, np.float64)
+        if real.ndim != 2 or len(real) < 2:
+            raise errors.UserError("--reward=kid needs reference statistics that keep at least "
+                                   "2 features (statistics files written before KID keep none: "
+                                   "leave --fid_stats out to compute them from --dataset)")
+        n = min(int(num_images), len(real))
+        rng = np.random.default_rng(seed)
+        self.real = real[np.sort(rng.choice(len(real), n, replace=False))]
+        k_real = scores.polynomial_kernel(self.real, self.real)
+        self._within_real = (k_real.sum() - np.trace(k_real)) / (n * (n - 1))
+
+    def kid(self, features) -> float:
+        """The unbiased squared MMD between ``features`` ``[m, d]`` (m >= 2) and the sample."""
+        x = np.asarray(features, np.float64)
+        m = len(x)
+        if m < 2 or x.shape[1:] != self.real.shape[1:]:
+            raise ValueError(f"need [m >= 2, {self.real.shape[1]}] features, got {x.shape}")
+        k_x = scores.polynomial_kernel(x, x)
+        within_x = (k_x.sum() - np.trace(k_x)) / (m * (m - 1))
+        return float(within_x + self._within_real
+                     - 2.0 * scores.polynomial_kernel(x, self.real).mean())
+
+    @staticmethod
+    def reward(kid: float) -> float:
+        """``-ln max(kid, KID_FLOOR)``: higher for a smaller distance."""
+        return -math.log(max(kid, KID_FLOOR))
+
+
+def check_is_scorer(num_classes: int, classifier: str, auto: bool = False,
+                    label_free_network: bool = False) -> None:
+    """Refuse the IS reward of a scorer with one class, or of a label-free network.
 
     The Inception Score is exp(E[KL(p(y|x) || p(y))]); with one class every p(y|x) is 1,
     so the score is 1.0 for any images and the controller learns from nothing (an
-    unlabelled folder read as one class does this).
+    unlabelled folder read as one class does this). A label-free network's outputs are
+    rotations or projections, not classes of images.
 
     Args:
       num_classes: the scorer's number of classes.
       classifier: the ``--classifier`` value, for the message.
-      auto: the scorer is ``--classifier=auto``'s, trained on the run's own data set (then
-        its features are no use for ``--reward=fid`` either).
+      auto: the scorer is ``--classifier=auto``'s, trained on the run's own data set.
+      label_free_network: the scorer is a `metrics.label_free` network.
 
     Raises:
-      errors.UserError: ``num_classes`` is below 2.
+      errors.UserError: ``num_classes`` is below 2, or a label-free network.
     """
+    remedy = ("use --reward=auto (KID of a network learnt from the images without labels), "
+              "or --reward=kid with --classifier=label_free:rotation")
+    if label_free_network:
+        raise errors.UserError(f"--reward=is: the scorer {classifier} is a label-free network, "
+                               f"whose outputs are not classes of images; use --reward=kid "
+                               f"(or fid) with it")
     if num_classes >= 2:
         return
-    remedy = ("give the folder class sub-folders, or use --reward=fid with "
-              "--classifier=inception or a .keras classifier trained on labelled images"
-              if auto else "use --reward=fid (the distance of an architecture's images to "
-              "the real ones), or a --classifier with several classes")
+    if auto:
+        remedy = "give the folder class sub-folders, or " + remedy
     raise errors.UserError(f"--reward=is: the scorer {classifier} has {num_classes} class, so "
                            f"every architecture's Inception Score is 1.0; {remedy}")
 
@@ -146,7 +278,7 @@ def check_is_scorer(num_classes: int, classifier: str, auto: bool = False) -> No
 def check_auto_classifier(num_classes: int, dataset: str) -> None:
     """Refuse ``--classifier=auto`` on a data set of one class: a classifier trained to
     tell one class from nothing learns nothing (its loss is 0 from the start), so its
-    features measure nothing either, for IS or for FID.
+    features measure nothing either, for IS or for FID/KID.
 
     Raises:
       errors.UserError: ``num_classes`` is below 2.
@@ -154,15 +286,17 @@ def check_auto_classifier(num_classes: int, dataset: str) -> None:
     if num_classes < 2:
         raise errors.UserError(
             f"--classifier=auto: --dataset={dataset} has {num_classes} class, so a classifier "
-            "trained on it learns nothing and scores nothing; give the folder class "
-            "sub-folders, or a --classifier trained on labelled images (or 'inception')")
+            "trained on it learns nothing and scores nothing; use --classifier=label_free:rotation "
+            "(a network learnt from the images without labels) with --reward=kid, or "
+            "--reward=auto, or give the folder class sub-folders")
 
 
 def make_reward_fn(config, model_dir: str, strategy=None):
-    """The paper's reward: IS (or 1/FID) of an architecture's supernet samples.
+    """The search's reward: IS, 1/FID or -ln KID of an architecture's supernet samples.
 
     Args:
-      config: the `config.SearchConfig` (reward, reward_num_images, classifier ...).
+      config: the `config.SearchConfig` (reward, reward_num_images, classifier ...), its
+        ``reward`` made concrete (`choose`) and its classifier a path or ``inception``.
       model_dir: where FID reference statistics are cached.
       strategy: images are generated and classified split across its replicas.
 
@@ -170,26 +304,36 @@ def make_reward_fn(config, model_dir: str, strategy=None):
       ``reward(search, arch, stage, seed) -> float``.
 
     Raises:
-      ValueError: ``reward_num_images`` is below the Inception Score's splits.
-      errors.UserError: the IS reward with a one-class scorer (`check_is_scorer`).
+      ValueError: ``reward_num_images`` is below the Inception Score's splits, or
+        ``reward`` is still ``auto``.
+      errors.UserError: the IS reward with a one-class or label-free scorer
+        (`check_is_scorer`); KID without reference features.
       Errors of `metrics.evaluator.Evaluator` for an unusable classifier or statistics.
     """
     config.check_reward()
+    if config.reward == "auto":
+        raise ValueError("make_reward_fn: choose the reward first (rewards.choose)")
+    distance = config.reward in ("fid", "kid")
     evaluator = evaluator_lib.Evaluator(
         config.classifier, config.feature_layer, config.inception_path,
-        config.fid_stats if config.reward == "fid" else None,
-        config.dataset if config.reward == "fid" else None,
+        config.fid_stats if distance else None, config.dataset if distance else None,
         config.resolution(config.num_cells - 1), config.data_dir, model_dir,
         config.eval_batch_size, strategy=strategy, kid=False)
     if config.reward == "is":
         check_is_scorer(evaluator.extractor.num_classes, config.classifier,
-                        auto=config.classifier == "auto")
+                        auto=config.classifier == "auto",
+                        label_free_network=label_free.is_label_free(evaluator.extractor))
+    if config.reward == "kid":
+        to_real = DistanceToReal(evaluator.stats.features, config.reward_num_images,
+                                 seed=config.seed)
 
     def reward(search, arch, stage, seed):
         # Native resolution (8 / 16 / 32 px), as the official get_is: the
         # Inception graph resizes to 299 itself; a Keras classifier's extractor
         # resizes to the data set's resolution (its image_size) only.
         images = search.images(arch, config.reward_num_images, stage, seed)
+        if config.reward == "kid":
+            return DistanceToReal.reward(to_real.kid(evaluator.features(images)))
         result = evaluator.score_images(images)
         if config.reward == "fid":
             return 1.0 / max(result["fid"], 1e-6)

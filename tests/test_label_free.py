@@ -1,0 +1,213 @@
+"""Label-free feature networks and the search's distance reward (issue 36).
+
+References: NumPy's rot90, the NT-Xent and unbiased-MMD formulas written out here from their
+papers, and images of known order of quality (real, blurred, noise).
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from autogan_tf import config as config_lib
+from autogan_tf import errors
+from autogan_tf.metrics import classifiers, label_free
+from autogan_tf.search import loop as search
+from autogan_tf.search import rewards
+
+
+@pytest.fixture(scope="module")
+def unlabelled_folder(tmp_path_factory):
+    """48 images of 16 px in one folder, no sub-folders: one class. Each a scene with an up
+    and a down, as photographs have (a light sky fading to dark ground), and a coloured disc
+    or bar standing on the ground, placed and coloured at random."""
+    folder = tmp_path_factory.mktemp("unlabelled")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:16, :16]
+    sky = np.linspace(230, 30, 16)[:, None, None] * np.ones([16, 16, 3])
+    for i in range(48):
+        cy, cx = rng.integers(9, 13), rng.integers(4, 12)
+        shape = ((yy - cy) ** 2 + (xx - cx) ** 2 < 8) if i % 2 else \
+            ((abs(yy - cy) < 4) & (abs(xx - cx) < 2))
+        colour = rng.integers(0, 255, 3)
+        pixels = np.where(shape[..., None], colour, sky).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:02d}.png")
+    return str(folder)
+
+
+# -- the pieces, against their definitions ----------------------------------------------------
+def test_all_rotations_match_numpy_and_label_each_turn():
+    images = np.arange(2 * 3 * 3 * 1, dtype=np.float32).reshape(2, 3, 3, 1)
+    rotated, labels = label_free.all_rotations(tf.constant(images))
+    expected = np.concatenate([np.rot90(images, k, axes=(1, 2)) for k in range(4)])
+    np.testing.assert_array_equal(rotated.numpy(), expected)
+    np.testing.assert_array_equal(labels.numpy(), [0, 0, 1, 1, 2, 2, 3, 3])
+
+
+def nt_xent_numpy(a, b, temperature):
+    """SimCLR's loss (Chen et al. 2020, eq. 1) by its definition: for each view i with
+    partner j, -log(exp(sim(i, j) / t) / sum_{k != i} exp(sim(i, k) / t))."""
+    z = np.concatenate([a, b])
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n = len(a)
+    losses = []
+    for i in range(2 * n):
+        j = (i + n) % (2 * n)
+        others = [k for k in range(2 * n) if k != i]
+        logits = np.array([z[i] @ z[k] / temperature for k in others])
+        losses.append(-(z[i] @ z[j] / temperature - np.log(np.sum(np.exp(logits)))))
+    return np.mean(losses)
+
+
+def test_nt_xent_matches_its_definition():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+    got = label_free.nt_xent(tf.constant(a, tf.float32), tf.constant(b, tf.float32), 0.5)
+    assert float(got) == pytest.approx(nt_xent_numpy(a, b, 0.5), rel=1e-5)
+    # Each view its own partner's twin: a lower loss than unrelated views.
+    assert float(label_free.nt_xent(tf.constant(a, tf.float32), tf.constant(a, tf.float32))) \
+        < float(got)
+
+
+def mmd2_numpy(x, y):
+    """Bińkowski et al. 2018, eq. 2 with k(a, b) = (a.b / d + 1)^3, by explicit sums."""
+    d = x.shape[1]
+    k = lambda a, b: (a @ b / d + 1.0) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_distance_reward_is_minus_log_of_the_unbiased_mmd():
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(30, 4))
+    to_real = rewards.DistanceToReal(real, num_images=12, seed=5)
+    assert to_real.real.shape == (12, 4)
+    fake = rng.normal(1.0, 1.0, size=(9, 4))
+    expected = mmd2_numpy(fake, to_real.real)
+    assert to_real.kid(fake) == pytest.approx(expected, rel=1e-9)
+    assert rewards.DistanceToReal.reward(to_real.kid(fake)) == pytest.approx(-np.log(expected))
+    # The same seed draws the same real sample; at or below zero, the reward is capped.
+    np.testing.assert_array_equal(rewards.DistanceToReal(real, 12, seed=5).real, to_real.real)
+    assert rewards.DistanceToReal.reward(-0.01) == pytest.approx(-np.log(rewards.KID_FLOOR))
+    with pytest.raises(errors.UserError, match="--reward=kid needs reference statistics"):
+        rewards.DistanceToReal(None, 10)
+
+
+# -- the networks ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", label_free.KINDS)
+def test_each_network_learns_without_labels_and_repeats_for_a_seed(kind, unlabelled_folder,
+                                                                   tmp_path):
+    dataset = f"folder:{unlabelled_folder}"
+    path, info = label_free.network(kind, dataset, str(tmp_path / "a.keras"), steps=4,
+                                    width=4, batch_size=8)
+    again, _ = label_free.network(kind, dataset, str(tmp_path / "b.keras"), steps=4,
+                                  width=4, batch_size=8)
+    other_seed, _ = label_free.network(kind, dataset, str(tmp_path / "c.keras"), steps=4,
+                                       width=4, batch_size=8, seed=1)
+    images = np.stack([np.asarray(Image.open(os.path.join(unlabelled_folder, name)))
+                       for name in sorted(os.listdir(unlabelled_folder))[:6]])
+    features = [classifiers.load_keras_classifier(p)(images)[1].numpy()
+                for p in (path, again, other_seed)]
+    np.testing.assert_array_equal(features[0], features[1])
+    assert not np.allclose(features[0], features[2])
+    assert info["kind"] == kind and info["dataset"] == dataset
+    assert info["steps"] == (0 if kind == "random" else 4)
+    if kind == "rotation":
+        assert 0.0 <= info["rotation_accuracy"] <= 1.0
+    extractor = classifiers.load_keras_classifier(path)
+    assert label_free.is_label_free(extractor)
+    # A cached network is reused as it is, with what its training reached.
+    assert label_free.network(kind, dataset, path, steps=99) == (path, info)
+
+
+def test_a_better_generator_gets_a_higher_reward(unlabelled_folder, tmp_path):
+    """Real images (held apart from the reference) beat blurred copies of them, which beat
+    noise, in every network's features: the ordering a search needs."""
+    dataset = f"folder:{unlabelled_folder}"
+    names = sorted(os.listdir(unlabelled_folder))
+    images = np.stack([np.asarray(Image.open(os.path.join(unlabelled_folder, n)))
+                       for n in names]).astype(np.float32)
+    reference, held_out = images[::2], images[1::2]
+    blurred = tf.nn.avg_pool2d(tf.constant(held_out), 5, 1, "SAME").numpy()
+    noise = np.random.default_rng(3).uniform(0, 255, held_out.shape).astype(np.float32)
+    for kind in label_free.KINDS:
+        path, _ = label_free.network(kind, dataset, str(tmp_path / f"{kind}.keras"), steps=30,
+                                     width=8, batch_size=16)
+        extract = classifiers.load_keras_classifier(path)
+        to_real = rewards.DistanceToReal(extract(reference)[1].numpy(), len(reference))
+        got = [rewards.DistanceToReal.reward(to_real.kid(extract(x)[1].numpy()))
+               for x in (held_out, blurred, noise)]
+        assert got[0] > got[1] > got[2], (kind, got)
+
+
+# -- choosing the reward --------------------------------------------------------------------
+def test_auto_picks_is_with_enough_classes_and_kid_of_a_label_free_network_otherwise():
+    many = rewards.choose("auto", "clf.keras", rewards.MIN_IS_CLASSES)
+    assert (many.reward, many.classifier) == ("is", "clf.keras")
+    assert f"tells {rewards.MIN_IS_CLASSES} classes apart" in many.reason
+    few = rewards.choose("auto", "auto", 2)
+    assert (few.reward, few.classifier) == ("kid", "label_free:" + rewards.DEFAULT_LABEL_FREE)
+    assert "too few for IS" in few.reason
+    given = rewards.choose("auto", "label_free:random", 0)
+    assert (given.reward, given.classifier) == ("kid", "label_free:random")
+    # Anything but auto is left as the user set it.
+    assert rewards.choose("fid", "auto", 1) == rewards.Choice("fid", "auto", "--reward=fid")
+    assert rewards.scorer_classes("inception", "shapes") == 1008
+    assert rewards.scorer_classes("auto", "shapes") == 8
+    assert rewards.scorer_classes("label_free:rotation", "shapes") == 0
+
+
+def test_search_on_an_unlabelled_folder_chooses_kid_before_training_anything(
+        unlabelled_folder, tmp_path, caplog):
+    config = config_lib.SearchConfig(dataset=f"folder:{unlabelled_folder}", classifier="auto",
+                                     reward="auto")
+    with caplog.at_level("INFO"):
+        chosen = search.choose_reward(config)
+    assert (chosen.reward, chosen.classifier) == ("kid", "label_free:contrastive")
+    assert "reward: kid with --classifier=label_free:contrastive (--reward=auto: the scorer " \
+           "auto tells 1 class apart" in caplog.text
+    assert config.reward == "auto"  # the caller's settings are not changed
+    labelled = search.choose_reward(config.replace(dataset="shapes"))
+    assert (labelled.reward, labelled.classifier) == ("is", "auto")
+
+
+def test_is_of_a_label_free_network_and_unknown_kinds_are_refused(tmp_path):
+    with pytest.raises(errors.UserError, match="--reward=is: the scorer x.keras is a label-free"):
+        rewards.check_is_scorer(4, "x.keras", label_free_network=True)
+    with pytest.raises(errors.UserError, match="--classifier=label_free:jigsaw: the label-free "
+                                               "networks are label_free:rotation"):
+        config_lib.SearchConfig(classifier="label_free:jigsaw")
+    with pytest.raises(errors.UserError, match="--classifier=label_free:nope"):
+        label_free.kind_of("label_free:nope")
+    with pytest.raises(ValueError, match="choose the reward first"):
+        rewards.make_reward_fn(config_lib.SearchConfig(reward="auto"), str(tmp_path))
+
+
+def test_the_searchs_kid_reward_scores_a_candidate_against_the_real_features(
+        unlabelled_folder, tmp_path):
+    """`make_reward_fn` with --reward=kid: the candidate's images in the network's features,
+    against reward_num_images real features of the data set, as the formula says."""
+    dataset = f"folder:{unlabelled_folder}"
+    path, _ = label_free.network("random", dataset, str(tmp_path / "net.keras"), width=4,
+                                 batch_size=8)
+    config = config_lib.SearchConfig(dataset=dataset, classifier=path, reward="kid",
+                                     reward_num_images=10, eval_batch_size=4, num_cells=2,
+                                     grow_steps="15")
+    reward = rewards.make_reward_fn(config, str(tmp_path))
+    candidate = np.random.default_rng(4).integers(0, 255, [10, 8, 8, 3]).astype(np.uint8)
+
+    class FakeSearch:
+        def images(self, arch, num, stage, seed):
+            return tf.constant(candidate[:num])
+
+    got = reward(FakeSearch(), [0, 0, 0, 0], 0, 1)
+    extract = classifiers.load_keras_classifier(path, image_size=16)
+    stats = np.load(tmp_path / "fid_stats.npz")  # the data set's, computed by the reward
+    real = rewards.DistanceToReal(stats["features"], 10, seed=config.seed).real
+    expected = mmd2_numpy(extract(candidate)[1].numpy().astype(np.float64), real)
+    assert got == pytest.approx(-np.log(max(expected, rewards.KID_FLOOR)), rel=1e-4)
