@@ -149,7 +149,7 @@ def test_a_better_generator_gets_a_higher_reward(unlabelled_folder, tmp_path):
 def test_auto_picks_is_with_enough_classes_and_kid_of_a_label_free_network_otherwise():
     many = rewards.choose("auto", "clf.keras", rewards.MIN_IS_CLASSES)
     assert (many.reward, many.classifier) == ("is", "clf.keras")
-    assert f"tells {rewards.MIN_IS_CLASSES} classes apart" in many.reason
+    assert f"has {rewards.MIN_IS_CLASSES} classes (IS needs" in many.reason
     few = rewards.choose("auto", "auto", 2)
     assert (few.reward, few.classifier) == ("kid", "label_free:" + rewards.DEFAULT_LABEL_FREE)
     assert "too few for IS" in few.reason
@@ -170,7 +170,7 @@ def test_search_on_an_unlabelled_folder_chooses_kid_before_training_anything(
         chosen = search.choose_reward(config)
     assert (chosen.reward, chosen.classifier) == ("kid", "label_free:contrastive")
     assert "reward: kid with --classifier=label_free:contrastive (--reward=auto: the scorer " \
-           "auto tells 1 class apart" in caplog.text
+           "auto has 1 class, too few for IS" in caplog.text
     assert config.reward == "auto"  # the caller's settings are not changed
     labelled = search.choose_reward(config.replace(dataset="shapes"))
     assert (labelled.reward, labelled.classifier) == ("is", "auto")

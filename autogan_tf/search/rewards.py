@@ -183,12 +183,12 @@ def choose(reward: str, classifier: str, classes: int) -> Choice:
     if reward != "auto":
         return Choice(reward, classifier, f"--reward={reward}")
     if classes >= MIN_IS_CLASSES:
-        return Choice("is", classifier, f"the scorer {classifier} tells {classes} classes "
-                                        f"apart (IS needs at least {MIN_IS_CLASSES})")
+        return Choice("is", classifier, f"the scorer {classifier} has {classes} classes "
+                                        f"(IS needs at least {MIN_IS_CLASSES})")
     if label_free.kind_of(classifier) is None and classes > 0:
         network = label_free.CLASSIFIER_PREFIX + DEFAULT_LABEL_FREE
-        why = (f"the scorer {classifier} tells {classes} class{'es' if classes != 1 else ''} "
-               f"apart, too few for IS (at least {MIN_IS_CLASSES}): KID of a "
+        why = (f"the scorer {classifier} has {classes} class{'es' if classes != 1 else ''}, "
+               f"too few for IS (at least {MIN_IS_CLASSES}): KID of a "
                f"{DEFAULT_LABEL_FREE} network learnt from the images without labels")
         return Choice("kid", network, why)
     return Choice("kid", classifier, f"the scorer {classifier} is a label-free network: KID")
