@@ -419,6 +419,13 @@ class LongRun:
         self.log.close()
 
 
+def run_resolution(config) -> int:
+    """The side of the images a run generates: a training's, or a search's last stage's."""
+    if hasattr(config, "resolution"):
+        return config.resolution(config.num_cells - 1)
+    return config.image_size
+
+
 def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.0) -> dict:
     """Hold ``model_dir``, check it, build the run, resume it, run it to its result.
 
@@ -458,7 +465,7 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
         if scorer.trained_for_run(config.classifier):  # trained on the data, cached here
             config.classifier = scorer.resolve_classifier(
                 config.classifier, config.dataset, model_dir, config.data_dir,
-                config.label_free_steps)
+                config.label_free_steps, run_resolution(config))
             check_config(model_dir, config)  # records its path
         run = build()
         run.resume()

@@ -20,14 +20,14 @@ from autogan_tf.search import rewards
 
 @pytest.fixture(scope="module")
 def unlabelled_folder(tmp_path_factory):
-    """48 images of 16 px in one folder, no sub-folders: one class. Each a scene with an up
+    """96 images of 16 px in one folder, no sub-folders: one class. Each a scene with an up
     and a down, as photographs have (a light sky fading to dark ground), and a coloured disc
     or bar standing on the ground, placed and coloured at random."""
     folder = tmp_path_factory.mktemp("unlabelled")
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:16, :16]
     sky = np.linspace(230, 30, 16)[:, None, None] * np.ones([16, 16, 3])
-    for i in range(48):
+    for i in range(96):
         cy, cx = rng.integers(9, 13), rng.integers(4, 12)
         shape = ((yy - cy) ** 2 + (xx - cx) ** 2 < 8) if i % 2 else \
             ((abs(yy - cy) < 4) & (abs(xx - cx) < 2))
@@ -94,8 +94,9 @@ def test_distance_reward_is_minus_log_of_the_unbiased_mmd():
     # The same seed draws the same real sample; at or below zero, the reward is capped.
     np.testing.assert_array_equal(rewards.DistanceToReal(real, 12, seed=5).real, to_real.real)
     assert rewards.DistanceToReal.reward(-0.01) == pytest.approx(-np.log(rewards.KID_FLOOR))
-    with pytest.raises(errors.UserError, match="--reward=kid needs reference statistics"):
-        rewards.DistanceToReal(None, 10)
+    with pytest.raises(errors.UserError, match="--reward=kid needs reference statistics .* "
+                                               "and old.npz keeps none"):
+        rewards.DistanceToReal(None, 10, where="old.npz")
 
 
 # -- the networks ---------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def test_a_better_generator_gets_a_higher_reward(unlabelled_folder, tmp_path):
     names = sorted(os.listdir(unlabelled_folder))
     images = np.stack([np.asarray(Image.open(os.path.join(unlabelled_folder, n)))
                        for n in names]).astype(np.float32)
-    reference, held_out = images[::2], images[1::2]
+    reference, held_out = images[:48], images[48:]  # discs and bars on both sides
     blurred = tf.nn.avg_pool2d(tf.constant(held_out), 5, 1, "SAME").numpy()
     noise = np.random.default_rng(3).uniform(0, 255, held_out.shape).astype(np.float32)
     for kind in label_free.KINDS:
@@ -184,7 +185,7 @@ def test_is_of_a_label_free_network_and_unknown_kinds_are_refused(tmp_path):
         config_lib.SearchConfig(classifier="label_free:jigsaw")
     with pytest.raises(errors.UserError, match="--classifier=label_free:nope"):
         label_free.kind_of("label_free:nope")
-    with pytest.raises(ValueError, match="choose the reward first"):
+    with pytest.raises(errors.UserError, match="--reward=auto: make_reward_fn needs the reward"):
         rewards.make_reward_fn(config_lib.SearchConfig(reward="auto"), str(tmp_path))
 
 
@@ -211,3 +212,57 @@ def test_the_searchs_kid_reward_scores_a_candidate_against_the_real_features(
     real = rewards.DistanceToReal(stats["features"], 10, seed=config.seed).real
     expected = mmd2_numpy(extract(candidate)[1].numpy().astype(np.float64), real)
     assert got == pytest.approx(-np.log(max(expected, rewards.KID_FLOOR)), rel=1e-4)
+
+
+def test_a_resumed_search_keeps_the_reward_it_chose(unlabelled_folder, tmp_path, caplog):
+    """The folder may gain class sub-folders between a kill and the resume: the search goes
+    on with the reward and scorer it started with."""
+    import json
+
+    model_dir = tmp_path / "s"
+    model_dir.mkdir()
+    started = config_lib.SearchConfig(dataset="shapes", reward="kid",
+                                      classifier=str(model_dir / "label_free_random.keras"))
+    (model_dir / "search_config.json").write_text(json.dumps(started.to_dict()))
+    flags = config_lib.SearchConfig(dataset="shapes", classifier="auto", reward="auto")
+    with caplog.at_level("INFO"):
+        resumed = search.choose_reward(flags, str(model_dir))
+    assert (resumed.reward, resumed.classifier) == ("kid", started.classifier)
+    assert "as when this search started" in caplog.text
+    assert search.choose_reward(flags, str(tmp_path / "new")).reward == "is"  # 8 classes
+
+
+def test_label_free_scorers_are_refused_where_their_is_would_be_used(unlabelled_folder,
+                                                                     tmp_path):
+    from autogan_tf.metrics import scorer
+    from autogan_tf.search import derive
+
+    # IS of a label-free network: refused before it is trained (nothing written).
+    with pytest.raises(errors.UserError, match="is a label-free network"):
+        search.run_search(config_lib.SearchConfig(
+            dataset=f"folder:{unlabelled_folder}", classifier="label_free:random", reward="is"),
+            str(tmp_path / "s"), progress=False)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(errors.UserError, match="--select_by=is: --classifier=label_free:random"):
+        derive.derive("unused.json", str(tmp_path / "d"), {"classifier": "label_free:random"})
+    # --classifier=auto on one class, in any command that trains it.
+    with pytest.raises(errors.UserError, match="--classifier=auto: --dataset=folder:.* 1 class"):
+        scorer.resolve_classifier("auto", f"folder:{unlabelled_folder}", str(tmp_path))
+    # Commands that only load a scorer ask for its file.
+    with pytest.raises(classifiers.ClassifierError, match="give the file they cached"):
+        classifiers.load_feature_extractor("label_free:contrastive")
+
+
+def test_the_network_sees_the_runs_resolution(unlabelled_folder, tmp_path):
+    """Not the folder's own size (photographs can be thousands of pixels across)."""
+    from autogan_tf import lifecycle
+    from autogan_tf.metrics import scorer
+
+    path = scorer.resolve_classifier("label_free:random", f"folder:{unlabelled_folder}",
+                                     str(tmp_path), image_size=8)
+    assert path == str(tmp_path / "label_free_random.keras")
+    assert tuple(classifiers.load_keras_classifier(path).image_size) == (8, 8)
+    search_config = config_lib.SearchConfig(bottom_width=2, num_cells=3)
+    assert lifecycle.run_resolution(search_config) == 16
+    train_config = config_lib.TrainConfig(bottom_width=2, arch="1 0 1 1 1 0 0 1 1 1 0 1 0 3")
+    assert lifecycle.run_resolution(train_config) == 16

@@ -134,6 +134,11 @@ def derive(search_result: str, model_dir: str, base_config: dict, num_archs: int
     """
     if select_by not in SELECT_BY:
         raise errors.UserError(f"--select_by must be one of {SELECT_BY}, got {select_by!r}")
+    classifier = base_config.get("classifier", "")
+    if select_by == "is" and str(classifier).startswith("label_free:"):
+        raise errors.UserError(f"--select_by=is: --classifier={classifier} is a label-free "
+                               "network, whose outputs are not classes, so its IS means "
+                               "nothing; use --select_by=fid")
     top = distinct_archs(read_top_archs(search_result))
     if num_archs:
         top = top[:num_archs]
@@ -147,9 +152,11 @@ def _train_and_rank(top, model_dir, config, select_by) -> dict:
     from autogan_tf import runlog, training
     from autogan_tf.metrics import scorer
 
+    bottom_width = config.get("bottom_width", config_lib.TrainConfig.bottom_width)
     config["classifier"] = scorer.resolve_classifier(
         config.get("classifier", "inception"), config.get("dataset", "cifar10"), model_dir,
-        config.get("data_dir"), config.get("label_free_steps"))
+        config.get("data_dir"), config.get("label_free_steps"),
+        bottom_width * 2 ** ss.parse_arch(top[0]["arch"]).num_cells if top else None)
     rows = []
     for entry in top:
         rank = entry["rank"]

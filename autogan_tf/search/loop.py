@@ -8,8 +8,8 @@ One search iteration (as the official ``search.py``):
    the official code and the paper's 1e-3; "std" compares the standard
    deviation) of the last ``reset_window`` G or D losses falls below a threshold;
 2. train the controller with REINFORCE for ``ctrl_steps`` steps, the reward
-   being the Inception Score (or reciprocal FID) of the sampled architectures
-   at their native resolution; the REINFORCE baseline restarts at the start
+   being the Inception Score (or reciprocal FID, or -ln KID) of the sampled
+   architectures at their native resolution; the REINFORCE baseline restarts at the start
    of this phase (``ctrl_baseline="iteration"``, as the official code;
    "persistent" keeps it across iterations);
 3. if the shared training was stopped by a reset, re-initialise the shared G
@@ -55,6 +55,7 @@ from autogan_tf import (checkpointing, data, distribute, errors, lifecycle, phas
                         runlog)
 from autogan_tf import search_space as ss
 from autogan_tf.config import SearchConfig
+from autogan_tf.metrics import label_free, scorer
 from autogan_tf.search import beam as beam_lib
 from autogan_tf.search import controller as ctrl_lib
 from autogan_tf.search import dynamic_reset, shared_gan
@@ -516,6 +517,10 @@ def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
         raise errors.RunUserError(f"load_search: {changed} cannot differ from the saved search's")
     config = with_epoch_images(SearchConfig.from_dict({**saved, **overrides}))
     if reward_fn is None:
+        config = choose_reward(config, None if "reward" in overrides else model_dir)
+        config.classifier = scorer.resolve_classifier(
+            config.classifier, config.dataset, model_dir, config.data_dir,
+            config.label_free_steps, config.resolution(config.num_cells - 1))
         reward_fn = rewards_lib.make_reward_fn(config, model_dir)
     search = Search(config, model_dir, reward_fn)
     if search.checkpoints.restore() is None:
@@ -523,14 +528,37 @@ def load_search(model_dir: str, reward_fn=None, **overrides) -> Search:
     return search
 
 
-def choose_reward(config: SearchConfig) -> SearchConfig:
+def _saved_reward(model_dir: str | None):
+    """``(reward, classifier)`` a search in ``model_dir`` saved, when it chose them (None: no
+    saved search, or one saved before its reward was chosen)."""
+    path = os.path.join(model_dir, rundir.SEARCH_CONFIG) if model_dir else None
+    if not path or not os.path.exists(path):
+        return None
+    saved = rundir.read_config(model_dir, rundir.SEARCH_CONFIG, "search")
+    if saved.get("reward", "auto") == "auto" or not saved.get("classifier"):
+        return None
+    return saved["reward"], saved["classifier"]
+
+
+def choose_reward(config: SearchConfig, model_dir: str | None = None) -> SearchConfig:
     """``config`` with ``--reward=auto`` made concrete (`rewards.choose`), the choice and its
     reason logged; in seconds, before minutes of training a scorer: a ``--classifier=auto``
-    that would learn one class only, or IS from a scorer of one class, is refused here.
+    that would learn one class only, or IS from a scorer of one class or from a label-free
+    network, is refused here.
+
+    A search resumed in ``model_dir`` keeps the reward and scorer it started with, whatever
+    the folder's classes have become since.
 
     Raises:
-      errors.UserError: see `rewards.check_is_scorer` and `rewards.check_auto_classifier`.
+      errors.UserError: see `rewards.check_is_scorer` and `scorer.check_auto_classifier`.
     """
+    saved = _saved_reward(model_dir) if config.reward == "auto" else None
+    if saved is not None:
+        logging.info("reward: %s with --classifier=%s (--reward=auto: as when this search "
+                     "started)", *saved)
+        return config.replace(reward=saved[0], classifier=saved[1])
+    if config.reward == "is" and label_free.kind_of(config.classifier) is not None:
+        rewards_lib.check_is_scorer(0, config.classifier, label_free_network=True)
     if config.reward != "auto" and config.classifier != "auto":
         return config  # the scorer is checked when the reward is built (`make_reward_fn`)
     classes = rewards_lib.scorer_classes(config.classifier, config.dataset, config.data_dir)
@@ -539,7 +567,7 @@ def choose_reward(config: SearchConfig) -> SearchConfig:
         rewards_lib.check_is_scorer(classes, f"--classifier=auto of --dataset="
                                              f"{config.dataset}", auto=True)
     if choice.classifier == "auto":
-        rewards_lib.check_auto_classifier(classes, config.dataset)
+        scorer.check_auto_classifier(classes, config.dataset)
     if config.reward == "auto":
         logging.info("reward: %s with --classifier=%s (--reward=auto: %s)", choice.reward,
                      choice.classifier, choice.reason)
@@ -575,7 +603,7 @@ def run_search(config: SearchConfig, model_dir: str, reward_fn=None, progress=Tr
     """
     config = with_epoch_images(config)
     if reward_fn is None:
-        config = choose_reward(config)
+        config = choose_reward(config, model_dir)
 
     def build():
         reward = reward_fn or rewards_lib.make_reward_fn(config, model_dir, strategy)

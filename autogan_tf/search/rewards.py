@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
 
-from autogan_tf import errors, sampling, seeds
+from autogan_tf import errors, rundir, sampling, seeds
 from autogan_tf.config import REWARD_BN_STATISTICS
 from autogan_tf.metrics import evaluator as evaluator_lib
 from autogan_tf.metrics import label_free, scores
@@ -214,12 +215,14 @@ class DistanceToReal:
       errors.UserError: fewer than 2 reference features.
     """
 
-    def __init__(self, reference_features, num_images: int, seed: int = 0):
+    def __init__(self, reference_features, num_images: int, seed: int = 0,
+                 where: str = "the reference statistics"):
         real = np.asarray(reference_features, np.float64)
         if real.ndim != 2 or len(real) < 2:
-            raise errors.UserError("--reward=kid needs reference statistics that keep at least "
-                                   "2 features (statistics files written before KID keep none: "
-                                   "leave --fid_stats out to compute them from --dataset)")
+            raise errors.UserError(f"--reward=kid needs reference statistics that keep at least "
+                                   f"2 features, and {where} keeps none (files written before "
+                                   f"KID do not): remove it, or leave --fid_stats out, to "
+                                   f"compute them from --dataset")
         n = min(int(num_images), len(real))
         rng = np.random.default_rng(seed)
         self.real = real[np.sort(rng.choice(len(real), n, replace=False))]
@@ -262,7 +265,7 @@ def check_is_scorer(num_classes: int, classifier: str, auto: bool = False,
       errors.UserError: ``num_classes`` is below 2, or a label-free network.
     """
     remedy = ("use --reward=auto (KID of a network learnt from the images without labels), "
-              "or --reward=kid with --classifier=label_free:rotation")
+              "or --reward=kid with --classifier=label_free:contrastive")
     if label_free_network:
         raise errors.UserError(f"--reward=is: the scorer {classifier} is a label-free network, "
                                f"whose outputs are not classes of images; use --reward=kid "
@@ -273,22 +276,6 @@ def check_is_scorer(num_classes: int, classifier: str, auto: bool = False,
         remedy = "give the folder class sub-folders, or " + remedy
     raise errors.UserError(f"--reward=is: the scorer {classifier} has {num_classes} class, so "
                            f"every architecture's Inception Score is 1.0; {remedy}")
-
-
-def check_auto_classifier(num_classes: int, dataset: str) -> None:
-    """Refuse ``--classifier=auto`` on a data set of one class: a classifier trained to
-    tell one class from nothing learns nothing (its loss is 0 from the start), so its
-    features measure nothing either, for IS or for FID/KID.
-
-    Raises:
-      errors.UserError: ``num_classes`` is below 2.
-    """
-    if num_classes < 2:
-        raise errors.UserError(
-            f"--classifier=auto: --dataset={dataset} has {num_classes} class, so a classifier "
-            "trained on it learns nothing and scores nothing; use --classifier=label_free:rotation "
-            "(a network learnt from the images without labels) with --reward=kid, or "
-            "--reward=auto, or give the folder class sub-folders")
 
 
 def make_reward_fn(config, model_dir: str, strategy=None):
@@ -304,15 +291,15 @@ def make_reward_fn(config, model_dir: str, strategy=None):
       ``reward(search, arch, stage, seed) -> float``.
 
     Raises:
-      ValueError: ``reward_num_images`` is below the Inception Score's splits, or
-        ``reward`` is still ``auto``.
-      errors.UserError: the IS reward with a one-class or label-free scorer
+      ValueError: ``reward_num_images`` is below the Inception Score's splits.
+      errors.UserError: ``reward`` still ``auto``; the IS reward with a one-class or label-free scorer
         (`check_is_scorer`); KID without reference features.
       Errors of `metrics.evaluator.Evaluator` for an unusable classifier or statistics.
     """
     config.check_reward()
     if config.reward == "auto":
-        raise ValueError("make_reward_fn: choose the reward first (rewards.choose)")
+        raise errors.UserError("--reward=auto: make_reward_fn needs the reward chosen first "
+                               "(search.loop.choose_reward)")
     distance = config.reward in ("fid", "kid")
     evaluator = evaluator_lib.Evaluator(
         config.classifier, config.feature_layer, config.inception_path,
@@ -324,8 +311,10 @@ def make_reward_fn(config, model_dir: str, strategy=None):
                         auto=config.classifier == "auto",
                         label_free_network=label_free.is_label_free(evaluator.extractor))
     if config.reward == "kid":
-        to_real = DistanceToReal(evaluator.stats.features, config.reward_num_images,
-                                 seed=config.seed)
+        to_real = DistanceToReal(
+            evaluator.stats.features, config.reward_num_images, seed=config.seed,
+            where=f"--fid_stats={config.fid_stats}" if config.fid_stats else
+            os.path.join(model_dir, rundir.FID_STATS))
 
     def reward(search, arch, stage, seed):
         # Native resolution (8 / 16 / 32 px), as the official get_is: the
