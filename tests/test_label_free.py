@@ -163,15 +163,24 @@ def test_auto_picks_is_with_enough_classes_and_kid_of_a_label_free_network_other
     assert rewards.scorer_classes("label_free:rotation", "shapes") == 0
 
 
+def said_by_the_search(monkeypatch) -> list:
+    """What the search module logs at INFO (absl's verbosity is not the test's to rely on:
+    other tests and the command lines set it)."""
+    said = []
+    monkeypatch.setattr(search.logging, "info", lambda msg, *args: said.append(msg % args))
+    return said
+
+
 def test_search_on_an_unlabelled_folder_chooses_kid_before_training_anything(
-        unlabelled_folder, tmp_path, caplog):
+        unlabelled_folder, tmp_path, monkeypatch):
     config = config_lib.SearchConfig(dataset=f"folder:{unlabelled_folder}", classifier="auto",
                                      reward="auto")
-    with caplog.at_level("INFO"):
-        chosen = search.choose_reward(config)
+    said = said_by_the_search(monkeypatch)
+    chosen = search.choose_reward(config)
     assert (chosen.reward, chosen.classifier) == ("kid", "label_free:contrastive")
-    assert "reward: kid with --classifier=label_free:contrastive (--reward=auto: the scorer " \
-           "auto has 1 class, too few for IS" in caplog.text
+    assert said == ["reward: kid with --classifier=label_free:contrastive (--reward=auto: the "
+                    "scorer auto has 1 class, too few for IS (at least 5): KID of a contrastive "
+                    "network learnt from the images without labels)"]
     assert config.reward == "auto"  # the caller's settings are not changed
     labelled = search.choose_reward(config.replace(dataset="shapes"))
     assert (labelled.reward, labelled.classifier) == ("is", "auto")
@@ -214,7 +223,7 @@ def test_the_searchs_kid_reward_scores_a_candidate_against_the_real_features(
     assert got == pytest.approx(-np.log(max(expected, rewards.KID_FLOOR)), rel=1e-4)
 
 
-def test_a_resumed_search_keeps_the_reward_it_chose(unlabelled_folder, tmp_path, caplog):
+def test_a_resumed_search_keeps_the_reward_it_chose(unlabelled_folder, tmp_path, monkeypatch):
     """The folder may gain class sub-folders between a kill and the resume: the search goes
     on with the reward and scorer it started with."""
     import json
@@ -225,10 +234,11 @@ def test_a_resumed_search_keeps_the_reward_it_chose(unlabelled_folder, tmp_path,
                                       classifier=str(model_dir / "label_free_random.keras"))
     (model_dir / "search_config.json").write_text(json.dumps(started.to_dict()))
     flags = config_lib.SearchConfig(dataset="shapes", classifier="auto", reward="auto")
-    with caplog.at_level("INFO"):
-        resumed = search.choose_reward(flags, str(model_dir))
+    said = said_by_the_search(monkeypatch)
+    resumed = search.choose_reward(flags, str(model_dir))
     assert (resumed.reward, resumed.classifier) == ("kid", started.classifier)
-    assert "as when this search started" in caplog.text
+    assert said == [f"reward: kid with --classifier={started.classifier} (--reward=auto: as "
+                    "when this search started)"]
     assert search.choose_reward(flags, str(tmp_path / "new")).reward == "is"  # 8 classes
 
 

@@ -173,7 +173,7 @@ def load_feature_extractor(classifier: str = INCEPTION, feature_layer: str | Non
       ClassifierError: a ``feature_layer`` with Inception, or an unusable ``.keras`` file.
       InceptionUnavailableError: the Inception graph is not available.
     """
-    if classifier == "auto" or classifier.startswith("label_free:"):
+    if classifier and (classifier == "auto" or classifier.startswith("label_free:")):
         raise ClassifierError(
             f"--classifier={classifier} names a network that autogan-search, autogan-train and "
             "autogan-derive train on their data set; here give the file they cached in their "
