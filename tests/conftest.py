@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,3 +144,19 @@ def assert_close_uint8(a, b):
 
     assert a.dtype == np.uint8 and b.dtype == np.uint8 and a.shape == b.shape
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+# -- references written from papers ---------------------------------------------------------
+def paper_mmd2(x, y):
+    """Bińkowski et al. 2018's unbiased MMD^2 estimate written out pair by pair, with
+    k(a, b) = (a . b / d + 1)^3."""
+    d = x.shape[1]
+
+    def k(a, b):
+        return (float(np.dot(a, b)) / d + 1.0) ** 3
+
+    m, n = len(x), len(y)
+    within_x = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    within_y = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    across = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return within_x + within_y - 2 * across

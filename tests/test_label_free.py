@@ -17,6 +17,8 @@ from autogan_tf.metrics import classifiers, label_free
 from autogan_tf.search import loop as search
 from autogan_tf.search import rewards
 
+from conftest import paper_mmd2
+
 
 @pytest.fixture(scope="module")
 def unlabelled_folder(tmp_path_factory):
@@ -71,24 +73,13 @@ def test_nt_xent_matches_its_definition():
         < float(got)
 
 
-def mmd2_numpy(x, y):
-    """Bińkowski et al. 2018, eq. 2 with k(a, b) = (a.b / d + 1)^3, by explicit sums."""
-    d = x.shape[1]
-    k = lambda a, b: (a @ b / d + 1.0) ** 3  # noqa: E731
-    m, n = len(x), len(y)
-    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
-    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
-    return xx + yy - 2 * xy
-
-
 def test_distance_reward_is_minus_log_of_the_unbiased_mmd():
     rng = np.random.default_rng(2)
     real = rng.normal(size=(30, 4))
     to_real = rewards.DistanceToReal(real, num_images=12, seed=5)
     assert to_real.real.shape == (12, 4)
     fake = rng.normal(1.0, 1.0, size=(9, 4))
-    expected = mmd2_numpy(fake, to_real.real)
+    expected = paper_mmd2(fake, to_real.real)
     assert to_real.kid(fake) == pytest.approx(expected, rel=1e-9)
     assert rewards.DistanceToReal.reward(to_real.kid(fake)) == pytest.approx(-np.log(expected))
     # The same seed draws the same real sample; at or below zero, the reward is capped.
@@ -219,7 +210,7 @@ def test_the_searchs_kid_reward_scores_a_candidate_against_the_real_features(
     extract = classifiers.load_keras_classifier(path, image_size=16)
     stats = np.load(tmp_path / "fid_stats.npz")  # the data set's, computed by the reward
     real = rewards.DistanceToReal(stats["features"], 10, seed=config.seed).real
-    expected = mmd2_numpy(extract(candidate)[1].numpy().astype(np.float64), real)
+    expected = paper_mmd2(extract(candidate)[1].numpy().astype(np.float64), real)
     assert got == pytest.approx(-np.log(max(expected, rewards.KID_FLOOR)), rel=1e-4)
 
 

@@ -5,6 +5,8 @@ import pytest
 
 from autogan_tf.metrics import scores
 
+from conftest import paper_mmd2
+
 
 def _softmax_rows(rng, n, k, temperature=1.0):
     z = rng.normal(size=(n, k)) / temperature
@@ -207,21 +209,6 @@ def test_bad_statistics_files_name_the_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- KID
-
-
-def paper_mmd2(x, y):
-    """Bińkowski et al. 2018's unbiased MMD^2 estimate written out pair by pair, with
-    k(a, b) = (a . b / d + 1)^3."""
-    d = x.shape[1]
-
-    def k(a, b):
-        return (float(np.dot(a, b)) / d + 1.0) ** 3
-
-    m, n = len(x), len(y)
-    within_x = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    within_y = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
-    across = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
-    return within_x + within_y - 2 * across
 
 
 def test_mmd_matches_the_pairwise_formula():
