@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from autogan_tf import conditional
 from autogan_tf import search_space as ss
 from autogan_tf import torch_layers
 from autogan_tf.keras_compat import track
@@ -140,7 +141,7 @@ def skip_bit(mask, shift: int):
     return tf.equal(tf.bitwise.bitwise_and(tf.bitwise.right_shift(mask, shift), 1), 1)
 
 
-def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
+def cell_op_usage(index, conv, norm, up, shortcut, skip_mask, conditional=False):
     """Which ops of cell ``index`` (`search_space.cell_ops`) an architecture uses.
 
     Works on Python ints (the derived cell decides what to build) and on int
@@ -151,6 +152,7 @@ def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
       index: the cell's 0-based index.
       conv, norm, up, shortcut, skip_mask: the cell's choices, Python ints or
         int tensors (`search_space.CellSpec`'s fields).
+      conditional: the ops of a class-conditional cell.
 
     Returns:
       ``{op name: used}`` for every op of the cell; ``used`` is a Python bool
@@ -158,7 +160,7 @@ def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
     """
     choices = {"conv": conv, "norm": norm, "up": up, "shortcut": shortcut}
     usage = {}
-    for op in ss.cell_ops(index):
+    for op in ss.cell_ops(index, bool(conditional)):
         used = True
         for field, choice in op.requires:
             used = used & (choices[field] == choice)
@@ -168,20 +170,24 @@ def cell_op_usage(index, conv, norm, up, shortcut, skip_mask):
     return usage
 
 
-def make_cell_op(op: ss.CellOp, channels: int, sync_bn: bool = False):
+def make_cell_op(op: ss.CellOp, channels: int, sync_bn: bool = False, num_classes: int = 0):
     """The Keras layer of one cell op, named after it.
 
     Args:
       op: the op's `search_space.CellOp` entry.
       channels: the cell's width; every op of a cell maps it to itself.
       sync_bn: batch statistics over all replicas (batch norm only).
+      num_classes: 0, or the classes of a class-conditional cell (its batch norms lose their
+        shared scale and shift; its class affines get one per class).
 
     Returns:
-      A batch norm, a Conv2D, a Conv2DTranspose or, for a "deconv_chain", a
-      ``keras.Sequential`` of Conv2DTranspose named ``<name>_<i>``.
+      A batch norm, a Conv2D, a Conv2DTranspose, a `conditional.ClassAffine` or, for a
+      "deconv_chain", a ``keras.Sequential`` of Conv2DTranspose named ``<name>_<i>``.
     """
     if op.kind == "bn":
-        return torch_layers.batch_norm(op.name, sync_bn)
+        return torch_layers.batch_norm(op.name, sync_bn, affine=not num_classes)
+    if op.kind == "class_affine":
+        return conditional.ClassAffine(num_classes, channels, name=op.name)
     if op.kind == "conv":
         return torch_layers.conv(channels, op.kernel, op.name)
     if op.kind == "deconv":
@@ -200,24 +206,28 @@ class _CellOps(layers.Layer):
       index: the cell's position (0-based).
       channels: the cell's width (every op maps it to itself).
       sync_bn: batch norm over all replicas.
+      num_classes: 0, or the classes of a class-conditional cell: each batch and instance
+        norm is then followed by a per-class scale and shift, and every call takes labels.
       **kwargs: passed to `keras.layers.Layer`.
     """
 
-    def __init__(self, index: int, channels: int, sync_bn: bool = False, **kwargs):
+    def __init__(self, index: int, channels: int, sync_bn: bool = False, num_classes: int = 0,
+                 **kwargs):
         super().__init__(**kwargs)
         # A feature map of another width fails here, naming the cell, not deep in a conv.
         self.input_spec = layers.InputSpec(ndim=4, axes={-1: channels})
         self.index = index
         self.channels = channels
         self.sync_bn = sync_bn
+        self.num_classes = conditional.check_num_classes(num_classes)
         self.ops = {}
 
     # -- construction -----------------------------------------------------
     def _make_ops(self, names):
         """Create the layers of the ops ``names`` (of `search_space.cell_ops`), in name order."""
-        table = ss.cell_op_table(self.index)
+        table = ss.cell_op_table(self.index, bool(self.num_classes))
         for name in sorted(names):
-            op = make_cell_op(table[name], self.channels, self.sync_bn)
+            op = make_cell_op(table[name], self.channels, self.sync_bn, self.num_classes)
             self.ops[name] = track(self, f"op_{name}", op)
         self._instance_norm = torch_layers.instance_norm(self.channels, "instance_norm")
 
@@ -237,11 +247,17 @@ class _CellOps(layers.Layer):
         super().build(input_shape)
 
     # -- forward, for Python-int or int-tensor choices -------------------------
-    def _norm(self, prefix, norm, x, training):
+    def _norm(self, prefix, norm, x, training, labels=None):
+        """Norm choice ``norm`` of block ``prefix``; per class when the cell is conditional."""
+        def by_class(kind, h):
+            if not self.num_classes:
+                return h
+            return self.ops[ss.class_affine_name(prefix, kind)](h, labels)
+
         return choose_named(norm, ss.NORM_TYPES, {
             "none": lambda: x,
-            "bn": lambda: self.ops[f"{prefix}_bn"](x, training=training),
-            "in": lambda: self._instance_norm(x)})
+            "bn": lambda: by_class("bn", self.ops[f"{prefix}_bn"](x, training=training)),
+            "in": lambda: by_class("in", self._instance_norm(x))})
 
     def _upsample(self, x, up, deconv_name, factor=2):
         """``x`` ``factor`` times larger by the cell's upsampling kind ``up``."""
@@ -250,7 +266,7 @@ class _CellOps(layers.Layer):
             "nearest": lambda: nearest_upsample(x, factor),
             "deconv": lambda: self.ops[deconv_name](x)})
 
-    def first_block(self, x, conv, norm, up, training):
+    def first_block(self, x, conv, norm, up, training, labels=None):
         """The upsampling block: pre- or post-activation, per the module docstring.
 
         Args:
@@ -259,21 +275,22 @@ class _CellOps(layers.Layer):
           norm: the norm type index.
           up: the upsampling kind index.
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes (a conditional cell's norms scale by them).
 
         Returns:
           The feature at twice the input side.
         """
         def pre():
-            h = tf.nn.relu(self._norm("pre1", norm, x, training))
+            h = tf.nn.relu(self._norm("pre1", norm, x, training, labels))
             return self.ops["pre1_conv"](self._upsample(h, up, "pre1_deconv"))
 
         def post():
             h = self.ops["post1_conv"](self._upsample(x, up, "post1_deconv"))
-            return tf.nn.relu(self._norm("post1", norm, h, training))
+            return tf.nn.relu(self._norm("post1", norm, h, training, labels))
 
         return choose_named(conv, ss.CONV_TYPES, {"post": post, "pre": pre})
 
-    def second_block(self, h, conv, norm, training):
+    def second_block(self, h, conv, norm, training, labels=None):
         """The second block (no upsampling), pre- or post-activation.
 
         Args:
@@ -281,12 +298,15 @@ class _CellOps(layers.Layer):
           conv: the conv type index.
           norm: the norm type index.
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes (a conditional cell's norms scale by them).
         """
         def pre():
-            return self.ops["pre2_conv"](tf.nn.relu(self._norm("pre2", norm, h, training)))
+            return self.ops["pre2_conv"](tf.nn.relu(self._norm("pre2", norm, h, training,
+                                                               labels)))
 
         def post():
-            return tf.nn.relu(self._norm("post2", norm, self.ops["post2_conv"](h), training))
+            return tf.nn.relu(self._norm("post2", norm, self.ops["post2_conv"](h), training,
+                                         labels))
 
         return choose_named(conv, ss.CONV_TYPES, {"post": post, "pre": pre})
 
@@ -311,7 +331,8 @@ class _CellOps(layers.Layer):
         """
         return self.ops["sc_conv"](self._upsample(x, up, "sc_deconv"))
 
-    def forward(self, x, skip_features, conv, norm, up, shortcut, skip_mask, training):
+    def forward(self, x, skip_features, conv, norm, up, shortcut, skip_mask, training,
+                labels=None):
         """``(skip_out, out)`` of the cell; the choices are Python ints or int tensors.
 
         Args:
@@ -323,23 +344,24 @@ class _CellOps(layers.Layer):
           shortcut: the shortcut choice index.
           skip_mask: the skip mask (bit 0: the previous cell).
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes, for a conditional cell (checked by its model).
 
         Returns:
           ``(skip_out, out)``: the feature later cells take (after this cell's skip-ins)
           and the cell output, both at twice the input side.
         """
-        h = self.first_block(x, conv, norm, up, training)
+        h = self.first_block(x, conv, norm, up, training, labels)
         for source, feature in enumerate(skip_features):
             h = add_if(skip_bit(skip_mask, self.index - 1 - source), h,
                        lambda f=feature, s=source: self.skip_in(f, s, up))
-        out = self.second_block(h, conv, norm, training)
+        out = self.second_block(h, conv, norm, training, labels)
         out = add_if(is_choice(shortcut, ss.SHORTCUT_ON), out, lambda: self.shortcut(x, up))
         return h, out
 
     def get_config(self):
         """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "index": self.index, "channels": self.channels,
-                "sync_bn": self.sync_bn}
+                "sync_bn": self.sync_bn, "num_classes": self.num_classes}
 
 
 class FixedCell(_CellOps):
@@ -352,32 +374,35 @@ class FixedCell(_CellOps):
       spec: the cell's `search_space.CellSpec`, or a dict of its fields (from `get_config`).
       channels: the cell's width.
       sync_bn: batch norm over all replicas.
+      num_classes: 0, or the classes of a class-conditional cell.
       **kwargs: passed to `keras.layers.Layer`.
     """
 
-    def __init__(self, spec, channels: int, sync_bn: bool = False, **kwargs):
+    def __init__(self, spec, channels: int, sync_bn: bool = False, num_classes: int = 0,
+                 **kwargs):
         if isinstance(spec, dict):
             spec = ss.CellSpec(**spec)
-        super().__init__(spec.index, channels, sync_bn, **kwargs)
+        super().__init__(spec.index, channels, sync_bn, num_classes, **kwargs)
         self.spec = spec
         usage = cell_op_usage(spec.index, spec.conv, spec.norm, spec.up, spec.shortcut,
-                              spec.skip_mask)
+                              spec.skip_mask, bool(self.num_classes))
         self._make_ops([name for name, used in usage.items() if used])
 
-    def call(self, x, skip_features=(), training=None):
+    def call(self, x, skip_features=(), training=None, labels=None):
         """Run the cell.
 
         Args:
           x: the cell input, NHWC.
           skip_features: the earlier cells' ``skip_out``, in cell order.
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes, for a conditional cell.
 
         Returns:
           ``(skip_out, out)`` (see `forward`).
         """
         s = self.spec
         return self.forward(x, skip_features, s.conv, s.norm, s.up, s.shortcut, s.skip_mask,
-                            training)
+                            training, labels)
 
     def get_config(self):
         """The constructor arguments, the spec as a dict of its fields."""
@@ -403,12 +428,14 @@ class SearchCell(_CellOps):
       channels: the cell's width.
       sync_bn: batch norm over all replicas (the supernet passes False, see
         `models.SuperGenerator`).
+      num_classes: 0, or the classes of a class-conditional cell.
       **kwargs: passed to `keras.layers.Layer`.
     """
 
-    def __init__(self, index: int, channels: int, sync_bn: bool = False, **kwargs):
-        super().__init__(index, channels, sync_bn, **kwargs)
-        self._make_ops(op.name for op in ss.cell_ops(index))
+    def __init__(self, index: int, channels: int, sync_bn: bool = False, num_classes: int = 0,
+                 **kwargs):
+        super().__init__(index, channels, sync_bn, num_classes, **kwargs)
+        self._make_ops(op.name for op in ss.cell_ops(index, bool(self.num_classes)))
 
     def usage(self, cell_arch):
         """Bool tensors: which named ops the architecture uses.
@@ -420,9 +447,9 @@ class SearchCell(_CellOps):
           ``{op name: bool tensor}`` (`cell_op_usage`).
         """
         conv, norm, up, sc, mask = (cell_arch[i] for i in range(5))
-        return cell_op_usage(self.index, conv, norm, up, sc, mask)
+        return cell_op_usage(self.index, conv, norm, up, sc, mask, bool(self.num_classes))
 
-    def call(self, x, skip_features, cell_arch, training=None):
+    def call(self, x, skip_features, cell_arch, training=None, labels=None):
         """Run the cell with the ops ``cell_arch`` selects.
 
         Args:
@@ -430,13 +457,14 @@ class SearchCell(_CellOps):
           skip_features: the earlier cells' ``skip_out``, in cell order.
           cell_arch: int ``[5]`` choices of this cell.
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes, for a conditional cell.
 
         Returns:
           ``(skip_out, out)`` (see `forward`).
         """
         cell_arch = tf.cast(cell_arch, tf.int32)
         conv, norm, up, sc, mask = (cell_arch[i] for i in range(5))
-        return self.forward(x, skip_features, conv, norm, up, sc, mask, training)
+        return self.forward(x, skip_features, conv, norm, up, sc, mask, training, labels)
 
 
 class ToRGB(layers.Layer):
@@ -448,15 +476,21 @@ class ToRGB(layers.Layer):
     Args:
       channels: the input width, as above.
       sync_bn: batch norm over all replicas.
+      num_classes: 0, or the classes of a class-conditional head (conditional batch norm:
+        a per-class scale and shift replaces the batch norm's own).
       **kwargs: passed to `keras.layers.Layer`.
     """
 
-    def __init__(self, channels: int, sync_bn: bool = False, **kwargs):
+    def __init__(self, channels: int, sync_bn: bool = False, num_classes: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.input_spec = layers.InputSpec(ndim=4, axes={-1: channels})
         self.channels = channels
         self.sync_bn = sync_bn
-        self.bn = torch_layers.batch_norm("bn", sync_bn)
+        self.num_classes = conditional.check_num_classes(num_classes)
+        self.bn = torch_layers.batch_norm("bn", sync_bn, affine=not self.num_classes)
+        if self.num_classes:
+            self.bn_class = conditional.ClassAffine(self.num_classes, channels,
+                                                    name=ss.class_affine_name("", "bn"))
         self.conv = torch_layers.conv(3, 3, "conv", in_channels=channels)
 
     def build(self, input_shape):
@@ -466,21 +500,28 @@ class ToRGB(layers.Layer):
           input_shape: the input's shape, channels last.
         """
         self.bn.build(input_shape)
+        if self.num_classes:
+            self.bn_class.build(input_shape)
         self.conv.build(input_shape)
         super().build(input_shape)
 
-    def call(self, x, training=None):
+    def call(self, x, training=None, labels=None):
         """RGB images from the last cell's output.
 
         Args:
           x: NHWC feature map with ``channels`` channels.
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes, for a conditional head.
 
         Returns:
           ``[batch, H, W, 3]`` in [-1, 1] (compute dtype).
         """
-        return tf.tanh(self.conv(tf.nn.relu(self.bn(x, training=training))))
+        h = self.bn(x, training=training)
+        if self.num_classes:
+            h = self.bn_class(h, labels)
+        return tf.tanh(self.conv(tf.nn.relu(h)))
 
     def get_config(self):
         """The constructor arguments, for Keras serialisation."""
-        return {**super().get_config(), "channels": self.channels, "sync_bn": self.sync_bn}
+        return {**super().get_config(), "channels": self.channels, "sync_bn": self.sync_bn,
+                "num_classes": self.num_classes}

@@ -17,7 +17,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from autogan_tf import conditional
 from autogan_tf import config as config_lib
+from autogan_tf import errors
 from autogan_tf import keras_compat
 from autogan_tf import search_space as ss
 from autogan_tf.cells import FixedCell, SearchCell, ToRGB, cell_op_usage
@@ -87,10 +89,13 @@ def set_precision(model: keras.Model, precision: str):
     return model
 
 
-def _l1(bottom_width, gf_dim, latent_dim):
-    """The stem Linear: PyTorch's default kernel and bias, U(+-1/sqrt(latent_dim))."""
+def _l1(bottom_width, gf_dim, fan_in):
+    """The stem Linear: PyTorch's default kernel and bias, U(+-1/sqrt(fan_in)).
+
+    ``fan_in`` is ``latent_dim``, plus the class embedding's length in a conditional model.
+    """
     return layers.Dense(bottom_width ** 2 * gf_dim, kernel_initializer=torch_default_init(),
-                        bias_initializer=torch_bias_init(latent_dim), name="l1")
+                        bias_initializer=torch_bias_init(fan_in), name="l1")
 
 
 class _GeneratorBase(keras.Model):
@@ -103,11 +108,14 @@ class _GeneratorBase(keras.Model):
       num_cells: cells of the generator.
       precision: ``"float32"`` or ``"bfloat16"`` (`set_precision`).
       sync_bn: synchronise the output head's batch norm across replicas.
+      num_classes: 0 (unconditional), or the classes of a class-conditional generator: a
+        learned class embedding of ``latent_dim`` values is joined to ``z`` before the stem,
+        and every batch or instance norm scales and shifts per class (`conditional`).
       **kwargs: passed to `keras.Model`.
     """
 
     def __init__(self, gf_dim, latent_dim, bottom_width, num_cells, precision="float32",
-                 sync_bn=False, **kwargs):
+                 sync_bn=False, num_classes=0, **kwargs):
         super().__init__(**kwargs)
         self.precision = check_precision(precision)
         self.sync_bn = bool(sync_bn)
@@ -117,9 +125,12 @@ class _GeneratorBase(keras.Model):
         self.latent_dim = latent_dim
         self.bottom_width = bottom_width
         self.num_cells = num_cells
+        self.num_classes = conditional.check_num_classes(num_classes)
         self.input_spec = layers.InputSpec(ndim=2, axes={-1: latent_dim})  # z
-        self.l1 = _l1(bottom_width, gf_dim, latent_dim)
-        self.to_rgb = ToRGB(gf_dim, self.sync_bn, name="to_rgb")
+        if self.num_classes:
+            self.embed = conditional.ClassEmbedding(self.num_classes, latent_dim, name="embed")
+        self.l1 = _l1(bottom_width, gf_dim, latent_dim * (2 if self.num_classes else 1))
+        self.to_rgb = ToRGB(gf_dim, self.sync_bn, self.num_classes, name="to_rgb")
 
     def build(self, input_shape=None):
         """Create every weight now, each cell at its input side, so checkpoints can be restored
@@ -128,7 +139,9 @@ class _GeneratorBase(keras.Model):
         Args:
           input_shape: ignored (the shapes follow from the constructor's arguments).
         """
-        self.l1.build((None, self.latent_dim))
+        if self.num_classes:
+            self.embed.build()
+        self.l1.build((None, self.latent_dim * (2 if self.num_classes else 1)))
         for i, cell in enumerate(self.cells):
             side = self.bottom_width * 2 ** i
             cell.build((None, side, side, self.gf_dim))
@@ -140,13 +153,34 @@ class _GeneratorBase(keras.Model):
         if self.precision != "float32":
             set_precision(self, self.precision)
 
-    def _stem(self, z):
+    def check_labels(self, labels, name="labels"):
+        """None for an unconditional generator (which refuses labels); else ``labels`` checked
+        by `conditional.check_labels` (one int per image, each in ``0..num_classes - 1``).
+
+        Args:
+          labels: the call's labels.
+          name: how an error names them.
+
+        Raises:
+          errors.UserError: labels given to an unconditional generator, missing for a
+            conditional one, or out of range.
+        """
+        if not self.num_classes:
+            if labels is not None:
+                raise errors.UserError(f"{name}: this generator is unconditional; it takes no "
+                                       f"labels (train with --conditional for one that does)")
+            return None
+        return conditional.check_labels(labels, self.num_classes, name)
+
+    def _stem(self, z, labels=None):
+        if self.num_classes:
+            z = self.embed(z, labels)
         h = self.l1(z)
         return tf.reshape(h, [-1, self.bottom_width, self.bottom_width, self.gf_dim])
 
-    def _head(self, h, training):
+    def _head(self, h, training, labels):
         """Images in float32 whatever the compute precision."""
-        return tf.cast(self.to_rgb(h, training=training), tf.float32)
+        return tf.cast(self.to_rgb(h, training=training, labels=labels), tf.float32)
 
     @property
     def image_size(self) -> int:
@@ -157,7 +191,7 @@ class _GeneratorBase(keras.Model):
         """The constructor arguments, for Keras serialisation."""
         return {"gf_dim": self.gf_dim, "latent_dim": self.latent_dim,
                 "bottom_width": self.bottom_width, "precision": self.precision,
-                "sync_bn": self.sync_bn,
+                "sync_bn": self.sync_bn, "num_classes": self.num_classes,
                 **super().get_config()}
 
 
@@ -174,6 +208,7 @@ class DerivedGenerator(_GeneratorBase):
       bottom_width: side of the stem's feature map (4 for 32x32 images).
       precision: ``"float32"`` or ``"bfloat16"``.
       sync_bn: batch norm over the global batch across replicas.
+      num_classes: 0, or the classes of a class-conditional generator (`_GeneratorBase`).
       **kwargs: passed to `keras.Model`.
 
     Raises:
@@ -181,32 +216,39 @@ class DerivedGenerator(_GeneratorBase):
     """
 
     def __init__(self, arch, gf_dim: int = 256, latent_dim: int = 128, bottom_width: int = 4,
-                 precision: str = "float32", sync_bn: bool = False, **kwargs):
+                 precision: str = "float32", sync_bn: bool = False, num_classes: int = 0,
+                 **kwargs):
         arch = ss.Arch.parse(arch)
         super().__init__(gf_dim, latent_dim, bottom_width, arch.num_cells, precision, sync_bn,
-                         **kwargs)
+                         num_classes, **kwargs)
         self.arch = arch
         self.cells = [track(self, f"cell{spec.index + 1}",
-                            FixedCell(spec, gf_dim, sync_bn, name=f"cell{spec.index + 1}"))
+                            FixedCell(spec, gf_dim, sync_bn, self.num_classes,
+                                      name=f"cell{spec.index + 1}"))
                       for spec in arch.cells]
         self._finish_init()
 
-    def call(self, z, training=None):
-        """Images for noise ``z``.
+    def call(self, z, training=None, labels=None):
+        """Images for noise ``z`` (of classes ``labels`` in a conditional generator).
 
         Args:
           z: float ``[batch, latent_dim]``.
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes for a conditional generator; None otherwise.
 
         Returns:
           float32 images ``[batch, image_size, image_size, 3]`` in [-1, 1].
+
+        Raises:
+          errors.UserError: labels missing, out of range or not wanted (`check_labels`).
         """
-        h = self._stem(z)
+        labels = self.check_labels(labels)
+        h = self._stem(z, labels)
         skips = []
         for cell in self.cells:
-            skip, h = cell(h, skips, training=training)
+            skip, h = cell(h, skips, training=training, labels=labels)
             skips.append(skip)
-        return self._head(h, training)
+        return self._head(h, training, labels)
 
     def get_config(self):
         """The constructor arguments, the architecture as its vector string."""
@@ -226,20 +268,22 @@ class SuperGenerator(_GeneratorBase):
       num_cells: cells of a full architecture.
       precision: ``"float32"`` or ``"bfloat16"``.
       sync_bn: synchronise the output head's batch norm (the cells' cannot be, see below).
+      num_classes: 0, or the classes of a class-conditional supernet (`_GeneratorBase`).
       **kwargs: passed to `keras.Model`.
     """
 
     def __init__(self, gf_dim: int = 128, latent_dim: int = 128, bottom_width: int = 4,
                  num_cells: int = 3, precision: str = "float32", sync_bn: bool = False,
-                 **kwargs):
+                 num_classes: int = 0, **kwargs):
         super().__init__(gf_dim, latent_dim, bottom_width, num_cells, precision, sync_bn,
-                         **kwargs)
+                         num_classes, **kwargs)
         # sync_bn reaches the output head only: a cross-replica all-reduce cannot
         # run inside the cells' switch ops (TensorFlow refuses a merge_call in
         # control flow), so cell BN uses per-replica statistics, as the official
         # search under nn.DataParallel does.
         self.cells = [track(self, f"cell{i + 1}",
-                            SearchCell(i, gf_dim, False, name=f"cell{i + 1}"))
+                            SearchCell(i, gf_dim, False, self.num_classes,
+                                       name=f"cell{i + 1}"))
                       for i in range(num_cells)]
         self._finish_init()
 
@@ -262,7 +306,7 @@ class SuperGenerator(_GeneratorBase):
             cell = tf.concat([cell, tf.zeros([1], tf.int32)], 0)
         return cell
 
-    def call(self, z, arch, stage=None, training=None):
+    def call(self, z, arch, stage=None, training=None, labels=None):
         """Images of architecture ``arch`` with cells ``0..stage`` active.
 
         Args:
@@ -270,20 +314,24 @@ class SuperGenerator(_GeneratorBase):
           arch: int ``[vector_length(num_cells)]``, zero-padded past ``stage``.
           stage: the last active cell, a Python int; None for all cells.
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes for a conditional supernet; None otherwise.
 
         Returns:
           float32 images ``[batch, ss.output_size(bottom_width, stage), ..., 3]`` in [-1, 1].
 
         Raises:
           ValueError: ``stage`` is not an int in ``0..num_cells - 1``.
+          errors.UserError: labels missing, out of range or not wanted (`check_labels`).
         """
         stage = ss.check_stage(stage, self.num_cells)
-        h = self._stem(z)
+        labels = self.check_labels(labels)
+        h = self._stem(z, labels)
         skips = []
         for i in range(stage + 1):
-            skip, h = self.cells[i](h, skips, self.cell_arch(arch, i), training=training)
+            skip, h = self.cells[i](h, skips, self.cell_arch(arch, i), training=training,
+                                    labels=labels)
             skips.append(skip)
-        return self._head(h, training)
+        return self._head(h, training, labels)
 
     def variable_usage(self, arch, stage=None):
         """``[(variable, used)]`` for every trainable variable; ``used`` a bool tensor.
@@ -302,7 +350,10 @@ class SuperGenerator(_GeneratorBase):
         """
         stage = ss.check_stage(stage, self.num_cells)
         always = tf.constant(True)
-        pairs = [(v, always) for v in self.l1.trainable_variables + self.to_rgb.trainable_variables]
+        stem = self.l1.trainable_variables + self.to_rgb.trainable_variables
+        if self.num_classes:
+            stem = self.embed.trainable_variables + stem
+        pairs = [(v, always) for v in stem]
         for i, cell in enumerate(self.cells):
             usage = cell.usage(self.cell_arch(arch, i)) if i <= stage else {}
             for name, op in cell.ops.items():
@@ -326,16 +377,19 @@ class Discriminator(keras.Model):
       minibatch_std: 0 (AutoGAN's D), or a group size: before the last block, a
         `discriminator_blocks.MinibatchStd` channel and a spectral-norm 3x3 conv back to ``df_dim``
         channels let D see how varied a batch is (against mode collapse in short runs).
+      num_classes: 0 (unconditional), or the classes of a projection discriminator: the
+        inner product of a learned, spectrally normalised class embedding with the pooled
+        features is added to the logit (Miyato & Koyama 2018; `conditional.projection`).
       **kwargs: passed to `keras.Model`.
 
     Raises:
-      ValueError: a bad ``df_dim``, ``precision`` or ``minibatch_std``.
+      ValueError: a bad ``df_dim``, ``precision``, ``minibatch_std`` or ``num_classes``.
     """
 
-    FLOAT32_HEADS = ("l5",)  # see set_precision
+    FLOAT32_HEADS = ("l5", "projection")  # see set_precision
 
     def __init__(self, df_dim: int = 128, num_cells: int = 3, precision: str = "float32",
-                 minibatch_std: int = 0, **kwargs):
+                 minibatch_std: int = 0, num_classes: int = 0, **kwargs):
         super().__init__(**kwargs)
         config_lib.check_values(df_dim=df_dim, d_minibatch_std=minibatch_std)
         self.input_spec = layers.InputSpec(ndim=4, axes={-1: 3})  # RGB images
@@ -343,6 +397,9 @@ class Discriminator(keras.Model):
         self.precision = check_precision(precision)
         self.num_cells = num_cells
         self.minibatch_std = minibatch_std
+        self.num_classes = conditional.check_num_classes(num_classes)
+        if self.num_classes:
+            self.projection = conditional.projection(self.num_classes, df_dim)
         if minibatch_std:
             self.batch_std = MinibatchStd(minibatch_std, name="batch_std")
             # Bias bound 1/sqrt(df_dim * 9), as D's other convs (not (df_dim + 1) * 9: the
@@ -371,23 +428,32 @@ class Discriminator(keras.Model):
         if self.minibatch_std:
             self.batch_std_conv.build((None, None, None, self.df_dim + 1))
         self.l5.build((None, self.df_dim))
+        if self.num_classes:
+            self.projection.build((None, self.df_dim))
         self.built = True
 
-    def call(self, x, stage=None, training=None):
-        """Logits for images ``x``.
+    def call(self, x, stage=None, training=None, labels=None):
+        """Logits for images ``x`` (said to be of classes ``labels``, for a conditional D).
 
         Args:
           x: images ``[batch, H, W, 3]`` in [-1, 1].
           stage: how many growing blocks run (``stage + 1``); None for all.
           training: training mode (spectral norm updates its power iteration).
+          labels: int ``[batch]`` classes for a projection discriminator; None otherwise.
 
         Returns:
           float32 logits ``[batch, 1]``.
 
         Raises:
           ValueError: ``stage`` is not an int in ``0..num_cells - 1``.
+          errors.UserError: labels missing, out of range or not wanted.
         """
         stage = ss.check_stage(stage, self.num_cells)
+        if self.num_classes:
+            labels = conditional.check_labels(labels, self.num_classes)
+        elif labels is not None:
+            raise errors.UserError("labels: this discriminator is unconditional; it takes no "
+                                   "labels")
         h = x
         for block in self.growing[:stage + 1]:
             h = block(h, training=training)
@@ -395,12 +461,16 @@ class Discriminator(keras.Model):
             h = self.batch_std_conv(self.batch_std(h), training=training)
         h = tf.nn.relu(self.final_block(h, training=training))
         h = tf.reduce_sum(tf.cast(h, tf.float32), axis=[1, 2])
-        return self.l5(h, training=training)
+        logits = self.l5(h, training=training)
+        if self.num_classes:
+            logits += conditional.projection_term(self.projection, h, labels, training)
+        return logits
 
     def get_config(self):
         """The constructor arguments, for Keras serialisation."""
         return {**super().get_config(), "df_dim": self.df_dim, "num_cells": self.num_cells,
-                "precision": self.precision, "minibatch_std": self.minibatch_std}
+                "precision": self.precision, "minibatch_std": self.minibatch_std,
+                "num_classes": self.num_classes}
 
 
 def copy_supernet_weights(supernet: SuperGenerator, derived: DerivedGenerator):
@@ -414,14 +484,17 @@ def copy_supernet_weights(supernet: SuperGenerator, derived: DerivedGenerator):
       derived: a `DerivedGenerator` of the same widths, with at most as many cells.
 
     Raises:
-      ValueError: the widths differ, or ``derived`` has more cells.
+      ValueError: the widths or the class counts differ, or ``derived`` has more cells.
     """
-    if (supernet.gf_dim, supernet.latent_dim, supernet.bottom_width) != (
-            derived.gf_dim, derived.latent_dim, derived.bottom_width):
-        raise ValueError("supernet and derived generator differ in gf_dim/latent_dim/bottom_width")
+    if (supernet.gf_dim, supernet.latent_dim, supernet.bottom_width, supernet.num_classes) != (
+            derived.gf_dim, derived.latent_dim, derived.bottom_width, derived.num_classes):
+        raise ValueError("supernet and derived generator differ in gf_dim/latent_dim/"
+                         "bottom_width/num_classes")
     if derived.num_cells > supernet.num_cells:
         raise ValueError(f"derived generator has {derived.num_cells} cells, the supernet only "
                          f"{supernet.num_cells}")
+    if supernet.num_classes:
+        derived.embed.set_weights(supernet.embed.get_weights())
     derived.l1.set_weights(supernet.l1.get_weights())
     derived.to_rgb.set_weights(supernet.to_rgb.get_weights())
     for fixed, search in zip(derived.cells, supernet.cells):
@@ -440,7 +513,8 @@ def derive_generator(supernet: SuperGenerator, arch) -> DerivedGenerator:
       search_space.ArchError: ``arch`` is invalid.
       ValueError: ``arch`` has more cells than the supernet.
     """
-    derived = DerivedGenerator(arch, supernet.gf_dim, supernet.latent_dim, supernet.bottom_width)
+    derived = DerivedGenerator(arch, supernet.gf_dim, supernet.latent_dim, supernet.bottom_width,
+                               num_classes=supernet.num_classes)
     copy_supernet_weights(supernet, derived)
     return derived
 

@@ -499,7 +499,7 @@ def sample_arch(num_cells: int = 3, rng: random.Random | None = None) -> Arch:
 
 
 # -- the ops of a cell -------------------------------------------------------------
-OP_KINDS = ("bn", "conv", "deconv", "deconv_chain")
+OP_KINDS = ("bn", "conv", "deconv", "deconv_chain", "class_affine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -514,9 +514,11 @@ class CellOp:
         tracks it as the cell attribute ``op_<name>``, so it is part of every
         checkpoint path: renaming an op breaks existing checkpoints.
       kind: "bn" (batch norm), "conv" (a 'same' convolution), "deconv" (one
-        2x2 stride-2 transposed convolution) or "deconv_chain" (log2(factor)
-        of them in a ``keras.Sequential``, even for factor 2: a skip-in's).
-      kernel: the kernel side (0 for batch norm).
+        2x2 stride-2 transposed convolution), "deconv_chain" (log2(factor)
+        of them in a ``keras.Sequential``, even for factor 2: a skip-in's) or
+        "class_affine" (a class-conditional model's per-class scale and shift
+        after a batch or instance norm, `conditional.ClassAffine`).
+      kernel: the kernel side (0 for batch norm and class affines).
       factor: how many times larger the op's output side is than its input's
         (1 unless the op upsamples).
       requires: ``(field, choice index)`` pairs, e.g. ``(("conv", CONV_PRE),)``;
@@ -579,13 +581,31 @@ def skip_deconv_name(factor: int) -> str:
     return f"skip_deconv_x{factor}"
 
 
-def _block_ops(block: int, upsamples: bool) -> list[CellOp]:
-    """The ops of block ``block`` (1 or 2) for each conv type: norm, [deconv,] 3x3 conv."""
+def class_affine_name(prefix: str, norm: str) -> str:
+    """The per-class scale and shift after norm ``norm`` ("bn" or "in") of block ``prefix``.
+
+    Args:
+      prefix: the block's op prefix, e.g. ``"pre1"`` (or ``""`` for the output head's).
+      norm: the norm it follows.
+
+    Returns:
+      The op's name (part of checkpoint paths).
+    """
+    return f"{prefix}_{norm}_class" if prefix else f"{norm}_class"
+
+
+def _block_ops(block: int, upsamples: bool, conditional: bool) -> list[CellOp]:
+    """The ops of block ``block`` (1 or 2) for each conv type: norm, [class affines,]
+    [deconv,] 3x3 conv."""
     ops = []
     for conv_type in CONV_TYPES:
         prefix = f"{conv_type}{block}"
         conv = (("conv", CONV_TYPES.index(conv_type)),)
         ops.append(CellOp(f"{prefix}_bn", "bn", 0, requires=conv + (("norm", NORM_BN),)))
+        if conditional:
+            for norm in ("bn", "in"):
+                ops.append(CellOp(class_affine_name(prefix, norm), "class_affine", 0, requires=(
+                    conv + (("norm", NORM_TYPES.index(norm)),))))
         if upsamples:
             ops.append(CellOp(f"{prefix}_deconv", "deconv", 2, 2,
                               requires=conv + (("up", UP_DECONV),)))
@@ -594,7 +614,7 @@ def _block_ops(block: int, upsamples: bool) -> list[CellOp]:
 
 
 @functools.lru_cache(maxsize=None)
-def cell_ops(cell_index: int) -> tuple[CellOp, ...]:
+def cell_ops(cell_index: int, conditional: bool = False) -> tuple[CellOp, ...]:
     """Every op with weights cell ``cell_index`` (0-based) can use: the supernet's cell.
 
     Two blocks (the first upsamples), the shortcut, and for each earlier cell
@@ -603,12 +623,16 @@ def cell_ops(cell_index: int) -> tuple[CellOp, ...]:
 
     Args:
       cell_index: the cell's position (0-based).
+      conditional: a class-conditional cell: each batch and instance norm is
+        followed by its own per-class scale and shift (and the batch norm loses
+        its shared one). An unconditional cell's ops and names are unchanged.
 
     Returns:
       The ops, in a fixed order (cached: the same tuple on every call).
     """
     shortcut = (("shortcut", SHORTCUT_ON),)
-    ops = _block_ops(1, upsamples=True) + _block_ops(2, upsamples=False) + [
+    ops = (_block_ops(1, upsamples=True, conditional=bool(conditional))
+           + _block_ops(2, upsamples=False, conditional=bool(conditional))) + [
         CellOp("sc_deconv", "deconv", 2, 2, requires=shortcut + (("up", UP_DECONV),)),
         CellOp("sc_conv", "conv", 1, requires=shortcut),
     ]
@@ -621,10 +645,11 @@ def cell_ops(cell_index: int) -> tuple[CellOp, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def cell_op_table(cell_index: int) -> dict[str, CellOp]:
+def cell_op_table(cell_index: int, conditional: bool = False) -> dict[str, CellOp]:
     """`cell_ops` of cell ``cell_index`` by name (do not modify: it is shared).
 
     Args:
       cell_index: the cell's position (0-based).
+      conditional: the ops of a class-conditional cell (`cell_ops`).
     """
-    return {op.name: op for op in cell_ops(cell_index)}
+    return {op.name: op for op in cell_ops(cell_index, bool(conditional))}

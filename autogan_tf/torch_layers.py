@@ -125,8 +125,8 @@ class TorchBatchNorm(layers.BatchNormalization):
             n *= tf.distribute.get_replica_context().num_replicas_in_sync
         self._update_moving(mean, variance * n / tf.maximum(n - 1.0, 1.0))
         outputs = tf.nn.batch_normalization(
-            x, mean, variance, tf.convert_to_tensor(self.beta), tf.convert_to_tensor(self.gamma),
-            self.epsilon)
+            x, mean, variance, tf.convert_to_tensor(self.beta) if self.center else None,
+            tf.convert_to_tensor(self.gamma) if self.scale else None, self.epsilon)
         return tf.cast(outputs, self.compute_dtype)
 
     def _fused_training_call(self, inputs):
@@ -180,17 +180,19 @@ def batch_statistics_only(model):
             layer.update_moving_statistics = True
 
 
-def batch_norm(name, synchronized=False):
+def batch_norm(name, synchronized=False, affine=True):
     """PyTorch's ``BatchNorm2d`` as the official code initialises it: gamma ~ N(1, 0.02).
 
     Args:
       name: the layer's name.
       synchronized: batch statistics over all replicas of a `tf.distribute` strategy, so a
         multi-replica step normalises as one device would.
+      affine: learn a scale and shift (False: a class-conditional model's, whose
+        `conditional.ClassAffine` follows with one per class).
     """
     return TorchBatchNorm(
         momentum=BN_MOMENTUM, epsilon=NORM_EPSILON, name=name, synchronized=synchronized,
-        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
+        center=affine, scale=affine, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
 
 
 def instance_norm(channels, name):

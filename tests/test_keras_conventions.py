@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autogan_tf import (cells, discriminator_blocks, keras_compat, models, optimizers,
-                        spectral_norm, torch_layers)
+from autogan_tf import (cells, conditional, discriminator_blocks, keras_compat, models,
+                        optimizers, spectral_norm, torch_layers)
 from autogan_tf import search_space as ss
 from autogan_tf.search import controller
 
@@ -36,6 +36,13 @@ def _instances():
         "Discriminator": models.Discriminator(8, num_cells=2, minibatch_std=2),
         "Controller": controller.Controller((1, 2), hidden_size=8, seed=3,
                                             excluded_choices="norm=in"),
+        "ClassAffine": conditional.ClassAffine(3, 8, name="bn_class"),
+        "ClassEmbedding": conditional.ClassEmbedding(3, 4, name="embed"),
+        "conditional DerivedGenerator": models.DerivedGenerator(ARCH, gf_dim=8, latent_dim=4,
+                                                                num_classes=3),
+        "conditional SuperGenerator": models.SuperGenerator(gf_dim=8, latent_dim=4,
+                                                            num_cells=2, num_classes=3),
+        "conditional Discriminator": models.Discriminator(8, num_cells=2, num_classes=3),
     }
 
 
@@ -45,7 +52,7 @@ def test_get_config_round_trips_through_from_config(name):
     config = layer.get_config()
     clone = type(layer).from_config(copy.deepcopy(config))  # Keras may pop from it
     assert clone.get_config() == config
-    if name in ("DerivedGenerator", "SuperGenerator", "Discriminator", "Controller"):
+    if name.split()[-1] in ("DerivedGenerator", "SuperGenerator", "Discriminator", "Controller"):
         # Built in their constructors: the clone has the same weights' shapes and names.
         assert [(w.path.split("/", 1)[-1], tuple(w.shape)) for w in clone.weights] == \
             [(w.path.split("/", 1)[-1], tuple(w.shape)) for w in layer.weights]

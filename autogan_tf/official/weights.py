@@ -203,6 +203,9 @@ def _generator_entries(generator, layout):
     from autogan_tf import models
     if layout not in GENERATOR_LAYOUTS:
         raise WeightMappingError(f"layout must be one of {GENERATOR_LAYOUTS}, got {layout!r}")
+    if getattr(generator, "num_classes", 0):
+        raise WeightMappingError("the official code has no class-conditional generator: a "
+                                 "--conditional model has no official counterpart")
     derived = isinstance(generator, models.DerivedGenerator)
     if layout == "derived":
         if not derived:

@@ -18,8 +18,9 @@ over-fit without augmentation), with seeds 0 and 1, without and with
         --results=experiments/small_data/results.json \\
         --markdown=experiments/small_data/RESULTS.md --plot=docs/small_data.png
 
-Every step is resumable: rerun the same command after a kill; finished trainings and
-measured points are kept (``--results`` is read back, so a later session continues the
+Every step is resumable: rerun the same command after a kill (a training checkpoints every
+100 iterations, so a kill loses at most 100 of them); finished trainings and measured points
+are kept (``--results`` is read back, so a later session continues the
 runs it holds). ``--lanes=2`` trains two runs at a time with one thread each;
 ``--scale=smoke`` runs every step with tiny budgets to check the pipeline.
 """
@@ -47,10 +48,10 @@ SCORER = os.path.join(ROOT, "experiments", "side_by_side", "scorer", "classifier
 POLICY = "translation,color,cutout"
 PER_CLASS = 500  # 10 % of CIFAR-10's 5,000 training images per class
 SCALES = {
-    "full": {"iters": 1600, "every": 400, "samples": 10_000, "model": [
+    "full": {"iters": 1600, "every": 400, "save": 100, "samples": 10_000, "model": [
         "--gf_dim=64", "--df_dim=64", "--g_batch_size=128", "--d_batch_size=64",
         "--n_critic=5"]},
-    "smoke": {"iters": 4, "every": 2, "samples": 100, "model": [
+    "smoke": {"iters": 4, "every": 2, "save": 1, "samples": 100, "model": [
         "--gf_dim=8", "--df_dim=8", "--g_batch_size=8", "--d_batch_size=8", "--n_critic=2"]},
 }
 
@@ -133,8 +134,8 @@ def train_command(work, subset, stats, scale, augmented, seed, threads):
            f"--dataset=folder:{subset}", "--arch=autogan_cifar10_a", *scale["model"],
            "--g_lr=2e-4", "--d_lr=2e-4", "--beta1=0.0", "--beta2=0.9", "--nolr_decay",
            f"--max_iters={iters}", f"--eval_every={every}",
-           f"--eval_num_samples={scale['samples']}", f"--save_every={every}",
-           f"--keep_checkpoints={iters // every + 1}", "--log_every=50",
+           f"--eval_num_samples={scale['samples']}", f"--save_every={scale['save']}",
+           f"--keep_checkpoints={iters // scale['save'] + 1}", "--log_every=50",
            f"--classifier={SCORER}", f"--fid_stats={stats}", f"--seed={seed}",
            f"--augment={POLICY if augmented else ''}"]
     if threads:
