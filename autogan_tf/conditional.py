@@ -41,6 +41,55 @@ def check_num_classes(num_classes) -> int:
     return num_classes
 
 
+def model_classes(config) -> int:
+    """The class count of ``config``'s models: 0 unless ``conditional``; then
+    ``num_classes`` (a run's saved configuration records it, `with_classes`), or when that
+    is 0 the number of classes ``config.dataset`` has.
+
+    Args:
+      config: a `config.TrainConfig` or `config.SearchConfig`.
+
+    Raises:
+      errors.UserError: a conditional model of a data set with fewer than 2 classes.
+    """
+    if not config.conditional:
+        return 0
+    return config.num_classes or _count_classes(config)
+
+
+def _count_classes(config) -> int:
+    from autogan_tf import data
+
+    found = data.num_classes(config.dataset, config.data_dir)
+    if found < 2:
+        raise errors.UserError(
+            f"--conditional: --dataset={config.dataset} has {found} class; a class-conditional "
+            "model needs labelled images of at least 2 classes (for a folder: one sub-folder "
+            "per class)")
+    return found
+
+
+def with_classes(config):
+    """``config`` with ``num_classes`` counted from its data set when it is conditional, so
+    the run's saved configuration records the count (a later ``autogan-sample`` or export
+    does not need the data). Called when a run starts.
+
+    Args:
+      config: a `config.TrainConfig` or `config.SearchConfig`.
+
+    Raises:
+      errors.UserError: a conditional model of a data set with fewer than 2 classes, or
+        with more classes than ``--num_classes``.
+    """
+    if not config.conditional:
+        return config
+    found = _count_classes(config)
+    if config.num_classes and found > config.num_classes:
+        raise errors.UserError(f"--num_classes={config.num_classes}: --dataset={config.dataset} "
+                               f"has {found} classes")
+    return config.replace(num_classes=config.num_classes or found)
+
+
 def check_labels(labels, num_classes: int, name: str = "labels"):
     """``labels`` as an int32 tensor ``[batch]``, every one in ``0..num_classes - 1``.
 

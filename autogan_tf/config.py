@@ -336,6 +336,27 @@ class ModelSettings(Settings):
     latent_dim: int = setting(128, "Dimension of the noise z.", positive_int)
     bottom_width: int = setting(4, "Side of the generator's first feature map; images are "
                                    "bottom_width * 2^cells pixels.", positive_int)
+    conditional: bool = setting(
+        False, "Class-conditional models: G draws the class it is asked for (a class "
+               "embedding joined to z; batch and instance norms scale and shift per class), D "
+               "is a projection discriminator. Needs a labelled --dataset (cifar10, stl10, "
+               "shapes, or a folder with one sub-folder per class). Off: the paper's models.")
+    num_classes: int = setting(
+        0, "Classes of a --conditional model; 0: as many as --dataset has, counted at start "
+           "and recorded in the run's config.", non_negative)
+
+    def check_together(self):
+        """Checks across fields: ``num_classes`` belongs to a conditional model.
+
+        Raises:
+          errors.UserError: ``num_classes`` without ``conditional``, or 1.
+        """
+        super().check_together()
+        if self.num_classes and not self.conditional:
+            raise errors.UserError(f"--num_classes={self.num_classes} needs --conditional")
+        if self.num_classes == 1:
+            raise errors.UserError("--num_classes=1: a conditional model needs at least 2 "
+                                   "classes")
 
 
 @dataclasses.dataclass

@@ -226,7 +226,7 @@ def make_dataset(name: str, batch_size: int, image_size: int | None = None, spli
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def critic_batches(config, image_size: int, seed: int):
+def critic_batches(config, image_size: int, seed: int, with_labels: bool = False):
     """The real images of GAN training: one ``[n_critic, d_batch_size, H, W, 3]`` batch per
     generator iteration (a batch per discriminator step).
 
@@ -235,15 +235,28 @@ def critic_batches(config, image_size: int, seed: int):
         on_bad_image, d_batch_size and n_critic).
       image_size: side length of the images.
       seed: the shuffling seed.
+      with_labels: yield ``(images, labels [n_critic, d_batch_size])`` (a conditional GAN's).
 
     Returns:
       An iterator; checkpoint it to resume the same order after a restart.
     """
     ds = make_dataset(config.dataset, config.d_batch_size, image_size, split="train", seed=seed,
-                      on_bad_image=config.on_bad_image, data_dir=config.data_dir)
+                      on_bad_image=config.on_bad_image, data_dir=config.data_dir,
+                      with_labels=with_labels)
     logging.info("%s", describe(config.dataset, image_size, on_bad_image=config.on_bad_image,
                                 data_dir=config.data_dir))
     return iter(ds.batch(config.n_critic, drop_remainder=True).prefetch(2))
+
+
+def split_labels(batch):
+    """``(images, labels)`` of a `critic_batches` element; ``labels`` None without them.
+
+    Args:
+      batch: images, or an ``(images, labels)`` pair.
+    """
+    if isinstance(batch, tuple):
+        return batch
+    return batch, None
 
 
 def describe(name: str, image_size: int | None = None, split: str = "train", *,

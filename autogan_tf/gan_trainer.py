@@ -25,6 +25,11 @@ step too, so G's gradient flows through the transformations. The variates of eac
 are drawn in cross-replica context from the trainer's `seeds.GAN_AUGMENT` stream, for
 the global batch, as the noise is. With an empty policy nothing of this is in the graph.
 
+Class-conditional models (both with ``num_classes``, `autogan_tf.conditional`): a D step
+scores the real images with their own labels and the generated ones with the labels G was
+asked for, drawn uniformly from the trainer's `seeds.GAN_LABELS` stream in cross-replica
+context, for the global batch, as the noise is; the G step likewise.
+
 The order of steps differs from the official loop only in phase: it runs a
 generator step after discriminator steps 0, 5, 10, ...; we run it after steps
 4, 9, 14, ... so that one compiled call is one whole generator iteration.
@@ -83,7 +88,7 @@ def clone_generator(generator: models.DerivedGenerator) -> models.DerivedGenerat
       A new `models.DerivedGenerator` (float32), e.g. the EMA copy.
     """
     copy = models.DerivedGenerator(generator.arch, generator.gf_dim, generator.latent_dim,
-                                   generator.bottom_width)
+                                   generator.bottom_width, num_classes=generator.num_classes)
     copy.set_weights(generator.get_weights())
     return copy
 
@@ -167,8 +172,8 @@ class GANTrainer(tf.Module):
 
     Raises:
       errors.UserError: ``g_batch_size`` not a multiple of the replicas.
-      ValueError: a setting failing its `config` check, or ``ema_decay`` given with a
-        supernet generator.
+      ValueError: a setting failing its `config` check, ``ema_decay`` given with a
+        supernet generator, or G and D with different class counts.
     """
 
     def __init__(self, generator, discriminator, *, g_lr=2e-4, d_lr=2e-4, beta1=0.0,
@@ -194,6 +199,10 @@ class GANTrainer(tf.Module):
         self.precision = getattr(generator, "precision", "float32")
         self.generator = generator
         self.discriminator = discriminator
+        self.num_classes = generator.num_classes
+        if discriminator.num_classes != self.num_classes:
+            raise ValueError(f"the generator has {self.num_classes} classes, the discriminator "
+                             f"{discriminator.num_classes}: a conditional GAN needs both")
         self.search = isinstance(generator, models.SuperGenerator)
         self.n_critic = n_critic
         self.g_batch_size = g_batch_size
@@ -221,6 +230,8 @@ class GANTrainer(tf.Module):
             self.noise = seeds.generator(seed, seeds.GAN_NOISE)
             self.augment_noise = (seeds.generator(seed, seeds.GAN_AUGMENT) if self.augment
                                   else None)
+            self.label_noise = (seeds.generator(seed, seeds.GAN_LABELS) if self.num_classes
+                                else None)
             self.ema_generator = None
             if ema_decay is not None:
                 if self.search:
@@ -229,7 +240,7 @@ class GANTrainer(tf.Module):
         self._compiled = {}
 
     # -- pieces ---------------------------------------------------------------
-    def generate(self, z, arch=None, stage=None, training=False):
+    def generate(self, z, arch=None, stage=None, training=False, labels=None):
         """The generator's images for noise ``z`` (the supernet's for ``arch`` at ``stage``).
 
         Args:
@@ -237,16 +248,27 @@ class GANTrainer(tf.Module):
           arch: an int architecture vector (search only; ignored otherwise).
           stage: the stage whose output is wanted (search only).
           training: batch norm in training mode.
+          labels: int ``[batch]`` classes for a conditional generator; None otherwise.
 
         Returns:
           Images ``[batch, H, W, 3]`` in [-1, 1].
         """
         if self.search:
-            return self.generator(z, arch, stage=stage, training=training)
-        return self.generator(z, training=training)
+            return self.generator(z, arch, stage=stage, training=training, labels=labels)
+        return self.generator(z, training=training, labels=labels)
 
     def _z(self, batch):
         return self.noise.normal([batch, self.generator.latent_dim])
+
+    def _fake_labels(self, batch):
+        """Classes asked of G for a global batch: uniform, from `seeds.GAN_LABELS` (None for
+        an unconditional GAN)."""
+        if not self.num_classes:
+            return None
+        return self.label_noise.uniform([batch], 0, self.num_classes, dtype=tf.int32)
+
+    def _shard_labels(self, labels):
+        return None if labels is None else self._shard(labels)
 
     def _shard(self, x):
         """This replica's slice of a global batch (all of it on one replica)."""
@@ -280,17 +302,19 @@ class GANTrainer(tf.Module):
         return augment_lib.apply(images, self.augment,
                                  tf.nest.map_structure(self._shard, variates))
 
-    def _d_step(self, real, z, arch, stage, real_variates=None, fake_variates=None):
+    def _d_step(self, real, z, arch, stage, real_labels=None, fake_labels=None,
+                real_variates=None, fake_variates=None):
         real, z = self._shard(real), self._shard(z)
-        fake = tf.stop_gradient(self.generate(z, arch, stage, training=True))
+        real_labels, fake_labels = self._shard_labels(real_labels), self._shard_labels(fake_labels)
+        fake = tf.stop_gradient(self.generate(z, arch, stage, training=True, labels=fake_labels))
         real = self._augmented(real, real_variates)
         fake = self._augmented(fake, fake_variates)
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             # Two training-mode passes, real then fake, as the official step: each
             # runs one spectral-norm power iteration (layers.SpectralNorm).
-            real_logits = self.discriminator(real, stage=stage, training=True)
-            fake_logits = self.discriminator(fake, stage=stage, training=True)
+            real_logits = self.discriminator(real, stage=stage, training=True, labels=real_labels)
+            fake_logits = self.discriminator(fake, stage=stage, training=True, labels=fake_labels)
             loss = self._replica_loss(
                 losses.discriminator_hinge_loss(real_logits, fake_logits))
         grads = tape.gradient(loss, variables)
@@ -298,18 +322,19 @@ class GANTrainer(tf.Module):
         self.d_opt.apply_gradients(pairs)
         return loss
 
-    def _g_step(self, z, arch, stage, variates=None):
+    def _g_step(self, z, arch, stage, labels=None, variates=None):
+        labels = self._shard_labels(labels)
         if self.search:
             usage = self.generator.variable_usage(arch, stage)
             variables, masks = [v for v, _ in usage], [m for _, m in usage]
         else:
             variables, masks = self.generator.trainable_variables, None
         with tf.GradientTape() as tape:
-            fake = self._augmented(self.generate(self._shard(z), arch, stage, training=True),
-                                   variates)
+            fake = self._augmented(self.generate(self._shard(z), arch, stage, training=True,
+                                                 labels=labels), variates)
             # D in training mode, as the official G step: one more power iteration.
             loss = self._replica_loss(losses.generator_hinge_loss(
-                self.discriminator(fake, stage=stage, training=True)))
+                self.discriminator(fake, stage=stage, training=True, labels=labels)))
         grads = tape.gradient(loss, variables)
         keep = [i for i, g in enumerate(grads) if g is not None]
         grads, variables = [grads[i] for i in keep], [variables[i] for i in keep]
@@ -332,7 +357,7 @@ class GANTrainer(tf.Module):
                              self.generator.non_trainable_variables):
             ema.assign(live)
 
-    def _critic_steps(self, reals, archs, stage):
+    def _critic_steps(self, reals, archs, stage, labels=None):
         """The ``n_critic`` D steps as one `tf.while_loop`: one copy of the step in the graph.
 
         An unrolled Python loop put ``n_critic`` copies of the D step (with its supernet
@@ -348,10 +373,13 @@ class GANTrainer(tf.Module):
             arch = None if archs is None else archs[i]
             batch = tf.shape(reals[i])[0]
             z = self._z(batch)  # global batch, cross-replica
+            real_labels = None if labels is None else labels[i]
+            fake_labels = self._fake_labels(batch)
             # Real and fake: independent draws of one family (`augment`).
             views = ((self._augment_variates(batch), self._augment_variates(batch))
                      if self.augment else ())
-            loss = self._run(self._d_step, reals[i], z, arch, stage, *views)
+            loss = self._run(self._d_step, reals[i], z, arch, stage, real_labels, fake_labels,
+                             *views)
             return i + 1, losses.write(i, tf.cast(loss, tf.float32))
 
         losses = tf.TensorArray(tf.float32, size=self.n_critic)
@@ -359,18 +387,20 @@ class GANTrainer(tf.Module):
                                   parallel_iterations=1)
         return losses.stack()
 
-    def _iteration(self, reals, archs, stage):
-        d_losses = self._critic_steps(reals, archs, stage)
+    def _iteration(self, reals, archs, stage, labels=None):
+        d_losses = self._critic_steps(reals, archs, stage, labels)
         z = self._z(self.g_batch_size)
+        fake_labels = self._fake_labels(self.g_batch_size)
         views = (self._augment_variates(self.g_batch_size),) if self.augment else ()
-        g_loss = self._run(self._g_step, z, None if archs is None else archs[-1], stage, *views)
+        g_loss = self._run(self._g_step, z, None if archs is None else archs[-1], stage,
+                           fake_labels, *views)
         if self.ema_generator is not None:
             self._update_ema()
         finite = tf.reduce_all(tf.math.is_finite(d_losses)) & tf.math.is_finite(g_loss)
         return {"d_losses": d_losses, "g_loss": g_loss, "finite": finite}
 
     # -- public ---------------------------------------------------------------
-    def train_iteration(self, reals, archs=None, stage=None):
+    def train_iteration(self, reals, archs=None, stage=None, labels=None):
         """One generator iteration on ``reals`` ``[n_critic, batch, H, W, 3]``.
 
         ``archs``: int ``[n_critic, L]`` (search only): one architecture per D
@@ -384,16 +414,21 @@ class GANTrainer(tf.Module):
           reals: real images ``[n_critic, batch, H, W, 3]`` in [-1, 1] (global batches).
           archs: int ``[n_critic, L]`` architectures, required with a supernet; None otherwise.
           stage: the stage to train (search); None for a derived generator.
+          labels: int ``[n_critic, batch]``, the real images' classes: required by a
+            conditional GAN, refused otherwise.
 
         Returns:
           A dict with ``d_losses``, ``g_loss`` and ``finite``.
 
         Raises:
-          ValueError: a supernet without ``archs``.
+          ValueError: a supernet without ``archs``; labels missing or not wanted.
           errors.UserError: a real batch that is not a multiple of the replicas.
         """
         if self.search and archs is None:
             raise ValueError("the supernet needs an architecture per discriminator step")
+        if (labels is None) == bool(self.num_classes):
+            raise ValueError("a conditional GAN trains on labelled real images (labels "
+                             "[n_critic, batch]); an unconditional one takes no labels")
         batch = reals.shape[1]
         if batch is not None and batch % self.replicas:
             raise errors.UserError(f"the discriminator batch ({batch}, --d_batch_size) must be a "
@@ -405,11 +440,13 @@ class GANTrainer(tf.Module):
             # No AutoGraph: the step's control flow is explicit (`_critic_steps`), and
             # converting the code cost a quarter of the tracing time.
             self._compiled[key] = tf.function(
-                lambda r, a: self._iteration(r, a, stage), jit_compile=self.jit_compile,
+                lambda r, a, y: self._iteration(r, a, stage, y), jit_compile=self.jit_compile,
                 autograph=False)
         if archs is not None:
             archs = tf.convert_to_tensor(archs, tf.int32)
-        return self._compiled[key](reals, archs)
+        if labels is not None:
+            labels = tf.convert_to_tensor(labels, tf.int32)
+        return self._compiled[key](reals, archs, labels)
 
     @property
     def iterations(self):
@@ -417,13 +454,15 @@ class GANTrainer(tf.Module):
         return int(tf.convert_to_tensor(self.g_opt.iterations))
 
     def checkpoint_items(self):
-        """Name -> trackable: G, D, both optimizers, the noise generator, the EMA copy and the
-        augmentation's stream (if any), for the run's `tf.train.Checkpoint` (the names are
-        the checkpoint format)."""
+        """Name -> trackable: G, D, both optimizers, the noise generator, the EMA copy, and the
+        augmentation's and the asked classes' streams (if any), for the run's
+        `tf.train.Checkpoint` (the names are the checkpoint format)."""
         items = {"generator": self.generator, "discriminator": self.discriminator,
                  "g_opt": self.g_opt, "d_opt": self.d_opt, "noise": self.noise}
         if self.augment_noise is not None:
             items["augment_noise"] = self.augment_noise
+        if self.label_noise is not None:
+            items["label_noise"] = self.label_noise
         if self.ema_generator is not None:
             items["ema_generator"] = self.ema_generator
         return items

@@ -431,7 +431,8 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
 
     In order, so that a refused flag, a full disk or another run's directory cost seconds,
     not the minutes of training a classifier or the hours of a run: the lock
-    (`rundir.locked`), room on the disk, the saved configuration, then
+    (`rundir.locked`), room on the disk, a conditional model's class count (read from the
+    data set when not given), the saved configuration, then
     ``--classifier=auto`` or ``label_free:KIND`` (a network trained on the data set, cached
     in ``model_dir``; ``config.classifier`` becomes its path), then the run.
 
@@ -456,10 +457,13 @@ def start(build, config, model_dir: str, check_config, min_free_mb: float = 200.
       errors.RunUserError: another configuration in ``model_dir``.
       errors.RunError: the run diverged more often than allowed.
     """
+    from autogan_tf import conditional
     from autogan_tf.metrics import scorer
 
     with rundir.locked(distribute.worker_dir(model_dir)):
         rundir.check_writable(distribute.worker_dir(model_dir), min_free_mb=min_free_mb)
+        if getattr(config, "conditional", False):  # the class count, recorded with the run
+            config.num_classes = conditional.with_classes(config).num_classes
         check_config(model_dir, config)  # seconds: before minutes of training a classifier
         logging.info("computing in %s (%s)", config.precision, config.precision_reason)
         if scorer.trained_for_run(config.classifier):  # trained on the data, cached here

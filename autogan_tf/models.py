@@ -79,7 +79,8 @@ def set_precision(model: keras.Model, precision: str):
     """
     precision = check_precision(precision)  # "auto" resolved: the model records the result
     policy = _POLICIES[precision]
-    heads = [getattr(model, name) for name in getattr(model, "FLOAT32_HEADS", ())]
+    heads = [getattr(model, name) for name in getattr(model, "FLOAT32_HEADS", ())
+             if hasattr(model, name)]  # a conditional D's projection only exists in one
     keep = {id(layer) for head in heads for layer in keras_compat.sublayers(head)}
     for layer in keras_compat.sublayers(model):
         layer.dtype_policy = "float32" if id(layer) in keep else policy

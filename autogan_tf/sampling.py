@@ -14,6 +14,10 @@ sizes). Keyed by the batch's first index instead, as it once was, the same
 generator and seed gave other images, IS and FID when ``--eval_batch_size``
 changed.
 
+A class-conditional generator (`autogan_tf.conditional`) is asked for class ``i mod K`` in
+row ``i`` unless the caller names the classes: every class equally often, whatever the batch
+size, so IS, FID and the requested-class accuracy score class-balanced samples.
+
 A generator in inference mode maps each row on its own. Batch norm in
 training mode (the search's ``--reward_bn=batch``) normalises by the batch,
 and then the batch size is part of the result by design.
@@ -74,20 +78,38 @@ def _compiled_latents(latent_dim: int):
     return _COMPILED[latent_dim]
 
 
+def balanced_labels(start: int, count: int, num_classes: int) -> np.ndarray:
+    """The classes a conditional generator is asked for in rows ``start .. start + count - 1``
+    when the caller names none: row ``i`` gets ``i mod num_classes``.
+
+    Args:
+      start: the first row's index.
+      count: how many rows.
+      num_classes: the generator's classes.
+
+    Returns:
+      int32 ``[count]``.
+    """
+    return (np.arange(start, start + count) % num_classes).astype(np.int32)
+
+
 class ImageSampler:
     """uint8 images of a generator for a seed, batch by batch, split across replicas.
 
     Args:
       generate: ``generate(z, *shared) -> images`` in [-1, 1] (float) for noise ``z``
         ``[n, latent_dim]``; ``shared`` are extra inputs every batch gets (the supernet's
-        architecture).
+        architecture). With ``num_classes``: ``generate(z, labels, *shared)``.
       latent_dim: the width of ``z``.
       batch_size: images generated per call.
       strategy: a `tf.distribute` strategy whose replicas share each batch (None: the
         current one).
+      num_classes: 0, or the classes of a conditional generator (`balanced_labels` unless
+        the caller names them).
     """
 
-    def __init__(self, generate, latent_dim: int, batch_size: int = 100, strategy=None):
+    def __init__(self, generate, latent_dim: int, batch_size: int = 100, strategy=None,
+                 num_classes: int = 0):
         import tensorflow as tf
 
         from autogan_tf import distribute
@@ -96,51 +118,80 @@ class ImageSampler:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.latent_dim = int(latent_dim)
         self.batch_size = int(batch_size)
+        self.num_classes = int(num_classes)
         strategy = strategy or tf.distribute.get_strategy()
-        self._split = distribute.ReplicaSplit(strategy, lambda z, *shared: to_uint8(
-            generate(z, *shared)))
+        if self.num_classes:
+            # The labels ride in z's last column (a float32 holds every class index exactly),
+            # so the replicas split them with the noise, row for row.
+            def fn(x, *shared):
+                labels = tf.cast(tf.round(x[:, -1]), tf.int32)
+                return to_uint8(generate(x[:, :-1], labels, *shared))
+        else:
+            def fn(z, *shared):
+                return to_uint8(generate(z, *shared))
+        self._split = distribute.ReplicaSplit(strategy, fn)
 
-    def batches(self, num: int, seed: int, *shared):
+    def _inputs(self, seed, start, n, labels):
+        z = latents(seed, start, n, self.latent_dim)
+        if not self.num_classes:
+            return z
+        import tensorflow as tf
+
+        rows = (balanced_labels(start, n, self.num_classes) if labels is None
+                else np.asarray(labels[start:start + n], np.int32))
+        return tf.concat([z, tf.constant(rows, tf.float32)[:, None]], 1)
+
+    def batches(self, num: int, seed: int, *shared, labels=None):
         """Yield uint8 batches ``[<= batch_size, H, W, 3]``: images ``0 .. num - 1`` of ``seed``.
 
         Args:
           num: how many images in all.
           seed: the noise seed.
           *shared: passed to ``generate`` with every batch.
+          labels: a conditional generator's classes, one per image (``[num]``, checked by
+            the generator); None asks for `balanced_labels`.
         """
+        if labels is not None and len(labels) != num:
+            raise ValueError(f"labels: {len(labels)} classes for {num} images")
         for start in range(0, num, self.batch_size):
             n = min(self.batch_size, num - start)
-            yield self._split(latents(seed, start, n, self.latent_dim), *shared)
+            yield self._split(self._inputs(seed, start, n, labels), *shared)
 
-    def __call__(self, num: int, seed: int, *shared):
+    def __call__(self, num: int, seed: int, *shared, labels=None):
         """Images ``0 .. num - 1`` of ``seed`` as one uint8 tensor ``[num, H, W, 3]``.
 
         Args:
           num: how many images (at least 1).
           seed: the noise seed.
           *shared: passed to ``generate`` with every batch.
+          labels: a conditional generator's classes (see `batches`).
         """
         import tensorflow as tf
 
         if num < 1:
             raise ValueError(f"num must be positive, got {num}")
-        return tf.concat(list(self.batches(num, seed, *shared)), 0)
+        return tf.concat(list(self.batches(num, seed, *shared, labels=labels)), 0)
 
 
 def generator_sampler(generator, batch_size: int = 100, strategy=None) -> ImageSampler:
     """The `ImageSampler` of a derived generator (a Keras model with ``latent_dim``) in
-    inference mode.
+    inference mode; a conditional one (``num_classes``) gets its labels.
 
     Args:
       generator: maps ``z`` to images in [-1, 1]; called with ``training=False``.
       batch_size: images per call.
       strategy: replicas that share each batch (None: the current strategy).
     """
+    num_classes = getattr(generator, "num_classes", 0)
+    if num_classes:
+        return ImageSampler(lambda z, y: generator(z, training=False, labels=y),
+                            generator.latent_dim, batch_size, strategy, num_classes)
     return ImageSampler(lambda z: generator(z, training=False), generator.latent_dim,
                         batch_size, strategy)
 
 
-def generate(generator, num: int, seed: int = 0, batch_size: int = 100) -> np.ndarray:
+def generate(generator, num: int, seed: int = 0, batch_size: int = 100,
+             labels=None) -> np.ndarray:
     """``num`` uint8 images ``[num, H, W, 3]`` of ``generator`` for ``seed``, as NumPy.
 
     Args:
@@ -148,5 +199,19 @@ def generate(generator, num: int, seed: int = 0, batch_size: int = 100) -> np.nd
       num: how many images (at least 1).
       seed: the noise seed.
       batch_size: images per call of the generator.
+      labels: for a conditional generator, the class of each image (``[num]``); None:
+        `balanced_labels`. Refused by an unconditional one.
+
+    Raises:
+      errors.UserError: labels given to an unconditional generator, or out of range.
     """
-    return generator_sampler(generator, batch_size)(num, seed).numpy()
+    if labels is not None:
+        from autogan_tf import errors
+
+        if not getattr(generator, "num_classes", 0):
+            raise errors.UserError("labels: this generator is unconditional; it takes no "
+                                   "labels (train with --conditional for one that does)")
+        from autogan_tf import conditional
+
+        labels = conditional.check_labels(labels, generator.num_classes).numpy()
+    return generator_sampler(generator, batch_size)(num, seed, labels=labels).numpy()

@@ -36,6 +36,7 @@ import random
 GAN_NOISE = "gan/noise"                  # z of the adversarial training steps
 GAN_INIT = "gan/init"                    # initial weights of G and D
 GAN_AUGMENT = "gan/augment"              # D's input augmentation (--augment)
+GAN_LABELS = "gan/labels"                # the classes asked of G (--conditional)
 REWARD_SEEDS = "search/reward_seeds"     # the noise seed of each reward evaluation
 TRAINING_DATA = "training/data_order"    # the real batches of the final training
 SAMPLE_GRID = "training/sample_grid"     # the fixed z of the periodic sample grids

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from autogan_tf import (checkpointing, data, distribute, errors, gan_trainer, lifecycle, models,
+from autogan_tf import (checkpointing, conditional, data, distribute, errors, gan_trainer, lifecycle, models,
                         rundir, runlog, sampling, seeds)
 from autogan_tf.config import IS_SPLITS, TrainConfig
 from autogan_tf.images import make_grid, save_png
@@ -33,7 +33,7 @@ from autogan_tf.metrics import evaluator as evaluator_lib
 
 # Keys that must match between a run and the --model_dir it resumes from.
 STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "d_minibatch_std", "latent_dim",
-                   "bottom_width")
+                   "bottom_width", "conditional", "num_classes")
 
 
 def check_model_dir_config(model_dir: str, config: TrainConfig, structural=STRUCTURAL_KEYS,
@@ -65,10 +65,11 @@ def build_models(config: TrainConfig, sync_bn: bool = False):
     Returns:
       ``(g, d)``: a `models.DerivedGenerator` and a `models.Discriminator` with as many cells.
     """
+    num_classes = conditional.model_classes(config)
     g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
-                                config.bottom_width, sync_bn=sync_bn)
+                                config.bottom_width, sync_bn=sync_bn, num_classes=num_classes)
     d = models.Discriminator(config.df_dim, num_cells=g.num_cells,
-                             minibatch_std=config.d_minibatch_std)
+                             minibatch_std=config.d_minibatch_std, num_classes=num_classes)
     return g, d
 
 
@@ -118,7 +119,8 @@ def make_evaluator(config: TrainConfig, model_dir: str, strategy=None):
 def _real_batches(config: TrainConfig):
     """An iterator of [n_critic, batch, H, W, 3] batches; checkpoint it to resume its order."""
     return data.critic_batches(config, config.image_size,
-                               seeds.integer(config.seed, seeds.TRAINING_DATA))
+                               seeds.integer(config.seed, seeds.TRAINING_DATA),
+                               with_labels=config.conditional)
 
 
 class TrainingRun(lifecycle.LongRun):
@@ -191,7 +193,8 @@ class TrainingRun(lifecycle.LongRun):
             logging.info("evaluating step %d, which the previous run did not finish", step)
             self.evaluate(step)
         while step < self.config.max_iters:
-            out = self.trainer.train_iteration(next(self.batches))
+            reals, labels = data.split_labels(next(self.batches))
+            out = self.trainer.train_iteration(reals, labels=labels)
             if not bool(out["finite"] & self.models_finite()):
                 raise lifecycle.Diverged("the losses or weights are NaN/Inf")
             step += 1
@@ -340,7 +343,7 @@ def restore_generator(model_dir: str, which: str = "latest", ema: bool = True):
     """
     config = load_config(model_dir)
     g = models.DerivedGenerator(config.arch, config.gf_dim, config.latent_dim,
-                                config.bottom_width)
+                                config.bottom_width, num_classes=conditional.model_classes(config))
     directory = os.path.join(model_dir, rundir.CHECKPOINTS if which == "latest" else rundir.BEST)
     items = {"ema_generator" if ema else "generator": g}
     ckpt = tf.train.Checkpoint(**items)

@@ -197,3 +197,68 @@ def test_official_weight_mapping_refuses_a_conditional_generator():
     g = models.DerivedGenerator("1 0 1 1 1 0 0 1 1 1 0 1 0 3", gf_dim=8, num_classes=K)
     with pytest.raises(weights.WeightMappingError, match="no class-conditional generator"):
         weights.generator_state(g, "search")
+
+
+# -- training ------------------------------------------------------------------------------
+def _conditional_config(classifier, **overrides):
+    from autogan_tf import config as config_lib
+
+    from conftest import TINY_GAN
+
+    base = dict(arch="0 1 0 0 0 2 1 1 1 0 2 2 1 3", **TINY_GAN, max_iters=4, log_every=2,
+                save_every=2, eval_every=0, eval_num_samples=0, classifier=classifier,
+                ema_decay=0.9, conditional=True)
+    base.update(overrides)
+    return config_lib.TrainConfig(**base)
+
+
+def test_a_conditional_run_records_its_classes_and_resumes_as_if_never_stopped(
+        tmp_path, tiny_classifier):
+    from autogan_tf import training
+
+    straight = str(tmp_path / "straight")
+    training.train(_conditional_config(tiny_classifier), straight, progress=False)
+    stopped = str(tmp_path / "stopped")
+    training.train(_conditional_config(tiny_classifier, max_iters=2), stopped, progress=False)
+    training.train(_conditional_config(tiny_classifier), stopped, progress=False)
+    a, config, _ = training.restore_generator(straight)
+    b, _, _ = training.restore_generator(stopped)
+    assert config.conditional and config.num_classes == 8  # the shapes' classes, recorded
+    assert a.num_classes == 8
+    # The labels asked of G and the labelled real batches resume where they stopped.
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6, err_msg=x.path)
+    z = tf.zeros([2, 4])
+    assert not np.array_equal(a(z, labels=[0, 0]), a(z, labels=[0, 5]))
+
+
+def test_conditional_on_one_class_is_refused(tmp_path, tiny_classifier):
+    from autogan_tf import training
+
+    folder = tmp_path / "one" / "train"
+    folder.mkdir(parents=True)
+    from PIL import Image
+
+    for i in range(4):
+        Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    config = _conditional_config(tiny_classifier, dataset=f"folder:{tmp_path / 'one'}")
+    with pytest.raises(errors.UserError, match="--conditional: .* has 1 class"):
+        training.train(config, str(tmp_path / "run"), progress=False)
+
+
+def test_sampling_asks_for_balanced_classes_unless_told():
+    from autogan_tf import sampling
+
+    g = models.DerivedGenerator("0 1 0 0 0 2 1 1 1 0 2 2 1 3", gf_dim=8, num_classes=K)
+    for layer in (g.embed, g.to_rgb.bn_class):
+        randomise(layer, 9)
+    images = sampling.generate(g, 5, seed=3, batch_size=2)
+    z = sampling.latents(3, 0, 5, 128)
+    want = sampling.generate(g, 5, seed=3, batch_size=2, labels=[0, 1, 2, 0, 1])
+    np.testing.assert_array_equal(images, want)  # row i asks for class i mod K
+    direct = np.clip(g(z, labels=[0, 1, 2, 0, 1]).numpy() * 127.5 + 127.5, 0, 255)
+    assert np.abs(direct.astype(np.uint8).astype(int) - images.astype(int)).max() <= 1
+    other = sampling.generate(g, 5, seed=3, labels=[2, 2, 2, 2, 2])
+    assert not np.array_equal(other, images)
+    with pytest.raises(errors.UserError, match="class 3 is out of range"):
+        sampling.generate(g, 2, labels=[0, 3])

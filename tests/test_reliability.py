@@ -255,11 +255,11 @@ def poison_generator_at(monkeypatch, iterations):
     original = gan_trainer.GANTrainer.train_iteration
     calls = {"n": 0}
 
-    def poisoned(self, reals, archs=None, stage=None):
+    def poisoned(self, reals, archs=None, stage=None, labels=None):
         calls["n"] += 1
         if calls["n"] in iterations:
             faults.poison(self.generator.trainable_variables[0])
-        return original(self, reals, archs, stage)
+        return original(self, reals, archs, stage, labels)
 
     monkeypatch.setattr(gan_trainer.GANTrainer, "train_iteration", poisoned)
     return calls
@@ -455,11 +455,11 @@ def test_training_sigterm_checkpoints_and_resumes_in_process(tmp_path, monkeypat
     original = gan_trainer.GANTrainer.train_iteration
     calls = {"n": 0}
 
-    def signalled(self, reals, archs=None, stage=None):
+    def signalled(self, reals, archs=None, stage=None, labels=None):
         calls["n"] += 1
         if calls["n"] == 3:
             os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, reals, archs, stage)
+        return original(self, reals, archs, stage, labels)
 
     monkeypatch.setattr(gan_trainer.GANTrainer, "train_iteration", signalled)
     config = config_lib.TrainConfig(arch="1 0 1 1", **TINY_GAN, max_iters=5, save_every=100,

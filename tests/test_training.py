@@ -83,8 +83,8 @@ def test_nonfinite_loss_restores_then_stops(tmp_path, tiny_classifier, monkeypat
     original = gan_trainer.GANTrainer.train_iteration
     calls = {"n": 0}
 
-    def flaky(self, reals, archs=None, stage=None):
-        out = original(self, reals, archs, stage)
+    def flaky(self, reals, archs=None, stage=None, labels=None):
+        out = original(self, reals, archs, stage, labels)
         calls["n"] += 1
         if calls["n"] >= 3:  # diverges for good after two good iterations
             out = dict(out, finite=tf.constant(False))

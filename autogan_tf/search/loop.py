@@ -65,6 +65,7 @@ from autogan_tf.search import state as search_state
 
 # Settings that must match between a search and the --model_dir it resumes from.
 STRUCTURAL_KEYS = ("gf_dim", "df_dim", "d_minibatch_std", "latent_dim", "bottom_width",
+                   "conditional", "num_classes",
                    "num_cells", "hid_size", "search", "mlas", "topk", "num_candidates",
                    "grow_steps", "n_critic", "reset_window", "dataset", "excluded_choices")
 

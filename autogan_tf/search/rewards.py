@@ -59,17 +59,24 @@ class SupernetImages:
         self.bn_statistics = bn_statistics
         self._samplers = {}
 
-    def _generate(self, z, arch, stage):
+    def _generate(self, z, arch, stage, labels=None):
         if self.bn_statistics == "moving":
-            return self.generator(z, arch, stage=stage, training=False)
+            return self.generator(z, arch, stage=stage, training=False, labels=labels)
         with batch_statistics_only(self.generator):  # active while the call is traced
-            return self.generator(z, arch, stage=stage, training=True)
+            return self.generator(z, arch, stage=stage, training=True, labels=labels)
 
     def _sampler(self, stage):
         if stage not in self._samplers:
+            num_classes = self.generator.num_classes
+            if num_classes:  # class-balanced samples (`sampling.balanced_labels`)
+                def generate(z, labels, arch):
+                    return self._generate(z, arch, stage, labels)
+            else:
+                def generate(z, arch):
+                    return self._generate(z, arch, stage)
             self._samplers[stage] = sampling.ImageSampler(
-                lambda z, arch: self._generate(z, arch, stage), self.generator.latent_dim,
-                self.batch_size, self.strategy)
+                generate, self.generator.latent_dim, self.batch_size, self.strategy,
+                num_classes)
         return self._samplers[stage]
 
     def __call__(self, arch, num: int, stage: int, seed: int) -> tf.Tensor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from autogan_tf import data, gan_trainer, lifecycle, models, seeds
+from autogan_tf import conditional, data, gan_trainer, lifecycle, models, seeds
 from autogan_tf.search.beam import pad_archs
 from autogan_tf.search.rewards import SupernetImages
 
@@ -31,9 +31,11 @@ def build_supernet(config, sync_bn: bool = False):
       ``(models.SuperGenerator, models.Discriminator)``, built (their variables exist).
     """
     c = config
+    num_classes = conditional.model_classes(c)
     return (models.SuperGenerator(c.gf_dim, c.latent_dim, c.bottom_width, c.num_cells,
-                                  sync_bn=sync_bn),
-            models.Discriminator(c.df_dim, c.num_cells, minibatch_std=c.d_minibatch_std))
+                                  sync_bn=sync_bn, num_classes=num_classes),
+            models.Discriminator(c.df_dim, c.num_cells, minibatch_std=c.d_minibatch_std,
+                                 num_classes=num_classes))
 
 
 def _reset_weights(model, fresh, optimizer):
@@ -83,7 +85,8 @@ class SharedGAN:
         c = self.config
         stages = range(c.num_cells) if c.mlas else [c.num_cells - 1]
         self._batches = {stage: data.critic_batches(c, c.resolution(stage),
-                                                    seeds.integer(c.seed, seeds.data(stage)))
+                                                    seeds.integer(c.seed, seeds.data(stage)),
+                                                    with_labels=c.conditional)
                          for stage in stages}
         return self.data_items()
 
@@ -100,8 +103,9 @@ class SharedGAN:
           ``d_losses``, ``g_loss`` and ``finite``: False when a loss or a weight of G
           or D is NaN/Inf.
         """
-        out = self.trainer.train_iteration(next(self._batches[stage]),
-                                           pad_archs(archs, self.config.num_cells), stage)
+        reals, labels = data.split_labels(next(self._batches[stage]))
+        out = self.trainer.train_iteration(reals, pad_archs(archs, self.config.num_cells), stage,
+                                           labels)
         return dict(out, finite=out["finite"] & self._models_finite())
 
     def reinitialise(self, iteration: int):
