@@ -93,6 +93,37 @@ def balanced_labels(start: int, count: int, num_classes: int) -> np.ndarray:
     return (np.arange(start, start + count) % num_classes).astype(np.int32)
 
 
+def random_labels(seed, start, count, num_classes: int):
+    """Random classes for rows ``start .. start + count - 1`` of ``seed`` (the exported
+    ``generate`` signature's label -1): row ``i``'s class depends on the seed and on ``i``
+    alone, from a stream folded off the row's noise seed, so it is not a function of ``z``.
+
+    Works inside a `tf.function` (and eagerly).
+
+    Args:
+      seed: an int (or int scalar tensor).
+      start: the first row's index.
+      count: how many rows.
+      num_classes: the generator's classes.
+
+    Returns:
+      int32 ``[count]`` in ``0 .. num_classes - 1``.
+    """
+    import tensorflow as tf
+
+    seed, start, count = (tf.cast(x, tf.int64) for x in (seed, start, count))
+
+    def row(i):
+        key = tf.random.experimental.stateless_fold_in(tf.stack([seed, i]), _LABEL_STREAM)
+        return tf.random.stateless_uniform([], key, 0, num_classes, dtype=tf.int32)
+
+    return tf.map_fn(row, tf.range(start, start + count),
+                     fn_output_signature=tf.TensorSpec([], tf.int32))
+
+
+_LABEL_STREAM = 1  # folded into a row's seed for its random class
+
+
 class ImageSampler:
     """uint8 images of a generator for a seed, batch by batch, split across replicas.
 

@@ -262,3 +262,60 @@ def test_sampling_asks_for_balanced_classes_unless_told():
     assert not np.array_equal(other, images)
     with pytest.raises(errors.UserError, match="class 3 is out of range"):
         sampling.generate(g, 2, labels=[0, 3])
+
+
+def test_a_conditional_search_trains_the_supernet_on_labels_and_scores_every_class(tmp_path):
+    import json
+    import os
+
+    from autogan_tf.search import loop as search
+
+    from conftest import brightness_reward
+    from test_search import tiny_config
+
+    model_dir = str(tmp_path / "s")
+    result = search.run_search(tiny_config(conditional=True), model_dir,
+                               reward_fn=brightness_reward, progress=False)
+    with open(os.path.join(model_dir, "search_config.json")) as f:
+        assert json.load(f)["num_classes"] == 8
+    assert ss.parse_arch(result["top_archs"][0]["arch"]).num_cells == 2
+    # The final supernet, loaded back, is conditional, and its rewards' sampler asks for
+    # class-balanced images (`sampling.balanced_labels`, tested above).
+    searched = search.load_search(model_dir, reward_fn=brightness_reward)
+    assert searched.shared.generator.num_classes == 8
+    images = searched.images(result["top_archs"][0]["arch"], 16, 1, 0)
+    assert images.shape == (16, 16, 16, 3)
+    assert searched.shared.images._sampler(1).num_classes == 8
+
+
+# -- evaluation ------------------------------------------------------------------------------
+def test_requested_class_accuracy_on_a_hand_built_case():
+    from autogan_tf.metrics import streaming
+
+    logits = np.array([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 2.0, 5.0], [1.0, 0.0, 0.0]])
+    assert streaming.requested_class_accuracy(logits, [0, 1, 1, 2]) == 0.5
+    with pytest.raises(ValueError, match="3 requested classes for 4 images"):
+        streaming.requested_class_accuracy(logits, [0, 1, 2])
+
+
+def test_evaluation_reports_how_often_the_requested_class_is_recognised(tiny_classifier):
+    from autogan_tf import sampling
+    from autogan_tf.metrics import evaluator
+
+    g = models.DerivedGenerator("0 1 0 0 0 2 1 1 1 0 2 2 1 3", gf_dim=8, latent_dim=4,
+                                num_classes=8)
+    for layer in (g.embed, g.to_rgb.bn_class):
+        randomise(layer, 10)
+    scorer = evaluator.Evaluator(tiny_classifier, image_size=32, batch_size=10)
+    scores = scorer(g, 40, seed=2)
+    images = sampling.generate(g, 40, seed=2, batch_size=10)
+    logits = np.concatenate([np.asarray(scorer.extractor(images[i:i + 10])[0])
+                             for i in range(0, 40, 10)])
+    want = np.mean(np.argmax(logits, -1) == np.arange(40) % 8)
+    assert scores["class_accuracy"] == pytest.approx(want)
+    # An unconditional generator, or a classifier of other classes: no such score.
+    plain = models.DerivedGenerator("0 1 0 0 0 2 1 1 1 0 2 2 1 3", gf_dim=8, latent_dim=4)
+    assert "class_accuracy" not in scorer(plain, 20, seed=2)
+    three = models.DerivedGenerator("0 1 0 0 0 2 1 1 1 0 2 2 1 3", gf_dim=8, latent_dim=4,
+                                    num_classes=3)
+    assert "class_accuracy" not in scorer(three, 20, seed=2)

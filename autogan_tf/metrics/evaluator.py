@@ -124,15 +124,31 @@ class Evaluator:
         if key not in self._samplers:
             self._samplers[key] = sampling.generator_sampler(
                 generator, self.batch_size, self.strategy or tf.distribute.get_strategy())
-        return self.score_batches(self._samplers[key].batches(num_samples, seed), num_samples)
+        requested = None
+        if self.scores_requested_classes(generator):
+            requested = sampling.balanced_labels(0, num_samples, generator.num_classes)
+        return self.score_batches(self._samplers[key].batches(num_samples, seed), num_samples,
+                                  requested)
 
-    def score_batches(self, batches, num_images: int) -> dict:
+    def scores_requested_classes(self, generator) -> bool:
+        """Whether the classifier can say if ``generator``'s images show the classes asked
+        for: a conditional generator, and a classifier with as many classes (trained on the
+        same labelled data; the Inception network's 1,008 ImageNet classes are not them).
+
+        Args:
+          generator: the generator being evaluated.
+        """
+        classes = getattr(generator, "num_classes", 0)
+        return bool(classes) and getattr(self.extractor, "num_classes", None) == classes
+
+    def score_batches(self, batches, num_images: int, requested=None) -> dict:
         """IS (and FID, KID when statistics are set) of ``num_images`` images given as uint8
         batches (e.g. `sampling.ImageSampler.batches`).
 
         Args:
           batches: an iterable of uint8 ``[n, H, W, 3]`` batches holding ``num_images``.
           num_images: how many images the batches hold.
+          requested: the class each image was asked to show (adds ``class_accuracy``).
 
         Returns:
           The dict of `streaming.generator_scores` (is_mean, is_std, fid, kid_mean, ...).
@@ -140,4 +156,4 @@ class Evaluator:
         iterator = iter(batches)
         return streaming.generator_scores(lambda n: next(iterator), num_images, self.batch_size,
                                          self.split_extractor, fid_stats=self.stats,
-                                         kid=self.kid)
+                                         kid=self.kid, requested=requested)

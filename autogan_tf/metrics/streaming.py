@@ -129,7 +129,7 @@ def check_compatible(stats: Statistics, extractor, where: str = "reference stati
 
 def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, extractor,
                      fid_stats=None, splits: int = IS_SPLITS, progress: str | None = None,
-                     kid: bool = True) -> dict:
+                     kid: bool = True, requested=None) -> dict:
     """IS, FID and KID of ``num_samples`` images from ``generate_fn(n) -> uint8 [n, H, W, 3]``.
 
     KID compares a uniform sample of at most `scores.KID_FEATURES` generated images'
@@ -146,11 +146,15 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
       progress: a label for a progress line on stderr (None: silent).
       kid: compute KID when the reference statistics keep features (False: never, e.g.
         for the search's rewards, which need only IS or FID).
+      requested: a conditional generator's requested class of each image (int
+        ``[num_samples]``, in the classifier's class order): adds ``class_accuracy``, the
+        fraction of images the classifier assigns to the class asked for.
 
     Returns:
-      ``dict(is_mean, is_std, fid, kid_mean, kid_std, num_samples, classifier)``; ``fid``
-      is None without reference statistics, ``kid_mean`` and ``kid_std`` without reference
-      features (statistics files written before KID) or with ``kid=False``.
+      ``dict(is_mean, is_std, fid, kid_mean, kid_std, num_samples, classifier)`` (and
+      ``class_accuracy`` with ``requested``); ``fid`` is None without reference statistics,
+      ``kid_mean`` and ``kid_std`` without reference features (statistics files written
+      before KID) or with ``kid=False``.
 
     Raises:
       errors.UserError: ``num_samples`` is below ``max(2, splits)``.
@@ -177,8 +181,27 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
     generated = Statistics(mu, sigma, features=sample.features if keep else None)
     fid = reference.fid(generated) if reference is not None else None
     kid_mean, kid_std = reference.kid(generated) if reference is not None else (None, None)
-    return dict(is_mean=is_mean, is_std=is_std, fid=fid, kid_mean=kid_mean, kid_std=kid_std,
-                num_samples=int(logits.shape[0]), classifier=extractor.name)
+    result = dict(is_mean=is_mean, is_std=is_std, fid=fid, kid_mean=kid_mean, kid_std=kid_std,
+                  num_samples=int(logits.shape[0]), classifier=extractor.name)
+    if requested is not None:
+        result["class_accuracy"] = requested_class_accuracy(logits, requested)
+    return result
+
+
+def requested_class_accuracy(logits, requested) -> float:
+    """The fraction of images whose most likely class is the one their generator was asked for.
+
+    Args:
+      logits: float ``[N, K]`` class logits (or probabilities) of the generated images.
+      requested: int ``[N]``, the class each image was asked to show.
+
+    Raises:
+      ValueError: the two differ in length.
+    """
+    logits, requested = np.asarray(logits), np.asarray(requested)
+    if len(logits) != len(requested):
+        raise ValueError(f"{len(requested)} requested classes for {len(logits)} images")
+    return float(np.mean(np.argmax(logits, axis=-1) == requested))
 
 
 def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_size: int = 100,

@@ -8,6 +8,7 @@ All three share one interface (`Predictor`)::
     images = client.generate(num_samples=16, seed=0)  # uint8 [16, H, W, 3]
     pngs = client.generate_png(16, seed=0)            # list of PNG file contents
     images = client.predict_z(z)                      # z float32 [B, latent_dim]
+    images = client.generate(3, seed=0, labels=[3, 3, 7])  # a --conditional export's classes
 
 A failed request raises `ServingError` carrying the canonical status code name
 (``INVALID_ARGUMENT``, ``NOT_FOUND``, ...) and the server's message, whichever
@@ -32,8 +33,8 @@ import numpy as np
 from autogan_tf import errors
 from autogan_tf.images import make_grid, save_png
 from autogan_tf.serving import proto as serving_proto
-from autogan_tf.serving.export import (GENERATE, IMAGES, NUM_SAMPLES, PNG, SEED, SERVING_DEFAULT, Z,
-                                       latest_version_dir)
+from autogan_tf.serving.export import (GENERATE, IMAGES, LABELS, NUM_SAMPLES, PNG, SEED,
+                                       SERVING_DEFAULT, Z, latest_version_dir)
 
 INT32 = (-2 ** 31, 2 ** 31 - 1)
 INT64 = (-2 ** 63, 2 ** 63 - 1)
@@ -103,21 +104,46 @@ def _check_int(name, value, bounds):
     return int(value)
 
 
-def generate_inputs(num_samples, seed) -> dict:
-    """The ``generate`` signature's inputs, typed as it declares them (int32, int64 scalars).
+def label_inputs(labels, rows: int) -> np.ndarray:
+    """A conditional export's ``labels`` input: int32 ``[rows]``, one class per image.
+
+    The model checks the range (it knows its classes); this checks what a request can
+    encode, so a typo fails here with the input's name.
+
+    Args:
+      labels: a sequence of integers (-1 asks ``generate`` for a random class).
+      rows: the images requested.
+
+    Raises:
+      RequestError: not integers, outside int32, or not one per image.
+    """
+    values = [_check_int("labels", v, INT32) for v in np.asarray(labels).ravel().tolist()]
+    if np.ndim(labels) != 1 or len(values) != rows:
+        raise RequestError(f"labels: one class per image: {rows} images, got "
+                           f"{len(values)} labels")
+    return np.asarray(values, np.int32)
+
+
+def generate_inputs(num_samples, seed, labels=None) -> dict:
+    """The ``generate`` signature's inputs, typed as it declares them (int32, int64 scalars,
+    and a conditional export's int32 labels).
 
     Args:
       num_samples: how many images; an integer within int32.
       seed: the seed; an integer within int64.
+      labels: None for an unconditional export; else one class per image (`label_inputs`).
 
     Returns:
-      ``{"num_samples": np.int32, "seed": np.int64}``.
+      ``{"num_samples": np.int32, "seed": np.int64}`` (and ``"labels"``).
 
     Raises:
       RequestError: a value that is not an integer (bools included) or is out of range.
     """
-    return {NUM_SAMPLES: np.int32(_check_int("num_samples", num_samples, INT32)),
-            SEED: np.int64(_check_int("seed", seed, INT64))}
+    inputs = {NUM_SAMPLES: np.int32(_check_int("num_samples", num_samples, INT32)),
+              SEED: np.int64(_check_int("seed", seed, INT64))}
+    if labels is not None:
+        inputs[LABELS] = label_inputs(labels, int(inputs[NUM_SAMPLES]))
+    return inputs
 
 
 def _as_uint8_images(value) -> np.ndarray:
@@ -130,11 +156,12 @@ def _as_uint8_images(value) -> np.ndarray:
 def _one_instead_of_none(signature: str, inputs: dict):
     """For a request of zero images, the inputs of the same request for one image (None for
     any other request)."""
+    one_label = {LABELS: np.zeros([1], np.int32)} if LABELS in inputs else {}
     if signature == GENERATE and NUM_SAMPLES in inputs and int(inputs[NUM_SAMPLES]) == 0:
-        return {**inputs, NUM_SAMPLES: np.int32(1)}
+        return {**inputs, NUM_SAMPLES: np.int32(1), **one_label}
     value = np.asarray(inputs.get(Z, ()))
     if signature == SERVING_DEFAULT and value.ndim == 2 and value.shape[0] == 0:
-        return {**inputs, Z: np.zeros([1, value.shape[1]], value.dtype)}
+        return {**inputs, Z: np.zeros([1, value.shape[1]], value.dtype), **one_label}
     return None
 
 
@@ -160,12 +187,13 @@ class Predictor:
         """
         raise NotImplementedError
 
-    def generate_outputs(self, num_samples: int, seed: int) -> dict:
+    def generate_outputs(self, num_samples: int, seed: int, labels=None) -> dict:
         """Both outputs of ``generate``: ``images`` uint8 and ``png_bytes`` (list of bytes).
 
         Args:
           num_samples: how many images.
           seed: the seed naming the noise; the same seed gives the same images.
+          labels: a conditional export's class of each image (-1: random); None otherwise.
 
         Returns:
           ``{"images": uint8 [num_samples, H, W, 3], "png_bytes": [bytes, ...]}``.
@@ -174,16 +202,17 @@ class Predictor:
           RequestError: ``num_samples`` or ``seed`` cannot be encoded.
           ServingError: the request was refused or failed.
         """
-        out = self.predict(GENERATE, generate_inputs(num_samples, seed), (IMAGES, PNG))
+        out = self.predict(GENERATE, generate_inputs(num_samples, seed, labels), (IMAGES, PNG))
         return {IMAGES: _as_uint8_images(out[IMAGES]),
                 PNG: [bytes(b) for b in np.asarray(out[PNG], dtype=object).ravel()]}
 
-    def generate(self, num_samples: int, seed: int) -> np.ndarray:
+    def generate(self, num_samples: int, seed: int, labels=None) -> np.ndarray:
         """Images from the ``generate`` signature.
 
         Args:
           num_samples: how many images.
           seed: the seed naming the noise; the same seed gives the same images.
+          labels: a conditional export's class of each image (-1: random); None otherwise.
 
         Returns:
           uint8 ``[num_samples, H, W, 3]``.
@@ -192,15 +221,16 @@ class Predictor:
           RequestError: ``num_samples`` or ``seed`` cannot be encoded.
           ServingError: the request was refused or failed.
         """
-        out = self.predict(GENERATE, generate_inputs(num_samples, seed), (IMAGES,))
+        out = self.predict(GENERATE, generate_inputs(num_samples, seed, labels), (IMAGES,))
         return _as_uint8_images(out[IMAGES])
 
-    def generate_png(self, num_samples: int, seed: int) -> list:
+    def generate_png(self, num_samples: int, seed: int, labels=None) -> list:
         """PNG-encoded images from the ``generate`` signature (the model's own encoding).
 
         Args:
           num_samples: how many images.
           seed: the seed naming the noise; the same seed gives the same images.
+          labels: a conditional export's class of each image (-1: random); None otherwise.
 
         Returns:
           A list of ``num_samples`` PNG file contents (bytes).
@@ -209,23 +239,28 @@ class Predictor:
           RequestError: ``num_samples`` or ``seed`` cannot be encoded.
           ServingError: the request was refused or failed.
         """
-        out = self.predict(GENERATE, generate_inputs(num_samples, seed), (PNG,))
+        out = self.predict(GENERATE, generate_inputs(num_samples, seed, labels), (PNG,))
         return [bytes(b) for b in np.asarray(out[PNG], dtype=object).ravel()]
 
-    def predict_z(self, z) -> np.ndarray:
+    def predict_z(self, z, labels=None) -> np.ndarray:
         """Images for the caller's noise, through this predictor's ``signature``.
 
         Args:
           z: ``[batch, latent_dim]`` noise, converted to float32.
+          labels: a conditional export's class of each row of ``z``; None otherwise.
 
         Returns:
           uint8 ``[batch, H, W, 3]``.
 
         Raises:
+          RequestError: labels that cannot be encoded or are not one per row.
           ServingError: the request was refused or failed (e.g. a wrong width or batch).
         """
         z = np.asarray(z, dtype=np.float32)
-        return _as_uint8_images(self.predict(self.signature, {Z: z}, (IMAGES,))[IMAGES])
+        inputs = {Z: z}
+        if labels is not None:
+            inputs[LABELS] = label_inputs(labels, len(z))
+        return _as_uint8_images(self.predict(self.signature, inputs, (IMAGES,))[IMAGES])
 
 
 class LocalGenerator(Predictor):
@@ -602,7 +637,7 @@ def _fill(out, nested):
 
 
 def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir: str,
-                  nrow: int = 8, prefix: str = "sample") -> dict:
+                  nrow: int = 8, prefix: str = "sample", labels=None) -> dict:
     """Ask ``predictor`` for ``num_samples`` images of ``seed``; write each PNG and a grid.
 
     The individual files are the model's own PNG bytes (``png_bytes``), so what lands on
@@ -616,6 +651,7 @@ def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir:
       nrow: images per row of the grid.
       prefix: the file names' prefix: ``<prefix>_<seed>_<i>.png`` and
         ``<prefix>_<seed>_grid.png``.
+      labels: a conditional export's class of each image (-1: random); None otherwise.
 
     Returns:
       ``{"images": [paths], "grid": path}``.
@@ -633,7 +669,7 @@ def write_samples(predictor: Predictor, num_samples: int, seed: int, output_dir:
     if nrow < 1:
         raise errors.UserError(f"--nrow must be >= 1, got {nrow}")
     try:
-        out = predictor.generate_outputs(num_samples, seed)
+        out = predictor.generate_outputs(num_samples, seed, labels)
     except ServingError as err:
         raise ServingError(err.code, f"{predictor.where} refused the request: "
                                      f"{err.message}") from None

@@ -17,10 +17,19 @@ Signatures (the serving contract; `autogan_tf/cli/sample.py` and `serving.py` re
   TF Serving's REST API return the PNGs base64-encoded (``{"b64": ...}``);
   without it a raw PNG would be written into a JSON string.
 
+A class-conditional generator (``--conditional``) is exported with one more input in
+each, ``labels`` int32 ``[batch]``, the class of each image:
+
+* ``serving_default``: ``z`` and ``labels`` (``0 .. classes - 1``, one per row of ``z``);
+* ``generate``: ``num_samples``, ``seed`` and ``labels`` (``num_samples`` of them); a label
+  of -1 asks for a random class, drawn from the seed (`sampling.random_labels`).
+
+An unconditional export keeps the signatures above exactly.
+
 Both signatures reject a batch above ``max_batch``, a negative ``num_samples``,
-a ``z`` of the wrong width or with non-finite values with an InvalidArgument
-error (TF Serving: gRPC INVALID_ARGUMENT, REST 400) instead of running out of
-memory or failing deep inside a matmul.
+a ``z`` of the wrong width or with non-finite values, and labels out of range or of the
+wrong length, with an InvalidArgument error (TF Serving: gRPC INVALID_ARGUMENT, REST 400)
+instead of running out of memory or failing deep inside a matmul.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ GENERATE = "generate"
 IMAGES = "images"
 PNG = "png_bytes"
 Z = "z"
+LABELS = "labels"
 NUM_SAMPLES = "num_samples"
 SEED = "seed"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -76,11 +86,16 @@ def _resolve_latent_dim(generator, latent_dim):
     return latent_dim
 
 
+def _num_classes(generator) -> int:
+    return int(getattr(generator, "num_classes", 0) or 0)
+
+
 def _image_shape(generator, latent_dim):
     """Run the generator once (this also builds it) and check the output contract."""
     import tensorflow as tf
 
-    out = generator(tf.zeros([2, latent_dim]), training=False)
+    labels = {"labels": tf.zeros([2], tf.int32)} if _num_classes(generator) else {}
+    out = generator(tf.zeros([2, latent_dim]), training=False, **labels)
     shape = tuple(out.shape)
     if len(shape) != 4 or shape[0] != 2 or shape[-1] != 3 or out.dtype != tf.float32:
         raise ExportError("the generator must map z [B, latent_dim] to float32 images "
@@ -102,6 +117,23 @@ class _Endpoints:
         self.latent_dim = latent_dim
         self.max_batch = max_batch
         self.image_shape = tuple(image_shape)
+        self.num_classes = _num_classes(generator)
+
+    def _guard_labels(self, labels, rows, lowest=0):
+        """Checks of a conditional export's labels: one per row, each in ``lowest ..
+        num_classes - 1`` (``lowest`` -1 lets ``generate`` ask for random classes)."""
+        import tensorflow as tf
+
+        k = self.num_classes
+        allowed = f"{lowest}..{k - 1}" + (" (-1: a random class)" if lowest < 0 else "")
+        return [
+            tf.debugging.assert_equal(tf.size(labels), tf.cast(rows, tf.int32),
+                                      message="labels must hold one class per image"),
+            tf.debugging.assert_greater_equal(labels, lowest,
+                                              message=f"labels must be in {allowed}"),
+            tf.debugging.assert_less(labels, k, message=f"labels must be in {allowed}: the "
+                                                        f"model has {k} classes"),
+        ]
 
     def _guard_batch(self, batch, what):
         import tensorflow as tf
@@ -113,19 +145,22 @@ class _Endpoints:
                 message=f"{what} exceeds the exported maximum batch of {self.max_batch}"),
         ]
 
-    def _images(self, z):
+    def _images(self, z, labels=None):
         # The static [H, W, 3] in the signature's output spec, and a promise kept for an
         # empty batch too: [0, H, W, 3], whatever the generator's ops make of zero rows.
         import tensorflow as tf
 
-        return tf.ensure_shape(to_uint8(self.generator(z, training=False)),
+        extra = {"labels": labels} if self.num_classes else {}
+        return tf.ensure_shape(to_uint8(self.generator(z, training=False, **extra)),
                                (None, *self.image_shape))
 
-    def serving_default(self, z):
+    def serving_default(self, z, labels=None):
         """The ``serving_default`` signature: uint8 images from the caller's ``z``.
 
         Args:
           z: float32 ``[batch, latent_dim]``, finite, with a batch of at most ``max_batch``.
+          labels: a conditional export's int32 ``[batch]`` classes, each in
+            ``0 .. num_classes - 1``.
 
         Returns:
           ``{"images": uint8 [batch, H, W, 3]}``; a failed check raises InvalidArgument in the
@@ -138,25 +173,36 @@ class _Endpoints:
             tf.shape(z)[1], self.latent_dim,
             message=f"z must have shape [batch, {self.latent_dim}]"))
         checks.append(tf.debugging.assert_all_finite(z, "z must be finite"))
+        if self.num_classes:
+            checks += self._guard_labels(labels, tf.shape(z)[0])
         with tf.control_dependencies(checks):
             z = tf.identity(z)
-        return {IMAGES: self._images(z)}
+            labels = None if labels is None else tf.identity(labels)
+        return {IMAGES: self._images(z, labels)}
 
-    def generate(self, num_samples, seed):
+    def generate(self, num_samples, seed, labels=None):
         """The ``generate`` signature: images from a seed, also encoded as PNG.
 
         Args:
           num_samples: int32 scalar, between 0 and ``max_batch``.
           seed: int64 scalar naming the noise (`sampling.latents`).
+          labels: a conditional export's int32 ``[num_samples]`` classes; -1 asks for a
+            random one (`sampling.random_labels` of the seed).
 
         Returns:
           ``{"images": uint8 [num_samples, H, W, 3], "png_bytes": string [num_samples]}``.
         """
         import tensorflow as tf
 
-        with tf.control_dependencies(self._guard_batch(num_samples, NUM_SAMPLES)):
+        checks = self._guard_batch(num_samples, NUM_SAMPLES)
+        if self.num_classes:
+            checks += self._guard_labels(labels, num_samples, lowest=-1)
+        with tf.control_dependencies(checks):
             num_samples = tf.identity(num_samples)
-        images = self._images(sampling.latents(seed, 0, num_samples, self.latent_dim))
+        if self.num_classes:
+            drawn = sampling.random_labels(seed, 0, num_samples, self.num_classes)
+            labels = tf.where(labels < 0, drawn, labels)
+        images = self._images(sampling.latents(seed, 0, num_samples, self.latent_dim), labels)
         png = tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
         return {IMAGES: images, PNG: png}
 
@@ -180,11 +226,13 @@ def build_archive(generator, latent_dim: int, max_batch: int, image_shape=None):
     endpoints = _Endpoints(generator, latent_dim, max_batch, image_shape)
     archive = keras.export.ExportArchive()
     archive.track(generator)
+    labels = ([tf.TensorSpec([None], tf.int32, name=LABELS)] if endpoints.num_classes
+              else [])
     archive.add_endpoint(SERVING_DEFAULT, endpoints.serving_default, input_signature=[
-        tf.TensorSpec([None, latent_dim], tf.float32, name=Z)])
+        tf.TensorSpec([None, latent_dim], tf.float32, name=Z), *labels])
     archive.add_endpoint(GENERATE, endpoints.generate, input_signature=[
         tf.TensorSpec([], tf.int32, name=NUM_SAMPLES),
-        tf.TensorSpec([], tf.int64, name=SEED)])
+        tf.TensorSpec([], tf.int64, name=SEED), *labels])
     return archive
 
 
@@ -201,7 +249,8 @@ def warmup_batch_sizes(count: int, max_batch: int):
     return [min(2 ** i, max_batch) for i in range(count)]
 
 
-def warmup_logs(latent_dim: int, count: int, max_batch: int, model_name: str = "autogan"):
+def warmup_logs(latent_dim: int, count: int, max_batch: int, model_name: str = "autogan",
+                num_classes: int = 0):
     """`PredictionLog` protos (``count`` per signature) for TF Serving's warmup file.
 
     TF Serving replays them when it loads the model, so the first real request does not pay
@@ -212,6 +261,8 @@ def warmup_logs(latent_dim: int, count: int, max_batch: int, model_name: str = "
       count: requests per signature, with the batch sizes of `warmup_batch_sizes`.
       max_batch: the largest batch requested.
       model_name: the model name written into each request's ``model_spec``.
+      num_classes: a conditional export's classes: its requests carry labels too (``i mod
+        num_classes`` for ``serving_default``, -1 (random) for ``generate``).
 
     Returns:
       A list of ``2 * count`` `PredictionLog` protos.
@@ -226,6 +277,9 @@ def warmup_logs(latent_dim: int, count: int, max_batch: int, model_name: str = "
             SERVING_DEFAULT: {Z: rng.standard_normal((batch, latent_dim)).astype(np.float32)},
             GENERATE: {NUM_SAMPLES: np.int32(batch), SEED: np.int64(i)},
         }
+        if num_classes:
+            requests[SERVING_DEFAULT][LABELS] = sampling.balanced_labels(0, batch, num_classes)
+            requests[GENERATE][LABELS] = np.full([batch], -1, np.int32)
         for signature, inputs in requests.items():
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model_name
@@ -288,8 +342,9 @@ def export_generator(generator, export_dir: str, version, *, latent_dim: int | N
     ``export_dir`` never sees a half-written version.
 
     Args:
-      generator: the Keras generator; it must map float32 ``z [B, latent_dim]`` to float32
-        images ``[B, H, W, 3]`` in [-1, 1] (it is called once to check that).
+      generator: the Keras generator; it must map float32 ``z [B, latent_dim]`` (and int32
+        ``labels [B]`` when it has ``num_classes``) to float32 images ``[B, H, W, 3]`` in
+        [-1, 1] (it is called once to check that).
       export_dir: the model's base directory, which TF Serving polls.
       version: a positive integer (or all-digit string): the version directory's name.
       latent_dim: the width of ``z`` (None: ``generator.latent_dim``).
@@ -323,7 +378,8 @@ def export_generator(generator, export_dir: str, version, *, latent_dim: int | N
         out = os.path.join(staging, "model")
         build_archive(generator, latent_dim, max_batch, image_shape).write_out(out, verbose=False)
         if warmup_requests:
-            write_warmup(out, warmup_logs(latent_dim, warmup_requests, max_batch, model_name))
+            write_warmup(out, warmup_logs(latent_dim, warmup_requests, max_batch, model_name,
+                                          _num_classes(generator)))
         if os.path.exists(target):
             shutil.rmtree(target)
         os.rename(out, target)
