@@ -53,13 +53,15 @@ def quick_settings():
             flagfiles.read("train_quick", TrainConfig))
 
 
-def quick_configs(seed: int = 0, search_overrides=None, train_overrides=None):
+def quick_configs(seed: int = 0, search_overrides=None, train_overrides=None,
+                  conditional: bool = False):
     """``(search kwargs, train kwargs)`` of a quick start: `quick_settings` with the
     replaced settings and the seed, checked as configurations before minutes of work.
 
     Args:
       seed: the run's seed (wins over the overrides).
       search_overrides, train_overrides: fields replacing the shipped settings.
+      conditional: search and train class-conditional models (``--conditional``).
 
     Returns:
       Keyword arguments of `config.SearchConfig` and `config.TrainConfig`; the quick
@@ -74,6 +76,8 @@ def quick_configs(seed: int = 0, search_overrides=None, train_overrides=None):
     search_kwargs, train_kwargs = quick_settings()
     search_kwargs.update(search_overrides or {}, seed=seed)
     train_kwargs.update(train_overrides or {}, seed=seed)
+    if conditional:
+        search_kwargs["conditional"] = train_kwargs["conditional"] = True
     for config_class, kwargs, flag in ((SearchConfig, search_kwargs, "--search_setting"),
                                        (TrainConfig, train_kwargs, "--train_setting")):
         try:
@@ -151,8 +155,22 @@ def _search_layout(config) -> str:
     return layout
 
 
+def row_accuracies(evaluator, images, rows: int) -> list:
+    """For a grid whose row ``r`` asked for class ``r``: the fraction of each row's images the
+    classifier assigns to that class.
+
+    Args:
+      evaluator: the quick start's `metrics.evaluator.Evaluator`.
+      images: uint8 ``[rows * n, H, W, 3]``, row by row.
+      rows: the number of rows (= classes).
+    """
+    logits = np.asarray(evaluator.split_extractor(images)[0])
+    predicted = np.argmax(logits, -1).reshape(rows, -1)
+    return [float(np.mean(predicted[r] == r)) for r in range(rows)]
+
+
 def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_overrides=None,
-               echo=print) -> dict:
+               echo=print, conditional: bool = False) -> dict:
     """Run the toy pipeline into ``output_dir``.
 
     Args:
@@ -163,6 +181,8 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
         ``--train_setting`` of the command). The seed, the classifier and the trained
         architecture are the run's own and win over them.
       echo: prints a stage's headline (the command line prints to the terminal).
+      conditional: class-conditional models: the evaluation adds how often the classifier
+        recognises the class asked for, and the sample grid has one row per class.
 
     Returns:
       The artifacts and figures, also written to ``OUTPUT_DIR/quickstart.json``; or
@@ -174,10 +194,10 @@ def quickstart(output_dir: str, seed: int = 0, search_overrides=None, train_over
       rundir.RunDirLocked: another process runs a quick start in ``output_dir``.
     """
     with rundir.locked(output_dir, "--output_dir"):  # one quick start per directory
-        return _run(output_dir, seed, search_overrides, train_overrides, echo)
+        return _run(output_dir, seed, search_overrides, train_overrides, echo, conditional)
 
 
-def _run(output_dir, seed, search_overrides, train_overrides, echo) -> dict:
+def _run(output_dir, seed, search_overrides, train_overrides, echo, conditional=False) -> dict:
     """The body of `quickstart`, holding its directory."""
     from autogan_tf import config as config_lib
     from autogan_tf import training
@@ -188,7 +208,8 @@ def _run(output_dir, seed, search_overrides, train_overrides, echo) -> dict:
     t0 = time.time()
     lap = _Lap()
     rundir.check_writable(output_dir)
-    search_kwargs, train_kwargs = quick_configs(seed, search_overrides, train_overrides)
+    search_kwargs, train_kwargs = quick_configs(seed, search_overrides, train_overrides,
+                                                conditional)
     changed = describe_overrides(search_overrides, train_overrides)
     if changed:
         echo(f"      settings replaced: {changed}")
@@ -236,20 +257,32 @@ def _run(output_dir, seed, search_overrides, train_overrides, echo) -> dict:
     echo(f"      IS {scores['is_mean']:.2f} +- {scores['is_std']:.2f} of 8 classes, "
          f"FID {scores['fid']:.1f} (held-out real images: IS {real['is_mean']:.2f}, "
          f"FID {real['fid']:.1f}) ({lap()})")
+    if "class_accuracy" in scores:
+        echo(f"      the classifier sees the class asked for in "
+             f"{100 * scores['class_accuracy']:.1f} % of the {EVAL_SAMPLES} samples")
 
     echo("[5/5] exporting a SavedModel and sampling from it")
     export_base = os.path.join(output_dir, "export", "autogan")
     saved_model = export.export_generator(generator, export_base, 1, overwrite=True)
-    images = client.LocalGenerator(saved_model).generate(64, seed)
+    classes = generator.num_classes
+    # A conditional grid: row r asks for class r, 8 images each.
+    labels = np.repeat(np.arange(classes), 8).tolist() if classes else None
+    images = client.LocalGenerator(saved_model).generate(8 * (classes or 8), seed, labels=labels)
     grid_path = os.path.join(output_dir, "samples.png")
     save_png(grid_path, make_grid(np.asarray(images), 8))
     echo(f"      {saved_model}, {grid_path} ({lap()})")
+    rows = row_accuracies(evaluator, images, classes) if classes else None
+    if rows:
+        echo(f"      one row per class; each row shows its class in "
+             f"{', '.join(f'{round(8 * a)}/8' for a in rows)} images")
     artifacts = {
         "search_result": os.path.join(search_dir, rundir.SEARCH_RESULT),
         "best_arch": best, "search_reward_spread": round(spread, 3), "train_dir": train_dir,
         "evaluation": os.path.join(output_dir, "evaluation.json"),
         "is_mean": scores["is_mean"], "is_std": scores["is_std"], "fid": scores["fid"],
         "real_is_mean": real["is_mean"], "real_fid": real["fid"],
+        "conditional": bool(classes), "class_accuracy": scores.get("class_accuracy"),
+        "grid_row_accuracy": rows,
         "classifier": classifier, "classifier_accuracy": accuracy,
         "saved_model": saved_model, "samples": grid_path,
         "search_overrides": dict(search_overrides or {}),

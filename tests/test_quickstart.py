@@ -154,3 +154,23 @@ def test_quickstart_end_to_end_at_toy_size(tmp_path):
         saved = json.load(f)
     assert saved["best_arch"] == out["best_arch"]
     assert saved["search_overrides"] == search and saved["train_overrides"] == train
+
+
+@pytest.mark.slow
+def test_conditional_quickstart_reports_the_requested_class_and_a_row_per_class(tmp_path):
+    from PIL import Image
+
+    search = dict(gf_dim=4, df_dim=4, shared_iters=2, max_search_iters=2, grow_steps="1",
+                  ctrl_steps=1, reward_num_images=20, reset_window=4)
+    train = dict(gf_dim=4, df_dim=4, max_iters=2, save_every=2)
+    lines = []
+    out = quickstart.quickstart(str(tmp_path), search_overrides=search, train_overrides=train,
+                                echo=lines.append, conditional=True)
+    assert out["conditional"] and 0 <= out["class_accuracy"] <= 1
+    assert len(out["grid_row_accuracy"]) == 8
+    assert any("the classifier sees the class asked for in" in line for line in lines)
+    assert any("one row per class" in line for line in lines)
+    with open(tmp_path / "train" / "config.json") as f:
+        assert json.load(f)["num_classes"] == 8
+    side = Image.open(out["samples"]).size[1]
+    assert side > 7 * 16  # eight rows of 16 px images (and their borders)

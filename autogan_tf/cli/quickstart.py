@@ -21,6 +21,9 @@ FLAGS = flags.FLAGS
 common.define_runtime_flags(small_models=True)
 flags.DEFINE_string("output_dir", "/tmp/autogan_quickstart", "Where every artifact goes.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_boolean("conditional", False, "Class-conditional models: G draws the shape asked "
+                     "for; the evaluation reports how often the classifier sees it, and the "
+                     "sample grid has one row per class.")
 flags.DEFINE_multi_string(
     "search_setting", [], "KEY=VALUE: replace one setting of the quick search (the shipped "
     "flagfile search_quick), e.g. --search_setting=reward_bn=batch; repeat for several.")
@@ -31,7 +34,7 @@ flags.DEFINE_multi_string(
 # Set by the quick start itself: the seed (its own flag), the found architecture, and the
 # data and scoring (the built-in shapes, scored by the classifier it trains on them).
 RESERVED = ("seed", "arch", "dataset", "data_dir", "classifier", "feature_layer",
-            "inception_path", "fid_stats")
+            "inception_path", "fid_stats", "conditional", "num_classes")
 
 
 def main(argv):
@@ -48,7 +51,8 @@ def main(argv):
                                                 "--search_setting", RESERVED)
     train_overrides = flagfiles.parse_settings(FLAGS.train_setting, TrainConfig,
                                                "--train_setting", RESERVED)
-    quickstart.quick_configs(FLAGS.seed, search_overrides, train_overrides)  # fail fast
+    quickstart.quick_configs(FLAGS.seed, search_overrides, train_overrides,
+                             FLAGS.conditional)  # fail fast
 
     print("autogan-quickstart: search -> train -> evaluate -> export on the built-in shapes "
           "data (8 classes, 16x16): about 13 minutes on 2 CPU cores, 3 where they compute "
@@ -56,7 +60,8 @@ def main(argv):
     artifacts = quickstart.quickstart(FLAGS.output_dir, seed=FLAGS.seed,
                                     search_overrides=search_overrides,
                                     train_overrides=train_overrides,
-                                    echo=lambda text: print(text, flush=True))
+                                    echo=lambda text: print(text, flush=True),
+                                    conditional=FLAGS.conditional)
     if artifacts.get("preempted"):
         common.exit_if_preempted(artifacts, "autogan-quickstart")
     accuracy = artifacts["classifier_accuracy"]
@@ -69,6 +74,9 @@ def main(argv):
           + (f" ({100 * accuracy:.1f} % test accuracy)" if accuracy is not None else "")
           + f", not comparable with Inception scores; held-out real images score IS "
           f"{artifacts['real_is_mean']:.2f}, FID {artifacts['real_fid']:.1f}")
+    if artifacts.get("class_accuracy") is not None:
+        print(f"  class asked for, recognised in {100 * artifacts['class_accuracy']:.1f} % of "
+              f"the samples (one row per class in the grid)")
     print(f"  every figure   {os.path.join(FLAGS.output_dir, 'quickstart.json')}")
 
 
