@@ -176,7 +176,7 @@ def load_generator(directory: str, *, generator: str = "ema", checkpoint: str = 
     return model
 
 
-def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
+def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100, labels=None):
     """``num_images`` uint8 images ``[n, H, W, 3]`` from a generator, batch by batch.
 
     The images a seed names (`sampling`): the same here at any ``batch_size``, in
@@ -187,19 +187,25 @@ def generate(generator, num_images: int, seed: int = 0, batch_size: int = 100):
         num_images: how many images (at least 1).
         seed: the noise seed.
         batch_size: images generated per call of the model.
+        labels: a conditional generator's class of each image (``num_images`` ints); None
+            asks for classes 0, 1, 2, ... in turn. Unconditional generators take none.
 
     Returns:
         A numpy uint8 array ``[num_images, H, W, 3]``.
 
     Raises:
-        errors.UserError: ``num_images`` or ``batch_size`` is below 1.
+        errors.UserError: ``num_images`` or ``batch_size`` is below 1, or labels out of
+            range, not one per image, or given to an unconditional generator.
     """
     from autogan_tf import sampling
 
     for name, value in (("num_images", num_images), ("batch_size", batch_size)):
         if value < 1:
             raise errors.UserError(f"{name} must be positive, got {value}")
-    return sampling.generate(generator, num_images, seed, batch_size)
+    if labels is not None and len(labels) != num_images:
+        raise errors.UserError(f"labels: one class per image: {num_images} images, got "
+                               f"{len(labels)} labels")
+    return sampling.generate(generator, num_images, seed, batch_size, labels=labels)
 
 
 def evaluate(directory: str, num_samples: int = 50_000, *, generator: str = "ema",

@@ -37,7 +37,7 @@ PRECISION_CHOICES = PRECISIONS + ("auto",)  # what --precision accepts (see prec
 UNUSED_OPS_MODES = ("freeze", "momentum")
 EMA_WARMUPS = ("bias_correction", "none")
 CTRL_LOSSES = ("official", "independent")
-REWARDS = ("auto", "is", "fid", "kid")  # see search.rewards.choose for "auto"
+REWARDS = ("auto", "is", "fid", "kid", "class_accuracy")  # search.rewards.choose: "auto"
 LABEL_FREE_KINDS = ("rotation", "contrastive", "random")  # --classifier=label_free:KIND
 REWARD_BN_STATISTICS = ("moving", "batch")
 SEARCHES = ("rl", "random")
@@ -546,8 +546,10 @@ class SearchConfig(*_SHARED_GROUPS):
     # the reward
     reward: str = setting(
         "is", "'is' (Inception Score), 'fid' (reciprocal FID), 'kid' (-ln KID to the real "
-              "images; needs no labels with --classifier=label_free:KIND) or 'auto' (IS when "
-              "the scorer tells at least 5 classes apart, else KID of a label-free network).",
+              "images; needs no labels with --classifier=label_free:KIND), 'class_accuracy' "
+              "(--conditional only: how often the scorer sees the class asked for) or 'auto' "
+              "(IS when the scorer tells at least 5 classes apart, else KID of a label-free "
+              "network).",
         one_of(REWARDS))
     reward_num_images: int = setting(5000, "Images per reward evaluation (official: 5000).",
                                      positive_int, at_least(2))
@@ -579,6 +581,9 @@ class SearchConfig(*_SHARED_GROUPS):
         if self.topk > self.num_candidates:
             raise errors.UserError(f"--topk={self.topk} must not exceed "
                              f"--num_candidates={self.num_candidates}")
+        if self.reward == "class_accuracy" and not self.conditional:
+            raise errors.UserError("--reward=class_accuracy scores the class a generator was "
+                                   "asked for: it needs --conditional")
         self.grow_steps_list()  # validates
 
     def grow_steps_list(self) -> list[int]:

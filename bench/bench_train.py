@@ -4,6 +4,7 @@
     python bench/bench_train.py --widths=64x64 --precisions=float32 --seconds=10
     python bench/bench_train.py --quick --widths=8x8  # a few-second smoke run
     python bench/bench_train.py --widths=256x128 --augment=translation,color,cutout
+    python bench/bench_train.py --widths=64x64 --precisions=float32 --conditional=10
     python bench/bench_train.py --output=bench_train.json
 
 One generator iteration is what `GANTrainer.train_iteration` compiles:
@@ -29,6 +30,10 @@ kernels (`bench/peak.py`) are timed in every round under the same load.
 augmentation on (``+augment`` variants, `autogan_tf.augment`), in the same alternating
 rounds, and reports ``augment_slowdown``: each variant's median time with augmentation
 over its time without. The FLOP count leaves the augmentation out (it does not multiply).
+
+``--conditional=K`` likewise times every variant with class-conditional models of K classes
+(``+conditional``: class embedding, per-class norm scales, projection discriminator, labelled
+real batches) and reports ``conditional_slowdown``. The FLOP count is the unconditional one.
 """
 
 from __future__ import annotations
@@ -62,11 +67,13 @@ def _parse_widths(text: str) -> list[tuple[int, int]]:
     return widths
 
 
-def build_trainer(arch, gf_dim, df_dim, precision, jit_compile, args, ema=True, augment=""):
+def build_trainer(arch, gf_dim, df_dim, precision, jit_compile, args, ema=True, augment="",
+                  num_classes=0):
     from autogan_tf import gan_trainer, models
 
-    g = models.DerivedGenerator(arch, gf_dim=gf_dim, latent_dim=args.latent_dim)
-    d = models.Discriminator(df_dim, num_cells=g.num_cells)
+    g = models.DerivedGenerator(arch, gf_dim=gf_dim, latent_dim=args.latent_dim,
+                                num_classes=num_classes)
+    d = models.Discriminator(df_dim, num_cells=g.num_cells, num_classes=num_classes)
     extra = {} if precision == "float32" else {"precision": precision}
     if augment:
         extra["augment"] = augment
@@ -75,8 +82,9 @@ def build_trainer(arch, gf_dim, df_dim, precision, jit_compile, args, ema=True, 
         ema_decay=0.999 if ema else None, jit_compile=jit_compile, seed=0, **extra)
 
 
-def _variant_name(precision, jit, augment=""):
-    return precision + ("+xla" if jit else "") + ("+augment" if augment else "")
+def _variant_name(precision, jit, augment="", num_classes=0):
+    return (precision + ("+xla" if jit else "") + ("+augment" if augment else "")
+            + ("+conditional" if num_classes else ""))
 
 
 def measure_width(gf_dim, df_dim, args, probe) -> dict:
@@ -86,18 +94,26 @@ def measure_width(gf_dim, df_dim, args, probe) -> dict:
 
     side = 4 * 2 ** 3
     reals = tf.random.normal([args.n_critic, args.d_batch, side, side, 3], seed=0)
+    labels = tf.random.stateless_uniform([args.n_critic, args.d_batch], (0, 1), 0,
+                                         max(args.conditional, 1), tf.int32)
     variants, compile_seconds = {}, {}
     for precision in args.precisions:
         for jit in args.jit:
             for augment in [""] + ([args.augment] if args.augment else []):
-                name = _variant_name(precision, jit, augment)
-                trainer = build_trainer(args.arch, gf_dim, df_dim, precision, jit, args,
-                                        augment=augment)
-                start = time.perf_counter()
-                trainer.train_iteration(reals)["g_loss"].numpy()
-                compile_seconds[name] = round(time.perf_counter() - start, 2)
-                trainer.train_iteration(reals)["g_loss"].numpy()  # second warm-up
-                variants[name] = (lambda t=trainer: t.train_iteration(reals)["g_loss"].numpy())
+                for classes in [0] + ([args.conditional] if args.conditional else []):
+                    name = _variant_name(precision, jit, augment, classes)
+                    trainer = build_trainer(args.arch, gf_dim, df_dim, precision, jit, args,
+                                            augment=augment, num_classes=classes)
+                    kwargs = {"labels": labels} if classes else {}
+
+                    def step(t=trainer, kw=kwargs):
+                        return t.train_iteration(reals, **kw)["g_loss"].numpy()
+
+                    start = time.perf_counter()
+                    step()
+                    compile_seconds[name] = round(time.perf_counter() - start, 2)
+                    step()  # second warm-up
+                    variants[name] = step
     samples = peak.interleaved(variants, args.seconds * len(variants), rounds=args.rounds,
                                probe=probe)
     flops = iteration_flops(models.generator_macs(args.arch, gf_dim, args.latent_dim),
@@ -126,12 +142,13 @@ def add_fractions(result, peaks):
             width["speedup_vs_float32"] = {
                 name: round(base["median_seconds"] / s["median_seconds"], 3)
                 for name, s in variants.items() if name != "float32"}
-        augmented = {name: s for name, s in variants.items() if name.endswith("+augment")}
-        if augmented:
-            width["augment_slowdown"] = {
-                name: round(s["median_seconds"]
-                            / variants[name[:-len("+augment")]]["median_seconds"], 3)
-                for name, s in augmented.items()}
+        for suffix in ("+augment", "+conditional"):
+            changed = {name: s for name, s in variants.items() if name.endswith(suffix)}
+            if changed:
+                width[f"{suffix[1:]}_slowdown"] = {
+                    name: round(s["median_seconds"]
+                                / variants[name[:-len(suffix)]]["median_seconds"], 3)
+                    for name, s in changed.items()}
 
 
 def parse_args(argv=None):
@@ -146,6 +163,9 @@ def parse_args(argv=None):
     p.add_argument("--augment", default="",
                    help="Also time every variant with this differentiable-augmentation policy "
                         "(e.g. translation,color,cutout); empty: without only.")
+    p.add_argument("--conditional", type=int, default=0,
+                   help="Also time every variant with class-conditional models of this many "
+                        "classes; 0: unconditional only.")
     p.add_argument("--latent_dim", type=int, default=128)
     p.add_argument("--seconds", type=float, default=20.0, help="Timed seconds per variant.")
     p.add_argument("--rounds", type=int, default=3, help="Alternating rounds over the variants.")
@@ -176,7 +196,7 @@ def main(argv=None):
               "machine": peak.machine(),
               "config": {"arch": args.arch, "g_batch": args.g_batch, "d_batch": args.d_batch,
                          "n_critic": args.n_critic, "ema": True, "image_size": 32,
-                         "augment": args.augment,
+                         "augment": args.augment, "conditional": args.conditional,
                          "quick": args.quick, "seconds_per_variant": args.seconds,
                          "flop_convention": "2 FLOPs per MAC; D step = 1x G fwd + 3x D on "
                                             "2*d_batch; G step = 3x G + 2x D"}}

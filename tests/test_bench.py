@@ -56,6 +56,16 @@ def test_bench_train_quick(tmp_path):
     assert width["speedup_vs_float32"]["bfloat16"] > 0
 
 
+def test_bench_train_times_conditional_models_beside(tmp_path):
+    result = _run("bench_train.py", "--widths=4x4", "--precisions=float32", "--conditional=3",
+                  tmp_path=tmp_path)
+    (width,) = result["widths"]
+    assert set(width["variants"]) == {"float32", "float32+conditional"}
+    assert width["conditional_slowdown"]["float32+conditional"] == pytest.approx(
+        width["variants"]["float32+conditional"]["median_seconds"]
+        / width["variants"]["float32"]["median_seconds"], rel=0.01)
+
+
 @pytest.mark.slow
 def test_bench_supernet_quick(tmp_path):
     result = _run("bench_supernet.py", "--gf_dim=4", "--df_dim=4", "--stages=0",

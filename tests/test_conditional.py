@@ -319,3 +319,39 @@ def test_evaluation_reports_how_often_the_requested_class_is_recognised(tiny_cla
     three = models.DerivedGenerator("0 1 0 0 0 2 1 1 1 0 2 2 1 3", gf_dim=8, latent_dim=4,
                                     num_classes=3)
     assert "class_accuracy" not in scorer(three, 20, seed=2)
+
+
+def test_api_generate_takes_labels():
+    from autogan_tf import api
+
+    g = models.DerivedGenerator("0 1 0 0 0 2 1 1 1 0 2 2 1 3", gf_dim=8, latent_dim=4,
+                                num_classes=K)
+    assert api.generate(g, 3, seed=1, labels=[2, 2, 0]).shape == (3, 32, 32, 3)
+    with pytest.raises(errors.UserError, match="labels: one class per image: 3 images"):
+        api.generate(g, 3, labels=[0])
+
+
+def test_the_class_accuracy_reward(tmp_path, tiny_classifier):
+    import os
+
+    from autogan_tf.metrics import classifiers
+    from autogan_tf.search import loop as search
+
+    from conftest import read_jsonl
+    from test_search import tiny_config
+
+    with pytest.raises(errors.UserError, match="class_accuracy .* needs --conditional"):
+        tiny_config(reward="class_accuracy")
+    config = tiny_config(conditional=True, reward="class_accuracy", classifier=tiny_classifier,
+                         reward_num_images=16, max_search_iters=2, grow_steps="1")
+    search.run_search(config, str(tmp_path / "s"), progress=False)
+    rewards = [r["reward"] for r in read_jsonl(os.path.join(tmp_path, "s", "search_log.jsonl"))
+               if "ctrl_step" in r]
+    # A fraction of 16 images, each right or wrong.
+    assert rewards and all(0 <= r <= 1 and abs(16 * r - round(16 * r)) < 1e-9 for r in rewards)
+
+    three = str(tmp_path / "three.keras")
+    classifiers.build_classifier(num_classes=3, image_size=32, width=4).save(three)
+    other = config.replace(classifier=three)
+    with pytest.raises(errors.UserError, match="class_accuracy: the scorer .* has 3 classes"):
+        search.run_search(other, str(tmp_path / "s3"), progress=False)

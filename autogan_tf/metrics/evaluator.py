@@ -84,7 +84,7 @@ class Evaluator:
             scores.save_statistics(path, stats)
         return stats
 
-    def score_images(self, images) -> dict:
+    def score_images(self, images, requested=None) -> dict:
         """IS (and FID, KID when statistics are set) of uint8 images ``[N, H, W, 3]`` in memory.
 
         Returns:
@@ -92,11 +92,13 @@ class Evaluator:
 
         Args:
           images: uint8 ``[N, H, W, 3]``, scored in batches of ``batch_size``.
+          requested: the class each image was asked to show (adds ``class_accuracy``).
         """
         images = tf.convert_to_tensor(images)
         num = int(images.shape[0])
         return self.score_batches((images[start:start + self.batch_size]
-                                   for start in range(0, num, self.batch_size)), num)
+                                   for start in range(0, num, self.batch_size)), num,
+                                  requested)
 
     def features(self, images) -> np.ndarray:
         """The extractor's features of uint8 images ``[N, H, W, 3]`` in memory, in batches of

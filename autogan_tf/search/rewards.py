@@ -285,8 +285,28 @@ def check_is_scorer(num_classes: int, classifier: str, auto: bool = False,
                            f"every architecture's Inception Score is 1.0; {remedy}")
 
 
+def check_accuracy_scorer(extractor, config) -> None:
+    """The class-accuracy reward's scorer must tell the model's classes apart.
+
+    Args:
+      extractor: the scorer (`metrics.classifiers.load_feature_extractor`).
+      config: the `config.SearchConfig` (``num_classes`` recorded at start).
+
+    Raises:
+      errors.UserError: the scorer has another number of classes (the Inception network's
+        1,008 ImageNet classes, a label-free network, a classifier of other data).
+    """
+    classes = getattr(extractor, "num_classes", 0)
+    if label_free.is_label_free(extractor) or classes != config.num_classes:
+        raise errors.UserError(
+            f"--reward=class_accuracy: the scorer {config.classifier} has {classes} classes, "
+            f"the model {config.num_classes}: give --classifier a classifier of "
+            f"--dataset={config.dataset}'s classes (--classifier=auto trains one)")
+
+
 def make_reward_fn(config, model_dir: str, strategy=None):
-    """The search's reward: IS, 1/FID or -ln KID of an architecture's supernet samples.
+    """The search's reward: IS, 1/FID, -ln KID or the requested-class accuracy of an
+    architecture's supernet samples.
 
     Args:
       config: the `config.SearchConfig` (reward, reward_num_images, classifier ...), its
@@ -317,6 +337,8 @@ def make_reward_fn(config, model_dir: str, strategy=None):
         check_is_scorer(evaluator.extractor.num_classes, config.classifier,
                         auto=config.classifier == "auto",
                         label_free_network=label_free.is_label_free(evaluator.extractor))
+    if config.reward == "class_accuracy":
+        check_accuracy_scorer(evaluator.extractor, config)
     if config.reward == "kid":
         to_real = DistanceToReal(
             evaluator.stats.features, config.reward_num_images, seed=config.seed,
@@ -330,6 +352,9 @@ def make_reward_fn(config, model_dir: str, strategy=None):
         images = search.images(arch, config.reward_num_images, stage, seed)
         if config.reward == "kid":
             return DistanceToReal.reward(to_real.kid(evaluator.features(images)))
+        if config.reward == "class_accuracy":  # the samples ask for class i mod K (sampling)
+            requested = sampling.balanced_labels(0, len(images), config.num_classes)
+            return evaluator.score_images(images, requested)["class_accuracy"]
         result = evaluator.score_images(images)
         if config.reward == "fid":
             return 1.0 / max(result["fid"], 1e-6)

@@ -9,7 +9,9 @@ run time) to ``--results``:
         --results=experiments/quick_start_seeds/results.json \\
         --markdown=experiments/quick_start_seeds/RESULTS.md
 
-``--quickstart_args`` appends arguments to every command, e.g. a replaced setting:
+``--quickstart_args`` appends arguments to every command, e.g. a replaced setting (with
+``--conditional`` the figures add the requested-class accuracy of the 1,000 samples and of
+each row of the class-per-row grid):
 
     python experiments/quick_start_seeds/run.py --work_dir=/tmp/seeds_bn --seeds=0,1 \\
         --quickstart_args="--search_setting=reward_bn=batch" \\
@@ -94,7 +96,9 @@ def run_seed(seed: int, work_dir: str, extra_args=()) -> dict:
             "real_is_mean": round(q["real_is_mean"], 3),
             "classifier_accuracy": q["classifier_accuracy"],
             "reward_spread": q["search_reward_spread"], "run_time_s": q["run_time_s"],
-            "wall_s": round(time.time() - start, 1)}
+            "wall_s": round(time.time() - start, 1),
+            **({"class_accuracy": q["class_accuracy"], "grid_row_accuracy": q["grid_row_accuracy"]}
+               if q.get("conditional") else {})}
 
 
 def figures_markdown(results: dict) -> str:
