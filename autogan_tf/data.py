@@ -347,7 +347,7 @@ def _converted(stored) -> str:
 
 
 def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data_dir=None,
-                       max_images=None, on_bad_image="error"):
+                       max_images=None, on_bad_image="error", with_labels=False):
     """Every image once, in a fixed order, as uint8 [B, H, W, 3] (last batch may be short).
 
     Meant for FID reference statistics, which must see the real pixels exactly once.
@@ -360,9 +360,10 @@ def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data
       data_dir: the TensorFlow Datasets directory (tfds data sets only).
       max_images: use at most this many images (None: all).
       on_bad_image: "error" or "skip", as in `make_dataset`.
+      with_labels: yield ``(images, int32 labels)`` (per-class statistics, intra-FID).
 
     Returns:
-      A prefetched `tf.data.Dataset` of uint8 image batches (no labels).
+      A prefetched `tf.data.Dataset` of uint8 image batches (no labels unless asked).
 
     Raises:
       DataError: as `make_dataset`.
@@ -370,8 +371,11 @@ def make_uint8_dataset(name, batch_size, image_size=None, split="train", *, data
     import tensorflow as tf
 
     ds = _uint8_batches(name, batch_size, image_size, split, shuffle=False, repeat=False,
-                        seed=0, with_labels=False, drop_remainder=False,
+                        seed=0, with_labels=with_labels, drop_remainder=False,
                         on_bad_image=on_bad_image, data_dir=data_dir, max_images=max_images)
+    if with_labels:
+        return ds.prefetch(tf.data.AUTOTUNE)
+
     def images_only(images, labels):
         del labels
         return images

@@ -30,6 +30,7 @@ from autogan_tf import (checkpointing, conditional, data, distribute, errors, ga
 from autogan_tf.config import IS_SPLITS, TrainConfig
 from autogan_tf.images import make_grid, save_png
 from autogan_tf.metrics import evaluator as evaluator_lib
+from autogan_tf.metrics import streaming
 
 # Keys that must match between a run and the --model_dir it resumes from.
 STRUCTURAL_KEYS = ("arch", "gf_dim", "df_dim", "d_minibatch_std", "latent_dim",
@@ -357,7 +358,7 @@ def restore_generator(model_dir: str, which: str = "latest", ema: bool = True):
 def evaluate_run(model_dir: str, which: str = "latest", ema: bool = True,
                  num_samples: int = 50_000, batch_size: int = 100, seed: int = 0,
                  classifier=None, feature_layer=None, inception_path=None, fid_stats=None,
-                 output=None, strategy=None) -> dict:
+                 output=None, strategy=None, intra_fid: bool = False) -> dict:
     """Inception Score and FID of a training run's generator (``autogan-evaluate``).
 
     Args:
@@ -373,19 +374,28 @@ def evaluate_run(model_dir: str, which: str = "latest", ema: bool = True,
       output: where to write the result as JSON (default ``model_dir/eval_<which>.json``;
         only the chief of a multi-worker job writes).
       strategy: a `tf.distribute` strategy to split sampling and features over.
+      intra_fid: also intra-FID (a conditional run only): ``num_samples / classes`` images
+        asked for each class against that class's real training images
+        (`metrics.evaluator.Evaluator.intra_fid`).
 
     Returns:
-      The scores (``is_mean``, ``is_std``, ``fid``, ``num_samples``, ``classifier``)
-      with ``checkpoint``, ``generator`` ("ema"/"raw"), ``seed``, ``arch`` and ``replicas``.
+      The scores (``is_mean``, ``is_std``, ``fid``, ``num_samples``, ``classifier``, and for
+      a conditional run ``class_accuracy`` when the classifier has its classes, ``intra_fid``
+      and ``intra_fid_per_class`` when asked) with ``checkpoint``, ``generator``
+      ("ema"/"raw"), ``seed``, ``arch`` and ``replicas``.
 
     Raises:
-      errors.UserError: ``num_samples`` is below `IS_SPLITS`.
+      errors.UserError: ``num_samples`` is below `IS_SPLITS`; ``intra_fid`` of an
+        unconditional run.
       errors.RunUserError: not a training run, or no such checkpoint.
     """
     if num_samples < IS_SPLITS:
         raise errors.UserError(f"--num_samples must be at least {IS_SPLITS} "
                                f"({IS_SPLITS} IS splits)")
     generator, config, checkpoint = restore_generator(model_dir, which, ema=ema)
+    if intra_fid and not generator.num_classes:
+        raise errors.UserError(f"--intra_fid: --model_dir={model_dir} holds an unconditional "
+                               "generator; intra-FID scores class-conditional ones")
     classifier = classifier or config.classifier
     fid_stats = fid_stats or config.fid_stats
     cached = os.path.join(model_dir, rundir.FID_STATS)
@@ -397,6 +407,12 @@ def evaluate_run(model_dir: str, which: str = "latest", ema: bool = True,
                           config.image_size, config.data_dir, model_dir, batch_size,
                           strategy=strategy)
     result = evaluator(generator, num_samples, seed=seed)
+    if intra_fid:
+        references = streaming.class_statistics(
+            config.dataset, evaluator.split_extractor, generator.num_classes,
+            batch_size=batch_size, image_size=config.image_size, data_dir=config.data_dir)
+        result.update(evaluator.intra_fid(generator, num_samples // generator.num_classes,
+                                          references, seed=seed))
     result.update({"checkpoint": checkpoint, "generator": "ema" if ema else "raw",
                    "seed": seed, "arch": config.arch,
                    "replicas": strategy.num_replicas_in_sync})

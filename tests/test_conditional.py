@@ -230,6 +230,10 @@ def test_a_conditional_run_records_its_classes_and_resumes_as_if_never_stopped(
         np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6, err_msg=x.path)
     z = tf.zeros([2, 4])
     assert not np.array_equal(a(z, labels=[0, 0]), a(z, labels=[0, 5]))
+    # autogan-evaluate's job, with intra-FID: 16 images, 2 per class.
+    scores = training.evaluate_run(straight, num_samples=16, batch_size=8, intra_fid=True)
+    assert 0 <= scores["class_accuracy"] <= 1 and len(scores["intra_fid_per_class"]) == 8
+    assert scores["intra_fid_samples_per_class"] == 2 and scores["intra_fid"] > 0
 
 
 def test_conditional_on_one_class_is_refused(tmp_path, tiny_classifier):
@@ -355,3 +359,42 @@ def test_the_class_accuracy_reward(tmp_path, tiny_classifier):
     other = config.replace(classifier=three)
     with pytest.raises(errors.UserError, match="class_accuracy: the scorer .* has 3 classes"):
         search.run_search(other, str(tmp_path / "s3"), progress=False)
+
+
+def _np_fid(a, b):
+    from scipy import linalg
+
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_intra_fid_against_per_class_numpy(tiny_classifier):
+    from autogan_tf import data, sampling
+    from autogan_tf.metrics import evaluator, streaming
+
+    g = models.DerivedGenerator("0 1 0 0 0 2 1 1 1 0 2 2 1 3", gf_dim=8, latent_dim=4,
+                                num_classes=8)
+    for layer in (g.embed, g.to_rgb.bn_class):
+        randomise(layer, 11)
+    scorer = evaluator.Evaluator(tiny_classifier, image_size=32, batch_size=50)
+    references = streaming.class_statistics("shapes", scorer.extractor, 8, split="test",
+                                            batch_size=250, image_size=32)
+    result = scorer.intra_fid(g, 30, references, seed=4)
+    # The same from features computed here: real images of each class, 30 generated ones.
+    real = [(x, y) for x, y in data.make_uint8_dataset("shapes", 250, 32, split="test",
+                                                       with_labels=True).as_numpy_iterator()]
+    images = np.concatenate([x for x, _ in real])
+    labels = np.concatenate([y for _, y in real])
+    features = np.concatenate([np.asarray(scorer.extractor(images[i:i + 250])[1])
+                               for i in range(0, len(images), 250)])
+    want = []
+    for c in range(8):
+        fake = sampling.generate(g, 30, seed=4, batch_size=50, labels=[c] * 30)
+        fake_features = np.asarray(scorer.extractor(fake)[1])
+        want.append(_np_fid(features[labels == c], fake_features))
+    np.testing.assert_allclose(result["intra_fid_per_class"], want, rtol=2e-3, atol=1e-3)
+    assert result["intra_fid"] == pytest.approx(np.mean(want), rel=2e-3)
+    with pytest.raises(errors.UserError, match="intra-FID: 3 classes of real statistics"):
+        scorer.intra_fid(g, 30, references[:3])

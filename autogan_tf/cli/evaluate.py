@@ -7,6 +7,8 @@ Prints the scores as one JSON line (``is_mean``, ``is_std``, ``fid``, ``kid_mean
 ``kid_std``, ``num_samples``, ``classifier``, ``checkpoint``, ``generator``, ``seed``,
 ``arch``, ``replicas``), also written to --output (default MODEL_DIR/eval_<checkpoint>.json).
 KID is null when the reference statistics keep no features (TTUR's files, older ones).
+A --conditional run adds ``class_accuracy`` (when the classifier has its classes), and with
+--intra_fid ``intra_fid`` and ``intra_fid_per_class``.
 """
 
 import json
@@ -27,6 +29,9 @@ flags.DEFINE_string("feature_layer", None, "Feature layer of a .keras classifier
 flags.DEFINE_string("inception_path", None, "classify_image_graph_def.pb or the release .tgz.")
 flags.DEFINE_string("fid_stats", None, "Reference statistics .npz; default: the run's.")
 flags.DEFINE_string("output", None, "JSON output path (default MODEL_DIR/eval_<checkpoint>.json).")
+flags.DEFINE_boolean("intra_fid", False, "A --conditional run only: also intra-FID, the mean "
+                     "over classes of the FID between num_samples/classes images asked for a "
+                     "class and that class's real training images.")
 flags.mark_flag_as_required("model_dir")
 
 
@@ -45,7 +50,7 @@ def main(argv):
         num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
         classifier=FLAGS.classifier, feature_layer=FLAGS.feature_layer,
         inception_path=FLAGS.inception_path, fid_stats=FLAGS.fid_stats, output=FLAGS.output,
-        strategy=strategy)
+        strategy=strategy, intra_fid=FLAGS.intra_fid)
     print(json.dumps(result))
 
 

@@ -132,6 +132,50 @@ class Evaluator:
         return self.score_batches(self._samplers[key].batches(num_samples, seed), num_samples,
                                   requested)
 
+    def intra_fid(self, generator, per_class: int, references, seed: int = 0) -> dict:
+        """Intra-FID of a conditional generator: for each class, FID between ``per_class``
+        images asked for that class and the class's real images; their mean.
+
+        Class ``c``'s images are images ``0 .. per_class - 1`` of the seed with every label
+        ``c``, so each class sees the same noise.
+
+        Args:
+          generator: a conditional generator (``num_classes``).
+          per_class: generated images per class (at least 2).
+          references: the real classes' `scores.Statistics`, in class order
+            (`streaming.class_statistics`).
+          seed: the noise seed.
+
+        Returns:
+          ``{"intra_fid": mean, "intra_fid_per_class": [FID of each class],
+          "intra_fid_samples_per_class": per_class}``.
+
+        Raises:
+          errors.UserError: an unconditional generator, references for another number of
+            classes, or ``per_class`` below 2.
+        """
+        from autogan_tf import errors
+
+        classes = getattr(generator, "num_classes", 0)
+        if not classes:
+            raise errors.UserError("intra-FID needs a class-conditional generator "
+                                   "(trained with --conditional)")
+        if len(references) != classes:
+            raise errors.UserError(f"intra-FID: {len(references)} classes of real statistics "
+                                   f"for a generator of {classes} classes")
+        if per_class < 2:
+            raise errors.UserError(f"intra-FID needs at least 2 images per class, got "
+                                   f"{per_class}")
+        sampler = sampling.generator_sampler(generator, self.batch_size,
+                                             self.strategy or tf.distribute.get_strategy())
+        per = []
+        for c, reference in enumerate(references):
+            batches = sampler.batches(per_class, seed, labels=[c] * per_class)
+            mu, sigma, _ = streaming.compute_statistics(self.split_extractor, batches)
+            per.append(float(reference.fid(scores.Statistics(mu, sigma))))
+        return {"intra_fid": float(np.mean(per)), "intra_fid_per_class": per,
+                "intra_fid_samples_per_class": int(per_class)}
+
     def scores_requested_classes(self, generator) -> bool:
         """Whether the classifier can say if ``generator``'s images show the classes asked
         for: a conditional generator, and a classifier with as many classes (trained on the

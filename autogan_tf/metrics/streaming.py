@@ -244,6 +244,42 @@ def dataset_statistics(dataset: str, extractor, *, split: str = "train", batch_s
                       resolution=int(image_size), features=sample.features)
 
 
+def class_statistics(dataset: str, extractor, num_classes: int, *, split: str = "train",
+                     batch_size: int = 100, image_size: int | None = None,
+                     data_dir: str | None = None) -> list:
+    """Reference statistics of each class of a labelled data set (for intra-FID): one pass
+    over its images, every image once, its features added to its own class's moments.
+
+    Args:
+      dataset: a labelled ``--dataset`` value.
+      extractor: the feature extractor.
+      num_classes: the data set's classes.
+      split, batch_size, image_size, data_dir: which images, as `dataset_statistics`.
+
+    Returns:
+      A `Statistics` (mean and covariance) per class, in class order.
+
+    Raises:
+      StatsError: a class with fewer than 2 images.
+    """
+    from autogan_tf import data
+
+    image_size = image_size or data.native_resolution(dataset)
+    ds = data.make_uint8_dataset(dataset, batch_size, image_size, split=split,
+                                 data_dir=data_dir, with_labels=True)
+    moments = [RunningMoments() for _ in range(num_classes)]
+    for images, labels in ds.as_numpy_iterator():
+        features = np.asarray(extractor(images)[1])
+        for c in np.unique(labels):
+            moments[c].update(features[labels == c])
+    thin = [c for c, m in enumerate(moments) if m.count < 2]
+    if thin:
+        raise StatsError(f"{dataset}: class {thin[0]} has fewer than 2 images in its {split} "
+                         "split; intra-FID needs statistics of every class")
+    return [Statistics(mu=m.mean, sigma=m.covariance, classifier=extractor.name,
+                       num_samples=m.count, resolution=int(image_size)) for m in moments]
+
+
 def _is_statistics_file(source: str) -> bool:
     return source.endswith(".npz")
 
