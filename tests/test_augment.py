@@ -274,10 +274,10 @@ def test_without_a_policy_the_step_holds_no_augmentation():
     plain = gan_trainer.GANTrainer(g, d, n_critic=1, g_batch_size=2)
     plain.train_iteration(reals)
     assert plain.augment == () and "augment_noise" not in plain.checkpoint_items()
-    without = _op_types(plain._compiled[(None, True)], reals, None)
+    without = _op_types(plain._compiled[(None, True)], reals, None, None)
     on = gan_trainer.GANTrainer(g, d, n_critic=1, g_batch_size=2, augment=POLICY)
     on.train_iteration(reals)
-    with_policy = _op_types(on._compiled[(None, True)], reals, None)
+    with_policy = _op_types(on._compiled[(None, True)], reals, None, None)
     assert without < with_policy  # what the noise needs, and nothing of the augmentation
     assert {"StatelessRandomUniformV2", "GatherV2"} <= with_policy - without
 
