@@ -90,6 +90,27 @@ def with_classes(config):
     return config.replace(num_classes=config.num_classes or found)
 
 
+def model_labels(labels, num_classes: int, model: str, name: str = "labels"):
+    """A model's call's labels: None for an unconditional model (which refuses any), else
+    `check_labels`.
+
+    Args:
+      labels: the call's labels.
+      num_classes: the model's classes (0: unconditional).
+      model: what the model is, for the message ("generator", "discriminator").
+      name: how an error names the labels.
+
+    Raises:
+      errors.UserError: labels given to an unconditional model, or `check_labels`'s.
+    """
+    if num_classes:
+        return check_labels(labels, num_classes, name)
+    if labels is not None:
+        raise errors.UserError(f"{name}: this {model} is unconditional; it takes no labels "
+                               "(train with --conditional for one that does)")
+    return None
+
+
 def check_labels(labels, num_classes: int, name: str = "labels"):
     """``labels`` as an int32 tensor ``[batch]``, every one in ``0..num_classes - 1``.
 

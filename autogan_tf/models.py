@@ -19,7 +19,6 @@ from keras import layers
 
 from autogan_tf import conditional
 from autogan_tf import config as config_lib
-from autogan_tf import errors
 from autogan_tf import keras_compat
 from autogan_tf import search_space as ss
 from autogan_tf.cells import FixedCell, SearchCell, ToRGB, cell_op_usage
@@ -166,12 +165,7 @@ class _GeneratorBase(keras.Model):
           errors.UserError: labels given to an unconditional generator, missing for a
             conditional one, or out of range.
         """
-        if not self.num_classes:
-            if labels is not None:
-                raise errors.UserError(f"{name}: this generator is unconditional; it takes no "
-                                       f"labels (train with --conditional for one that does)")
-            return None
-        return conditional.check_labels(labels, self.num_classes, name)
+        return conditional.model_labels(labels, self.num_classes, "generator", name)
 
     def _stem(self, z, labels=None):
         if self.num_classes:
@@ -450,11 +444,7 @@ class Discriminator(keras.Model):
           errors.UserError: labels missing, out of range or not wanted.
         """
         stage = ss.check_stage(stage, self.num_cells)
-        if self.num_classes:
-            labels = conditional.check_labels(labels, self.num_classes)
-        elif labels is not None:
-            raise errors.UserError("labels: this discriminator is unconditional; it takes no "
-                                   "labels")
+        labels = conditional.model_labels(labels, self.num_classes, "discriminator")
         h = x
         for block in self.growing[:stage + 1]:
             h = block(h, training=training)
