@@ -1,6 +1,7 @@
 """Ranking the derived architectures: by IS as the paper does, or by FID."""
 
 import json
+import re
 
 import pytest
 
@@ -50,3 +51,29 @@ def test_a_derive_result_is_read_as_its_ranking(tmp_path):
     path.write_text(json.dumps({"best": rows[0], "archs": rows}))
     assert derive.top_arch(str(path)) == "1 0 1 1"
     assert derive.top_arch(str(path), rank=1) == "0 1 2 0"
+
+
+@pytest.mark.parametrize("recorded, requested, want, said", [
+    ({"config": {"conditional": True}, "top_archs": []}, None, True,
+     "comes from a class-conditional search: training with --conditional"),
+    ({"config": {"conditional": True}, "top_archs": []}, False, False,
+     "--noconditional: --search_result=.* comes from a class-conditional search; training its "
+     "architectures unconditionally as asked"),
+    ({"conditional": False, "archs": []}, True, True,  # a derive_result.json
+     "--conditional: .* comes from an unconditional search; training its architectures "
+     "class-conditionally as asked"),
+    ({"config": {"conditional": False}, "top_archs": []}, None, False, None),
+    ({"top_archs": []}, None, None, None),  # an older result: the default stays
+    ({"top_archs": []}, True, True, None),
+])
+def test_training_keeps_the_searchs_conditional_setting_unless_told(
+        tmp_path, caplog, recorded, requested, want, said):
+    path = tmp_path / "search_result.json"
+    path.write_text(json.dumps(recorded))
+    with caplog.at_level("INFO"):
+        assert derive.carry_conditional(str(path), requested) is want
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    if said:
+        assert re.search(said, messages), messages
+    else:
+        assert "conditional" not in messages

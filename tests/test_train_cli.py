@@ -60,11 +60,14 @@ def test_export_then_sample_locally(trained, tmp_path):
 
 
 def test_derive_trains_each_distinct_top_arch(tmp_path, tiny_classifier):
+    """...class-conditionally when the search was (its ``config`` says so), and
+    ``autogan-train`` on derive's ranking keeps that too."""
     result = tmp_path / "search_result.json"
     result.write_text(json.dumps({"top_archs": [
         {"arch": [1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 3], "reward": 2.0},
         {"arch": "1 0 1 1 1 0 0 1 1 1 0 1 0 3", "reward": 1.9},  # the first one again
-        {"arch": [0, 1, 2, 1, 1, 2, 0, 0, 1, 0, 0, 0, 1, 2], "reward": 1.5}]}))
+        {"arch": [0, 1, 2, 1, 1, 2, 0, 0, 1, 0, 0, 0, 1, 2], "reward": 1.5}],
+        "config": {"conditional": True}}))
     model_dir = str(tmp_path / "derive")
     out = run("derive", f"--search_result={result}", f"--model_dir={model_dir}", "--max_iters=2",
               f"--classifier={tiny_classifier}", *TINY)
@@ -77,5 +80,17 @@ def test_derive_trains_each_distinct_top_arch(tmp_path, tiny_classifier):
     scores = [row["is_mean"] for row in derived["archs"]]  # the paper's choice: highest IS
     assert scores == sorted(scores, reverse=True) and derived["best"]["is_mean"] == scores[0]
     assert "IS" in out.stdout and "FID" in out.stdout
+    assert "comes from a class-conditional search: training with --conditional" in out.stderr
+    assert derived["conditional"] is True
+    for rank in (0, 2):
+        with open(os.path.join(model_dir, f"rank_{rank}", "config.json")) as f:
+            assert json.load(f)["conditional"] is True
+    # The pick, trained on: conditional as derive's ranking records.
+    final = str(tmp_path / "final")
+    out = run("train", f"--search_result={model_dir}/derive_result.json", f"--model_dir={final}",
+              "--max_iters=1", "--eval_every=0", f"--classifier={tiny_classifier}", *TINY)
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(os.path.join(final, "config.json")) as f:
+        assert json.load(f)["conditional"] is True
     bad = run("derive", f"--search_result={tmp_path / 'nope.json'}", f"--model_dir={model_dir}")
     assert bad.returncode != 0 and "--search_result" in bad.stderr

@@ -40,6 +40,10 @@ def main(argv):
     from autogan_tf.search import derive
 
     config = config_lib.values_from_flags(TrainConfig, FLAGS, skip=("arch",))
+    conditional = derive.carry_conditional(
+        FLAGS.search_result, FLAGS.conditional if FLAGS["conditional"].present else None)
+    if conditional is not None:
+        config["conditional"] = conditional
     out = derive.derive(FLAGS.search_result, FLAGS.model_dir, config, FLAGS.num_archs,
                         FLAGS.select_by)
     common.exit_if_preempted(out, "autogan-derive")

@@ -40,6 +40,10 @@ def main(argv):
     overrides = {}
     if FLAGS.search_result:
         overrides["arch"] = derive.top_arch(FLAGS.search_result, FLAGS.rank)
+        conditional = derive.carry_conditional(
+            FLAGS.search_result, FLAGS.conditional if FLAGS["conditional"].present else None)
+        if conditional is not None:
+            overrides["conditional"] = conditional
     config = config_lib.from_flags(TrainConfig, FLAGS, **overrides)
     result = training.train(config, FLAGS.model_dir, min_free_mb=FLAGS.min_free_mb,
                             strategy=strategy, sync_bn=common.sync_bn(FLAGS, strategy))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 
+from absl import logging
+
 from autogan_tf import errors, rundir
 from autogan_tf import search_space as ss
 
@@ -40,6 +42,59 @@ def read_top_archs(search_result: str) -> list[dict]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise errors.UserError(f"--search_result={search_result}: cannot read top_archs "
                                f"({e})") from None
+
+
+def search_conditional(search_result: str) -> bool | None:
+    """Whether the models behind ``search_result`` were class-conditional.
+
+    ``autogan-search`` records its settings in ``search_result.json`` (``config``) and
+    ``autogan-derive`` records ``conditional`` in ``derive_result.json``.
+
+    Args:
+      search_result: path of either file (already readable: see `read_top_archs`).
+
+    Returns:
+      True or False as recorded; None when the file does not say (an older result).
+    """
+    try:
+        with open(search_result, encoding="utf-8") as f:
+            result = json.load(f)
+    except (OSError, ValueError):
+        return None
+    recorded = result.get("conditional", (result.get("config") or {}).get("conditional"))
+    return None if recorded is None else bool(recorded)
+
+
+def carry_conditional(search_result: str, requested: bool | None) -> bool | None:
+    """The ``conditional`` setting to train a search's architectures with.
+
+    An architecture found by a class-conditional search was scored with the class
+    reaching every cell, so by default it is trained that way too: a user who searched
+    with ``--conditional`` and forgot it when training would otherwise get an
+    unconditional model without a word.
+
+    Args:
+      search_result: the ``--search_result`` file.
+      requested: ``--conditional`` as given on the command line; None when not given.
+
+    Returns:
+      ``requested`` when given (with a warning when it differs from the search's), else
+      the search's own setting, or None when the file does not record it (keep the
+      default).
+    """
+    searched = search_conditional(search_result)
+    if requested is None:
+        if searched:
+            logging.info("--search_result=%s comes from a class-conditional search: training "
+                         "with --conditional (--noconditional trains it unconditionally)",
+                         search_result)
+        return searched
+    if searched is not None and requested != searched:
+        logging.warning("--%sconditional: --search_result=%s comes from a%s search; training "
+                        "its architectures %s as asked", "" if requested else "no",
+                        search_result, " class-conditional" if searched else "n unconditional",
+                        "class-conditionally" if requested else "unconditionally")
+    return requested
 
 
 def top_arch(search_result: str, rank: int = 0) -> str:
@@ -170,6 +225,7 @@ def _train_and_rank(top, model_dir, config, select_by) -> dict:
                      "is_mean": result.get("is_mean"), "is_std": result.get("is_std"),
                      "fid": result.get("fid")})
     rows.sort(key=lambda row: rank_key(row, select_by))
-    out = {"best": rows[0] if rows else None, "archs": rows}
+    out = {"best": rows[0] if rows else None, "archs": rows,
+           "conditional": bool(config.get("conditional", False))}
     runlog.write_json_atomic(os.path.join(model_dir, rundir.DERIVE_RESULT), out)
     return out
