@@ -70,7 +70,7 @@ def test_training_keeps_the_searchs_conditional_setting_unless_told(
         tmp_path, caplog, recorded, requested, want, said):
     path = tmp_path / "search_result.json"
     path.write_text(json.dumps(recorded))
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):  # another test may have quietened absl
         assert derive.carry_conditional(str(path), requested) is want
     messages = " ".join(r.getMessage() for r in caplog.records)
     if said:
