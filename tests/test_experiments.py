@@ -225,3 +225,47 @@ def test_quick_start_seeds_pass_their_arguments_to_every_command(quick_seeds, tm
     saved = json.loads(results.read_text())
     assert saved["quickstart_args"] == commands[0][3:]
     assert saved["runs"][0]["seed"] == 3 and saved["runs"][0]["is_mean"] == 4.5
+
+
+# -- issue 33's conditional experiments ----------------------------------------------------
+@pytest.fixture(scope="module")
+def conditional_search():
+    return load(os.path.join(ROOT, "experiments", "conditional", "search.py"))
+
+
+@pytest.fixture(scope="module")
+def conditional_cifar():
+    return load(os.path.join(ROOT, "experiments", "conditional", "cifar.py"))
+
+
+def test_conditional_search_summarises_each_arm_and_skips_missing_metrics(conditional_search):
+    runs = [{"is_mean": 2.0, "fid": 10.0, "class_accuracy": 0.5},
+            {"is_mean": 3.0, "fid": 12.0, "class_accuracy": 0.7}]
+    row = conditional_search.summarise("cond_is", "0 1", runs)
+    assert row["is_mean"] == [2.0, 3.0] and row["is_mean_avg"] == pytest.approx(2.5)
+    assert row["fid_sd"] == pytest.approx(np.std([10.0, 12.0], ddof=1))
+    plain = conditional_search.summarise("uncond", "0 1", [{"is_mean": 2.0, "fid": 9.0}] * 2)
+    assert "class_accuracy" not in plain  # an unconditional run has no requested class
+    results = {"classifier": {"test_accuracy": 0.75},
+               "arms": {"cond_is": row, "uncond": plain},
+               "differences": {"cond_is - uncond": {"fid": {"difference": 2.0, "welch_p": 0.3,
+                                                            "seeds_needed": 9}}}}
+    text = conditional_search.markdown(results)
+    assert "75.0% test accuracy" in text
+    assert "| 2.50 +- 0.71 (2.00 / 3.00) |" in text and "| 60.0 +- 14.1 (50.0 / 70.0) |" in text
+    assert "| unconditional search's architecture, trained unconditionally | `0 1` |" in text
+    assert "| cond_is - uncond | fid | +2.00 | 0.30 | 9 |" in text
+
+
+def test_conditional_cifar_table_averages_the_seeds_it_has(conditional_cifar):
+    scores = {"conditional/seed0/600/raw": {"is_mean": 2.0, "fid": 6.0, "class_accuracy": 0.4,
+                                            "intra_fid": 9.0},
+              "conditional/seed1/600/raw": {"is_mean": 3.0, "fid": 4.0, "class_accuracy": 0.6,
+                                            "intra_fid": 11.0},
+              "unconditional/seed0/600/raw": {"is_mean": 1.5, "fid": 7.0}}
+    text = conditional_cifar.table(scores, [0, 1], {"test_accuracy": 0.7268})
+    assert "72.68% CIFAR-10 test accuracy" in text
+    assert ("| 600 | raw | 2.500 (2.000 / 3.000) | 1.500 (1.500) | 5.00 (6.00 / 4.00) "
+            "| 7.00 (7.00) | 50.0 (40.0 / 60.0) |") in text
+    assert "| raw | 10.00 (9.00 / 11.00) | 5.00 (6.00 / 4.00) |" in text
+    assert "| 200 | raw | - | - | - | - | - |" in text  # not measured yet
