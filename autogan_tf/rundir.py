@@ -44,6 +44,19 @@ LOCK = ".lock"                       # the writer's lock, and who holds it
 EX_LOCKED = 73
 
 
+def fid_stats_file(network: str) -> str:
+    """The cached reference statistics of ``network`` when `FID_STATS` holds another's.
+
+    Args:
+      network: the feature extractor's name (e.g. ``keras:label_free_rotation.keras``).
+
+    Returns:
+      A file name such as ``fid_stats_keras_label_free_rotation.keras.npz``.
+    """
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in network)
+    return f"fid_stats_{safe}.npz"
+
+
 class ModelDirError(errors.UserError):
     """The output directory cannot be used (not creatable, not writable, disk full)."""
 

@@ -214,6 +214,31 @@ def test_the_searchs_kid_reward_scores_a_candidate_against_the_real_features(
     assert got == pytest.approx(-np.log(max(expected, rewards.KID_FLOOR)), rel=1e-4)
 
 
+def test_a_second_network_caches_its_own_statistics_beside_the_first(
+        unlabelled_folder, tmp_path):
+    """A search asked about its architectures in another network's features (as
+    `api.supernet_rewards(classifier=...)` does) gets that network's statistics, not the
+    cached ones of the network that scored it first, and the first still finds its own."""
+    from autogan_tf import rundir
+    from autogan_tf.metrics import evaluator, streaming
+
+    dataset = f"folder:{unlabelled_folder}"
+    nets = [label_free.network("random", dataset, str(tmp_path / f"net{i}.keras"), width=4,
+                               batch_size=8, seed=i)[0] for i in (1, 2)]
+    run = str(tmp_path / "run")
+    os.makedirs(run)
+    first = evaluator.Evaluator(nets[0], dataset=dataset, image_size=16, model_dir=run)
+    second = evaluator.Evaluator(nets[1], dataset=dataset, image_size=16, model_dir=run)
+    name = classifiers.load_keras_classifier(nets[1], image_size=16).name
+    assert sorted(os.listdir(run)) == sorted([rundir.FID_STATS, rundir.fid_stats_file(name)])
+    for ev, path in zip((first, second), nets):
+        fresh = streaming.dataset_statistics(
+            dataset, classifiers.load_keras_classifier(path, image_size=16), image_size=16)
+        np.testing.assert_allclose(ev.stats.mu, fresh.mu, rtol=1e-5, atol=1e-6)
+    again = evaluator.Evaluator(nets[0], dataset=dataset, image_size=16, model_dir=run)
+    np.testing.assert_array_equal(again.stats.mu, first.stats.mu)  # its cache, reused
+
+
 def test_a_resumed_search_keeps_the_reward_it_chose(unlabelled_folder, tmp_path, monkeypatch):
     """The folder may gain class sub-folders between a kill and the resume: the search goes
     on with the reward and scorer it started with."""

@@ -69,11 +69,22 @@ class Evaluator:
     def _reference_stats(self, dataset, image_size, data_dir, model_dir):
         """Statistics of the training data with this classifier, cached in model_dir.
 
+        The first network to score a run caches its statistics as ``fid_stats.npz``; another
+        network (a search inspected with another ``classifier``, say) caches its own beside
+        it (`rundir.fid_stats_file`), so neither is mistaken for the other.
+
         Computed with the unsplit extractor, so without collectives: in a
         multi-worker job one worker may find the chief's cache while another
         computes the same statistics. Only the chief writes the cache.
         """
         path = os.path.join(model_dir, rundir.FID_STATS)
+        if os.path.exists(path):
+            stats = scores.load_statistics(path)
+            try:
+                streaming.check_compatible(stats, self.extractor)
+                return stats
+            except scores.StatsError:  # another network's: this one's live beside them
+                path = os.path.join(model_dir, rundir.fid_stats_file(self.extractor.name))
         if os.path.exists(path):
             return scores.load_statistics(path)
         logging.info("computing FID reference statistics of %s with %s into %s",
