@@ -269,3 +269,16 @@ def test_conditional_cifar_table_averages_the_seeds_it_has(conditional_cifar):
             "| 7.00 (7.00) | 50.0 (40.0 / 60.0) |") in text
     assert "| raw | 10.00 (9.00 / 11.00) | 5.00 (6.00 / 4.00) |" in text
     assert "| 200 | raw | - | - | - | - | - |" in text  # not measured yet
+
+
+def test_label_free_cifar_correlates_every_reward_with_the_labelled_quality():
+    lf = load(os.path.join(ROOT, "experiments", "label_free_reward", "cifar.py"))
+    rows = [{"kid_a": r, "is_labelled": -r, "is": q, "fid": 10 - q}
+            for r, q in ((1.0, 1.0), (2.0, 2.0), (3.0, 4.0), (4.0, 3.0), (5.0, 5.0))]
+    got = lf.correlations(rows, ["kid_a", "is_labelled"])
+    assert got["kid_a"]["is"]["rho"] == pytest.approx(0.9)  # one swapped pair of five
+    assert got["kid_a"]["neg_fid"]["rho"] == pytest.approx(0.9)
+    assert got["is_labelled"]["is"]["rho"] == pytest.approx(-0.9)
+    settings = lf.reward_settings({k: {"path": f"{k}.keras"} for k in lf.KINDS}, "scorer.keras")
+    assert settings["kid_contrastive"] == {"reward": "kid", "classifier": "contrastive.keras"}
+    assert settings["is_labelled"] == {"reward": "is", "classifier": "scorer.keras"}
