@@ -144,6 +144,27 @@ def test_side_by_side_compares_within_seed_noise(side_by_side):
     assert fid_check["seed_noise"] == pytest.approx(1.0) and not fid_check["ok"]
 
 
+def test_side_by_side_compares_bfloat16_with_float32_and_tabulates_it(side_by_side):
+    def entry(is_mean, fid):
+        return {"is_mean": is_mean, "is_std": 0.0, "fid": fid}
+
+    scores = {"ours/seed0/600/ema": entry(3.0, 40.0), "ours/seed1/600/ema": entry(3.4, 42.0),
+              "ours_bf16/seed0/600/ema": entry(2.5, 41.0),
+              "ours_bf16/seed1/600/ema": entry(2.7, 43.0)}
+    is_check, fid_check = side_by_side.compare(scores, [0, 1], "ours_bf16", "ours")
+    # IS: bf16 2.6 vs float32 3.2, noise 0.4 (float32's seeds): worse beyond the noise.
+    assert is_check["ours_bf16_minus_ours"] == pytest.approx(-0.6)
+    assert is_check["ours"] == pytest.approx(3.2) and not is_check["ok"]
+    # FID: 42.0 vs 41.0, noise 2.0: within it.
+    assert fid_check["ours_bf16_minus_ours"] == pytest.approx(1.0) and fid_check["ok"]
+    assert "not: is_mean ema at 600: ours bf16 2.600, ours 3.200" in side_by_side.verdict(
+        [is_check, fid_check], "ours_bf16", "ours")
+    table = side_by_side.table(scores, [0, 1], {"test_accuracy": 0.7})
+    header = [line for line in table.splitlines() if line.startswith("| iteration")][0]
+    assert header == "| iteration | G | ours IS | ours bf16 IS | ours FID | ours bf16 FID |"
+    assert "| 600 | ema | 3.20 (3.00 / 3.40) | 2.60 (2.50 / 2.70) |" in table
+
+
 def test_markdown_reports_every_figure(evidence):
     corr = {"rho": 0.7, "low": 0.2, "high": 0.93, "n": 14}
     results = {
@@ -282,3 +303,46 @@ def test_label_free_cifar_correlates_every_reward_with_the_labelled_quality():
     settings = lf.reward_settings({k: {"path": f"{k}.keras"} for k in lf.KINDS}, "scorer.keras")
     assert settings["kid_contrastive"] == {"reward": "kid", "classifier": "contrastive.keras"}
     assert settings["is_labelled"] == {"reward": "is", "classifier": "scorer.keras"}
+
+
+def test_experiment_state_carries_finished_steps_and_the_scorer_only(tmp_path):
+    state = load(os.path.join(ROOT, "tools", "experiment_state.py"))
+    work, dest, fresh = tmp_path / "work", tmp_path / "state", tmp_path / "fresh"
+
+    def put(relative, data=b"{}"):
+        path = work / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    put("classifier.keras", b"k" * 10)
+    put("classifier.keras.json", b'{"test_accuracy": 0.7}')
+    put("fid_stats_train.npz", b"n")
+    put("label_free_contrastive.keras", b"l")
+    put("proxy.json", b'{"kid/0 0": 1}')
+    put("search_is/search_result.json")
+    put("search_is/search_log.jsonl", b'{"iteration": 0}\n')
+    put("search_is/checkpoints/ckpt-3.index", b"c")          # cannot travel
+    put("search_acc/search_log.jsonl", b'{"iteration": 0}\n')  # search still running
+    put("train/a_s0/eval_final.json", b'{"fid": 3}')
+    put("train/a_s0/config.json")                            # a step's own settings
+    put("train/a_s1/config.json")                            # a step in flight
+    put("train/big/eval_final.json", b"x" * 3_000_000)       # over --max_mb
+    put("cifar10/train/0/a.jpg", b"j")                       # the data
+    put("logs/train_a_s0.log", b"log")
+    copied = state.save(str(work), str(dest), max_mb=1)
+    assert sorted(copied) == ["classifier.keras", "classifier.keras.json",
+                              "fid_stats_train.npz", "label_free_contrastive.keras",
+                              "proxy.json", "search_is/search_log.jsonl",
+                              "search_is/search_result.json", "train/a_s0/eval_final.json"]
+    assert (dest / "train/a_s0/eval_final.json").read_bytes() == b'{"fid": 3}'
+
+    (fresh / "train/a_s0").mkdir(parents=True)
+    (fresh / "train/a_s0/eval_final.json").write_bytes(b'{"fid": 2}')  # never overwritten
+    restored = state.restore(str(dest), str(fresh))
+    assert "train/a_s0/eval_final.json" not in restored and len(restored) == 7
+    assert (fresh / "train/a_s0/eval_final.json").read_bytes() == b'{"fid": 2}'
+    assert (fresh / "classifier.keras").read_bytes() == b"k" * 10
+    with pytest.raises(SystemExit, match="SOURCE="):
+        state.restore(str(tmp_path / "missing"), str(fresh))
+    with pytest.raises(SystemExit, match="WORK="):
+        state.save(str(tmp_path / "missing"), str(dest))

@@ -9,6 +9,13 @@ generator, by the same small CIFAR-10 classifier (committed in ``scorer/``; its
 test accuracy is in the results): IS and FID of ``--num_samples`` samples against
 the statistics of the 50,000 training images.
 
+Issue #34 adds a third implementation, ``ours_bf16``: ours with ``--precision=bfloat16``
+(bfloat16 compute; variables, losses, spectral-norm sigma, batch-norm statistics,
+optimiser moments and EMA weights in float32), the same settings and seeds, scored the
+same way (its saved float32 weights generate in float32, as an export does by default)
+and compared with ours in float32 and with the official code by the same rule.
+``--impls=ours_bf16`` runs it alone.
+
     python experiments/side_by_side/run.py --work_dir=/work/sbs \
         --official_repo=/work/official --torch_python=/work/torchvenv/bin/python
 
@@ -39,6 +46,8 @@ DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "..", "shared", "dat
 ARCH = "autogan_cifar10_a"
 GF, DF, LATENT, BOTTOM = 64, 64, 128, 4
 ITERS = (200, 400, 600)
+IMPLS = ("official", "ours", "ours_bf16")
+OUR_FLAGS = {"ours": [], "ours_bf16": ["--precision=bfloat16"]}  # what our implementations add
 CLF_EPOCHS, CLF_WIDTH = 6, 16  # ~3 min an epoch on 2 busy cores
 
 
@@ -119,13 +128,13 @@ def fully_scored(scores, impl, seed):
     return all(f"{impl}/seed{seed}/{it}/{gen}" in scores for it in ITERS for gen in ("raw", "ema"))
 
 
-def ours_command(work, root, seed, threads):
-    cmd = ["autogan-train", f"--model_dir={work}/ours_seed{seed}", f"--dataset=folder:{root}",
+def ours_command(work, root, seed, threads, impl="ours"):
+    cmd = ["autogan-train", f"--model_dir={work}/{impl}_seed{seed}", f"--dataset=folder:{root}",
            f"--arch={ARCH}", f"--gf_dim={GF}", f"--df_dim={DF}", "--g_batch_size=128",
            "--d_batch_size=64", "--n_critic=5", "--g_lr=2e-4", "--d_lr=2e-4", "--beta1=0.0",
            "--beta2=0.9", "--nolr_decay", "--ema_decay=0.999", "--ema_warmup=none",
            f"--max_iters={ITERS[-1]}", f"--save_every={ITERS[0]}", "--keep_checkpoints=10",
-           "--eval_every=0", "--log_every=20", f"--seed={seed}"]
+           "--eval_every=0", "--log_every=20", f"--seed={seed}", *OUR_FLAGS[impl]]
     if threads:
         cmd.append(f"--intra_op_threads={threads}")
     return cmd
@@ -139,8 +148,8 @@ def official_command(args, work, npy, seed, threads):
             f"--threads={threads}"]
 
 
-def ours_done(work, seed):
-    return os.path.exists(os.path.join(work, f"ours_seed{seed}", "checkpoints",
+def ours_done(work, seed, impl="ours"):
+    return os.path.exists(os.path.join(work, f"{impl}_seed{seed}", "checkpoints",
                                        f"ckpt-{ITERS[-1]}.index"))
 
 
@@ -165,9 +174,11 @@ def train_all(args, work, root, npy, scores):
         if ("official" in args.impls and not official_done(work, seed)
                 and not fully_scored(scores, "official", seed)):
             jobs.append((f"official_seed{seed}", official_command(args, work, npy, seed, threads)))
-        if "ours" in args.impls and not ours_done(work, seed) and not fully_scored(scores, "ours",
-                                                                                  seed):
-            jobs.append((f"ours_seed{seed}", ours_command(work, root, seed, threads)))
+        for impl in OUR_FLAGS:
+            if (impl in args.impls and not ours_done(work, seed, impl)
+                    and not fully_scored(scores, impl, seed)):
+                jobs.append((f"{impl}_seed{seed}",
+                             ours_command(work, root, seed, threads, impl)))
     with concurrent.futures.ThreadPoolExecutor(args.lanes) as pool:
         results = list(pool.map(lambda j: run_job(j[0], j[1], work), jobs))
     failed = [name for name, code, _ in results if code != 0]
@@ -187,13 +198,13 @@ def _official_generator(path):
     return g
 
 
-def _our_generator(work, seed, it, ema):
+def _our_generator(work, seed, it, ema, impl="ours"):
     import tensorflow as tf
 
     from autogan_tf import models
 
-    g = models.DerivedGenerator(ARCH, GF, LATENT, BOTTOM)
-    path = os.path.join(work, f"ours_seed{seed}", "checkpoints", f"ckpt-{it}")
+    g = models.DerivedGenerator(ARCH, GF, LATENT, BOTTOM)  # float32, whatever it trained in
+    path = os.path.join(work, f"{impl}_seed{seed}", "checkpoints", f"ckpt-{it}")
     item = "ema_generator" if ema else "generator"
     tf.train.Checkpoint(**{item: g}).restore(path).expect_partial()
     return g
@@ -201,8 +212,8 @@ def _our_generator(work, seed, it, ema):
 
 def _available(work, impl, seed, it):
     """Whether the generator of ``impl``/``seed`` at iteration ``it`` has been saved."""
-    if impl == "ours":
-        return os.path.exists(os.path.join(work, f"ours_seed{seed}", "checkpoints",
+    if impl in OUR_FLAGS:
+        return os.path.exists(os.path.join(work, f"{impl}_seed{seed}", "checkpoints",
                                            f"ckpt-{it}.index"))
     return os.path.exists(os.path.join(work, f"official_seed{seed}", f"G_ema_{it}.npz"))
 
@@ -228,8 +239,8 @@ def score_all(args, work, classifier, stats, scores):
                     key = f"{impl}/seed{seed}/{it}/{gen}"
                     if key in scores:
                         continue
-                    if impl == "ours":
-                        g = _our_generator(work, seed, it, gen == "ema")
+                    if impl in OUR_FLAGS:
+                        g = _our_generator(work, seed, it, gen == "ema", impl)
                     else:
                         g = _official_generator(os.path.join(work, f"official_seed{seed}",
                                                              f"G_{gen}_{it}.npz"))
@@ -257,17 +268,19 @@ def _speed(work, impl, seed):
     return None
 
 
-def compare(scores, seeds) -> list:
-    """Ours against the official code at every checkpoint: "at least as good within seed noise".
+def compare(scores, seeds, candidate="ours", reference="official") -> list:
+    """``candidate`` against ``reference`` at every checkpoint: "at least as good within seed
+    noise" (ours against the official code; ours in bfloat16 against float32 or official).
 
     The seed noise of a figure is the largest difference between two seeds of one
-    implementation at that checkpoint (both implementations' spreads considered). Ours
-    passes when its mean IS is at least the official mean minus that noise, and its mean
-    FID at most the official mean plus it.
+    implementation at that checkpoint (both implementations' spreads considered). The
+    candidate passes when its mean IS is at least the reference's mean minus that noise,
+    and its mean FID at most the reference's mean plus it.
 
     Returns:
-      One record per iteration, generator and metric, with both means, the noise, the
-      difference (ours - official) and ``ok``; empty when a side has no scores.
+      One record per iteration, generator and metric, with both means (keyed by the
+      implementations' names), the noise, the difference (``<candidate>_minus_<reference>``)
+      and ``ok``; empty when a side has no scores.
     """
     import numpy as np
 
@@ -277,37 +290,58 @@ def compare(scores, seeds) -> list:
             for metric, better in (("is_mean", 1), ("fid", -1)):
                 vals = {impl: [scores[k][metric] for s in seeds
                                if (k := f"{impl}/seed{s}/{it}/{gen}") in scores]
-                        for impl in ("official", "ours")}
+                        for impl in (reference, candidate)}
                 if not all(vals.values()):
                     continue
                 noise = max(max(v) - min(v) for v in vals.values())
-                diff = float(np.mean(vals["ours"]) - np.mean(vals["official"]))
+                diff = float(np.mean(vals[candidate]) - np.mean(vals[reference]))
                 out.append({"iteration": it, "generator": gen, "metric": metric,
-                            "official": float(np.mean(vals["official"])),
-                            "ours": float(np.mean(vals["ours"])), "seed_noise": noise,
-                            "ours_minus_official": diff, "ok": better * diff >= -noise})
+                            reference: float(np.mean(vals[reference])),
+                            candidate: float(np.mean(vals[candidate])), "seed_noise": noise,
+                            f"{candidate}_minus_{reference}": diff,
+                            "ok": better * diff >= -noise})
     return out
 
 
+NAMES = {"official": "official", "ours": "ours", "ours_bf16": "ours bf16"}
+
+
 def table(scores, seeds, info):
+    """IS and FID of every implementation with scores, at every checkpoint, as Markdown."""
     import numpy as np
 
+    impls = [i for i in IMPLS if any(k.startswith(f"{i}/") for k in scores)]
     lines = [f"Scores by our CIFAR-10 classifier ({info['test_accuracy']:.1%} test accuracy), "
              "not Inception numbers; mean over seeds "
              f"{', '.join(map(str, seeds))} (each seed in brackets).", "",
-             "| iteration | G | official IS | ours IS | official FID | ours FID |",
-             "|---|---|---|---|---|---|"]
+             "| iteration | G | " + " | ".join(f"{NAMES[i]} IS" for i in impls) + " | "
+             + " | ".join(f"{NAMES[i]} FID" for i in impls) + " |",
+             "|---|---|" + "---|" * (2 * len(impls))]
     for it in ITERS:
         for gen in ("raw", "ema"):
             cells = []
             for metric in ("is_mean", "fid"):
-                for impl in ("official", "ours"):
+                for impl in impls:
                     vals = [scores.get(f"{impl}/seed{s}/{it}/{gen}", {}).get(metric) for s in seeds]
                     vals = [v for v in vals if v is not None]
                     cells.append(f"{np.mean(vals):.2f} ({' / '.join(f'{v:.2f}' for v in vals)})"
                                  if vals else "-")
-            lines.append(f"| {it} | {gen} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+            lines.append(f"| {it} | {gen} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# The verdicts reported: (candidate, reference) compared by `compare`.
+COMPARISONS = (("ours", "official"), ("ours_bf16", "ours"), ("ours_bf16", "official"))
+
+
+def verdict(checks, candidate, reference) -> str:
+    """One line (and a line per figure that fails) of `compare`'s records."""
+    failed = [c for c in checks if not c["ok"]]
+    return (f"{NAMES[candidate]} at least as good as {NAMES[reference]} within seed noise: "
+            f"{len(checks) - len(failed)} of {len(checks)} figures"
+            + "".join(f"\n  not: {c['metric']} {c['generator']} at {c['iteration']}: "
+                      f"{NAMES[candidate]} {c[candidate]:.3f}, {NAMES[reference]} "
+                      f"{c[reference]:.3f}, seed noise {c['seed_noise']:.3f}" for c in failed))
 
 
 def main(argv=None):
@@ -317,7 +351,8 @@ def main(argv=None):
     p.add_argument("--torch_python", default="/work/torchvenv/bin/python")
     p.add_argument("--data", default=DATA)
     p.add_argument("--seeds", default="0,1")
-    p.add_argument("--impls", default="official,ours")
+    p.add_argument("--impls", default="official,ours",
+                   help=f"which to train and score, of {', '.join(IMPLS)}")
     p.add_argument("--lanes", type=int, default=2)
     p.add_argument("--num_samples", type=int, default=5000)
     p.add_argument("--skip_training", action="store_true",
@@ -331,6 +366,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.impls = args.impls.split(",")
+    unknown = sorted(set(args.impls) - set(IMPLS))
+    if unknown:
+        p.error(f"--impls: unknown {', '.join(unknown)} (choose from {', '.join(IMPLS)})")
     work = os.path.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
     if not os.path.exists(args.data):
@@ -348,20 +386,18 @@ def main(argv=None):
                            "d_batch": 64, "n_critic": 5, "lr": 2e-4, "betas": [0.0, 0.9],
                            "ema": 0.999, "ema_warmup": "none", "iters": list(ITERS),
                            "num_samples": args.num_samples, "seeds": seeds},
-              "classifier": info, "scores": scores, "comparison": compare(scores, seeds)}
+              "classifier": info, "scores": scores, "comparison": compare(scores, seeds),
+              "comparisons": {f"{c} vs {r}": compare(scores, seeds, c, r)
+                              for c, r in COMPARISONS}}
     for out in filter(None, [os.path.join(work, "results.json"), args.results]):
         with open(out + ".tmp", "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)
         os.replace(out + ".tmp", out)
     print(table(scores, seeds, info))
-    checks = result["comparison"]
-    if checks:
-        failed = [c for c in checks if not c["ok"]]
-        print(f"\nours at least as good as the official code within seed noise: "
-              f"{len(checks) - len(failed)} of {len(checks)} figures"
-              + "".join(f"\n  not: {c['metric']} {c['generator']} at {c['iteration']}: ours "
-                        f"{c['ours']:.3f}, official {c['official']:.3f}, seed noise "
-                        f"{c['seed_noise']:.3f}" for c in failed))
+    for candidate, reference in COMPARISONS:
+        checks = result["comparisons"][f"{candidate} vs {reference}"]
+        if checks:
+            print("\n" + verdict(checks, candidate, reference))
     return 0
 
 
