@@ -346,3 +346,32 @@ def test_experiment_state_carries_finished_steps_and_the_scorer_only(tmp_path):
         state.restore(str(tmp_path / "missing"), str(fresh))
     with pytest.raises(SystemExit, match="WORK="):
         state.save(str(tmp_path / "missing"), str(dest))
+
+
+def test_common_helpers_extract_once_run_commands_and_write_whole_files(tmp_path):
+    import sys
+    import tarfile
+
+    common = load(os.path.join(ROOT, "experiments", "common.py"))
+    archive = tmp_path / "cifar.tar.gz"
+    for split in ("train", "test"):
+        (tmp_path / "src" / split / "cat").mkdir(parents=True)
+        (tmp_path / "src" / split / "cat" / "0.jpg").write_bytes(b"jpg")
+    with tarfile.open(archive, "w:gz") as t:
+        for split in ("train", "test"):
+            t.add(tmp_path / "src" / split, arcname=split)
+    root = common.extract_cifar(str(tmp_path / "work"), str(archive))
+    assert (tmp_path / "work" / "cifar10" / "test" / "cat" / "0.jpg").read_bytes() == b"jpg"
+    archive.unlink()  # extracted once: a second call does not need the archive
+    assert common.extract_cifar(str(tmp_path / "work"), str(archive)) == root
+
+    path = str(tmp_path / "deep" / "r.json")
+    assert common.read_json(path, {"none": 1}) == {"none": 1} and common.read_json(None) is None
+    common.write_json(path, {"a": [1, 2]})
+    assert common.read_json(path) == {"a": [1, 2]} and not os.path.exists(path + ".tmp")
+
+    work = str(tmp_path / "work")
+    common.run_command("ok", [sys.executable, "-c", "print('hello')"], work)
+    assert "hello" in open(os.path.join(work, "logs", "ok.log")).read()
+    with pytest.raises(SystemExit, match=r"bad failed with exit status 3; see .*bad\.log"):
+        common.run_command("bad", [sys.executable, "-c", "raise SystemExit(3)"], work)

@@ -31,40 +31,18 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 
 import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as in the commands
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DATA = os.path.join(ROOT, "..", "shared", "data", "cifar10-jpg.tar.gz")
+sys.path.insert(0, os.path.dirname(HERE))  # experiments/: the scripts' shared helpers
+from common import DATA, extract_cifar, log, write_json  # noqa: E402
 SCORER = os.path.join(ROOT, "experiments", "side_by_side", "scorer")
 ARCH, GF, DF = "autogan_cifar10_a", 64, 64
 ITERS = (200, 400, 600)
 MODES = ("conditional", "unconditional")
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def write_json(path, value):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
-
-
-def extract(work, tarball):
-    """The CIFAR-10 JPEGs extracted under ``WORK/cifar10`` (``train/<class>``, ``test/<class>``)."""
-    root = os.path.join(work, "cifar10")
-    if not os.path.isdir(os.path.join(root, "test")):
-        log(f"extracting {tarball}")
-        os.makedirs(root, exist_ok=True)
-        with tarfile.open(tarball) as t:
-            t.extractall(root, filter="data")
-    return root
 
 
 def run_name(mode, seed):
@@ -244,7 +222,7 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     if not os.path.exists(args.data):
         raise SystemExit(f"--data={args.data}: no such file (the CIFAR-10 JPEG tarball)")
-    root = extract(work, args.data)
+    root = extract_cifar(work, args.data)
     path = os.path.join(work, "scores.json")
     scores = {}
     if args.results and os.path.exists(args.results):

@@ -32,7 +32,6 @@ on stdout. ``--scale=smoke`` checks the pipeline in minutes.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -40,23 +39,16 @@ import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as i
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))  # experiments/: the scripts' shared helpers
+import common  # noqa: E402
+
+ev = common.load_script("search_evidence/run.py")  # its settings, steps and statistics
 REWARDS = {"cond_is": "is", "cond_accuracy": "class_accuracy"}
 # The unconditional RL search's derived architecture (experiments/search_evidence).
 UNCONDITIONAL_ARCH = "0 1 1 1 0 2 1 1 0 0 1 1 1 2"
 ARMS = ("cond_is", "cond_accuracy", "uncond_arch_cond", "uncond")
 TRAIN_SEEDS = 4
 
-
-def _evidence():
-    """The search-evidence experiment's script, for its settings and steps."""
-    path = os.path.join(ROOT, "experiments", "search_evidence", "run.py")
-    spec = importlib.util.spec_from_file_location("search_evidence_run", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ev = _evidence()
 
 
 def search_job(args, work, root, scale, classifier, arm):
@@ -65,7 +57,7 @@ def search_job(args, work, root, scale, classifier, arm):
     def job():
         if os.path.exists(os.path.join(model_dir, "search_result.json")):
             return
-        ev.run_command(f"search_{arm}", [
+        common.run_command(f"search_{arm}", [
             "autogan-search", f"--model_dir={model_dir}", f"--dataset=folder:{root}",
             "--search=rl", "--conditional", f"--reward={REWARDS[arm]}",
             f"--classifier={classifier}", "--seed=0", *scale["model"], *scale["search"],
@@ -79,7 +71,7 @@ def derive_job(args, work, root, scale, classifier, stats, arm):
     def job():
         if os.path.exists(os.path.join(model_dir, "derive_result.json")):
             return
-        ev.run_command(f"derive_{arm}", [
+        common.run_command(f"derive_{arm}", [
             "autogan-derive", f"--search_result={work}/search_{arm}/search_result.json",
             f"--model_dir={model_dir}", "--seed=0", *ev.threads_flag(args),
             *ev.train_flags(root, scale, classifier, stats, scale["derive_iters"])], work)
@@ -89,7 +81,8 @@ def derive_job(args, work, root, scale, classifier, stats, arm):
 def arm_arch(work, arm):
     if arm.startswith("uncond"):
         return UNCONDITIONAL_ARCH
-    return ev.read_json(os.path.join(work, f"derive_{arm}", "derive_result.json"))["best"]["arch"]
+    derived = common.read_json(os.path.join(work, f"derive_{arm}", "derive_result.json"))
+    return derived["best"]["arch"]
 
 
 def train_dir(work, arm, seed):
@@ -106,11 +99,11 @@ def train_job(args, work, root, scale, classifier, stats, arm, seed):
         if os.path.exists(result):
             return
         name = f"{arm}_s{seed}"
-        ev.run_command(f"train_{name}", [
+        common.run_command(f"train_{name}", [
             "autogan-train", f"--model_dir={model_dir}", f"--arch={arm_arch(work, arm)}",
             f"--seed={seed}", *conditional, *ev.threads_flag(args),
             *ev.train_flags(root, scale, classifier, stats, scale["train_iters"])], work)
-        ev.run_command(f"eval_{name}", [
+        common.run_command(f"eval_{name}", [
             "autogan-evaluate", f"--model_dir={model_dir}", f"--output={result}",
             f"--num_samples={scale['eval_samples']}", *ev.threads_flag(args)], work)
     return f"{arm}_s{seed}", job
@@ -131,7 +124,7 @@ def summarise(arm, arch, runs) -> dict:
 def analyse(work, info, scale, train_seeds):
     arms = {}
     for arm in ARMS:
-        runs = [ev.read_json(os.path.join(train_dir(work, arm, s), "eval_final.json"))
+        runs = [common.read_json(os.path.join(train_dir(work, arm, s), "eval_final.json"))
                 for s in range(train_seeds)]
         arms[arm] = summarise(arm, arm_arch(work, arm), runs)
     differences = {}
@@ -141,9 +134,9 @@ def analyse(work, info, scale, train_seeds):
             metric: ev.compare_seeds(arms[a][metric], arms[b][metric])
             for metric in ("is_mean", "fid", "class_accuracy")
             if metric in arms[a] and metric in arms[b]}
-    derived = {arm: ev.read_json(os.path.join(work, f"derive_{arm}", "derive_result.json"))
+    derived = {arm: common.read_json(os.path.join(work, f"derive_{arm}", "derive_result.json"))
                for arm in REWARDS}
-    searches = {arm: ev.read_json(os.path.join(work, f"search_{arm}", "search_result.json"))
+    searches = {arm: common.read_json(os.path.join(work, f"search_{arm}", "search_result.json"))
                 ["top_archs"] for arm in REWARDS}
     return {"settings": {"resolution": ev.RESOLUTION, **scale, "train_seeds": train_seeds,
                          "unconditional_arch": UNCONDITIONAL_ARCH},
@@ -209,15 +202,13 @@ def plot(results, path):
     fig.suptitle("Conditional search on CIFAR-10 at 16 px: found architectures trained alone "
                  "(bars: mean, dots: seeds)")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work_dir", required=True)
-    p.add_argument("--data", default=ev.DATA, help="the CIFAR-10 JPEG tarball")
+    p.add_argument("--data", default=common.DATA, help="the CIFAR-10 JPEG tarball")
     p.add_argument("--scale", default="full", choices=sorted(ev.SCALES))
     p.add_argument("--lanes", type=int, default=2, help="commands run at a time")
     p.add_argument("--train_seeds", type=int, default=TRAIN_SEEDS)
@@ -231,21 +222,16 @@ def main(argv=None):
     scale = ev.SCALES[args.scale]
     work = os.path.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
-    root = ev.prepare_data(work, args.data)
+    root = common.extract_cifar(work, args.data)
     classifier, stats, info = ev.prepare_scoring(args, work, root, scale)
-    ev.run_parallel([search_job(args, work, root, scale, classifier, a) for a in REWARDS],
-                    args.lanes)
-    ev.run_parallel([derive_job(args, work, root, scale, classifier, stats, a) for a in REWARDS],
-                    args.lanes)
-    ev.run_parallel([train_job(args, work, root, scale, classifier, stats, arm, s)
-                     for s in range(args.train_seeds) for arm in ARMS], args.lanes)
+    common.run_parallel([search_job(args, work, root, scale, classifier, a)
+                         for a in REWARDS], args.lanes)
+    common.run_parallel([derive_job(args, work, root, scale, classifier, stats, a)
+                         for a in REWARDS], args.lanes)
+    common.run_parallel([train_job(args, work, root, scale, classifier, stats, arm, s)
+                         for s in range(args.train_seeds) for arm in ARMS], args.lanes)
     results = analyse(work, info, scale, args.train_seeds)
-    ev.write_json(os.path.join(work, "results.json"), results)
-    if args.results:
-        ev.write_json(args.results, results)
-    if args.plot:
-        plot(results, args.plot)
-    print(markdown(results))
+    common.publish(work, results, args.results, args.plot, plot, markdown)
     return 0
 
 

@@ -32,7 +32,6 @@ the pipeline in minutes. Writes ``--results`` (``cifar.json`` beside this script
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -41,22 +40,15 @@ import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as i
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))  # experiments/: the scripts' shared helpers
+import common  # noqa: E402
+
+ev = common.load_script("search_evidence/run.py")  # its settings, steps and statistics
 KINDS = ("rotation", "contrastive", "random")
 SEARCH_KIND = "contrastive"  # search.rewards.DEFAULT_LABEL_FREE: what --reward=auto picks
 SEARCHES = ("rl", "random")
 TRAIN_SEEDS = 4
 
-
-def _evidence():
-    """The search-evidence experiment's script, for its settings, steps and statistics."""
-    path = os.path.join(ROOT, "experiments", "search_evidence", "run.py")
-    spec = importlib.util.spec_from_file_location("search_evidence_run", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ev = _evidence()
 
 
 def unlabelled_folder(work, root):
@@ -86,7 +78,7 @@ def label_free_networks(work, unlabelled, scale):
         start = time.time()
         path, info = label_free.network(kind, f"folder:{unlabelled}", path,
                                         image_size=ev.RESOLUTION, steps=scale["label_free_steps"],
-                                        echo=ev.log)
+                                        echo=common.log)
         if "seconds" not in info:
             info = {**info, "seconds": time.time() - start}
         networks[kind] = {"path": path, "info": info}
@@ -99,7 +91,7 @@ def search_job(args, work, unlabelled, scale, network, kind):
     def job():
         if os.path.exists(os.path.join(model_dir, "search_result.json")):
             return
-        ev.run_command(f"search_{kind}", [
+        common.run_command(f"search_{kind}", [
             "autogan-search", f"--model_dir={model_dir}", f"--dataset=folder:{unlabelled}",
             f"--search={kind}", "--reward=kid", f"--classifier={network}", "--seed=0",
             *scale["model"], *scale["search"], *ev.threads_flag(args)], work)
@@ -113,7 +105,7 @@ def derive_job(args, work, unlabelled, scale, network, kind):
     def job():
         if os.path.exists(os.path.join(model_dir, "derive_result.json")):
             return
-        ev.run_command(f"derive_{kind}", [
+        common.run_command(f"derive_{kind}", [
             "autogan-derive", f"--search_result={work}/search_{kind}/search_result.json",
             f"--model_dir={model_dir}", "--select_by=fid", f"--classifier={network}",
             f"--dataset=folder:{unlabelled}", "--seed=0", *scale["model"],
@@ -136,11 +128,11 @@ def train_job(args, work, unlabelled, scale, scorer, stats, arch, seed):
         if os.path.exists(result):
             return
         name = ev.run_name(arch, seed)
-        ev.run_command(f"train_{name}", [
+        common.run_command(f"train_{name}", [
             "autogan-train", f"--model_dir={model_dir}", f"--arch={arch}", f"--seed={seed}",
             *ev.threads_flag(args),
             *ev.train_flags(unlabelled, scale, scorer, stats, scale["train_iters"])], work)
-        ev.run_command(f"eval_{name}", [
+        common.run_command(f"eval_{name}", [
             "autogan-evaluate", f"--model_dir={model_dir}", f"--output={result}",
             f"--num_samples={scale['eval_samples']}", *ev.threads_flag(args)], work)
     return ev.run_name(arch, seed), job
@@ -157,20 +149,20 @@ def reward_settings(networks, scorer):
 def proxy_rewards(work, archs, scale, settings):
     """Each architecture's reward on the RL search's final supernet, per candidate reward."""
     path = os.path.join(work, "proxy.json")
-    cached = ev.read_json(path, {})
+    cached = common.read_json(path, {})
     from autogan_tf import api
 
     for key, overrides in settings.items():
         todo = [a for a in archs if f"{key}/{a}" not in cached]
         if not todo:
             continue
-        ev.log(f"proxy {key} of {len(todo)} architectures on the RL search's supernet")
+        common.log(f"proxy {key} of {len(todo)} architectures on the RL search's supernet")
         means = api.supernet_rewards(os.path.join(work, "search_rl"), todo,
                                      seeds=ev.PROXY_SEEDS,
                                      reward_num_images=scale["proxy_images"], **overrides)
         for arch, mean in zip(todo, means):
             cached[f"{key}/{arch}"] = mean
-        ev.write_json(path, cached)
+        common.write_json(path, cached)
     return cached
 
 
@@ -187,14 +179,14 @@ def correlations(rows, keys) -> dict:
 def analyse(work, archs, proxy, keys, info, networks, scale, train_seeds):
     rows = []
     for entry in archs:
-        real = ev.read_json(os.path.join(train_dir(work, entry["arch"], 0), "eval_final.json"))
+        real = common.read_json(os.path.join(train_dir(work, entry["arch"], 0), "eval_final.json"))
         rows.append({**entry, **{k: proxy[f"{k}/{entry['arch']}"] for k in keys},
                      "is": real["is_mean"], "fid": real["fid"]})
     searches = {}
     for kind in SEARCHES:
-        derived = ev.read_json(os.path.join(work, f"derive_{kind}", "derive_result.json"))
+        derived = common.read_json(os.path.join(work, f"derive_{kind}", "derive_result.json"))
         arch = derived["best"]["arch"]
-        runs = [ev.read_json(os.path.join(train_dir(work, arch, s), "eval_final.json"))
+        runs = [common.read_json(os.path.join(train_dir(work, arch, s), "eval_final.json"))
                 for s in range(train_seeds)]
         is_mean, is_sd = ev.mean_std([r["is_mean"] for r in runs])
         fid_mean, fid_sd = ev.mean_std([r["fid"] for r in runs])
@@ -251,15 +243,13 @@ def plot(results, path):
         ax.set_xlabel("reward on the supernet")
     axes[0].set_ylabel("stand-alone FID (labelled scorer)")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work_dir", required=True)
-    p.add_argument("--data", default=ev.DATA, help="the CIFAR-10 JPEG tarball")
+    p.add_argument("--data", default=common.DATA, help="the CIFAR-10 JPEG tarball")
     p.add_argument("--scale", default="full", choices=sorted(ev.SCALES))
     p.add_argument("--lanes", type=int, default=2, help="commands run at a time")
     p.add_argument("--num_archs", type=int, default=ev.NUM_ARCHS)
@@ -277,33 +267,28 @@ def main(argv=None):
              "label_free_steps": 300 if args.scale == "full" else 4}
     work = os.path.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
-    root = ev.prepare_data(work, args.data)
+    root = common.extract_cifar(work, args.data)
     scorer, stats, info = ev.prepare_scoring(args, work, root, scale)  # labelled: unseen
     unlabelled = unlabelled_folder(work, root)
     networks = label_free_networks(work, unlabelled, scale)
     network = networks[SEARCH_KIND]["path"]
-    ev.run_parallel([search_job(args, work, unlabelled, scale, network, k) for k in SEARCHES],
-                    args.lanes)
-    ev.run_parallel([derive_job(args, work, unlabelled, scale, network, k) for k in SEARCHES],
-                    args.lanes)
+    common.run_parallel([search_job(args, work, unlabelled, scale, network, k)
+                         for k in SEARCHES], args.lanes)
+    common.run_parallel([derive_job(args, work, unlabelled, scale, network, k)
+                         for k in SEARCHES], args.lanes)
     archs = ev.choose_archs(work, args.num_archs)
-    ev.write_json(os.path.join(work, "archs.json"), archs)
+    common.write_json(os.path.join(work, "archs.json"), archs)
     settings = reward_settings(networks, scorer)
     proxy = proxy_rewards(work, [a["arch"] for a in archs], scale, settings)
     runs = {(a["arch"], 0) for a in archs}
     for kind in SEARCHES:
-        best = ev.read_json(os.path.join(work, f"derive_{kind}", "derive_result.json"))["best"]
+        best = common.read_json(os.path.join(work, f"derive_{kind}", "derive_result.json"))["best"]
         runs |= {(best["arch"], s) for s in range(args.train_seeds)}
-    ev.run_parallel([train_job(args, work, unlabelled, scale, scorer, stats, a, s)
-                     for a, s in sorted(runs, key=lambda r: (r[1], r[0]))], args.lanes)
+    common.run_parallel([train_job(args, work, unlabelled, scale, scorer, stats, a, s)
+                         for a, s in sorted(runs, key=lambda r: (r[1], r[0]))], args.lanes)
     results = analyse(work, archs, proxy, list(settings), info, networks, scale,
                       args.train_seeds)
-    ev.write_json(os.path.join(work, "results.json"), results)
-    if args.results:
-        ev.write_json(args.results, results)
-    if args.plot:
-        plot(results, args.plot)
-    print(markdown(results))
+    common.publish(work, results, args.results, args.plot, plot, markdown)
     return 0
 
 

@@ -38,25 +38,11 @@ import numpy as np
 
 import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as in the commands
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # experiments/: the scripts' shared helpers
+from common import log, read_json, write_json  # noqa: E402
+
 KINDS = ("rotation", "contrastive", "random")
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def read_json(path, default=None):
-    if not os.path.exists(path):
-        return default
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def write_json(path, value):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 def generators(seeds_dir):

@@ -35,20 +35,16 @@ this directory and ``docs/``). ``--scale=smoke`` runs every step with tiny budge
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import json
 import os
 import random
-import subprocess
 import sys
-import tarfile
-import time
 
 import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as in the commands
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "..", "shared", "data",
-                    "cifar10-jpg.tar.gz")
+sys.path.insert(0, os.path.dirname(HERE))  # experiments/: the scripts' shared helpers
+from common import (DATA, extract_cifar, log, read_json, read_jsonl,  # noqa: E402
+                    run_command, run_parallel, write_json)
 RESOLUTION = 16
 PROXY_SEEDS = (11, 12, 13)
 TRAIN_SEEDS = 8  # seeds of each search's derived architecture trained alone (--train_seeds)
@@ -86,37 +82,6 @@ SCALES = {
         "classifier_epochs": 1,
     },
 }
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def write_json(path, value):
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
-
-
-def read_jsonl(path):
-    """The JSON objects of the lines of ``path`` that hold one (other lines are skipped)."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    records.append(json.loads(line))
-                except ValueError:  # a line cut by a kill, or not JSON after all
-                    pass
-    return records
-
-
-def read_json(path, default=None):
-    if not os.path.exists(path):
-        return default
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 # -- statistics (tested in tests/test_experiments.py) ------------------------------------
@@ -220,37 +185,6 @@ def mean_std(values):
 
 
 # -- the steps ----------------------------------------------------------------------------
-def prepare_data(work, tarball):
-    root = os.path.join(work, "cifar10")
-    if not os.path.isdir(os.path.join(root, "test")):
-        log(f"extracting {tarball}")
-        os.makedirs(root, exist_ok=True)
-        with tarfile.open(tarball) as t:
-            t.extractall(root, filter="data")
-    return root
-
-
-def run_command(name, cmd, work):
-    """Run one command line, its output appended to ``WORK/logs/<name>.log``; raise on failure."""
-    os.makedirs(os.path.join(work, "logs"), exist_ok=True)
-    path = os.path.join(work, "logs", f"{name}.log")
-    log(f"{name}: started (log {path})")
-    start = time.time()
-    with open(path, "a", encoding="utf-8") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if code != 0:
-        raise SystemExit(f"{name} failed with exit status {code}; see {path}. Rerun to resume")
-    log(f"{name}: done in {time.time() - start:.0f} s")
-
-
-def run_parallel(jobs, lanes):
-    """Run ``[(name, fn)]`` ``lanes`` at a time; the first failure is raised after all end."""
-    with concurrent.futures.ThreadPoolExecutor(max(1, lanes)) as pool:
-        futures = [pool.submit(fn) for _, fn in jobs]
-        for future in futures:
-            future.result()
-
-
 def prepare_scoring(args, work, root, scale):
     """The 16-px CIFAR-10 classifier (with its test accuracy) and the FID statistics."""
     classifier = os.path.join(work, "classifier.keras")
@@ -536,7 +470,7 @@ def main(argv=None):
     scale = SCALES[args.scale]
     work = os.path.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
-    root = prepare_data(work, args.data)
+    root = extract_cifar(work, args.data)
     classifier, stats, info = prepare_scoring(args, work, root, scale)
     run_parallel([search_job(args, work, root, scale, classifier, k) for k in ("rl", "random")],
                  args.lanes)

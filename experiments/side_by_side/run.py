@@ -35,14 +35,13 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 
 import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as in the commands
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "..", "shared", "data",
-                    "cifar10-jpg.tar.gz")
+sys.path.insert(0, os.path.dirname(HERE))  # experiments/: the scripts' shared helpers
+from common import DATA, extract_cifar, log  # noqa: E402
 ARCH = "autogan_cifar10_a"
 GF, DF, LATENT, BOTTOM = 64, 64, 128, 4
 ITERS = (200, 400, 600)
@@ -51,17 +50,8 @@ OUR_FLAGS = {"ours": [], "ours_bf16": ["--precision=bfloat16"]}  # what our impl
 CLF_EPOCHS, CLF_WIDTH = 6, 16  # ~3 min an epoch on 2 busy cores
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def prepare_data(work, tarball):
-    root = os.path.join(work, "cifar10")
-    if not os.path.isdir(os.path.join(root, "train")):
-        log(f"extracting {tarball}")
-        os.makedirs(root, exist_ok=True)
-        with tarfile.open(tarball) as t:
-            t.extractall(root, filter="data")
+    root = extract_cifar(work, tarball)
     npy = os.path.join(work, "cifar10_train_uint8.npy")
     if not os.path.exists(npy):
         import numpy as np

@@ -31,11 +31,8 @@ import argparse
 import concurrent.futures
 import json
 import os
-import subprocess
 import sys
-import tarfile
 import threading
-import time
 
 import numpy as np
 
@@ -43,7 +40,8 @@ import autogan_tf.cli  # noqa: F401 - TensorFlow's native log lines hidden, as i
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DATA = os.path.join(ROOT, "..", "shared", "data", "cifar10-jpg.tar.gz")
+sys.path.insert(0, os.path.dirname(HERE))  # experiments/: the scripts' shared helpers
+from common import DATA, extract_cifar, log, read_json, run_command, write_json  # noqa: E402
 SCORER = os.path.join(ROOT, "experiments", "side_by_side", "scorer", "classifier.keras")
 POLICY = "translation,color,cutout"
 PER_CLASS = 500  # 10 % of CIFAR-10's 5,000 training images per class
@@ -56,34 +54,11 @@ SCALES = {
 }
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def read_json(path, default=None):
-    if not path or not os.path.exists(path):
-        return default
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def write_json(path, value):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
-
-
 # -- data -----------------------------------------------------------------------------------
 def prepare_data(work, tarball, per_class):
     """CIFAR-10 extracted, and two folders of symlinks: ``subset/train`` (``per_class`` images
     of each class, the training set) and ``heldout/`` (as many other training images)."""
-    root = os.path.join(work, "cifar10")
-    if not os.path.isdir(os.path.join(root, "test")):
-        log(f"extracting {tarball}")
-        os.makedirs(root, exist_ok=True)
-        with tarfile.open(tarball) as t:
-            t.extractall(root, filter="data")
+    root = extract_cifar(work, tarball)
     subset, heldout = os.path.join(work, "subset"), os.path.join(work, "heldout")
     if not os.path.isdir(heldout):
         rng = np.random.default_rng(0)
@@ -99,19 +74,6 @@ def prepare_data(work, tarball, per_class):
         os.symlink(os.path.join(root, "test"), os.path.join(subset, "test"))
         os.replace(heldout + ".tmp", heldout)
     return root, subset, heldout
-
-
-def run_command(name, cmd, work):
-    """One command line, its output in ``WORK/logs/<name>.log``; raise on failure."""
-    os.makedirs(os.path.join(work, "logs"), exist_ok=True)
-    path = os.path.join(work, "logs", f"{name}.log")
-    log(f"{name}: started (log {path})")
-    start = time.time()
-    with open(path, "a", encoding="utf-8") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if code != 0:
-        raise SystemExit(f"{name} failed with exit status {code}; see {path}. Rerun to resume")
-    log(f"{name}: done in {time.time() - start:.0f} s")
 
 
 def reference_statistics(work, root):
