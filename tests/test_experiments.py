@@ -321,6 +321,7 @@ def test_experiment_state_carries_finished_steps_and_the_scorer_only(tmp_path):
     put("proxy.json", b'{"kid/0 0": 1}')
     put("search_is/search_result.json")
     put("search_is/search_log.jsonl", b'{"iteration": 0}\n')
+    put("search_is/search_config.json", b'{"reward": "kid"}')
     put("search_is/checkpoints/ckpt-3.index", b"c")          # cannot travel
     put("search_acc/search_log.jsonl", b'{"iteration": 0}\n')  # search still running
     put("train/a_s0/eval_final.json", b'{"fid": 3}')
@@ -332,14 +333,15 @@ def test_experiment_state_carries_finished_steps_and_the_scorer_only(tmp_path):
     copied = state.save(str(work), str(dest), max_mb=1)
     assert sorted(copied) == ["classifier.keras", "classifier.keras.json",
                               "fid_stats_train.npz", "label_free_contrastive.keras",
-                              "proxy.json", "search_is/search_log.jsonl",
-                              "search_is/search_result.json", "train/a_s0/eval_final.json"]
+                              "proxy.json", "search_is/search_config.json",
+                              "search_is/search_log.jsonl", "search_is/search_result.json",
+                              "train/a_s0/eval_final.json"]
     assert (dest / "train/a_s0/eval_final.json").read_bytes() == b'{"fid": 3}'
 
     (fresh / "train/a_s0").mkdir(parents=True)
     (fresh / "train/a_s0/eval_final.json").write_bytes(b'{"fid": 2}')  # never overwritten
     restored = state.restore(str(dest), str(fresh))
-    assert "train/a_s0/eval_final.json" not in restored and len(restored) == 7
+    assert "train/a_s0/eval_final.json" not in restored and len(restored) == 8
     assert (fresh / "train/a_s0/eval_final.json").read_bytes() == b'{"fid": 2}'
     assert (fresh / "classifier.keras").read_bytes() == b"k" * 10
     with pytest.raises(SystemExit, match="SOURCE="):
@@ -375,3 +377,34 @@ def test_common_helpers_extract_once_run_commands_and_write_whole_files(tmp_path
     assert "hello" in open(os.path.join(work, "logs", "ok.log")).read()
     with pytest.raises(SystemExit, match=r"bad failed with exit status 3; see .*bad\.log"):
         common.run_command("bad", [sys.executable, "-c", "raise SystemExit(3)"], work)
+
+
+def test_label_free_shapes_compares_each_search_by_the_labelled_scores(tmp_path):
+    shapes = load(os.path.join(ROOT, "experiments", "label_free_reward", "shapes.py"))
+    quality = {"label_free": ((3.0, 9.0), (3.4, 7.0)), "random": ((2.0, 12.0), (2.4, 14.0)),
+               "labelled": ((4.0, 5.0), (4.4, 4.0))}
+    for kind, runs in quality.items():
+        for seed, (is_mean, fid) in enumerate(runs):
+            search = tmp_path / f"search_{kind}_s{seed}"
+            search.mkdir()
+            (search / "search_result.json").write_text(json.dumps(
+                {"top_archs": [{"arch_str": f"{seed} 1 0 0", "reward": 1.0}]}))
+            (search / "search_config.json").write_text(json.dumps(
+                {"reward": "is" if kind == "labelled" else "kid",
+                 "classifier": "/w/classifier.keras" if kind == "labelled"
+                 else "label_free:contrastive"}))
+            run = tmp_path / "train" / f"{kind}_s{seed}"
+            run.mkdir(parents=True)
+            (run / "eval_final.json").write_text(json.dumps({"is_mean": is_mean, "fid": fid}))
+    results = shapes.analyse(str(tmp_path), [0, 1], {"test_accuracy": 1.0})
+    row = results["searches"]["label_free"]
+    assert row["archs"] == ["0 1 0 0", "1 1 0 0"] and row["reward"] == "kid"
+    assert row["is_mean"] == pytest.approx(3.2) and row["fid_mean"] == pytest.approx(8.0)
+    against_random = results["differences"]["label_free - random"]
+    assert against_random["is"]["difference"] == pytest.approx(1.0)
+    assert against_random["fid"]["difference"] == pytest.approx(-5.0)
+    assert results["differences"]["label_free - labelled"]["fid"]["difference"] == \
+        pytest.approx(3.5)
+    table = shapes.markdown(results)
+    assert "| RL, labelled IS (the quick start) | is (classifier.keras) |" in table
+    assert "3.20 +- 0.28 (3.00 / 3.40)" in table and "| label_free - random | FID | -5.00 |" in table

@@ -12,7 +12,8 @@ another (the steps in flight start again from scratch).
     python tools/experiment_state.py restore experiments/conditional/state/search WORK
 
 ``save`` copies, keeping their paths below WORK: every step's result file
-(`RESULT_NAMES`), the search log beside a finished search (its controller curves), and
+(`RESULT_NAMES`), the log and settings beside a finished search (its controller curves,
+the reward it chose), and
 in the work directory itself the scorers (``classifier.keras``, the label-free networks),
 the FID statistics and the JSON files (summaries, cached proxy rewards): the later steps
 are then scored by the very networks the earlier ones were. Nothing larger than ``--max_mb`` is copied. ``restore`` never overwrites a file
@@ -45,7 +46,7 @@ def wanted(relative: str, names_here: set[str]) -> bool:
     name = os.path.basename(relative)
     if name in RESULT_NAMES:
         return True
-    if name == "search_log.jsonl":
+    if name in ("search_log.jsonl", "search_config.json"):  # a finished search's log, settings
         return "search_result.json" in names_here
     top_level = os.path.dirname(relative) == ""
     return top_level and any(fnmatch.fnmatch(name, p) for p in TOP_LEVEL_PATTERNS)
