@@ -119,3 +119,23 @@ def publish(work, results, results_path, plot_path, plot, markdown):
     if plot_path:
         plot(results, plot_path)
     print(markdown(results))
+
+
+def spread(mean, sd, values, fmt=".2f", scale=1.0):
+    """``"mean +- sd (v1 / v2 / ...)"``: a figure over seeds as the results tables show it."""
+    seeds = " / ".join(f"{v * scale:{fmt}}" for v in values)
+    return f"{mean * scale:{fmt}} +- {sd * scale:{fmt}} ({seeds})"
+
+
+def differences_table(differences, scales=None):
+    """Markdown rows of ``{pair: {metric: compare_seeds(...)}}``: the difference of means,
+    Welch's p and the seeds that would resolve it; ``scales`` multiplies a metric's
+    difference (100 for a fraction shown in points)."""
+    scales = scales or {}
+    lines = ["| difference | metric | of means | Welch p | seeds per side for 80 % power |",
+             "|---|---|---|---|---|"]
+    for pair, metrics in differences.items():
+        for metric, r in metrics.items():
+            lines.append(f"| {pair} | {metric} | {r['difference'] * scales.get(metric, 1):+.2f} "
+                         f"| {r['welch_p']:.2f} | {r['seeds_needed']} |")
+    return lines

@@ -401,9 +401,9 @@ def test_label_free_shapes_compares_each_search_by_the_labelled_scores(tmp_path)
     assert row["archs"] == ["0 1 0 0", "1 1 0 0"] and row["reward"] == "kid"
     assert row["is_mean"] == pytest.approx(3.2) and row["fid_mean"] == pytest.approx(8.0)
     against_random = results["differences"]["label_free - random"]
-    assert against_random["is"]["difference"] == pytest.approx(1.0)
-    assert against_random["fid"]["difference"] == pytest.approx(-5.0)
-    assert results["differences"]["label_free - labelled"]["fid"]["difference"] == \
+    assert against_random["IS"]["difference"] == pytest.approx(1.0)
+    assert against_random["FID"]["difference"] == pytest.approx(-5.0)
+    assert results["differences"]["label_free - labelled"]["FID"]["difference"] == \
         pytest.approx(3.5)
     table = shapes.markdown(results)
     assert "| RL, labelled IS (the quick start) | is (classifier.keras) |" in table

@@ -167,13 +167,7 @@ def markdown(results) -> str:
     for arm, row in results["arms"].items():
         lines.append(f"| {LABELS[arm]} | `{row['arch']}` | {cell(row, 'is_mean')} | "
                      f"{cell(row, 'fid')} | {cell(row, 'class_accuracy', 100, '.1f')} |")
-    lines += ["", "| difference | metric | of means | Welch p | seeds per side for 80 % power |",
-              "|---|---|---|---|---|"]
-    for pair, metrics in results["differences"].items():
-        for metric, r in metrics.items():
-            scale = 100 if metric == "class_accuracy" else 1
-            lines.append(f"| {pair} | {metric} | {r['difference'] * scale:+.2f} | "
-                         f"{r['welch_p']:.2f} | {r['seeds_needed']} |")
+    lines += [""] + common.differences_table(results["differences"], {"class_accuracy": 100})
     return "\n".join(lines)
 
 

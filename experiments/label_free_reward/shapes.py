@@ -156,7 +156,7 @@ def analyse(work, seeds, info) -> dict:
                           "is": [r["is_mean"] for r in runs], "fid": [r["fid"] for r in runs],
                           "is_mean": is_mean, "is_sd": is_sd, "fid_mean": fid_mean,
                           "fid_sd": fid_sd}
-    differences = {f"{a} - {b}": {m: ev.compare_seeds(searches[a][m], searches[b][m])
+    differences = {f"{a} - {b}": {m.upper(): ev.compare_seeds(searches[a][m], searches[b][m])
                                   for m in ("is", "fid")}
                    for a, b in (("label_free", "random"), ("label_free", "labelled"))}
     return {"settings": {"search": "search_quick", "train": "train_quick, float32",
@@ -176,17 +176,10 @@ def markdown(results) -> str:
              "|---|---|---|---|---|"]
     for kind, row in results["searches"].items():
         archs = "<br>".join(f"`{a}`" for a in row["archs"])
-        is_seeds = " / ".join(f"{v:.2f}" for v in row["is"])
-        fid_seeds = " / ".join(f"{v:.1f}" for v in row["fid"])
         lines.append(f"| {LABELS[kind]} | {row['reward']} ({row['reward_classifier']}) | "
-                     f"{archs} | {row['is_mean']:.2f} +- {row['is_sd']:.2f} ({is_seeds}) | "
-                     f"{row['fid_mean']:.1f} +- {row['fid_sd']:.1f} ({fid_seeds}) |")
-    lines += ["", "| difference | metric | of means | Welch p | seeds per side for 80 % power |",
-              "|---|---|---|---|---|"]
-    for pair, metrics in results["differences"].items():
-        for metric, r in metrics.items():
-            lines.append(f"| {pair} | {metric.upper()} | {r['difference']:+.2f} | "
-                         f"{r['welch_p']:.2f} | {r['seeds_needed']} |")
+                     f"{archs} | {common.spread(row['is_mean'], row['is_sd'], row['is'])} | "
+                     f"{common.spread(row['fid_mean'], row['fid_sd'], row['fid'], '.1f')} |")
+    lines += [""] + common.differences_table(results["differences"])
     return "\n".join(lines)
 
 
