@@ -408,3 +408,66 @@ def test_label_free_shapes_compares_each_search_by_the_labelled_scores(tmp_path)
     table = shapes.markdown(results)
     assert "| RL, labelled IS (the quick start) | is (classifier.keras) |" in table
     assert "3.20 +- 0.28 (3.00 / 3.40)" in table and "| label_free - random | FID | -5.00 |" in table
+
+
+def test_bf16_search_compares_decisions_and_found_architectures(tmp_path):
+    bf = load(os.path.join(ROOT, "experiments", "bf16_search", "run.py"))
+    specs = bf.searches(2)
+    assert list(specs) == ["rl_s0", "rl_bf16_s0", "random_s0", "rl_s1", "random_s1"]
+    assert specs["rl_bf16_s0"] == ("rl", 0, "bfloat16") and specs["random_s1"][2] == "float32"
+    tops = {"rl_s0": ["1 0 1 1 1 0 0 1 1 1 0 1 0 3", "0 0 0 0 0 0 0 0 0 0 0 0 0 0"],
+            "rl_bf16_s0": ["1 0 1 1 1 0 0 1 1 1 0 1 0 3", "0 2 2 0 1 2 1 0 1 0 1 2 1 2"],
+            "random_s0": ["1 1 1 1 1 1 1 1 1 1 1 1 1 1"], "rl_s1": ["2 2 2 2 2 2 2 2 2 2 2 2 2 2"],
+            "random_s1": ["0 1 0 1 0 1 0 1 0 1 0 1 0 1"]}
+    # (IS, FID) of each search's derived architecture trained with seeds 0, 1
+    found = {"rl_s0": ((5.0, 20.0), (5.2, 18.0)), "rl_bf16_s0": ((4.8, 20.5), (5.0, 21.5)),
+             "random_s0": ((4.0, 30.0), (4.4, 28.0)), "rl_s1": ((5.4, 17.0), (5.6, 15.0)),
+             "random_s1": ((4.2, 26.0), (4.6, 24.0))}
+
+    def write(path, value):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(value, f)
+
+    for name, archs in tops.items():
+        write(str(tmp_path / f"search_{name}" / "search_result.json"),
+              {"top_archs": [{"arch_str": a} for a in archs]})
+        best = archs[-1]  # derive may keep another of the top-K than the search's first
+        write(str(tmp_path / f"derive_{name}" / "derive_result.json"), {"best": {"arch": best}})
+        for seed, (is_mean, fid) in enumerate(found[name]):
+            write(str(tmp_path / "train" / (best.replace(" ", "") + f"_s{seed}")
+                      / "eval_final.json"), {"is_mean": is_mean, "fid": fid})
+    archs = bf.choose_archs(str(tmp_path), 5, seed=3)
+    assert [a["source"] for a in archs] == ["both", "float32", "bfloat16", "uniform", "uniform"]
+    names = [a["arch"] for a in archs]
+    runs = bf.stand_alone_runs(str(tmp_path), specs, names, train_seeds=3, extra_train_seeds=2)
+    assert ("0 2 2 0 1 2 1 0 1 0 1 2 1 2", 2) in runs  # a seed-0 search's: 3 seeds
+    assert ("2 2 2 2 2 2 2 2 2 2 2 2 2 2", 1) in runs
+    assert ("2 2 2 2 2 2 2 2 2 2 2 2 2 2", 2) not in runs  # another search's: 2 seeds
+    assert {(a, 0) for a in names} <= set(runs)
+    # Seed-0 stand-alone quality of the uniform ones; the proxies: bf16 ranks as float32 does.
+    for i, arch in enumerate(names):
+        path = tmp_path / "train" / (arch.replace(" ", "") + "_s0") / "eval_final.json"
+        if not path.exists():
+            write(str(path), {"is_mean": 3.0 + i, "fid": 40.0 - i})
+    proxy = {}
+    for i, arch in enumerate(names):
+        proxy[f"rl_s0/{arch}"] = float(i)
+        proxy[f"rl_bf16_s0/{arch}"] = 10.0 + 2 * i
+    results = bf.analyse(str(tmp_path), specs, archs, proxy, {"test_accuracy": 0.5},
+                         {"derive_iters": 1}, 2, 2)
+    assert results["settings"]["derive_iters"] == 1 and len(results["architectures"]) == 5
+    assert results["top_k"]["overlap"] == 1 and results["top_k"]["same_best"]
+    assert results["correlation"]["bfloat16_vs_float32"]["rho"] == pytest.approx(1.0)
+    bf16_minus = results["differences"]["rl_bf16_s0 - rl_s0"]
+    assert bf16_minus["IS"]["difference"] == pytest.approx(-0.2)
+    assert bf16_minus["FID"]["difference"] == pytest.approx(2.0)
+    # Over searches: RL IS means 5.1, 5.5 against random 4.2, 4.4; FID 19, 16 against 29, 25.
+    over = results["differences"]["RL - random, over searches"]
+    assert over["IS"]["difference"] == pytest.approx(1.0)
+    assert over["FID"]["difference"] == pytest.approx(-9.5)
+    table = bf.markdown(results)
+    assert "1 of 2 the same in bfloat16 and float32; the same best: yes; the same derived " \
+        "architecture: no." in table
+    assert ("| rl | 0 | bfloat16 | `0 2 2 0 1 2 1 0 1 0 1 2 1 2` | 4.90 +- 0.14 (4.80 / 5.00)"
+            in table)

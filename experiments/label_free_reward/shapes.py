@@ -183,6 +183,32 @@ def markdown(results) -> str:
     return "\n".join(lines)
 
 
+TICKS = {"label_free": "RL, label-free\n(--reward=auto)", "random": "random,\nlabel-free",
+         "labelled": "RL, labelled IS\n(the quick start)"}
+
+
+def plot(results, path):
+    """IS and FID of each search's found architecture trained alone, one point per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    kinds = list(results["searches"])
+    for ax, metric, label in ((axes[0], "is", "IS (higher is better)"),
+                              (axes[1], "fid", "FID (lower is better)")):
+        for i, kind in enumerate(kinds):
+            row = results["searches"][kind]
+            ax.bar(i, row[f"{metric}_mean"], yerr=row[f"{metric}_sd"], capsize=5, alpha=0.5)
+            ax.scatter([i] * len(row[metric]), row[metric], color="k", s=12, zorder=3)
+        ax.set_xticks(range(len(kinds)), [TICKS[k] for k in kinds], fontsize=8)
+        ax.set(ylabel=label, title=f"found architecture trained alone: {metric.upper()}")
+    fig.suptitle("Shapes without labels, scored by the labelled shapes classifier", fontsize=10)
+    fig.tight_layout()
+    common.save_figure(fig, path)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work_dir", required=True)
@@ -190,6 +216,7 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=None, help="searches per kind (default 3)")
     p.add_argument("--lanes", type=int, default=2, help="commands run at a time")
     p.add_argument("--results", default=os.path.join(HERE, "shapes.json"))
+    p.add_argument("--plot", default=None, help="also write the plot here")
     args = p.parse_args(argv)
     scale = SCALES[args.scale]
     seeds = list(range(args.seeds or scale["seeds"]))
@@ -204,7 +231,7 @@ def main(argv=None):
     common.run_parallel([train_job(args, work, folder, scorer, stats, scale, kind, s)
                          for s in seeds for kind in SEARCHES], args.lanes)
     results = analyse(work, seeds, info)
-    common.publish(work, results, args.results, None, None, markdown)
+    common.publish(work, results, args.results, args.plot, plot, markdown)
     return 0
 
 
