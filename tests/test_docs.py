@@ -2,6 +2,7 @@
 short, and the guide for one's own images run as written."""
 
 import glob
+import json
 import os
 import re
 import shlex
@@ -138,18 +139,35 @@ SMALLER = {
                              "--ctrl_steps=1 --ctrl_sample_batch=2 --num_candidates=2 --topk=2 "
                              "--reward_num_images=10 --reset_window=4 --hid_size=8 "
                              "--label_free_steps=2",
-    "autogan-derive": TINY + " --max_iters=2 --eval_num_samples=10",
-    "autogan-train": TINY + " --max_iters=4 --eval_every=2 --eval_num_samples=10",
+    "autogan-derive": TINY + " --max_iters=2 --eval_num_samples=10 --label_free_steps=2",
+    "autogan-train": TINY + " --max_iters=4 --eval_every=2 --eval_num_samples=10 "
+                            "--label_free_steps=2",
     "autogan-evaluate": "--num_samples=10 --batch_size=10",
     "autogan-export": "",
     "autogan-sample": "--num_samples=4",
 }
 
 
-def _guide_commands():
+def _guide_commands(section="The commands"):
+    """The lines of the first ```bash block under the guide's heading ``## section``."""
     text = open(os.path.join(ROOT, "docs", "guides", "own-images.md"), encoding="utf-8").read()
-    block = re.search(r"## The commands\n\n```bash\n(.*?)```", text, re.S).group(1)
+    block = re.search(rf"## {re.escape(section)}\n.*?```bash\n(.*?)```", text, re.S).group(1)
     return [line for line in block.splitlines() if line.strip()]
+
+
+def _run_guide_lines(lines, tmp_path, folder):
+    """Run each guide line with `SMALLER`'s budget appended, as the guide's variables set."""
+    env = cli_env(DATA=f"folder:{folder}", RUNS=str(tmp_path / "runs"))
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    ran = []
+    for line in lines:
+        program = shlex.split(line)[0]
+        command = f"{line} {SMALLER[program]}"
+        out = subprocess.run(["bash", "-c", command], cwd=str(tmp_path), env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, f"{command}\n{out.stderr[-3000:]}"
+        ran.append(program)
+    return ran
 
 
 def _small_folder(root):
@@ -170,16 +188,7 @@ def test_the_own_images_guide_runs_as_written(tmp_path):
     commands = _guide_commands()
     assert commands[0].startswith("DATA=folder:") and commands[1].startswith("RUNS=")
     _small_folder(str(tmp_path / "pictures"))
-    env = cli_env(DATA=f"folder:{tmp_path / 'pictures'}", RUNS=str(tmp_path / "runs"))
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    ran = []
-    for line in commands[2:]:
-        program = shlex.split(line)[0]
-        command = f"{line} {SMALLER[program]}"
-        out = subprocess.run(["bash", "-c", command], cwd=str(tmp_path), env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert out.returncode == 0, f"{command}\n{out.stderr[-3000:]}"
-        ran.append(program)
+    ran = _run_guide_lines(commands[2:], tmp_path, tmp_path / "pictures")
     assert ran == list(SMALLER)
     runs = tmp_path / "runs"
     # Two classes: too few for IS, so the search's reward is KID of a label-free network.
@@ -188,3 +197,29 @@ def test_the_own_images_guide_runs_as_written(tmp_path):
                  "export/autogan/1/saved_model.pb"):
         assert (runs / path).exists(), path
     assert len(list((runs / "samples").glob("*.png"))) >= 4
+
+
+def test_the_own_images_guide_runs_on_a_folder_without_sub_folders(tmp_path):
+    from PIL import Image
+
+    from autogan_tf import data
+
+    commands = _guide_commands("No labels?")
+    assert [shlex.split(c)[0] for c in commands] == ["autogan-search", "autogan-derive",
+                                                     "autogan-train"]
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    images, _ = data.make_shapes(30, image_size=16, seed=4)
+    for i, image in enumerate(images):  # loose files: one class, no label anywhere
+        Image.fromarray(image).save(folder / f"{i}.png")
+    _run_guide_lines(commands, tmp_path, folder)
+    runs = tmp_path / "runs"
+    derived = json.loads((runs / "derive" / "derive_result.json").read_text())
+    assert derived["best"]["fid"] is not None
+    for path in ("search/label_free_contrastive.keras", "derive/label_free_contrastive.keras",
+                 "train/label_free_contrastive.keras"):
+        assert (runs / path).exists(), path
+    assert not (runs / "train" / "classifier.keras").exists()  # nothing learnt from labels
+    records = [json.loads(line) for line in (runs / "train" / "metrics.jsonl").open()]
+    assert any(r.get("fid") is not None and "label_free" in r.get("classifier", "")
+               for r in records)  # the training's evaluations scored in the label-free features
