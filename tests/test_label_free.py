@@ -239,6 +239,25 @@ def test_a_second_network_caches_its_own_statistics_beside_the_first(
     np.testing.assert_array_equal(again.stats.mu, first.stats.mu)  # its cache, reused
 
 
+def test_a_label_free_network_scores_fid_and_kid_but_no_inception_score(
+        unlabelled_folder, tmp_path):
+    """Its outputs are no classes of images: an IS of them (1.0 for any generator) would
+    be logged and plotted as if it measured something."""
+    from autogan_tf.metrics import evaluator
+
+    dataset = f"folder:{unlabelled_folder}"
+    net, _ = label_free.network("random", dataset, str(tmp_path / "net.keras"), width=4,
+                                batch_size=8, seed=1)
+    run = str(tmp_path / "run")
+    os.makedirs(run)
+    scorer = evaluator.Evaluator(net, dataset=dataset, image_size=16, model_dir=run,
+                                 batch_size=10)
+    noise = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
+    scores = scorer.score_images(noise)
+    assert scores["is_mean"] is None and scores["is_std"] is None
+    assert scores["fid"] > 0 and scores["kid_mean"] is not None
+
+
 def test_a_resumed_search_keeps_the_reward_it_chose(unlabelled_folder, tmp_path, monkeypatch):
     """The folder may gain class sub-folders between a kill and the resume: the search goes
     on with the reward and scorer it started with."""

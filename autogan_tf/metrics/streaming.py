@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from autogan_tf import errors
+from autogan_tf.metrics import label_free
 from autogan_tf.config import IS_SPLITS
 from autogan_tf.metrics.scores import (FeatureSample, RunningMoments, Statistics, StatsError,
                                        inception_score_from_logits, load_statistics)
@@ -152,7 +153,8 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
 
     Returns:
       ``dict(is_mean, is_std, fid, kid_mean, kid_std, num_samples, classifier)`` (and
-      ``class_accuracy`` with ``requested``); ``fid`` is None without reference statistics,
+      ``class_accuracy`` with ``requested``); ``is_mean`` and ``is_std`` are None for a
+      network learnt without labels (`label_free`), ``fid`` None without reference statistics,
       ``kid_mean`` and ``kid_std`` without reference features (statistics files written
       before KID) or with ``kid=False``.
 
@@ -178,6 +180,8 @@ def generator_scores(generate_fn: Callable, num_samples: int, batch_size: int, e
     mu, sigma, logits = compute_statistics(extractor, batches(), progress=progress,
                                            sample=sample)
     is_mean, is_std = inception_score_from_logits(logits, splits)
+    if label_free.is_label_free(extractor):  # its outputs are no classes: IS means nothing
+        is_mean = is_std = None
     generated = Statistics(mu, sigma, features=sample.features if keep else None)
     fid = reference.fid(generated) if reference is not None else None
     kid_mean, kid_std = reference.kid(generated) if reference is not None else (None, None)
