@@ -432,6 +432,10 @@ def test_bf16_search_compares_decisions_and_found_architectures(tmp_path):
     for name, archs in tops.items():
         write(str(tmp_path / f"search_{name}" / "search_result.json"),
               {"top_archs": [{"arch_str": a} for a in archs]})
+        if name in ("rl_s0", "rl_bf16_s0"):  # killed once and resumed: two parts
+            seconds = (600, 300) if name == "rl_s0" else (300, 150)
+            (tmp_path / f"search_{name}" / "search_log.jsonl").write_text("".join(
+                json.dumps({"event": "wall_time", "seconds": t}) + "\n" for t in seconds))
         best = archs[-1]  # derive may keep another of the top-K than the search's first
         write(str(tmp_path / f"derive_{name}" / "derive_result.json"), {"best": {"arch": best}})
         for seed, (is_mean, fid) in enumerate(found[name]):
@@ -467,6 +471,9 @@ def test_bf16_search_compares_decisions_and_found_architectures(tmp_path):
     assert over["IS"]["difference"] == pytest.approx(1.0)
     assert over["FID"]["difference"] == pytest.approx(-9.5)
     table = bf.markdown(results)
+    assert results["found"]["rl_s0"]["search_seconds"] == 900
+    assert results["found"]["rl_s1"]["search_seconds"] is None
+    assert "15.0 min in float32, 7.5 min in bfloat16 (2.00x)" in table
     assert "1 of 2 the same in bfloat16 and float32; the same best: yes; the same derived " \
         "architecture: no." in table
     assert ("| rl | 0 | bfloat16 | `0 2 2 0 1 2 1 0 1 0 1 2 1 2` | 4.90 +- 0.14 (4.80 / 5.00)"

@@ -100,6 +100,16 @@ def derived(work, name):
     return result["best"]["arch"]
 
 
+def search_seconds(work, name):
+    """A search's wall time: the sum of its ``wall_time`` records (one per resumed part),
+    or None without a log."""
+    path = os.path.join(work, f"search_{name}", "search_log.jsonl")
+    if not os.path.exists(path):
+        return None
+    parts = [r["seconds"] for r in common.read_jsonl(path) if r.get("event") == "wall_time"]
+    return sum(parts) if parts else None
+
+
 def choose_archs(work, num_archs, seed=0):
     """The float32 and bfloat16 RL searches' top-K (seed 0), then uniformly random ones.
 
@@ -182,7 +192,8 @@ def analyse(work, specs, archs, proxy, info, scale, train_seeds, extra_train_see
     for name, (kind, seed, precision) in specs.items():
         seeds = train_seeds if name in (REFERENCE, BF16, RANDOM) else extra_train_seeds
         found[name] = {"search": kind, "seed": seed, "precision": precision,
-                       "top_k": top_k(work, name), **quality(work, derived(work, name), seeds)}
+                       "top_k": top_k(work, name), "search_seconds": search_seconds(work, name),
+                       **quality(work, derived(work, name), seeds)}
     differences = {f"{a} - {b}": {m.upper(): ev.compare_seeds(found[a][m], found[b][m])
                                   for m in ("is", "fid")}
                    for a, b in ((BF16, REFERENCE), (REFERENCE, RANDOM))}
@@ -207,6 +218,16 @@ def analyse(work, specs, archs, proxy, info, scale, train_seeds, extra_train_see
             "differences": differences}
 
 
+def speed_line(found) -> list:
+    """The two seed-0 RL searches' wall times, when both logs had them (they ran side by
+    side, one thread each, so they shared the machine alike)."""
+    f32, bf16 = found[REFERENCE]["search_seconds"], found[BF16]["search_seconds"]
+    if not (f32 and bf16):
+        return []
+    return [f"Wall time of the seed-0 RL search: {f32 / 60:.1f} min in float32, "
+            f"{bf16 / 60:.1f} min in bfloat16 ({f32 / bf16:.2f}x).", ""]
+
+
 def markdown(results) -> str:
     acc = results["classifier"].get("test_accuracy")
     top = results["top_k"]
@@ -215,6 +236,7 @@ def markdown(results) -> str:
              f"Top-{top['k']} of the seed-0 RL search: {top['overlap']} of {top['k']} the same "
              f"in bfloat16 and float32; the same best: {'yes' if top['same_best'] else 'no'}; "
              f"the same derived architecture: {'yes' if top['same_derived'] else 'no'}.", "",
+             *speed_line(results["found"]),
              "| rewards | against | Spearman rho | 95 % bootstrap interval | archs |",
              "|---|---|---|---|---|"]
     labels = {"bfloat16_vs_float32": ("bfloat16 supernet", "float32 supernet"),
