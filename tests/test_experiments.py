@@ -478,3 +478,21 @@ def test_bf16_search_compares_decisions_and_found_architectures(tmp_path):
         "architecture: no." in table
     assert ("| rl | 0 | bfloat16 | `0 2 2 0 1 2 1 0 1 0 1 2 1 2` | 4.90 +- 0.14 (4.80 / 5.00)"
             in table)
+
+
+def test_side_by_side_restores_our_generator_exactly_or_refuses(side_by_side, tmp_path):
+    import tensorflow as tf
+
+    from autogan_tf import models
+
+    sbs = side_by_side
+    g = models.DerivedGenerator(sbs.ARCH, sbs.GF, sbs.LATENT, sbs.BOTTOM)
+    z = tf.random.stateless_normal((2, sbs.LATENT), seed=(1, 2))
+    want = g(z, training=False).numpy()
+    saved = tf.train.Checkpoint(ema_generator=g).save(
+        str(tmp_path / "ours_seed0" / "checkpoints" / "ckpt"))  # as training saves: ckpt-1
+    assert saved.endswith("ckpt-1")
+    restored = sbs._our_generator(str(tmp_path), 0, 1, ema=True)
+    np.testing.assert_array_equal(restored(z, training=False).numpy(), want)
+    with pytest.raises(AssertionError):  # no raw generator saved: not a random one instead
+        sbs._our_generator(str(tmp_path), 0, 1, ema=False)

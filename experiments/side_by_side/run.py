@@ -194,9 +194,13 @@ def _our_generator(work, seed, it, ema, impl="ours"):
     from autogan_tf import models
 
     g = models.DerivedGenerator(ARCH, GF, LATENT, BOTTOM)  # float32, whatever it trained in
+    g(tf.zeros((1, LATENT)), training=False)  # every variable exists before the restore
     path = os.path.join(work, f"{impl}_seed{seed}", "checkpoints", f"ckpt-{it}")
     item = "ema_generator" if ema else "generator"
-    tf.train.Checkpoint(**{item: g}).restore(path).expect_partial()
+    # The rest of the run's checkpoint (D, optimizers) is not wanted; every variable of G
+    # must come from it, or the score would be a random generator's.
+    tf.train.Checkpoint(**{item: g}).restore(path).expect_partial() \
+        .assert_existing_objects_matched()
     return g
 
 
@@ -215,7 +219,7 @@ def score_all(args, work, classifier, stats, scores):
     """
     import tensorflow as tf
 
-    from autogan_tf import training
+    from autogan_tf import images
     from autogan_tf.metrics import classifiers, streaming
 
     path = os.path.join(work, "scores.json")
@@ -238,7 +242,7 @@ def score_all(args, work, classifier, stats, scores):
 
                     def generate(n, g=g, rng=gen_seed):
                         z = rng.normal((n, LATENT))
-                        return training.to_uint8(g(z, training=False)).numpy()
+                        return images.to_uint8(g(z, training=False)).numpy()
 
                     result = streaming.generator_scores(generate, args.num_samples, 250, extractor,
                                                        fid_stats=stats)
