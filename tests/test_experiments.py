@@ -416,7 +416,8 @@ def test_bf16_search_compares_decisions_and_found_architectures(tmp_path):
     assert list(specs) == ["rl_s0", "rl_bf16_s0", "random_s0", "rl_s1", "random_s1"]
     assert specs["rl_bf16_s0"] == ("rl", 0, "bfloat16") and specs["random_s1"][2] == "float32"
     tops = {"rl_s0": ["1 0 1 1 1 0 0 1 1 1 0 1 0 3", "0 0 0 0 0 0 0 0 0 0 0 0 0 0"],
-            "rl_bf16_s0": ["1 0 1 1 1 0 0 1 1 1 0 1 0 3", "0 2 2 0 1 2 1 0 1 0 1 2 1 2"],
+            "rl_bf16_s0": ["1 0 1 1 1 0 0 1 1 1 0 1 0 3", "0 2 2 0 1 2 1 0 1 0 1 2 1 2",
+                           "0 2 2 0 1 2 1 0 1 0 1 2 1 2"],  # sampled twice: counted once
             "random_s0": ["1 1 1 1 1 1 1 1 1 1 1 1 1 1"], "rl_s1": ["2 2 2 2 2 2 2 2 2 2 2 2 2 2"],
             "random_s1": ["0 1 0 1 0 1 0 1 0 1 0 1 0 1"]}
     # (IS, FID) of each search's derived architecture trained with seeds 0, 1
@@ -474,8 +475,8 @@ def test_bf16_search_compares_decisions_and_found_architectures(tmp_path):
     assert results["found"]["rl_s0"]["search_seconds"] == 900
     assert results["found"]["rl_s1"]["search_seconds"] is None
     assert "15.0 min in float32, 7.5 min in bfloat16 (2.00x)" in table
-    assert "1 of 2 the same in bfloat16 and float32; the same best: yes; the same derived " \
-        "architecture: no." in table
+    assert "(distinct architectures): 1 of 2 the same in bfloat16 and float32; the same " \
+        "best: yes; the same derived architecture: no." in table
     assert ("| rl | 0 | bfloat16 | `0 2 2 0 1 2 1 0 1 0 1 2 1 2` | 4.90 +- 0.14 (4.80 / 5.00)"
             in table)
 

@@ -89,9 +89,10 @@ def derive_job(args, work, root, scale, classifier, stats, name, precision):
 
 
 def top_k(work, name):
-    """A search's final top-K architectures, best first."""
+    """A search's final top-K architectures, best first, each once (the controller can
+    sample one architecture several times, and the top-K then holds it several times)."""
     result = common.read_json(os.path.join(work, f"search_{name}", "search_result.json"))
-    return [entry["arch_str"] for entry in result["top_archs"]]
+    return list(dict.fromkeys(entry["arch_str"] for entry in result["top_archs"]))
 
 
 def derived(work, name):
@@ -233,7 +234,8 @@ def markdown(results) -> str:
     top = results["top_k"]
     lines = [f"Scores by the 16-px CIFAR-10 classifier ({acc:.1%} test accuracy), not Inception "
              "numbers; every stand-alone training in float32." if acc is not None else "", "",
-             f"Top-{top['k']} of the seed-0 RL search: {top['overlap']} of {top['k']} the same "
+             f"Final top-K of the seed-0 RL search (distinct architectures): {top['overlap']} of "
+             f"{top['k']} the same "
              f"in bfloat16 and float32; the same best: {'yes' if top['same_best'] else 'no'}; "
              f"the same derived architecture: {'yes' if top['same_derived'] else 'no'}.", "",
              *speed_line(results["found"]),
