@@ -117,21 +117,10 @@ def choose_archs(work, num_archs, seed=0):
     Returns:
       ``[{"arch": str, "source": "float32"|"bfloat16"|"both"|"uniform"}]``, no duplicates.
     """
-    import random
-
-    from autogan_tf import search_space as ss
-
     f32, bf16 = top_k(work, REFERENCE), top_k(work, BF16)
     chosen = [{"arch": a, "source": "both" if a in bf16 else "float32"} for a in f32]
     chosen += [{"arch": a, "source": "bfloat16"} for a in bf16 if a not in f32]
-    seen = {c["arch"] for c in chosen}
-    rng = random.Random(seed)
-    while len(chosen) < num_archs:
-        arch = str(ss.sample_arch(3, rng))
-        if arch not in seen:
-            seen.add(arch)
-            chosen.append({"arch": arch, "source": "uniform"})
-    return chosen
+    return ev.fill_uniform(chosen, num_archs, seed)
 
 
 def proxy_rewards(work, archs, scale, classifier):

@@ -270,7 +270,6 @@ def choose_archs(work, num_archs, seed=0):
     Returns:
       ``[{"arch": str, "source": "rl"|"random_search"|"uniform"}]``, no duplicates.
     """
-    from autogan_tf import search_space as ss
 
     chosen, seen = [], set()
     for kind, source in (("rl", "rl"), ("random", "random_search")):
@@ -279,6 +278,15 @@ def choose_archs(work, num_archs, seed=0):
             if entry["arch_str"] not in seen:
                 seen.add(entry["arch_str"])
                 chosen.append({"arch": entry["arch_str"], "source": source})
+    return fill_uniform(chosen, num_archs, seed)
+
+
+def fill_uniform(chosen, num_archs, seed=0):
+    """``chosen`` (``[{"arch", "source"}]``) topped up to ``num_archs`` with distinct
+    uniformly random 3-cell architectures (``source`` "uniform"), drawn from ``seed``."""
+    from autogan_tf import search_space as ss
+
+    seen = {c["arch"] for c in chosen}
     rng = random.Random(seed)
     while len(chosen) < num_archs:
         arch = str(ss.sample_arch(3, rng))
